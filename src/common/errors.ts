@@ -1,0 +1,84 @@
+/**
+ * Domain errors. HTTP status codes never appear outside `server/`; `server/errors.ts` maps `kind` to a
+ * status and the OpenAI error shape.
+ * @module
+ */
+
+export type ErrorKind = "invalid_request" | "authentication" | "not_found" | "too_large" | "capacity" | "unavailable" | "engine_dead" | "internal";
+
+export abstract class ServeError extends Error {
+  abstract readonly kind: ErrorKind;
+  /** Machine-readable code (OpenAI's `error.code`). */
+  readonly code: string | null;
+  /** The offending request parameter, when there is one (OpenAI's `error.param`). */
+  readonly param: string | null;
+  constructor(message: string, opts: { code?: string | null; param?: string | null; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.code = opts.code ?? null;
+    this.param = opts.param ?? null;
+  }
+}
+
+/** The request is wrong; retrying it unchanged will fail again. */
+export class InvalidRequestError extends ServeError {
+  override readonly name = "InvalidRequestError";
+  readonly kind = "invalid_request" as const;
+}
+
+/** The prompt (plus the requested output) can never fit this server's context. */
+export class ContextLengthExceededError extends InvalidRequestError {
+  constructor(readonly numPromptTokens: number, readonly maxModelLen: number, detail = "") {
+    super(
+      `This model's maximum context length is ${maxModelLen} tokens, but the request has ${numPromptTokens} prompt tokens${detail}. Shorten the prompt or lower max_tokens.`,
+      { code: "context_length_exceeded", param: "messages" },
+    );
+  }
+}
+
+export class AuthenticationError extends ServeError {
+  override readonly name = "AuthenticationError";
+  readonly kind = "authentication" as const;
+}
+
+export class NotFoundError extends ServeError {
+  override readonly name = "NotFoundError";
+  readonly kind = "not_found" as const;
+}
+
+export class PayloadTooLargeError extends ServeError {
+  override readonly name = "PayloadTooLargeError";
+  readonly kind = "too_large" as const;
+}
+
+/** The engine is full (queue bound reached): retry later. */
+export class CapacityError extends ServeError {
+  override readonly name = "CapacityError";
+  readonly kind = "capacity" as const;
+  constructor(message: string, readonly retryAfterMs = 1000) {
+    super(message, { code: "queue_full" });
+  }
+}
+
+/** Not ready, or draining: retry later or elsewhere. */
+export class UnavailableError extends ServeError {
+  override readonly name = "UnavailableError";
+  readonly kind = "unavailable" as const;
+}
+
+/** The engine process died (e.g. a llama.cpp abort). Unrecoverable for the requests in flight. */
+export class EngineDeadError extends ServeError {
+  override readonly name = "EngineDeadError";
+  readonly kind = "engine_dead" as const;
+  constructor(message = "The inference engine stopped unexpectedly; the request was not completed.", cause?: unknown) {
+    super(message, { code: "engine_dead", cause });
+  }
+}
+
+export class InternalError extends ServeError {
+  override readonly name = "InternalError";
+  readonly kind = "internal" as const;
+}
+
+export function isServeError(e: unknown): e is ServeError {
+  return e instanceof ServeError;
+}

@@ -1,0 +1,155 @@
+/**
+ * Plain data that crosses the engine boundary (and the engine process boundary): structured-cloneable,
+ * no classes. The engine speaks tokens; it knows nothing of HTTP or OpenAI.
+ * @module
+ */
+
+export type TokenId = number;
+
+/** Sampling and stopping parameters of one request. Validated by `validateSamplingParams` before the engine sees them. */
+export interface SamplingParams {
+  /** Number of completions sharing the prompt's KV. Default 1. */
+  n: number;
+  /** 0 = greedy. Default 1. */
+  temperature: number;
+  /** 0 or -1 = disabled. */
+  topK: number;
+  /** 1 = disabled. */
+  topP: number;
+  /** 0 = disabled. */
+  minP: number;
+  /** Per-request seed for reproducible sampling; undefined = random. */
+  seed?: number | undefined;
+  /** OpenAI-style additive penalties over generated tokens, -2..2. */
+  presencePenalty: number;
+  frequencyPenalty: number;
+  /** vLLM/llama.cpp-style multiplicative penalty over prompt + generated tokens, > 0; 1 = disabled. */
+  repetitionPenalty: number;
+  /** token id → bias added to the logit (-100..100). */
+  logitBias?: Record<number, number> | undefined;
+  /** Maximum generated tokens; undefined = until the context is full. */
+  maxTokens?: number | undefined;
+  /** Stop conditions are ignored before this many tokens. */
+  minTokens: number;
+  /** Stop strings: matched across token boundaries, never included in the output text. */
+  stop: string[];
+  /** Extra token ids that end generation (included in outputs' token ids, not in the text). */
+  stopTokenIds: TokenId[];
+  /** Keep generating past end-of-generation tokens. */
+  ignoreEos: boolean;
+  /** Number of top alternatives to report per generated token; undefined = no logprobs. 0 = only the chosen token. */
+  logprobs?: number | undefined;
+  /** Render special/control tokens into the output text. Default false. */
+  includeSpecialInText?: boolean | undefined;
+}
+
+export interface EngineRequest {
+  /** Unique id chosen by the caller. */
+  requestId: string;
+  promptTokenIds: TokenId[];
+  sampling: SamplingParams;
+  /** Wall-clock arrival time (ms since epoch), for queue-time metrics. */
+  arrivalTimeMs?: number;
+}
+
+export type FinishReason = "stop" | "length" | "abort" | "error";
+
+export interface TokenLogprob {
+  tokenId: TokenId;
+  /** UTF-8 bytes of the token's text (may be a partial character). */
+  bytes: number[];
+  logprob: number;
+}
+
+export interface GeneratedTokenLogprobs extends TokenLogprob {
+  /** The top alternatives, most likely first (length = requested logprobs). */
+  top: TokenLogprob[];
+}
+
+/** One update for one completion (index `index` of a request with n > 1). */
+export interface CompletionDelta {
+  index: number;
+  /** Token ids generated since the previous delta. */
+  tokenIds: TokenId[];
+  /** Text completed since the previous delta (never half a UTF-8 character, never part of a stop string). */
+  text: string;
+  logprobs?: GeneratedTokenLogprobs[];
+  finishReason?: FinishReason;
+  /** The stop string or stop token id that ended it, when finishReason is "stop". */
+  stopReason?: string | number | null;
+}
+
+export interface RequestOutput {
+  requestId: string;
+  deltas: CompletionDelta[];
+  /** True once every completion of the request has finished. */
+  finished: boolean;
+  numPromptTokens: number;
+  /** Prompt tokens served from the prefix cache instead of being computed. */
+  numCachedTokens: number;
+  /** Present when the request failed inside the engine. */
+  error?: { kind: EngineErrorKind; message: string };
+}
+
+export type EngineErrorKind = "invalid_request" | "capacity" | "engine_dead" | "internal";
+
+/** A snapshot of engine counters, for /metrics and tests. */
+export interface EngineStats {
+  numRunning: number;
+  numWaiting: number;
+  /** KV cells in use (running sequences plus cached prefixes) / total cells, 0..1. */
+  kvCacheUsage: number;
+  kvCellsUsed: number;
+  kvCellsTotal: number;
+  prefixCacheQueries: number;
+  prefixCacheHits: number;
+  numPromptTokensComputed: number;
+  numGenerationTokens: number;
+  numPreemptions: number;
+  numSteps: number;
+  /** Steps that produced at least one token since start. */
+  hasProducedToken: boolean;
+}
+
+export interface ModelInfo {
+  /** Path or name of the loaded model. */
+  path: string;
+  description: string;
+  architecture: string;
+  numParams: number;
+  sizeBytes: number;
+  vocabSize: number;
+  contextTrainLength: number;
+  bosTokenId: TokenId;
+  eosTokenId: TokenId;
+  /** Every end-of-generation id the vocabulary declares (plus Llama 4's three stop ids when present). */
+  eogTokenIds: TokenId[];
+  addBos: boolean;
+  chatTemplate: string | null;
+  /** `general.*` and other string metadata that is useful to the server (e.g. herd.random_weights). */
+  metadata: Record<string, string>;
+}
+
+export interface EngineConfig {
+  model: string;
+  device: "cpu" | "cuda" | "vulkan";
+  /** Maximum tokens (prompt + output) of one sequence. */
+  maxModelLen: number;
+  /** Maximum concurrently running sequences. */
+  maxNumSeqs: number;
+  /** Token budget of one step (one llama_decode). */
+  maxNumBatchedTokens: number;
+  /** Total KV cells; default maxModelLen × maxNumSeqs. */
+  kvCacheTokens: number;
+  /** Bound on queued requests before new ones get a capacity error. */
+  maxWaiting: number;
+  threads: number;
+  /** Keep KV of finished requests for prefix reuse (LRU under the KV budget). */
+  enablePrefixCaching: boolean;
+  /** GPU layers when device is not cpu (-1 = all). */
+  nGpuLayers: number;
+  /** Pin the KV layout: "unified" (one buffer, prefix sharing without copies — default). */
+  kvUnified: boolean;
+  /** Flash attention: "auto" | "on" | "off". */
+  flashAttn: "auto" | "on" | "off";
+}
