@@ -1,0 +1,40 @@
+/**
+ * Drives an `EngineCore`: steps while there is work, sleeps until a request or abort arrives.
+ * @module
+ */
+import type { EngineCore } from "../core/engine-core.js";
+
+export class EngineLoop {
+  #wake: (() => void) | null = null;
+  #stopped = false;
+  readonly done: Promise<void>;
+
+  constructor(readonly core: EngineCore, onFatal: (err: Error) => void) {
+    this.done = this.#run().catch((err: unknown) => onFatal(err instanceof Error ? err : new Error(String(err))));
+  }
+
+  /** Call after adding a request or an abort. */
+  notify(): void {
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      if (!this.core.hasWork()) {
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+        continue;
+      }
+      const didWork = await this.core.step();
+      // Nothing could be scheduled this time (e.g. only siblings waiting): let other events run.
+      if (!didWork) await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.notify();
+    await this.done;
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Entry point of the engine child process: loads the model, runs the engine loop, and answers the
+ * parent's messages. If llama.cpp aborts, only this process dies; the parent notices the exit.
+ * @module
+ */
+import { isServeError } from "../../common/errors.js";
+import { getBindings } from "../../native/bindings.js";
+import { installLlamaLog, type GgmlLogLevel } from "../../native/log.js";
+import { EngineCore } from "../core/engine-core.js";
+import { LlamaRunner } from "../runner/llama-runner.js";
+import { EngineLoop } from "./engine-loop.js";
+import type { EngineInit, FromEngine, ToEngine } from "./protocol.js";
+
+function send(msg: FromEngine): void {
+  process.send?.(msg);
+}
+
+function handle(core: EngineCore, loop: EngineLoop, runner: LlamaRunner, msg: ToEngine): void {
+  switch (msg.type) {
+    case "add":
+      try {
+        core.addRequest(msg.request);
+        loop.notify();
+      } catch (err) {
+        const e = isServeError(err) ? err : null;
+        send({
+          type: "rejected",
+          requestId: msg.request.requestId,
+          error: {
+            kind: e?.kind ?? "internal",
+            message: err instanceof Error ? err.message : String(err),
+            param: e?.param ?? null,
+            code: e?.code ?? null,
+            ...(e && "retryAfterMs" in e ? { retryAfterMs: (e as { retryAfterMs: number }).retryAfterMs } : {}),
+          },
+        });
+      }
+      return;
+    case "abort":
+      core.abortRequest(msg.requestId);
+      loop.notify();
+      return;
+    case "tokenize":
+    case "detokenize":
+    case "stats":
+      try {
+        const result =
+          msg.type === "tokenize" ? runner.tokenize(msg.text, msg.addSpecial, msg.parseSpecial)
+          : msg.type === "detokenize" ? runner.detokenize(msg.tokenIds, msg.special)
+          : core.stats();
+        send({ type: "reply", callId: msg.callId, result });
+      } catch (err) {
+        send({ type: "reply", callId: msg.callId, error: err instanceof Error ? err.message : String(err) });
+      }
+      return;
+    case "shutdown":
+      void loop.stop().then(() => {
+        runner.close();
+        process.exit(0);
+      });
+      return;
+    case "crash-for-test":
+      if (process.env.HERD_ENABLE_TEST_HOOKS === "1") runner.crashForTest();
+      return;
+    default:
+      msg satisfies never;
+  }
+}
+
+function start(init: EngineInit): void {
+  const b = getBindings(init.config.device);
+  installLlamaLog(b, (level, message) => send({ type: "log", level, message }), init.llamaLogLevel as GgmlLogLevel);
+  let runner: LlamaRunner;
+  try {
+    runner = new LlamaRunner(init.config);
+  } catch (err) {
+    send({ type: "startup-error", message: err instanceof Error ? err.message : String(err) });
+    process.exit(1);
+  }
+  const core = new EngineCore(runner, (outputs) => send({ type: "outputs", outputs }));
+  const loop = new EngineLoop(core, (err) => {
+    send({ type: "log", level: "error", message: `engine loop failed: ${err.stack ?? err.message}` });
+    process.exit(70);
+  });
+  process.on("message", (m: ToEngine) => handle(core, loop, runner, m));
+  send({ type: "ready", modelInfo: runner.modelInfo, config: runner.config });
+}
+
+process.once("message", (m: EngineInit) => {
+  if (m.type !== "init") {
+    send({ type: "startup-error", message: "the first message must be init" });
+    process.exit(1);
+  }
+  try {
+    start(m);
+  } catch (err) {
+    send({ type: "startup-error", message: err instanceof Error ? err.message : String(err) });
+    process.exit(1);
+  }
+});
+// The parent is gone: nobody can read our outputs.
+process.on("disconnect", () => process.exit(0));

@@ -1,0 +1,63 @@
+/**
+ * The engine in the caller's process: for tests and tools. A llama.cpp abort kills the caller too —
+ * servers use `ProcessClient`.
+ * @module
+ */
+import { getBindings } from "../../native/bindings.js";
+import { installLlamaLog, type LogSink } from "../../native/log.js";
+import { EngineCore } from "../core/engine-core.js";
+import { LlamaRunner } from "../runner/llama-runner.js";
+import type { ModelRunner } from "../runner/model-runner.js";
+import type { EngineConfig, EngineRequest, EngineStats, TokenId } from "../types.js";
+import { BaseEngineClient } from "./base-client.js";
+import type { TokenizeOptions } from "./engine-client.js";
+import { EngineLoop } from "./engine-loop.js";
+
+export class InProcessClient extends BaseEngineClient {
+  readonly core: EngineCore;
+  readonly #loop: EngineLoop;
+
+  private constructor(readonly runner: ModelRunner) {
+    super(runner.modelInfo, runner.config);
+    this.core = new EngineCore(runner, (outs) => this.deliver(outs));
+    this.#loop = new EngineLoop(this.core, (err) => this.markDead(err));
+  }
+
+  /** `log` receives llama.cpp's warnings and errors (default: errors to stderr). */
+  static async create(config: EngineConfig, log?: LogSink): Promise<InProcessClient> {
+    installLlamaLog(getBindings(config.device), log ?? ((level, msg) => level === "error" && console.error(msg)), 3);
+    return new InProcessClient(new LlamaRunner(config));
+  }
+
+  /** Wraps any runner (e.g. a fake one in scheduler tests). */
+  static fromRunner(runner: ModelRunner): InProcessClient {
+    return new InProcessClient(runner);
+  }
+
+  protected submit(request: EngineRequest): void {
+    this.core.addRequest(request);
+    this.#loop.notify();
+  }
+
+  protected abort(requestId: string): void {
+    this.core.abortRequest(requestId);
+    this.#loop.notify();
+  }
+
+  async tokenize(text: string, opts: TokenizeOptions = {}): Promise<TokenId[]> {
+    return this.runner.tokenize(text, opts.addSpecial ?? true, opts.parseSpecial ?? true);
+  }
+
+  async detokenize(tokenIds: TokenId[], opts: { special?: boolean } = {}): Promise<string> {
+    return this.runner.detokenize(tokenIds, opts.special ?? false);
+  }
+
+  async stats(): Promise<EngineStats> {
+    return this.core.stats();
+  }
+
+  protected async shutdown(): Promise<void> {
+    await this.#loop.stop();
+    this.runner.close();
+  }
+}

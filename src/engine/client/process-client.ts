@@ -1,0 +1,163 @@
+/**
+ * The engine in a child process (the default for serving). llama.cpp asserts abort the process that
+ * runs them; here that is the child, so the API server survives, fails the in-flight requests with
+ * `EngineDeadError`, and can start a new engine.
+ * @module
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { CapacityError, InvalidRequestError, type ServeError } from "../../common/errors.js";
+import type { EngineConfig, EngineRequest, EngineStats, ModelInfo, TokenId } from "../types.js";
+import { BaseEngineClient } from "./base-client.js";
+import type { TokenizeOptions } from "./engine-client.js";
+import type { EngineInit, FromEngine, ToEngine } from "./protocol.js";
+
+export type EngineLog = (level: "debug" | "info" | "warn" | "error", message: string) => void;
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+interface PendingCall {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+export class ProcessClient extends BaseEngineClient {
+  readonly #child: ChildProcess;
+  readonly #calls = new Map<number, PendingCall>();
+  #nextCallId = 1;
+  #exited: Promise<void>;
+
+  private constructor(child: ChildProcess, modelInfo: ModelInfo, config: EngineConfig, exited: Promise<void>) {
+    super(modelInfo, config);
+    this.#child = child;
+    this.#exited = exited;
+    child.on("message", (m: FromEngine) => this.#onMessage(m));
+  }
+
+  /** Forks the engine process and resolves once the model is loaded. */
+  static async create(config: EngineConfig, log: EngineLog = () => {}): Promise<ProcessClient> {
+    const entry = new URL("./engine-process.js", import.meta.url);
+    let entryPath = fileURLToPath(entry);
+    const execArgv: string[] = [];
+    if (import.meta.url.endsWith(".ts")) {
+      // Running from source (tests, tsx): the child needs the TypeScript loader too.
+      entryPath = entryPath.replace(/\.js$/, ".ts");
+      execArgv.push("--import", "tsx");
+    }
+    const child = fork(entryPath, [], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" });
+    let onExit: (code: number | null, signal: NodeJS.Signals | null) => void = () => {};
+    const exited = new Promise<void>((resolve) => child.once("exit", (code, signal) => { onExit(code, signal); resolve(); }));
+    const ready = await new Promise<Extract<FromEngine, { type: "ready" }>>((resolve, reject) => {
+      onExit = (code, signal) => reject(new Error(`the engine process exited during startup (${signal ?? `code ${code}`})`));
+      child.on("message", function first(m: FromEngine) {
+        if (m.type === "log") log(m.level, m.message);
+        else if (m.type === "startup-error") reject(new Error(m.message));
+        else if (m.type === "ready") {
+          child.off("message", first);
+          resolve(m);
+        }
+      });
+      const init: EngineInit = { type: "init", config, llamaLogLevel: 3 };
+      child.send(init);
+    }).catch((err: unknown) => {
+      child.kill("SIGKILL");
+      throw err;
+    });
+    const client = new ProcessClient(child, ready.modelInfo, ready.config, exited);
+    client.#log = log;
+    onExit = (code, signal) => client.#onExit(code, signal);
+    return client;
+  }
+
+  #log: EngineLog = () => {};
+
+  #onMessage(m: FromEngine): void {
+    switch (m.type) {
+      case "outputs":
+        this.deliver(m.outputs);
+        return;
+      case "rejected":
+        this.failRequest(m.requestId, rejectionError(m.error));
+        return;
+      case "reply": {
+        const call = this.#calls.get(m.callId);
+        this.#calls.delete(m.callId);
+        if (!call) return;
+        if (m.error !== undefined) call.reject(new InvalidRequestError(m.error));
+        else call.resolve(m.result);
+        return;
+      }
+      case "log":
+        this.#log(m.level, m.message);
+        return;
+      case "ready":
+      case "startup-error":
+        return;
+      default:
+        m satisfies never;
+    }
+  }
+
+  #onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    const cause = new Error(`the engine process exited (${signal ?? `code ${code}`})`);
+    for (const call of this.#calls.values()) call.reject(cause);
+    this.#calls.clear();
+    this.markDead(cause);
+  }
+
+  #send(msg: ToEngine): void {
+    if (this.#child.connected) this.#child.send(msg);
+  }
+
+  #call<T>(msg: DistributiveOmit<Extract<ToEngine, { callId: number }>, "callId">): Promise<T> {
+    if (!this.isAlive()) return Promise.reject(new Error("the engine is not running"));
+    const callId = this.#nextCallId++;
+    return new Promise<T>((resolve, reject) => {
+      this.#calls.set(callId, { resolve: resolve as (v: unknown) => void, reject });
+      this.#send({ ...msg, callId } as ToEngine);
+    });
+  }
+
+  protected submit(request: EngineRequest): void {
+    this.#send({ type: "add", request });
+  }
+
+  protected abort(requestId: string): void {
+    this.#send({ type: "abort", requestId });
+  }
+
+  tokenize(text: string, opts: TokenizeOptions = {}): Promise<TokenId[]> {
+    return this.#call({ type: "tokenize", text, addSpecial: opts.addSpecial ?? true, parseSpecial: opts.parseSpecial ?? true });
+  }
+
+  detokenize(tokenIds: TokenId[], opts: { special?: boolean } = {}): Promise<string> {
+    return this.#call({ type: "detokenize", tokenIds, special: opts.special ?? false });
+  }
+
+  stats(): Promise<EngineStats> {
+    return this.#call({ type: "stats" });
+  }
+
+  /** Test hook: makes llama.cpp abort in the child (needs HERD_ENABLE_TEST_HOOKS=1 in its env). */
+  crashForTest(): void {
+    this.#send({ type: "crash-for-test" });
+  }
+
+  /** The child's process id (for tests and logs). */
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  protected async shutdown(): Promise<void> {
+    this.#send({ type: "shutdown" });
+    const timer = setTimeout(() => this.#child.kill("SIGKILL"), 5000);
+    await this.#exited;
+    clearTimeout(timer);
+  }
+}
+
+function rejectionError(e: Extract<FromEngine, { type: "rejected" }>["error"]): ServeError | Error {
+  if (e.kind === "capacity") return new CapacityError(e.message, e.retryAfterMs);
+  if (e.kind === "invalid_request") return new InvalidRequestError(e.message, { param: e.param, code: e.code });
+  return new Error(e.message);
+}

@@ -1,0 +1,213 @@
+/**
+ * KV bookkeeping for one unified llama.cpp KV cache: which sequence label (llama.cpp `seq_id`) holds
+ * which tokens, how many cells are in use, and which finished prefixes stay cached for reuse.
+ *
+ * NOTE: the cache is one unified buffer (`kv_unified = true`). A sequence's cells are a list of
+ * segments; prefix sharing (`llama_memory_seq_cp`) makes two sequences reference the same segment,
+ * so those cells are counted once and freed only when the last reference goes:
+ *
+ *   seq 3 (cached, finished)  [ seg A: 40 cells ][ seg B: 12 cells ]
+ *   seq 7 (running)           [ seg A          ][ seg C: 25 cells (own) ]
+ *   used cells = 40 + 12 + 25
+ *
+ * The manager never calls llama.cpp: it returns `MemoryOp`s that the runner applies, in order,
+ * before the step's decode. Running out of cells is a return value (`false`), never an exception:
+ * the scheduler then evicts cached prefixes (LRU) or preempts.
+ * @module
+ */
+
+export type SeqId = number & { readonly __seqId: never };
+
+/** Operations on llama.cpp's memory, applied in order before the next decode. */
+export type MemoryOp =
+  | { op: "copy"; src: SeqId; dst: SeqId; numTokens: number }
+  | { op: "remove"; seq: SeqId; fromPos: number };
+
+interface Segment {
+  numCells: number;
+  numRefs: number;
+}
+
+/** The KV held under one sequence label. */
+export interface SeqKv {
+  readonly seqId: SeqId;
+  /** Token ids whose KV is in the cache, in position order (position i holds tokens[i]). */
+  readonly tokens: number[];
+  segments: Segment[];
+  /** LRU clock for cached entries. */
+  lastUsed: number;
+  /** Finished and kept only for prefix reuse. */
+  cached: boolean;
+}
+
+export interface PrefixMatch {
+  source: SeqKv;
+  numTokens: number;
+}
+
+/** llama.cpp accepts seq ids below LLAMA_MAX_SEQ (256) in a unified cache. */
+export const MAX_SEQ_LABELS = 256;
+
+export class KvManager {
+  readonly totalCells: number;
+  #usedCells = 0;
+  /** Cells promised to tokens scheduled in the current step, not yet committed. */
+  #reservedCells = 0;
+  #clock = 0;
+  readonly #freeLabels: SeqId[] = [];
+  readonly #live = new Map<SeqId, SeqKv>();
+  readonly #pendingOps: MemoryOp[] = [];
+
+  constructor(totalCells: number, numLabels = MAX_SEQ_LABELS) {
+    this.totalCells = totalCells;
+    for (let i = numLabels - 1; i >= 0; i--) this.#freeLabels.push(i as SeqId);
+  }
+
+  get usedCells(): number {
+    return this.#usedCells;
+  }
+
+  get freeCells(): number {
+    return this.totalCells - this.#usedCells - this.#reservedCells;
+  }
+
+  /** Finished sequences kept for prefix reuse. */
+  get numCachedEntries(): number {
+    let n = 0;
+    for (const s of this.#live.values()) if (s.cached) n++;
+    return n;
+  }
+
+  /** Takes the memory operations queued since the last call, in order. */
+  takeMemoryOps(): MemoryOp[] {
+    return this.#pendingOps.splice(0, this.#pendingOps.length);
+  }
+
+  /** A new empty sequence, or null when every label is taken (after evicting cached entries). */
+  allocateSeq(): SeqKv | null {
+    if (this.#freeLabels.length === 0 && !this.evictOne()) return null;
+    const seqId = this.#freeLabels.pop()!;
+    const seq: SeqKv = { seqId, tokens: [], segments: [], lastUsed: ++this.#clock, cached: false };
+    this.#live.set(seqId, seq);
+    return seq;
+  }
+
+  /**
+   * Longest prefix of `tokens` whose KV is held by a live sequence (running or cached), capped at
+   * `maxTokens`. Ties prefer a cached entry's most recent use.
+   */
+  findPrefix(tokens: readonly number[], maxTokens: number): PrefixMatch | null {
+    let best: PrefixMatch | null = null;
+    for (const seq of this.#live.values()) {
+      const limit = Math.min(maxTokens, seq.tokens.length, tokens.length);
+      if (best && limit <= best.numTokens) continue;
+      let n = 0;
+      while (n < limit && seq.tokens[n] === tokens[n]) n++;
+      if (n > 0 && (!best || n > best.numTokens)) best = { source: seq, numTokens: n };
+    }
+    return best;
+  }
+
+  /**
+   * Makes `dst` (empty) share the first `numTokens` cells of `source`. Costs no free cells.
+   * Queues the llama.cpp `seq_cp`.
+   */
+  sharePrefix(dst: SeqKv, source: SeqKv, numTokens: number): void {
+    if (dst.tokens.length !== 0) throw new Error("sharePrefix needs an empty destination");
+    if (numTokens <= 0 || numTokens > source.tokens.length) throw new Error(`bad prefix length ${numTokens}`);
+    let remaining = numTokens;
+    for (let i = 0; i < source.segments.length && remaining > 0; i++) {
+      let seg = source.segments[i]!;
+      if (seg.numCells > remaining) {
+        // Split so that the shared part is a whole segment; both halves keep the source's references.
+        const tail: Segment = { numCells: seg.numCells - remaining, numRefs: seg.numRefs };
+        seg.numCells = remaining;
+        this.#splitInEveryHolder(seg, tail);
+      }
+      seg = source.segments[i]!;
+      seg.numRefs++;
+      dst.segments.push(seg);
+      remaining -= seg.numCells;
+    }
+    for (let i = 0; i < numTokens; i++) dst.tokens.push(source.tokens[i]!);
+    source.lastUsed = ++this.#clock;
+    this.#pendingOps.push({ op: "copy", src: source.seqId, dst: dst.seqId, numTokens });
+  }
+
+  /** Inserts `tail` after `head` in every live sequence that references `head`. */
+  #splitInEveryHolder(head: Segment, tail: Segment): void {
+    for (const seq of this.#live.values()) {
+      const i = seq.segments.indexOf(head);
+      if (i >= 0) seq.segments.splice(i + 1, 0, tail);
+    }
+  }
+
+  /**
+   * Reserves `numCells` new cells for tokens about to be decoded in this step, evicting cached
+   * prefixes (least recently used first) when needed. False when they cannot be had.
+   */
+  reserve(numCells: number): boolean {
+    while (this.freeCells < numCells) {
+      if (!this.evictOne()) return false;
+    }
+    this.#reservedCells += numCells;
+    return true;
+  }
+
+  /** Forgets reservations that were not committed (the step failed or was cut short). */
+  clearReservations(): void {
+    this.#reservedCells = 0;
+  }
+
+  /** Records that `tokens` were decoded into `seq` (after a successful step). */
+  commitTokens(seq: SeqKv, tokens: readonly number[]): void {
+    if (tokens.length === 0) return;
+    const last = seq.segments[seq.segments.length - 1];
+    // Grow the tail in place when no other sequence shares it; else start an own segment.
+    if (last && last.numRefs === 1) last.numCells += tokens.length;
+    else seq.segments.push({ numCells: tokens.length, numRefs: 1 });
+    for (const t of tokens) seq.tokens.push(t);
+    this.#usedCells += tokens.length;
+    this.#reservedCells = Math.max(0, this.#reservedCells - tokens.length);
+    seq.lastUsed = ++this.#clock;
+  }
+
+  /**
+   * Releases a sequence. With `keepAsCache`, its KV stays for prefix reuse until evicted (LRU);
+   * otherwise its cells are dropped now.
+   */
+  release(seq: SeqKv, keepAsCache: boolean): void {
+    if (!this.#live.has(seq.seqId)) return;
+    if (keepAsCache && seq.tokens.length > 0) {
+      seq.cached = true;
+      seq.lastUsed = ++this.#clock;
+      return;
+    }
+    this.#drop(seq);
+  }
+
+  /** Evicts the least recently used cached entry. False when there is none. */
+  evictOne(): boolean {
+    let victim: SeqKv | null = null;
+    for (const seq of this.#live.values()) {
+      if (seq.cached && (!victim || seq.lastUsed < victim.lastUsed)) victim = seq;
+    }
+    if (!victim) return false;
+    this.#drop(victim);
+    return true;
+  }
+
+  #drop(seq: SeqKv): void {
+    for (const seg of seq.segments) this.#unref(seg);
+    seq.segments = [];
+    seq.tokens.length = 0;
+    this.#live.delete(seq.seqId);
+    this.#freeLabels.push(seq.seqId);
+    this.#pendingOps.push({ op: "remove", seq: seq.seqId, fromPos: 0 });
+  }
+
+  #unref(seg: Segment): void {
+    seg.numRefs--;
+    if (seg.numRefs === 0) this.#usedCells -= seg.numCells;
+  }
+}

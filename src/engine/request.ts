@@ -1,0 +1,88 @@
+/**
+ * One sequence being generated: a request with n > 1 becomes n `Request`s (one per completion index)
+ * that share the prompt's KV.
+ *
+ * Status (a request moves left to right, and back to WAITING only when preempted):
+ *
+ *   WAITING ──admit──▶ RUNNING ──finish──▶ FINISHED
+ *      ▲                  │
+ *      └────preempt───────┘   (its KV is dropped; it recomputes prompt + output so far on re-admission)
+ * @module
+ */
+import type { SeqKv } from "./kv/kv-manager.js";
+import type { FinishReason, GeneratedTokenLogprobs, SamplingParams, TokenId } from "./types.js";
+import type { Sampler } from "./sample/sampler.js";
+import type { IncrementalDetokenizer } from "./output/detokenizer.js";
+import type { StopChecker } from "./output/stop-checker.js";
+
+export type RequestStatus = "waiting" | "running" | "finished";
+
+export interface PendingDelta {
+  tokenIds: TokenId[];
+  text: string;
+  logprobs: GeneratedTokenLogprobs[];
+}
+
+export class Request {
+  status: RequestStatus = "waiting";
+  readonly outputTokenIds: TokenId[] = [];
+  /** Tokens (prompt, then output) whose KV is computed for this sequence. */
+  numComputedTokens = 0;
+  /** Prompt tokens served from the prefix cache on first admission. */
+  numCachedTokens = 0;
+  kv: SeqKv | null = null;
+  finishReason: FinishReason | null = null;
+  stopReason: string | number | null = null;
+  /** The output carrying finishReason has been emitted. */
+  finishEmitted = false;
+  /** Output produced since the last emitted `RequestOutput`. */
+  pending: PendingDelta = { tokenIds: [], text: "", logprobs: [] };
+  /** Admitted once before (then preempted): its outputs so far are kept. */
+  wasPreempted = false;
+
+  constructor(
+    readonly requestId: string,
+    /** Completion index within the request (0..n-1). */
+    readonly index: number,
+    readonly promptTokenIds: readonly TokenId[],
+    readonly sampling: SamplingParams,
+    /** Last token position allowed: min(prompt + max_tokens, max_model_len). */
+    readonly maxTotalTokens: number,
+    readonly sampler: Sampler,
+    readonly detokenizer: IncrementalDetokenizer,
+    readonly stopChecker: StopChecker,
+    /** For n > 1: siblings wait until completion 0 has computed the prompt, then share its KV. */
+    readonly firstSibling: Request | null,
+    readonly arrivalTimeMs: number,
+  ) {}
+
+  get numPromptTokens(): number {
+    return this.promptTokenIds.length;
+  }
+
+  /** Prompt plus output so far: what must be in the KV before the next token can be sampled. */
+  get numTokens(): number {
+    return this.promptTokenIds.length + this.outputTokenIds.length;
+  }
+
+  /** Token at absolute position `pos` (prompt first, then output). */
+  tokenAt(pos: number): TokenId {
+    const p = this.promptTokenIds.length;
+    return pos < p ? this.promptTokenIds[pos]! : this.outputTokenIds[pos - p]!;
+  }
+
+  /** All tokens (prompt + output) — used for prefix matching on (re-)admission. */
+  allTokenIds(): TokenId[] {
+    return [...this.promptTokenIds, ...this.outputTokenIds];
+  }
+
+  isFinished(): boolean {
+    return this.status === "finished";
+  }
+
+  /** Siblings of an n > 1 request wait for completion 0 to finish its prompt, so they can share it. */
+  canBeAdmitted(): boolean {
+    const first = this.firstSibling;
+    return first === null || first.isFinished() || first.numComputedTokens >= first.numPromptTokens - 1;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Loading a GGUF into llama.cpp: the model, its vocabulary and the facts the server needs.
+ * @module
+ */
+import { existsSync } from "node:fs";
+import { checkAbi } from "../../native/abi-check.js";
+import { getBindings, type Bindings, type ModelPtr, type VocabPtr } from "../../native/bindings.js";
+import type { DeviceKind } from "../../native/library.js";
+import type { ModelInfo, TokenId } from "../types.js";
+
+/** Llama 4's stop ids (end_of_text, eom, eot): llama.cpp's name heuristics miss `<|eom|>`/`<|eot|>`. */
+const LLAMA4_STOP_IDS = [200001, 200007, 200008];
+
+export interface LoadedModel {
+  b: Bindings;
+  model: ModelPtr;
+  vocab: VocabPtr;
+  info: ModelInfo;
+}
+
+export function loadModel(path: string, device: DeviceKind, nGpuLayers: number): LoadedModel {
+  if (!existsSync(path)) throw new Error(`model file not found: ${path}`);
+  const b = getBindings(device);
+  checkAbi(b);
+  const params = b.modelDefaultParams();
+  params.n_gpu_layers = device === "cpu" ? 0 : nGpuLayers < 0 ? 999 : nGpuLayers;
+  const model = b.modelLoadFromFile(path, params);
+  if (!model) throw new Error(`llama.cpp could not load ${path} (not a GGUF it supports, or corrupt); see the log above`);
+  const vocab = b.modelGetVocab(model);
+  return { b, model, vocab, info: readModelInfo(b, model, vocab, path) };
+}
+
+function metaString(b: Bindings, model: ModelPtr, key: string): string | null {
+  const buf = new Uint8Array(4096);
+  const n = b.modelMetaValStr(model, key, buf, buf.length);
+  if (n < 0) return null;
+  return Buffer.from(buf.subarray(0, Math.min(n, buf.length - 1))).toString("utf8");
+}
+
+function readModelInfo(b: Bindings, model: ModelPtr, vocab: VocabPtr, path: string): ModelInfo {
+  const descBuf = new Uint8Array(256);
+  const descLen = b.modelDesc(model, descBuf, descBuf.length);
+  const vocabSize = b.vocabNTokens(vocab);
+  const eog = new Set<TokenId>();
+  for (let t = 0; t < vocabSize; t++) if (b.vocabIsEog(vocab, t)) eog.add(t);
+  const architecture = metaString(b, model, "general.architecture") ?? "unknown";
+  if (architecture === "llama4") for (const t of LLAMA4_STOP_IDS) if (t < vocabSize) eog.add(t);
+  const metadata: Record<string, string> = {};
+  for (const key of ["general.name", "general.architecture", "general.file_type", "herd.random_weights", "tokenizer.ggml.pre"]) {
+    const v = metaString(b, model, key);
+    if (v !== null) metadata[key] = v;
+  }
+  return {
+    path,
+    description: Buffer.from(descBuf.subarray(0, Math.max(0, descLen))).toString("utf8"),
+    architecture,
+    numParams: Number(b.modelNParams(model)),
+    sizeBytes: Number(b.modelSize(model)),
+    vocabSize,
+    contextTrainLength: b.modelNCtxTrain(model),
+    bosTokenId: b.vocabBos(vocab),
+    eosTokenId: b.vocabEos(vocab),
+    eogTokenIds: [...eog].sort((x, y) => x - y),
+    addBos: b.vocabGetAddBos(vocab),
+    chatTemplate: b.modelChatTemplate(model, null),
+    metadata,
+  };
+}

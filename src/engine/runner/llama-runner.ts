@@ -1,0 +1,198 @@
+/**
+ * `ModelRunner` over llama.cpp: one context with a unified KV cache, one reusable `llama_batch`
+ * in C memory written through typed-array views, `llama_decode` run off the event loop.
+ *
+ * Every batch is validated here before it reaches llama.cpp, because a GGML_ASSERT aborts the process.
+ * @module
+ */
+import koffi from "koffi";
+import type { Bindings, ContextPtr, MemoryPtr, RawBatch } from "../../native/bindings.js";
+import type { MemoryOp } from "../kv/kv-manager.js";
+import { MAX_SEQ_LABELS } from "../kv/kv-manager.js";
+import type { EngineConfig, ModelInfo, TokenId } from "../types.js";
+import { loadModel, type LoadedModel } from "./llama-model.js";
+import type { BatchItem, ModelRunner } from "./model-runner.js";
+import { finalizeEngineConfig } from "../config.js";
+
+const FLASH_ATTN = { auto: -1, off: 0, on: 1 } as const;
+
+export class LlamaRunner implements ModelRunner {
+  readonly modelInfo: ModelInfo;
+  /** The configuration with model-dependent defaults filled in. */
+  readonly config: EngineConfig;
+  readonly numKvCells: number;
+  readonly maxBatchTokens: number;
+  readonly #m: LoadedModel;
+  readonly #b: Bindings;
+  readonly #ctx: ContextPtr;
+  readonly #mem: MemoryPtr;
+  readonly #batch: RawBatch;
+  readonly #token: Int32Array;
+  readonly #pos: Int32Array;
+  readonly #nSeqId: Int32Array;
+  readonly #seqId: Int32Array[];
+  readonly #logits: Int8Array;
+  readonly #pieces = new Map<number, Uint8Array>();
+  #logitsView: { ptr: bigint; rows: number; data: Float32Array } | null = null;
+  #busy = false;
+  #closed = false;
+
+  constructor(requested: EngineConfig) {
+    this.#m = loadModel(requested.model, requested.device, requested.nGpuLayers);
+    this.#b = this.#m.b;
+    this.modelInfo = this.#m.info;
+    const config = finalizeEngineConfig(requested, this.modelInfo.contextTrainLength);
+    this.config = config;
+    const b = this.#b;
+    const cp = b.contextDefaultParams();
+    Object.assign(cp, {
+      n_ctx: config.kvCacheTokens,
+      n_batch: config.maxNumBatchedTokens,
+      n_ubatch: Math.min(512, config.maxNumBatchedTokens),
+      n_seq_max: Math.min(MAX_SEQ_LABELS, Math.max(1, config.maxNumSeqs)),
+      n_threads: config.threads,
+      n_threads_batch: config.threads,
+      kv_unified: true,
+      // Full-size SWA cache: cached prefixes of chunked-attention layers (Llama 4) stay reusable.
+      swa_full: true,
+      flash_attn_type: FLASH_ATTN[config.flashAttn],
+      no_perf: true,
+    });
+    const ctx = b.initFromModel(this.#m.model, cp);
+    if (!ctx) {
+      b.modelFree(this.#m.model);
+      throw new Error(`llama.cpp could not create a context of ${config.kvCacheTokens} tokens (out of memory?)`);
+    }
+    this.#ctx = ctx;
+    this.#mem = b.getMemory(ctx);
+    this.numKvCells = b.nCtx(ctx);
+    this.maxBatchTokens = b.nBatch(ctx);
+    const cap = this.maxBatchTokens;
+    this.#batch = b.batchInit(cap, 0, 1);
+    this.#token = new Int32Array(koffi.view(this.#batch.token, cap * 4));
+    this.#pos = new Int32Array(koffi.view(this.#batch.pos, cap * 4));
+    this.#nSeqId = new Int32Array(koffi.view(this.#batch.n_seq_id, cap * 4));
+    this.#logits = new Int8Array(koffi.view(this.#batch.logits, cap));
+    const seqPtrs = koffi.decode(this.#batch.seq_id, "void *", cap) as bigint[];
+    this.#seqId = seqPtrs.map((p) => new Int32Array(koffi.view(p, 4)));
+  }
+
+  async execute(items: readonly BatchItem[], memoryOps: readonly MemoryOp[]): Promise<Float32Array[]> {
+    if (this.#closed) throw new Error("runner is closed");
+    if (this.#busy) throw new Error("one decode at a time per llama.cpp context");
+    for (const op of memoryOps) this.#applyMemoryOp(op);
+    if (items.length === 0) return [];
+    const numOutputs = this.#fillBatch(items);
+    this.#busy = true;
+    let rc: number;
+    try {
+      rc = await this.#b.decodeAsync(this.#ctx, this.#batch);
+    } finally {
+      this.#busy = false;
+    }
+    if (rc !== 0) throw new Error(`llama_decode failed with code ${rc}${rc === 1 ? " (no KV slot for the batch)" : ""}`);
+    return this.#logitRows(numOutputs);
+  }
+
+  #applyMemoryOp(op: MemoryOp): void {
+    if (op.op === "copy") this.#b.memorySeqCp(this.#mem, op.src, op.dst, 0, op.numTokens);
+    else this.#b.memorySeqRm(this.#mem, op.seq, op.fromPos, -1);
+  }
+
+  /** Writes the batch into C memory after checking everything llama.cpp would assert on. */
+  #fillBatch(items: readonly BatchItem[]): number {
+    const vocabSize = this.modelInfo.vocabSize;
+    let n = 0;
+    let numOutputs = 0;
+    for (const item of items) {
+      if (item.seqId < 0 || item.seqId >= MAX_SEQ_LABELS) throw new Error(`seq id ${item.seqId} out of range`);
+      if (item.tokens.length === 0) throw new Error("empty batch item");
+      const posMax = this.#b.memorySeqPosMax(this.#mem, item.seqId);
+      if (item.startPos !== posMax + 1) {
+        throw new Error(`batch position gap for seq ${item.seqId}: starts at ${item.startPos}, KV ends at ${posMax}`);
+      }
+      if (n + item.tokens.length > this.maxBatchTokens) throw new Error(`batch of ${n + item.tokens.length} tokens exceeds n_batch ${this.maxBatchTokens}`);
+      for (let k = 0; k < item.tokens.length; k++, n++) {
+        const t = item.tokens[k]!;
+        if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw new Error(`token id ${t} outside the vocabulary (0..${vocabSize - 1})`);
+        this.#token[n] = t;
+        this.#pos[n] = item.startPos + k;
+        this.#nSeqId[n] = 1;
+        this.#seqId[n]![0] = item.seqId;
+        const last = k === item.tokens.length - 1 && item.needsLogits;
+        this.#logits[n] = last ? 1 : 0;
+        if (last) numOutputs++;
+      }
+    }
+    this.#batch.n_tokens = n;
+    return numOutputs;
+  }
+
+  /** Rows of `llama_get_logits`, in output order; one koffi view per step (re-viewed only when it moves or grows). */
+  #logitRows(numOutputs: number): Float32Array[] {
+    if (numOutputs === 0) return [];
+    const ptr = this.#b.getLogits(this.#ctx);
+    if (!ptr) throw new Error("llama_get_logits returned NULL");
+    const vocab = this.modelInfo.vocabSize;
+    const view = this.#logitsView;
+    if (!view || view.ptr !== ptr || view.rows < numOutputs) {
+      const rows = Math.max(numOutputs, view?.ptr === ptr ? view.rows : 0);
+      this.#logitsView = { ptr, rows, data: new Float32Array(koffi.view(ptr, rows * vocab * 4)) };
+    }
+    const data = this.#logitsView!.data;
+    const out: Float32Array[] = new Array(numOutputs);
+    for (let i = 0; i < numOutputs; i++) out[i] = data.subarray(i * vocab, (i + 1) * vocab);
+    return out;
+  }
+
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): TokenId[] {
+    const bytes = Buffer.from(text, "utf8");
+    let out = new Int32Array(Math.max(16, bytes.length + 8));
+    let n = this.#b.tokenize(this.#m.vocab, bytes, bytes.length, out, out.length, addSpecial, parseSpecial);
+    if (n < 0) {
+      if (n === -2147483648) throw new Error("text too long to tokenize");
+      out = new Int32Array(-n);
+      n = this.#b.tokenize(this.#m.vocab, bytes, bytes.length, out, out.length, addSpecial, parseSpecial);
+    }
+    return Array.from(out.subarray(0, n));
+  }
+
+  pieceOf(tokenId: TokenId, special = false): Uint8Array {
+    const key = special ? -1 - tokenId : tokenId;
+    const hit = this.#pieces.get(key);
+    if (hit) return hit;
+    let buf = new Uint8Array(64);
+    let n = this.#b.tokenToPiece(this.#m.vocab, tokenId, buf, buf.length, 0, special);
+    if (n < 0) {
+      buf = new Uint8Array(-n);
+      n = this.#b.tokenToPiece(this.#m.vocab, tokenId, buf, buf.length, 0, special);
+    }
+    const piece = buf.slice(0, Math.max(0, n));
+    this.#pieces.set(key, piece);
+    return piece;
+  }
+
+  detokenize(tokenIds: readonly TokenId[], special: boolean): string {
+    const parts: Uint8Array[] = [];
+    for (const t of tokenIds) {
+      if (!Number.isInteger(t) || t < 0 || t >= this.modelInfo.vocabSize) throw new Error(`token id ${t} outside the vocabulary`);
+      parts.push(this.pieceOf(t, special));
+    }
+    return Buffer.concat(parts).toString("utf8");
+  }
+
+  /** Test hook: hands llama.cpp a batch larger than n_batch, which trips a GGML_ASSERT and aborts the process. */
+  crashForTest(): void {
+    this.#batch.n_tokens = this.maxBatchTokens + 1;
+    this.#b.decode(this.#ctx, this.#batch);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#batch.n_tokens = this.maxBatchTokens;
+    this.#b.batchFree(this.#batch);
+    this.#b.free(this.#ctx);
+    this.#b.modelFree(this.#m.model);
+  }
+}

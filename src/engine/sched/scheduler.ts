@@ -1,0 +1,170 @@
+/**
+ * Decides what one step (= one `llama_decode`) computes.
+ *
+ * NOTE: there is no "prefill phase" or "decode phase". Each request has `numTokens` (prompt + output
+ * so far) and `numComputedTokens` (KV already in the cache); a step lets requests catch up within a
+ * token budget. Running requests go first, in admission order — so sequences that are decoding
+ * (one token behind) come before chunks of newer prompts — then waiting requests are admitted
+ * while sequence slots, budget and KV cells last (llama-server's `update_slots()` order, vLLM's
+ * token-budget model).
+ *
+ * KV is allocated incrementally. When a running request cannot get cells, cached prefixes are
+ * evicted first (LRU), then the most recently admitted running request is preempted: its KV is
+ * dropped and it goes back to the front of the queue to recompute later. New requests are never
+ * failed because others are running; they wait (bounded queue, then a capacity error).
+ * @module
+ */
+import { KvManager, type MemoryOp } from "../kv/kv-manager.js";
+import type { Request } from "../request.js";
+import type { TokenId } from "../types.js";
+
+export interface SchedulerConfig {
+  maxNumSeqs: number;
+  maxNumBatchedTokens: number;
+  enablePrefixCaching: boolean;
+}
+
+/** Tokens of one sequence to decode in this step, at positions startPos.. */
+export interface ScheduledItem {
+  request: Request;
+  tokens: TokenId[];
+  startPos: number;
+  /** The last token's logits are needed: this chunk completes the sequence's known tokens. */
+  needsLogits: boolean;
+}
+
+export interface SchedulerOutput {
+  items: ScheduledItem[];
+  /** llama.cpp memory operations to apply, in order, before the decode. */
+  memoryOps: MemoryOp[];
+  numBatchedTokens: number;
+  /** Requests preempted in this step (already moved back to waiting). */
+  preempted: Request[];
+}
+
+export interface PrefixCacheCounters {
+  /** Prompt tokens looked up in the prefix cache. */
+  queries: number;
+  /** Of those, tokens found and reused. */
+  hits: number;
+}
+
+export class Scheduler {
+  readonly waiting: Request[] = [];
+  readonly running: Request[] = [];
+  readonly prefixCache: PrefixCacheCounters = { queries: 0, hits: 0 };
+  numPreemptions = 0;
+
+  constructor(readonly config: SchedulerConfig, readonly kv: KvManager) {}
+
+  addRequest(req: Request): void {
+    this.waiting.push(req);
+  }
+
+  hasRequests(): boolean {
+    return this.waiting.length > 0 || this.running.length > 0;
+  }
+
+  /** Plans the next step. Returns an empty plan when nothing can run. */
+  schedule(): SchedulerOutput {
+    const items: ScheduledItem[] = [];
+    const preempted: Request[] = [];
+    let budget = this.config.maxNumBatchedTokens;
+
+    // 1) Running requests catch up, oldest first.
+    for (let i = 0; i < this.running.length && budget > 0; i++) {
+      const req = this.running[i]!;
+      const n = Math.min(req.numTokens - req.numComputedTokens, budget);
+      if (!this.#reserveOrPreempt(req, n, preempted)) break; // req itself was preempted
+      items.push(this.#item(req, n));
+      budget -= n;
+    }
+
+    // 2) Admit waiting requests (not in a step that had to preempt).
+    if (preempted.length === 0) budget = this.#admit(items, budget);
+
+    return {
+      items,
+      memoryOps: this.kv.takeMemoryOps(),
+      numBatchedTokens: this.config.maxNumBatchedTokens - budget,
+      preempted,
+    };
+  }
+
+  /** Reserves n cells for `req`, preempting newer running requests if needed. False if `req` itself was preempted. */
+  #reserveOrPreempt(req: Request, n: number, preempted: Request[]): boolean {
+    while (!this.kv.reserve(n)) {
+      const victim = this.running[this.running.length - 1]!;
+      this.#preempt(victim);
+      preempted.push(victim);
+      if (victim === req) return false;
+    }
+    return true;
+  }
+
+  #preempt(req: Request): void {
+    this.running.splice(this.running.indexOf(req), 1);
+    if (req.kv) this.kv.release(req.kv, false);
+    req.kv = null;
+    req.numComputedTokens = 0;
+    req.status = "waiting";
+    req.wasPreempted = true;
+    this.waiting.unshift(req);
+    this.numPreemptions++;
+  }
+
+  #admit(items: ScheduledItem[], budget: number): number {
+    for (let i = 0; i < this.waiting.length && budget > 0 && this.running.length < this.config.maxNumSeqs; ) {
+      const req = this.waiting[i]!;
+      if (!req.canBeAdmitted()) {
+        i++; // an n > 1 sibling waiting for completion 0's prompt; do not block the queue
+        continue;
+      }
+      const seq = this.kv.allocateSeq();
+      if (!seq) break;
+      req.kv = seq;
+      const tokens = req.allTokenIds();
+      const reuse = this.config.enablePrefixCaching || req.firstSibling !== null;
+      // Keep at least the last token to compute: its logits give the next token.
+      const match = reuse ? this.kv.findPrefix(tokens, tokens.length - 1) : null;
+      if (match) this.kv.sharePrefix(seq, match.source, match.numTokens);
+      const numReused = match?.numTokens ?? 0;
+      const n = Math.min(tokens.length - numReused, budget);
+      if (!this.kv.reserve(n)) {
+        this.kv.release(seq, false);
+        req.kv = null;
+        break;
+      }
+      if (!req.wasPreempted) {
+        this.prefixCache.queries += req.numPromptTokens;
+        this.prefixCache.hits += Math.min(numReused, req.numPromptTokens);
+        req.numCachedTokens = Math.min(numReused, req.numPromptTokens);
+      }
+      req.numComputedTokens = numReused;
+      req.status = "running";
+      this.waiting.splice(i, 1);
+      this.running.push(req);
+      items.push(this.#item(req, n));
+      budget -= n;
+    }
+    return budget;
+  }
+
+  #item(req: Request, n: number): ScheduledItem {
+    const start = req.numComputedTokens;
+    const tokens: TokenId[] = new Array(n);
+    for (let k = 0; k < n; k++) tokens[k] = req.tokenAt(start + k);
+    return { request: req, tokens, startPos: start, needsLogits: start + n === req.numTokens };
+  }
+
+  /** Removes a finished or aborted request; its KV is kept for prefix reuse when caching is on. */
+  finishRequest(req: Request): void {
+    const r = this.running.indexOf(req);
+    if (r >= 0) this.running.splice(r, 1);
+    const w = this.waiting.indexOf(req);
+    if (w >= 0) this.waiting.splice(w, 1);
+    if (req.kv) this.kv.release(req.kv, this.config.enablePrefixCaching);
+    req.kv = null;
+    req.status = "finished";
+  }
+}
