@@ -169,7 +169,8 @@ type MaybeAsyncIterable<T> = Iterable<T> | AsyncIterable<T>;
  * Where a tensor's data comes from, in ggml element order (innermost dimension fastest):
  * - `Float32Array`: all values at once, converted to the tensor's type (F32/F16/BF16 only);
  * - `{ f32: () => chunks }`: float32 chunks of any size, converted the same way; called once, when the
- *   writer reaches the tensor, so the values can be produced lazily;
+ *   writer reaches the tensor, so the values can be produced lazily; a source may reuse its chunk
+ *   buffer, since the writer has encoded a chunk before it asks for the next one;
  * - `{ raw: () => chunks }`: bytes already encoded in the tensor's type (any type, e.g. BF16 straight
  *   from safetensors, or quantized blocks); the byte count must equal the tensor's size.
  */
@@ -342,59 +343,91 @@ class ByteSink {
   }
 }
 
-/** Serializes one scalar of `type` into `sink`. */
-async function writeScalar(sink: ByteSink, type: GgufArrayItemType, v: Scalar, key: string): Promise<void> {
-  const fail = () => new Error(`metadata ${key}: value ${String(v)} does not fit GGUF type ${GgufValueType[type]}`);
-  if (type === GgufValueType.STRING) {
-    if (typeof v !== "string") throw fail();
-    return sink.string(v);
-  }
-  if (type === GgufValueType.BOOL) {
-    if (typeof v !== "boolean") throw fail();
-    return sink.u8(v ? 1 : 0);
-  }
-  if (typeof v !== "number" && typeof v !== "bigint") throw fail();
-  const size = { [GgufValueType.UINT8]: 1, [GgufValueType.INT8]: 1, [GgufValueType.UINT16]: 2, [GgufValueType.INT16]: 2,
-    [GgufValueType.UINT32]: 4, [GgufValueType.INT32]: 4, [GgufValueType.FLOAT32]: 4, [GgufValueType.UINT64]: 8,
-    [GgufValueType.INT64]: 8, [GgufValueType.FLOAT64]: 8 }[type];
-  if (size === undefined) throw fail();
-  const b = await sink.reserve(size);
-  const dv = new DataView(b.buffer, b.byteOffset, size);
-  const int = (lo: number, hi: number) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < lo || n > hi) throw fail();
-    return n;
-  };
-  switch (type) {
-    case GgufValueType.UINT8: dv.setUint8(0, int(0, 0xff)); break;
-    case GgufValueType.INT8: dv.setInt8(0, int(-0x80, 0x7f)); break;
-    case GgufValueType.UINT16: dv.setUint16(0, int(0, 0xffff), true); break;
-    case GgufValueType.INT16: dv.setInt16(0, int(-0x8000, 0x7fff), true); break;
-    case GgufValueType.UINT32: dv.setUint32(0, int(0, 0xffffffff), true); break;
-    case GgufValueType.INT32: dv.setInt32(0, int(-0x80000000, 0x7fffffff), true); break;
-    case GgufValueType.FLOAT32: dv.setFloat32(0, Number(v), true); break;
-    case GgufValueType.FLOAT64: dv.setFloat64(0, Number(v), true); break;
-    case GgufValueType.UINT64: {
-      const n = typeof v === "bigint" ? v : BigInt(int(0, Number.MAX_SAFE_INTEGER));
-      if (n < 0n || n > 0xffffffffffffffffn) throw fail();
-      dv.setBigUint64(0, n, true);
-      break;
+/** Growable in-memory little-endian encoder for metadata (synchronous: big arrays stay fast). */
+class MetaEncoder {
+  private buf = Buffer.alloc(1 << 16);
+  private dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+  pos = 0;
+  private room(n: number): number {
+    if (this.pos + n > this.buf.length) {
+      const bigger = Buffer.alloc(Math.max(this.buf.length * 2, this.pos + n));
+      this.buf.copy(bigger, 0, 0, this.pos);
+      this.buf = bigger;
+      this.dv = new DataView(bigger.buffer, bigger.byteOffset, bigger.length);
     }
-    case GgufValueType.INT64: {
-      const n = typeof v === "bigint" ? v : BigInt(int(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER));
-      if (n < -0x8000000000000000n || n > 0x7fffffffffffffffn) throw fail();
-      dv.setBigInt64(0, n, true);
-      break;
+    const at = this.pos;
+    this.pos += n;
+    return at;
+  }
+  u32(v: number): void { const at = this.room(4); this.dv.setUint32(at, v, true); }
+  u64(v: number): void { const at = this.room(8); this.dv.setBigUint64(at, BigInt(v), true); }
+  string(s: string): void {
+    const n = Buffer.byteLength(s, "utf8");
+    this.u64(n);
+    const at = this.room(n);
+    this.buf.write(s, at, n, "utf8");
+  }
+  scalar(type: GgufArrayItemType, v: Scalar, key: string): void {
+    const fail = () => new Error(`metadata ${key}: value ${String(v)} does not fit GGUF type ${GgufValueType[type]}`);
+    if (type === GgufValueType.STRING) {
+      if (typeof v !== "string") throw fail();
+      return this.string(v);
+    }
+    if (type === GgufValueType.BOOL) {
+      if (typeof v !== "boolean") throw fail();
+      const at = this.room(1);
+      this.dv.setUint8(at, v ? 1 : 0);
+      return;
+    }
+    if (typeof v !== "number" && typeof v !== "bigint") throw fail();
+    const int = (lo: number, hi: number) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < lo || n > hi) throw fail();
+      return n;
+    };
+    switch (type) {
+      case GgufValueType.UINT8: { const x = int(0, 0xff); const at = this.room(1); this.dv.setUint8(at, x); break; }
+      case GgufValueType.INT8: { const x = int(-0x80, 0x7f); const at = this.room(1); this.dv.setInt8(at, x); break; }
+      case GgufValueType.UINT16: { const x = int(0, 0xffff); const at = this.room(2); this.dv.setUint16(at, x, true); break; }
+      case GgufValueType.INT16: { const x = int(-0x8000, 0x7fff); const at = this.room(2); this.dv.setInt16(at, x, true); break; }
+      case GgufValueType.UINT32: { const x = int(0, 0xffffffff); const at = this.room(4); this.dv.setUint32(at, x, true); break; }
+      case GgufValueType.INT32: { const x = int(-0x80000000, 0x7fffffff); const at = this.room(4); this.dv.setInt32(at, x, true); break; }
+      case GgufValueType.FLOAT32: { const at = this.room(4); this.dv.setFloat32(at, Number(v), true); break; }
+      case GgufValueType.FLOAT64: { const at = this.room(8); this.dv.setFloat64(at, Number(v), true); break; }
+      case GgufValueType.UINT64: {
+        const n = typeof v === "bigint" ? v : BigInt(int(0, Number.MAX_SAFE_INTEGER));
+        if (n < 0n || n > 0xffffffffffffffffn) throw fail();
+        const at = this.room(8);
+        this.dv.setBigUint64(at, n, true);
+        break;
+      }
+      case GgufValueType.INT64: {
+        const n = typeof v === "bigint" ? v : BigInt(int(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER));
+        if (n < -0x8000000000000000n || n > 0x7fffffffffffffffn) throw fail();
+        const at = this.room(8);
+        this.dv.setBigInt64(at, n, true);
+        break;
+      }
+      default:
+        throw fail();
     }
   }
-}
-
-async function writeValue(sink: ByteSink, key: string, v: GgufValue): Promise<void> {
-  await sink.u32(v.type);
-  if (v.type !== GgufValueType.ARRAY) return writeScalar(sink, v.type, v.value, key);
-  await sink.u32(v.itemType);
-  await sink.u64(v.value.length);
-  for (let i = 0; i < v.value.length; i++) await writeScalar(sink, v.itemType, v.value[i]!, key);
+  /** One kv: key string, type, value. */
+  kv(key: string, v: GgufValue): void {
+    this.string(key);
+    this.u32(v.type);
+    if (v.type !== GgufValueType.ARRAY) return this.scalar(v.type, v.value, key);
+    this.u32(v.itemType);
+    this.u64(v.value.length);
+    for (let i = 0; i < v.value.length; i++) this.scalar(v.itemType, v.value[i]!, key);
+  }
+  take(): Uint8Array {
+    const out = this.buf.subarray(0, this.pos);
+    this.buf = Buffer.alloc(1 << 16);
+    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+    this.pos = 0;
+    return out;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -508,9 +541,10 @@ export class GgufWriter {
       await sink.u32(GGUF_VERSION);
       await sink.u64(entries.length);
       await sink.u64(this.#kvs.size);
+      const enc = new MetaEncoder();
       for (const [key, value] of this.#kvs) {
-        await sink.string(key);
-        await writeValue(sink, key, value);
+        enc.kv(key, value);
+        await sink.bytes(enc.take());
       }
       for (const e of entries) {
         await sink.string(e.name);
