@@ -1,6 +1,7 @@
 /** The registry of CLI commands, in the order `herd --help` lists them. */
 import type { Command } from "commander";
+import { register as serve } from "./serve.js";
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [];
+export const commands: RegisterCommand[] = [serve];

@@ -1,0 +1,205 @@
+/**
+ * `herd serve` configuration: one table of options (flag name = vLLM's where vLLM has one), resolved
+ * from command-line flags, then `HERD_*` environment variables, then defaults, into a frozen
+ * `ServeConfig`. The CLI registers its flags from the same table, so flags, env vars and config keys
+ * cannot drift apart.
+ * @module
+ */
+import { flagEnvName, readApiKeyEnv, readEnv, readFlagEnv } from "./env.js";
+
+export type Device = "cpu" | "cuda" | "vulkan";
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+export interface ServeConfig {
+  /** GGUF path; null = the embedded random-weight Llama 4 model. */
+  readonly model: string | null;
+  /** Names clients may put in `model`; the first is reported. Empty = derived from the model file. */
+  readonly servedModelNames: readonly string[];
+  readonly host: string;
+  readonly port: number;
+  /** null = no authentication. */
+  readonly apiKey: string | null;
+  /** CORS origins; empty = CORS off. `*` allows any origin. */
+  readonly allowedOrigins: readonly string[];
+  /** Engine settings; null = the engine's default (`defaultEngineConfig` / `finalizeEngineConfig`). */
+  readonly maxModelLen: number | null;
+  readonly maxNumSeqs: number | null;
+  readonly maxNumBatchedTokens: number | null;
+  /** Total KV cells; null = derived from max-model-len × max-num-seqs by the engine. */
+  readonly kvCacheTokens: number | null;
+  readonly maxWaiting: number | null;
+  readonly threads: number | null;
+  readonly device: Device | null;
+  readonly nGpuLayers: number | null;
+  readonly enablePrefixCaching: boolean | null;
+  /** Upper bound of `top_logprobs` / completions `logprobs` (vLLM's max_logprobs). */
+  readonly maxLogprobs: number;
+  /** Upper bound of `n`. */
+  readonly maxN: number;
+  /** Upper bound of stop strings per request. */
+  readonly maxStopStrings: number;
+  /** Request bodies above this get 413. */
+  readonly maxRequestBodyBytes: number;
+  readonly disableLogRequests: boolean;
+  readonly logLevel: LogLevel;
+  /** SIGTERM: how long in-flight requests may take to finish before the process exits anyway. */
+  readonly shutdownTimeoutMs: number;
+  /** Run the engine inside the server process instead of a child process (no crash isolation). */
+  readonly inProcessEngine: boolean;
+  /** Skip the 1-token warmup request at start (readiness then waits for the first real token). */
+  readonly skipWarmup: boolean;
+}
+
+/** A flag or env var has a malformed value. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(message: string, readonly flag: string) {
+    super(message);
+  }
+}
+
+type Kind = "string" | "int" | "bool" | "list" | "choice";
+
+export interface ServeOption {
+  /** kebab-case flag without dashes; its env var is HERD_<UPPER_SNAKE>. */
+  readonly flag: string;
+  readonly key: keyof ServeConfig;
+  readonly kind: Kind;
+  readonly description: string;
+  readonly choices?: readonly string[];
+  /** Shown in --help; the actual default is applied by `resolveServeConfig`. */
+  readonly defaultText?: string;
+  /** Lower bound of an int option. */
+  readonly min?: number;
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const DEVICES: readonly Device[] = ["cpu", "cuda", "vulkan"];
+
+export const SERVE_OPTIONS: readonly ServeOption[] = [
+  { flag: "model", key: "model", kind: "string", description: "GGUF file to serve", defaultText: "the embedded random-weight Llama 4 model" },
+  { flag: "served-model-name", key: "servedModelNames", kind: "list", description: "model name(s) the API answers to (comma-separated); the first is reported", defaultText: "the model file name" },
+  { flag: "host", key: "host", kind: "string", description: "interface to listen on", defaultText: "0.0.0.0" },
+  { flag: "port", key: "port", kind: "int", min: 0, description: "port to listen on (0 = any free port)", defaultText: "8000" },
+  { flag: "api-key", key: "apiKey", kind: "string", description: "require `Authorization: Bearer <key>` on every route but /health and /ready (env HERD_API_KEY or VLLM_API_KEY)" },
+  { flag: "allowed-origins", key: "allowedOrigins", kind: "list", description: "CORS origins (comma-separated, `*` for any)", defaultText: "CORS off" },
+  { flag: "max-model-len", key: "maxModelLen", kind: "int", min: 16, description: "maximum tokens (prompt + output) per sequence", defaultText: "the model's training context, capped at 8192" },
+  { flag: "max-num-seqs", key: "maxNumSeqs", kind: "int", min: 1, description: "maximum concurrently running sequences", defaultText: "16" },
+  { flag: "max-num-batched-tokens", key: "maxNumBatchedTokens", kind: "int", min: 1, description: "token budget of one engine step", defaultText: "512" },
+  { flag: "kv-cache-tokens", key: "kvCacheTokens", kind: "int", min: 16, description: "total KV cache cells", defaultText: "max-model-len × max-num-seqs, capped at max(max-model-len, 32768)" },
+  { flag: "max-waiting", key: "maxWaiting", kind: "int", min: 0, description: "queued requests beyond which new ones get 429", defaultText: "1024" },
+  { flag: "threads", key: "threads", kind: "int", min: 1, description: "CPU threads for llama.cpp", defaultText: "all cores" },
+  { flag: "device", key: "device", kind: "choice", choices: DEVICES, description: "compute device", defaultText: "cpu" },
+  { flag: "n-gpu-layers", key: "nGpuLayers", kind: "int", min: -1, description: "layers to offload when --device is not cpu (-1 = all)", defaultText: "-1" },
+  { flag: "enable-prefix-caching", key: "enablePrefixCaching", kind: "bool", description: "reuse KV of shared prompt prefixes (--no-enable-prefix-caching to disable)", defaultText: "true" },
+  { flag: "max-logprobs", key: "maxLogprobs", kind: "int", min: 0, description: "upper bound of top_logprobs / logprobs", defaultText: "20" },
+  { flag: "max-n", key: "maxN", kind: "int", min: 1, description: "upper bound of n", defaultText: "16" },
+  { flag: "max-stop-strings", key: "maxStopStrings", kind: "int", min: 1, description: "upper bound of stop strings per request", defaultText: "16" },
+  { flag: "max-request-body-bytes", key: "maxRequestBodyBytes", kind: "int", min: 1024, description: "request bodies above this get 413", defaultText: "8388608 (8 MiB)" },
+  { flag: "disable-log-requests", key: "disableLogRequests", kind: "bool", description: "do not log one line per request", defaultText: "false" },
+  { flag: "log-level", key: "logLevel", kind: "choice", choices: LOG_LEVELS, description: "log level (env HERD_LOG_LEVEL)", defaultText: "info" },
+  { flag: "shutdown-timeout", key: "shutdownTimeoutMs", kind: "int", min: 0, description: "seconds in-flight requests get to finish after SIGTERM", defaultText: "30" },
+  { flag: "in-process-engine", key: "inProcessEngine", kind: "bool", description: "run the engine in the server process (no crash isolation; for debugging)", defaultText: "false" },
+  { flag: "skip-warmup", key: "skipWarmup", kind: "bool", description: "skip the 1-token warmup request at start", defaultText: "false" },
+];
+
+/** Raw option values as commander gives them (strings, booleans, undefined when not given). */
+export type RawServeOptions = Partial<Record<keyof ServeConfig, string | boolean | undefined>>;
+
+function fail(opt: ServeOption, raw: string | boolean, expected: string): never {
+  throw new ConfigError(`--${opt.flag} (or ${flagEnvName(opt.flag)}) must be ${expected} (got ${JSON.stringify(raw)})`, opt.flag);
+}
+
+function parseValue(opt: ServeOption, raw: string | boolean): unknown {
+  switch (opt.kind) {
+    case "string":
+      if (typeof raw !== "string" || raw === "") fail(opt, raw, "a non-empty string");
+      return raw;
+    case "int": {
+      const s = String(raw).trim();
+      if (!/^-?\d+$/.test(s)) fail(opt, raw, "an integer");
+      const n = Number(s);
+      if (!Number.isSafeInteger(n) || (opt.min !== undefined && n < opt.min)) fail(opt, raw, `an integer ≥ ${opt.min ?? "-∞"}`);
+      return n;
+    }
+    case "bool": {
+      if (typeof raw === "boolean") return raw;
+      const s = raw.trim().toLowerCase();
+      if (["1", "true", "yes", "on"].includes(s)) return true;
+      if (["0", "false", "no", "off"].includes(s)) return false;
+      return fail(opt, raw, "true or false");
+    }
+    case "list": {
+      if (typeof raw !== "string") fail(opt, raw, "a comma-separated list");
+      const items = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+      if (items.length === 0) fail(opt, raw, "a non-empty comma-separated list");
+      return items;
+    }
+    case "choice":
+      if (typeof raw !== "string" || !(opt.choices ?? []).includes(raw)) fail(opt, raw, `one of ${(opt.choices ?? []).join(", ")}`);
+      return raw;
+    default:
+      return opt.kind satisfies never;
+  }
+}
+
+function defaults(): ServeConfig {
+  return {
+    model: null,
+    servedModelNames: [],
+    host: "0.0.0.0",
+    port: 8000,
+    apiKey: null,
+    allowedOrigins: [],
+    maxModelLen: null,
+    maxNumSeqs: null,
+    maxNumBatchedTokens: null,
+    kvCacheTokens: null,
+    maxWaiting: null,
+    threads: null,
+    device: null,
+    nGpuLayers: null,
+    enablePrefixCaching: null,
+    maxLogprobs: 20,
+    maxN: 16,
+    maxStopStrings: 16,
+    maxRequestBodyBytes: 8 * 1024 * 1024,
+    disableLogRequests: false,
+    logLevel: "info",
+    shutdownTimeoutMs: 30_000,
+    inProcessEngine: false,
+    skipWarmup: false,
+  };
+}
+
+/**
+ * Flags win over `HERD_*` env vars, which win over defaults. Throws ConfigError (naming the flag) on a
+ * malformed value.
+ */
+export function resolveServeConfig(flags: RawServeOptions = {}, opts: { useEnv?: boolean } = {}): ServeConfig {
+  const useEnv = opts.useEnv ?? true;
+  const out: Record<string, unknown> = { ...defaults() };
+  for (const opt of SERVE_OPTIONS) {
+    let raw: string | boolean | undefined = flags[opt.key];
+    if (raw === undefined && useEnv) {
+      raw = readFlagEnv(opt.flag);
+      if (raw === undefined && opt.key === "apiKey") raw = readApiKeyEnv();
+      if (raw === undefined && opt.key === "logLevel") raw = readEnv("HERD_LOG_LEVEL");
+    }
+    if (raw === undefined) continue;
+    let value = parseValue(opt, raw);
+    if (opt.key === "shutdownTimeoutMs") value = (value as number) * 1000;
+    out[opt.key] = value;
+  }
+  const config = out as unknown as ServeConfig;
+  return Object.freeze({
+    ...config,
+    servedModelNames: Object.freeze([...config.servedModelNames]),
+    allowedOrigins: Object.freeze([...config.allowedOrigins]),
+  });
+}
+
+/** The config as it is logged at startup: the API key is redacted. */
+export function describeServeConfig(config: ServeConfig): Record<string, unknown> {
+  return { ...config, apiKey: config.apiKey === null ? null : "<redacted>" };
+}

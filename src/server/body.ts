@@ -1,0 +1,65 @@
+/**
+ * Reading request bodies: bounded size (413), strict UTF-8, a JSON object at the top.
+ * Error messages never quote the body (it may hold a prompt).
+ * @module
+ */
+import { InvalidRequestError, PayloadTooLargeError } from "../common/errors.js";
+
+function tooLarge(maxBytes: number): PayloadTooLargeError {
+  return new PayloadTooLargeError(`Request body is larger than the server's limit of ${maxBytes} bytes (--max-request-body-bytes).`);
+}
+
+/** The body's bytes, refusing more than `maxBytes` without reading the rest. */
+export async function readBodyBytes(req: Request, maxBytes: number): Promise<Uint8Array> {
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
+  if (req.body === null) return new Uint8Array(0);
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/** Parses the body as one JSON object. */
+export async function readJsonObject(req: Request, maxBytes: number): Promise<Record<string, unknown>> {
+  const bytes = await readBodyBytes(req, maxBytes);
+  if (bytes.byteLength === 0) throw new InvalidRequestError("Request body is empty; expected a JSON object.", { code: "invalid_json" });
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new InvalidRequestError("Request body is not valid UTF-8.", { code: "invalid_encoding" });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    const pos = err instanceof Error ? /position (\d+)/.exec(err.message)?.[1] : undefined;
+    throw new InvalidRequestError(`Malformed JSON in request body${pos === undefined ? "" : ` (at byte offset ${pos})`}.`, { code: "invalid_json" });
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new InvalidRequestError(`Request body must be a JSON object (got ${Array.isArray(value) ? "an array" : typeof value === "object" ? "null" : typeof value}).`, {
+      code: "invalid_json",
+    });
+  }
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,156 @@
+/**
+ * `POST /v1/chat/completions`: validate → render the chat template → tokenize → sample → respond,
+ * either as one `chat.completion` object or as `chat.completion.chunk` SSE events.
+ * @module
+ */
+import { InvalidRequestError } from "../../common/errors.js";
+import type { CompletionDelta } from "../../engine/types.js";
+import { readJsonObject } from "../body.js";
+import type { ServerContext } from "../context.js";
+import { newRequestId, runGeneration, type GenerationJob, type JobOutput } from "../generation.js";
+import type { Logger } from "../logger.js";
+import { toChatLogprobs, type ChatLogprobs } from "../logprobs.js";
+import { checkModelName } from "../model-context.js";
+import { toSamplingParams } from "../sampling.js";
+import { sseResponse } from "../sse.js";
+import { primeGenerator, UsageCounter } from "../streaming.js";
+import { parseRequest } from "../validation.js";
+import { renderChatPrompt, tokenizeChatPrompt } from "./prompt.js";
+import { ChatCompletionRequestSchema, type ChatCompletionRequest } from "./schema.js";
+
+interface ChoiceAcc {
+  text: string;
+  logprobs: ChatLogprobs["content"];
+  finishReason: string | null;
+  stopReason: string | number | null;
+}
+
+/** Features whose absence must be an error rather than a silently different answer. */
+function refuseUnsupported(r: ChatCompletionRequest): void {
+  const fmt = r.response_format?.type;
+  if (fmt && fmt !== "text") {
+    throw new InvalidRequestError(`'response_format' type '${fmt}' is not supported yet; omit it or use 'text'.`, { param: "response_format", code: "unsupported_parameter" });
+  }
+  const tc = r.tool_choice;
+  if (tc && tc !== "auto" && tc !== "none") {
+    throw new InvalidRequestError("'tool_choice' 'required' or a named function is not supported yet; use 'auto' or 'none'.", { param: "tool_choice", code: "unsupported_parameter" });
+  }
+  if (!r.logprobs && r.top_logprobs !== null && r.top_logprobs !== undefined && r.top_logprobs > 0) {
+    throw new InvalidRequestError("'top_logprobs' requires 'logprobs' to be true.", { param: "top_logprobs", code: "invalid_parameter" });
+  }
+}
+
+export async function handleChatCompletion(ctx: ServerContext, req: Request, log: Logger): Promise<Response> {
+  const body = await readJsonObject(req, ctx.config.maxRequestBodyBytes);
+  const r = parseRequest(ChatCompletionRequestSchema, body);
+  const model = ctx.model();
+  checkModelName(model, r.model);
+  refuseUnsupported(r);
+  const text = renderChatPrompt(model, {
+    messages: r.messages,
+    addGenerationPrompt: r.add_generation_prompt,
+    continueFinalMessage: r.continue_final_message,
+    tools: r.tool_choice === "none" ? undefined : r.tools,
+    chatTemplateKwargs: r.chat_template_kwargs,
+  });
+
+  const lease = ctx.host.acquire();
+  let handedOff = false;
+  try {
+    const promptTokenIds = await tokenizeChatPrompt(model, lease.client, text);
+    const topLogprobs = r.logprobs ? (r.top_logprobs ?? 0) : undefined;
+    const sampling = toSamplingParams(
+      { ...r, maxTokens: r.max_completion_tokens ?? r.max_tokens, logprobs: topLogprobs, logprobsParamName: "top_logprobs", defaultMaxTokens: undefined },
+      promptTokenIds.length,
+      model.limits,
+    );
+    const job: GenerationJob = { promptTokenIds, sampling };
+    const id = newRequestId("chatcmpl");
+    const created = Math.floor(Date.now() / 1000);
+    const gen = await primeGenerator(runGeneration(lease, ctx.metrics, [job], req.signal));
+    const common = { id, created, model: model.modelName };
+    if (r.stream) {
+      handedOff = true;
+      return sseResponse((signal) => streamChunks(gen, common, sampling.n, topLogprobs, r.stream_options?.include_usage ?? false, promptTokenIds.length, signal), req.signal, {
+        onClose: (outcome) => {
+          lease.release();
+          log.debug({ outcome }, "stream closed");
+        },
+        onError: (err) => log.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, "stream failed mid-way"),
+      });
+    }
+    const choices: ChoiceAcc[] = Array.from({ length: sampling.n }, () => ({ text: "", logprobs: [], finishReason: null, stopReason: null }));
+    const usage = new UsageCounter();
+    for await (const { output } of gen) {
+      let newTokens = 0;
+      for (const d of output.deltas) {
+        newTokens += d.tokenIds.length;
+        const c = choices[d.index];
+        if (!c) continue;
+        c.text += d.text;
+        if (d.logprobs && topLogprobs !== undefined) c.logprobs.push(...toChatLogprobs(d.logprobs, topLogprobs).content);
+        if (d.finishReason) {
+          c.finishReason = d.finishReason;
+          c.stopReason = d.stopReason ?? null;
+        }
+      }
+      usage.add(0, output.numPromptTokens, output.numCachedTokens, newTokens);
+    }
+    return Response.json({
+      ...common,
+      object: "chat.completion",
+      choices: choices.map((c, index) => ({
+        index,
+        message: { role: "assistant", content: c.text, tool_calls: [] },
+        logprobs: topLogprobs === undefined ? null : { content: c.logprobs },
+        finish_reason: c.finishReason,
+        stop_reason: c.stopReason,
+      })),
+      usage: usage.usage([promptTokenIds.length]),
+      system_fingerprint: null,
+    });
+  } finally {
+    if (!handedOff) lease.release();
+  }
+}
+
+async function* streamChunks(
+  gen: AsyncGenerator<JobOutput>,
+  common: { id: string; created: number; model: string },
+  n: number,
+  topLogprobs: number | undefined,
+  includeUsage: boolean,
+  numPromptTokens: number,
+  signal: AbortSignal,
+): AsyncGenerator<unknown> {
+  const usageField = includeUsage ? { usage: null } : {};
+  const chunk = (choice: object) => ({ ...common, object: "chat.completion.chunk", choices: [choice], ...usageField });
+  for (let index = 0; index < n; index++) {
+    yield chunk({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null });
+  }
+  const usage = new UsageCounter();
+  try {
+    for await (const { output } of gen) {
+      let newTokens = 0;
+      for (const d of output.deltas) {
+        newTokens += d.tokenIds.length;
+        yield* deltaChunks(d, chunk, topLogprobs);
+      }
+      usage.add(0, output.numPromptTokens, output.numCachedTokens, newTokens);
+      if (signal.aborted) return;
+    }
+  } finally {
+    await gen.return(undefined);
+  }
+  if (includeUsage) yield { ...common, object: "chat.completion.chunk", choices: [], usage: usage.usage([numPromptTokens]) };
+}
+
+function* deltaChunks(d: CompletionDelta, chunk: (choice: object) => object, topLogprobs: number | undefined): Generator<object> {
+  const lp = d.logprobs && d.logprobs.length > 0 && topLogprobs !== undefined ? toChatLogprobs(d.logprobs, topLogprobs) : null;
+  if (d.text !== "" || lp) {
+    yield chunk({ index: d.index, delta: { content: d.text }, logprobs: lp, finish_reason: null });
+  }
+  if (d.finishReason) {
+    yield chunk({ index: d.index, delta: {}, logprobs: null, finish_reason: d.finishReason, stop_reason: d.stopReason ?? null });
+  }
+}

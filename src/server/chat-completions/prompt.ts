@@ -1,0 +1,90 @@
+/**
+ * OpenAI messages → prompt token ids, shared by /v1/chat/completions and /tokenize (so usage counts
+ * and /tokenize counts agree by construction).
+ *
+ * 1. Normalize messages: `developer` → `system`, `tool` stays (templates map it to `ipython`),
+ *    text parts joined with "\n"; image parts are refused until image input lands.
+ * 2. Render with the model's chat template (`add_generation_prompt`, `continue_final_message`).
+ * 3. Tokenize with special tokens parsed and none added; prepend BOS when the model adds one and the
+ *    template did not render it.
+ * @module
+ */
+import { InvalidRequestError } from "../../common/errors.js";
+import type { EngineClient } from "../../engine/client/engine-client.js";
+import type { TokenId } from "../../engine/types.js";
+import type { TemplateMessage } from "../chat-template.js";
+import type { ModelContext } from "../model-context.js";
+import type { WireChatMessage } from "./schema.js";
+
+export interface ChatPromptOptions {
+  messages: readonly WireChatMessage[];
+  addGenerationPrompt?: boolean | null | undefined;
+  continueFinalMessage?: boolean | null | undefined;
+  tools?: unknown[] | null | undefined;
+  chatTemplateKwargs?: Record<string, unknown> | null | undefined;
+}
+
+function contentText(m: WireChatMessage, i: number): string {
+  const c = m.content;
+  if (c === null || c === undefined) {
+    if (m.role === "assistant" && m.tool_calls && m.tool_calls.length > 0) return "";
+    throw new InvalidRequestError(`'messages[${i}].content' is required for role '${m.role}'.`, { param: `messages[${i}].content`, code: "missing_required_parameter" });
+  }
+  if (typeof c === "string") return c;
+  const texts: string[] = [];
+  c.forEach((part, j) => {
+    if (part.type === "text") texts.push(part.text);
+    else {
+      throw new InvalidRequestError(`'messages[${i}].content[${j}]' is an image; this server does not accept image input yet.`, {
+        param: `messages[${i}].content[${j}]`,
+        code: "unsupported_content",
+      });
+    }
+  });
+  return texts.join("\n");
+}
+
+export function toTemplateMessages(messages: readonly WireChatMessage[]): TemplateMessage[] {
+  return messages.map((m, i) => {
+    const out: TemplateMessage = { role: m.role === "developer" ? "system" : m.role, content: contentText(m, i) };
+    if (m.name) out.name = m.name;
+    if (m.tool_call_id) out.tool_call_id = m.tool_call_id;
+    if (m.tool_calls && m.tool_calls.length > 0) {
+      out.tool_calls = m.tool_calls.map((t) => ({ ...(t.id ? { id: t.id } : {}), type: "function" as const, function: t.function }));
+    }
+    return out;
+  });
+}
+
+/** The rendered prompt text. */
+export function renderChatPrompt(model: ModelContext, opts: ChatPromptOptions): string {
+  const messages = toTemplateMessages(opts.messages);
+  const cont = opts.continueFinalMessage ?? false;
+  const addGen = opts.addGenerationPrompt ?? !cont;
+  if (cont && addGen) {
+    throw new InvalidRequestError("'continue_final_message' and 'add_generation_prompt' cannot both be true.", { param: "continue_final_message" });
+  }
+  const last = messages[messages.length - 1];
+  if (cont && last?.role !== "assistant") {
+    throw new InvalidRequestError("'continue_final_message' needs the last message to be from the assistant.", { param: "continue_final_message" });
+  }
+  let text = model.chatTemplate.render(messages, {
+    addGenerationPrompt: addGen,
+    tools: opts.tools ?? undefined,
+    kwargs: opts.chatTemplateKwargs ?? undefined,
+  });
+  if (cont && last) {
+    // Cut what the template appended after the final message (its end-of-turn token).
+    const content = last.content.trim();
+    const at = content === "" ? -1 : text.lastIndexOf(content);
+    if (at >= 0) text = text.slice(0, at + content.length);
+  }
+  return text;
+}
+
+export async function tokenizeChatPrompt(model: ModelContext, client: EngineClient, text: string): Promise<TokenId[]> {
+  const ids = await client.tokenize(text, { addSpecial: false, parseSpecial: true });
+  const bos = model.info.bosTokenId;
+  if (model.info.addBos && bos >= 0 && ids[0] !== bos) ids.unshift(bos);
+  return ids;
+}

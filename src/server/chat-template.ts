@@ -1,0 +1,114 @@
+/**
+ * Chat prompts: the model's own Jinja template from the GGUF (`tokenizer.chat_template`), rendered by
+ * `@huggingface/jinja`; a built-in Llama 4 template when the file has none (or one this Jinja cannot
+ * parse).
+ *
+ * The built-in template follows Meta's layout (`../shared/reference/llama4.md` §3.2): one
+ * `<|begin_of_text|>`, then per message `<|header_start|>{role}<|header_end|>\n\n{content}<|eot|>`,
+ * roles system/user/assistant and `ipython` for tool results (OpenAI's `tool`), and an open assistant
+ * header when `add_generation_prompt`. Tools, when given, are listed as JSON in the system turn;
+ * earlier assistant tool calls are rendered as `{"name": …, "parameters": …}` JSON (the Hugging Face
+ * template's style, without the `<|python_start|>` wrapper its maintainers want removed).
+ * @module
+ */
+import { Template } from "@huggingface/jinja";
+import { InvalidRequestError } from "../common/errors.js";
+
+export const LLAMA4_CHAT_TEMPLATE = `{{- bos_token }}
+{%- if messages[0]['role'] == 'system' %}
+    {%- set system_message = messages[0]['content'] | trim %}
+    {%- set loop_messages = messages[1:] %}
+{%- else %}
+    {%- set system_message = none %}
+    {%- set loop_messages = messages %}
+{%- endif %}
+{%- if system_message is not none or tools %}
+    {{- '<|header_start|>system<|header_end|>\\n\\n' }}
+    {%- if system_message is not none %}{{- system_message }}{%- endif %}
+    {%- if tools %}
+        {%- if system_message %}{{- '\\n\\n' }}{%- endif %}
+        {{- 'You have access to the following functions. To call functions, respond with a JSON object of the form {"name": function name, "parameters": dictionary of argument name and its value}. Do not use variables.\\n\\n' }}
+        {%- for tool in tools %}{{- tool | tojson }}{{- '\\n\\n' }}{%- endfor %}
+    {%- endif %}
+    {{- '<|eot|>' }}
+{%- endif %}
+{%- for message in loop_messages %}
+    {%- if message['role'] == 'tool' or message['role'] == 'ipython' %}
+        {{- '<|header_start|>ipython<|header_end|>\\n\\n' }}{{- message['content'] }}{{- '<|eot|>' }}
+    {%- elif message['role'] == 'assistant' and message['tool_calls'] %}
+        {{- '<|header_start|>assistant<|header_end|>\\n\\n' }}
+        {%- if message['content'] %}{{- message['content'] | trim }}{%- endif %}
+        {%- for tool_call in message['tool_calls'] %}
+            {{- '{"name": "' + tool_call['function']['name'] + '", "parameters": ' + tool_call['function']['arguments'] + '}' }}
+        {%- endfor %}
+        {{- '<|eot|>' }}
+    {%- else %}
+        {{- '<|header_start|>' + message['role'] + '<|header_end|>\\n\\n' }}{{- message['content'] | trim }}{{- '<|eot|>' }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|header_start|>assistant<|header_end|>\\n\\n' }}
+{%- endif %}`;
+
+/** A message as templates see it: content is always a string (text parts joined with "\n"). */
+export interface TemplateMessage {
+  role: "system" | "user" | "assistant" | "tool" | "ipython";
+  content: string;
+  name?: string;
+  tool_calls?: Array<{ id?: string; type: "function"; function: { name: string; arguments: string } }>;
+  tool_call_id?: string;
+}
+
+export interface RenderOptions {
+  addGenerationPrompt: boolean;
+  /** OpenAI `tools` (passed to the template as `tools`). */
+  tools?: unknown[] | undefined;
+  /** Extra template variables (vLLM's `chat_template_kwargs`); cannot override the ones above. */
+  kwargs?: Record<string, unknown> | undefined;
+}
+
+export type ChatTemplateSource = "gguf" | "builtin-llama4";
+
+export class ChatTemplate {
+  private constructor(
+    readonly source: ChatTemplateSource,
+    private readonly template: Template,
+    readonly bosToken: string,
+    readonly eosToken: string,
+  ) {}
+
+  /**
+   * The model's template when it has one that parses, else the built-in Llama 4 template.
+   * `onFallback` hears why the model's own template was not used.
+   */
+  static create(opts: { modelTemplate: string | null; bosToken: string; eosToken: string; onFallback?: (reason: string) => void }): ChatTemplate {
+    if (opts.modelTemplate !== null && opts.modelTemplate.trim() !== "") {
+      try {
+        return new ChatTemplate("gguf", new Template(opts.modelTemplate), opts.bosToken, opts.eosToken);
+      } catch (err) {
+        opts.onFallback?.(`the model's chat template does not parse (${err instanceof Error ? err.message : String(err)})`);
+      }
+    } else {
+      opts.onFallback?.("the model has no chat template (tokenizer.chat_template)");
+    }
+    return new ChatTemplate("builtin-llama4", new Template(LLAMA4_CHAT_TEMPLATE), opts.bosToken, opts.eosToken);
+  }
+
+  /** The prompt text. Template errors (e.g. `raise_exception`) become 400 on `messages`. */
+  render(messages: readonly TemplateMessage[], opts: RenderOptions): string {
+    const vars: Record<string, unknown> = {
+      ...opts.kwargs,
+      messages,
+      add_generation_prompt: opts.addGenerationPrompt,
+      bos_token: this.bosToken,
+      eos_token: this.eosToken,
+    };
+    if (opts.tools && opts.tools.length > 0) vars["tools"] = opts.tools;
+    try {
+      return this.template.render(vars);
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new InvalidRequestError(`The chat template rejected these messages: ${msg}`, { param: "messages", code: "invalid_chat" });
+    }
+  }
+}

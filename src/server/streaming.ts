@@ -1,0 +1,59 @@
+/**
+ * Helpers shared by the streaming endpoints.
+ * @module
+ */
+
+/**
+ * Waits for the first item of `gen` before the response starts, so that failures raised before any
+ * output (invalid parameters, queue full, engine dead) still get their own HTTP status instead of a
+ * 200 followed by an error event. Returns a generator that replays the first item and continues.
+ */
+export async function primeGenerator<T>(gen: AsyncGenerator<T>): Promise<AsyncGenerator<T>> {
+  const first = await gen.next();
+  async function* replay(): AsyncGenerator<T> {
+    if (first.done) return;
+    yield first.value;
+    yield* gen;
+  }
+  return replay();
+}
+
+/** Usage as OpenAI reports it. */
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_tokens_details: { cached_tokens: number };
+}
+
+export function makeUsage(promptTokens: number, completionTokens: number, cachedTokens: number): Usage {
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+    prompt_tokens_details: { cached_tokens: cachedTokens },
+  };
+}
+
+/** Per-job prompt token counts, learnt from the first output of each job. */
+export class UsageCounter {
+  readonly #prompt = new Map<number, { tokens: number; cached: number }>();
+  #completion = 0;
+
+  add(jobIndex: number, numPromptTokens: number, numCachedTokens: number, numNewTokens: number): void {
+    if (!this.#prompt.has(jobIndex)) this.#prompt.set(jobIndex, { tokens: numPromptTokens, cached: numCachedTokens });
+    this.#completion += numNewTokens;
+  }
+
+  /** `fallbackPrompt`: prompt sizes of jobs that produced no output at all. */
+  usage(fallbackPrompt: readonly number[]): Usage {
+    let prompt = 0;
+    let cached = 0;
+    fallbackPrompt.forEach((n, i) => {
+      const p = this.#prompt.get(i);
+      prompt += p?.tokens ?? n;
+      cached += p?.cached ?? 0;
+    });
+    return makeUsage(prompt, this.#completion, cached);
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * `POST /tokenize` and `POST /detokenize` in vLLM's shape. `/tokenize` takes either `prompt` (tokenized
+ * as /v1/completions does) or `messages` (rendered and tokenized as /v1/chat/completions does), so
+ * its `count` equals the `prompt_tokens` those endpoints report.
+ * @module
+ */
+import { z } from "zod";
+import { InvalidRequestError } from "../../common/errors.js";
+import { readJsonObject } from "../body.js";
+import { renderChatPrompt, tokenizeChatPrompt } from "../chat-completions/prompt.js";
+import { ChatMessageSchema } from "../chat-completions/schema.js";
+import type { ServerContext } from "../context.js";
+import { checkModelName } from "../model-context.js";
+import { int } from "../protocol/common.js";
+import { parseRequest } from "../validation.js";
+
+const TokenizeSchema = z.object({
+  model: z.string().nullish(),
+  prompt: z.string().nullish(),
+  messages: z.array(ChatMessageSchema).min(1).nullish(),
+  add_special_tokens: z.boolean().nullish(),
+  add_generation_prompt: z.boolean().nullish(),
+  continue_final_message: z.boolean().nullish(),
+  tools: z.array(z.unknown()).nullish(),
+  chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
+  return_token_strs: z.boolean().nullish(),
+});
+
+const DetokenizeSchema = z.object({
+  model: z.string().nullish(),
+  tokens: z.array(int()),
+});
+
+export async function handleTokenize(ctx: ServerContext, req: Request): Promise<Response> {
+  const r = parseRequest(TokenizeSchema, await readJsonObject(req, ctx.config.maxRequestBodyBytes));
+  const model = ctx.model();
+  checkModelName(model, r.model);
+  const hasPrompt = r.prompt !== null && r.prompt !== undefined;
+  const hasMessages = r.messages !== null && r.messages !== undefined;
+  if (hasPrompt === hasMessages) {
+    throw new InvalidRequestError("Give exactly one of 'prompt' or 'messages'.", { param: hasPrompt ? "messages" : "prompt", code: "invalid_parameter" });
+  }
+  const lease = ctx.host.acquire();
+  try {
+    let tokens: number[];
+    if (r.messages) {
+      const text = renderChatPrompt(model, {
+        messages: r.messages,
+        addGenerationPrompt: r.add_generation_prompt,
+        continueFinalMessage: r.continue_final_message,
+        tools: r.tools,
+        chatTemplateKwargs: r.chat_template_kwargs,
+      });
+      tokens = await tokenizeChatPrompt(model, lease.client, text);
+    } else {
+      tokens = await lease.client.tokenize(r.prompt ?? "", { addSpecial: r.add_special_tokens ?? true, parseSpecial: true });
+    }
+    let tokenStrs: string[] | null = null;
+    if (r.return_token_strs) {
+      tokenStrs = await Promise.all(tokens.map((t) => lease.client.detokenize([t], { special: true })));
+    }
+    return Response.json({ count: tokens.length, max_model_len: model.limits.maxModelLen, tokens, token_strs: tokenStrs });
+  } finally {
+    lease.release();
+  }
+}
+
+export async function handleDetokenize(ctx: ServerContext, req: Request): Promise<Response> {
+  const r = parseRequest(DetokenizeSchema, await readJsonObject(req, ctx.config.maxRequestBodyBytes));
+  const model = ctx.model();
+  checkModelName(model, r.model);
+  const vocab = model.info.vocabSize;
+  const bad = r.tokens.findIndex((t) => t < 0 || t >= vocab);
+  if (bad >= 0) {
+    throw new InvalidRequestError(`'tokens[${bad}]' is ${r.tokens[bad]}, outside the vocabulary (0..${vocab - 1}).`, { param: `tokens[${bad}]`, code: "invalid_parameter" });
+  }
+  const lease = ctx.host.acquire();
+  try {
+    return Response.json({ prompt: await lease.client.detokenize(r.tokens) });
+  } finally {
+    lease.release();
+  }
+}
