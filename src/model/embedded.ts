@@ -1,0 +1,85 @@
+/**
+ * The embedded default model: a random-weight Llama 4 that herd generates on first use and caches.
+ *
+ * The cache file name carries the preset and a hash of everything that determines its bytes (the
+ * generator version, the preset's config, the tokenizer inputs), so a changed generator writes a new
+ * file instead of reusing a stale one. Files appear atomically (temp file + rename), so concurrent
+ * callers, in this process or others, never see half a file; in-process callers share one generation.
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { stat } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { generateLlama4Model, LLAMA4_PRESETS, type Llama4Preset } from "./llama4/random-model.js";
+import { LLAMA4_CHAT_TEMPLATE, O200K_RANKS, llama4SpecialTokens } from "./llama4/tokenizer.js";
+import { quantizeModel, type QuantName } from "./quantize.js";
+
+/** Bump when the generator's output changes for an unchanged config (writer, tokenizer or init logic). */
+export const GENERATOR_VERSION = 1;
+
+export interface EmbeddedModelOptions {
+  /** Folder for generated models; default `$HERD_CACHE_DIR` or `~/.cache/herd/models`. */
+  readonly cacheDir?: string;
+  /** Default `tiny`. */
+  readonly preset?: Llama4Preset;
+  /** Also quantize (cached as a separate file); default: the generated F16 file as is. */
+  readonly quant?: QuantName;
+}
+
+export function defaultModelCacheDir(): string {
+  const env = process.env.HERD_CACHE_DIR;
+  return env && env.length > 0 ? env : join(homedir(), ".cache", "herd", "models");
+}
+
+let fingerprint: string | undefined;
+/** Hash of the generator version, the preset config and the tokenizer inputs. */
+export function embeddedModelHash(preset: Llama4Preset): string {
+  fingerprint ??= createHash("sha256")
+    .update(JSON.stringify({ v: GENERATOR_VERSION, template: LLAMA4_CHAT_TEMPLATE, specials: llama4SpecialTokens() }))
+    .update(O200K_RANKS.bpe_ranks)
+    .digest("hex");
+  return createHash("sha256").update(fingerprint).update(JSON.stringify(LLAMA4_PRESETS[preset])).digest("hex").slice(0, 16);
+}
+
+/** File name of a cached embedded model, e.g. `herd-llama4-tiny-<hash>.gguf`. */
+export function embeddedModelFileName(preset: Llama4Preset, quant?: QuantName): string {
+  return `herd-llama4-${preset}-${embeddedModelHash(preset)}${quant ? `-${quant.toLowerCase()}` : ""}.gguf`;
+}
+
+const inFlight = new Map<string, Promise<string>>();
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `make(path)` unless `path` exists; concurrent in-process calls for one path share the work. */
+function once(path: string, make: (path: string) => Promise<unknown>): Promise<string> {
+  let p = inFlight.get(path);
+  if (!p) {
+    p = (async () => {
+      if (!(await exists(path))) await make(path);
+      return path;
+    })().finally(() => inFlight.delete(path));
+    inFlight.set(path, p);
+  }
+  return p;
+}
+
+/**
+ * Path of the cached embedded model, generating it first when missing (a few seconds for `tiny`,
+ * ~10 s for `bench`).
+ */
+export async function ensureEmbeddedModel(opts: EmbeddedModelOptions = {}): Promise<string> {
+  const preset = opts.preset ?? "tiny";
+  if (!Object.hasOwn(LLAMA4_PRESETS, preset)) throw new Error(`unknown embedded model preset ${preset} (known: ${Object.keys(LLAMA4_PRESETS).join(", ")})`);
+  const dir = opts.cacheDir ?? defaultModelCacheDir();
+  const base = await once(join(dir, embeddedModelFileName(preset)), (p) => generateLlama4Model(p, preset));
+  const quant = opts.quant;
+  if (!quant || (quant === "F16" && LLAMA4_PRESETS[preset].weightType === "f16")) return base;
+  return once(join(dir, embeddedModelFileName(preset, quant)), (p) => quantizeModel(base, p, quant));
+}
