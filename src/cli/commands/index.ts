@@ -1,7 +1,8 @@
 /** The registry of CLI commands, in the order `herd --help` lists them. */
 import type { Command } from "commander";
+import { register as generateModel } from "./generate-model.js";
 import { register as serve } from "./serve.js";
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [serve];
+export const commands: RegisterCommand[] = [serve, generateModel];
