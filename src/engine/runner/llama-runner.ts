@@ -181,10 +181,22 @@ export class LlamaRunner implements ModelRunner {
     return Buffer.concat(parts).toString("utf8");
   }
 
-  /** Test hook: hands llama.cpp a batch larger than n_batch, which trips a GGML_ASSERT and aborts the process. */
+  /** Test hook: hands llama.cpp a well-formed batch larger than n_batch, which trips a GGML_ASSERT and aborts the process. */
   crashForTest(): void {
-    this.#batch.n_tokens = this.maxBatchTokens + 1;
-    this.#b.decode(this.#ctx, this.#batch);
+    const n = this.maxBatchTokens + 1;
+    const batch = this.#b.batchInit(n, 0, 1);
+    const token = new Int32Array(koffi.view(batch.token, n * 4));
+    const pos = new Int32Array(koffi.view(batch.pos, n * 4));
+    const nSeq = new Int32Array(koffi.view(batch.n_seq_id, n * 4));
+    const seqPtrs = koffi.decode(batch.seq_id, "void *", n) as bigint[];
+    for (let i = 0; i < n; i++) {
+      token[i] = 0;
+      pos[i] = i;
+      nSeq[i] = 1;
+      new Int32Array(koffi.view(seqPtrs[i]!, 4))[0] = MAX_SEQ_LABELS - 1;
+    }
+    batch.n_tokens = n;
+    this.#b.decode(this.#ctx, batch);
   }
 
   close(): void {

@@ -1,0 +1,145 @@
+import { describe, expect, it } from "vitest";
+import { InProcessClient } from "../client/in-process-client.js";
+import { FakeRunner, type FakeRunnerOptions } from "../runner/fake-runner.js";
+import { collect, makeRequest } from "../../../test/fixtures/engine.js";
+import { CapacityError, ContextLengthExceededError } from "../../common/errors.js";
+
+function engine(opts: FakeRunnerOptions = {}) {
+  const runner = new FakeRunner(opts);
+  return { runner, client: InProcessClient.fromRunner(runner) };
+}
+
+const range = (start: number, n: number) => Array.from({ length: n }, (_, i) => start + i);
+
+describe("scheduler policies (fake runner)", () => {
+  it("generates the scripted continuation and stops at max_tokens", async () => {
+    const { client } = engine();
+    const out = await collect(client, makeRequest([1, 2, 3], { maxTokens: 5 }));
+    expect(out.tokenIds[0]).toEqual([4, 5, 6, 7, 8]);
+    expect(out.finishReason[0]).toBe("length");
+    await client.close();
+  });
+
+  it("chunks a long prompt within the per-step token budget", async () => {
+    const { client, runner } = engine({ maxBatchTokens: 16, vocabSize: 256 });
+    await collect(client, makeRequest(range(1, 40), { maxTokens: 2 }));
+    const sizes = runner.batches.map((b) => b.reduce((n, it) => n + it.tokens.length, 0));
+    expect(sizes.slice(0, 3)).toEqual([16, 16, 8]);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(16);
+    await client.close();
+  });
+
+  it("puts running decodes before new prompt chunks in a step", async () => {
+    const { client, runner } = engine({ maxBatchTokens: 8, vocabSize: 256 });
+    let b: Promise<unknown> | undefined;
+    for await (const _ of client.generate(makeRequest([1, 2], { maxTokens: 20 }))) {
+      b ??= collect(client, makeRequest(range(100, 20), { maxTokens: 2 })); // arrives while a decodes
+    }
+    await b;
+    const mixed = runner.batches.find((batch) => batch.length === 2);
+    expect(mixed).toBeDefined();
+    expect(mixed![0]!.tokens.length).toBe(1); // the decode comes first
+    expect(mixed![1]!.tokens.length).toBe(7); // the new prompt gets the rest of the budget
+    await client.close();
+  });
+
+  it("runs at most max-num-seqs sequences at once and queues the rest", async () => {
+    const { client, runner } = engine({ config: { maxNumSeqs: 2 } });
+    const outs = await Promise.all(range(0, 5).map((i) => collect(client, makeRequest([i + 1], { maxTokens: 4 }))));
+    for (const o of outs) expect(o.tokenIds[0]!.length).toBe(4);
+    expect(Math.max(...runner.batches.map((b) => b.length))).toBe(2);
+    await client.close();
+  });
+
+  it("queues instead of failing when the KV cache is full, and finishes every request", async () => {
+    // 64 cells; each request needs 10 + 20 = 30 cells, so only two fit at a time.
+    const { client, runner } = engine({ numKvCells: 64, vocabSize: 256, config: { enablePrefixCaching: false } });
+    const outs = await Promise.all(range(0, 6).map((i) => collect(client, makeRequest(range(10 * i + 1, 10), { maxTokens: 20 }))));
+    outs.forEach((o, i) => {
+      expect(o.finishReason[0]).toBe("length");
+      expect(o.tokenIds[0]).toEqual(range(10 * i + 11, 20));
+    });
+    // llama.cpp would have refused a batch beyond the cache: the engine never asked for one.
+    expect(runner.maxCellsInUse).toBeLessThanOrEqual(64);
+    expect((await client.stats()).numPreemptions).toBeGreaterThan(0);
+    await client.close();
+  });
+
+  it("preempts the newest request when cells run out mid-decode and recomputes it with identical output", async () => {
+    const { client } = engine({ numKvCells: 40, vocabSize: 256, config: { enablePrefixCaching: false } });
+    const alone = await collect(client, makeRequest([7, 8, 9], { maxTokens: 30 }));
+    const both = await Promise.all([
+      collect(client, makeRequest([1, 2, 3], { maxTokens: 30 })),
+      collect(client, makeRequest([7, 8, 9], { maxTokens: 30 })),
+    ]);
+    expect(both[1]!.tokenIds[0]).toEqual(alone.tokenIds[0]);
+    expect((await client.stats()).numPreemptions).toBeGreaterThan(0);
+    await client.close();
+  });
+
+  it("rejects at once a request that can never fit", async () => {
+    const { client } = engine({ numKvCells: 32 });
+    await expect(collect(client, makeRequest(range(1, 40)))).rejects.toBeInstanceOf(ContextLengthExceededError);
+    await expect(collect(client, makeRequest([1, 2], { maxTokens: 31 }))).rejects.toThrow(/max_tokens|maximum context/);
+    await client.close();
+  });
+
+  it("bounds the waiting queue with a capacity error", async () => {
+    const { client } = engine({ config: { maxWaiting: 2, maxNumSeqs: 1 } });
+    const gens = range(0, 3).map(() => collect(client, makeRequest([1, 2], { maxTokens: 50 })));
+    // Requests 1 and 2 fit the queue; the engine loop has not admitted any yet, so the third overflows.
+    const settled = await Promise.allSettled([...gens, collect(client, makeRequest([1], { maxTokens: 2 }))]);
+    expect(settled.some((s) => s.status === "rejected" && s.reason instanceof CapacityError)).toBe(true);
+    await client.close();
+  });
+
+  it("reuses a finished request's prefix instead of recomputing it", async () => {
+    const { client, runner } = engine({ vocabSize: 256 });
+    const prompt = range(1, 30);
+    const first = await collect(client, makeRequest(prompt, { maxTokens: 3 }));
+    const before = runner.batches.length;
+    const second = await collect(client, makeRequest([...prompt, 200], { maxTokens: 3 }));
+    const computed = runner.batches.slice(before).reduce((n, b) => n + b.reduce((m, it) => m + it.tokens.length, 0), 0);
+    expect(computed).toBeLessThan(6); // 1 new prompt token + decodes, not 31 prompt tokens
+    expect(second.outputs.at(-1)!.numCachedTokens).toBe(30);
+    expect(first.tokenIds[0]).toEqual([31, 32, 33]);
+    const stats = await client.stats();
+    expect(stats.prefixCacheHits).toBe(30);
+    await client.close();
+  });
+
+  it("n > 1 shares the prompt: siblings copy completion 0's KV", async () => {
+    const { client, runner } = engine({ vocabSize: 256 });
+    const out = await collect(client, makeRequest(range(1, 20), { maxTokens: 2, n: 3 }));
+    expect(out.tokenIds).toEqual([[21, 22], [21, 22], [21, 22]]);
+    const promptTokens = runner.batches.flat().filter((it) => it.startPos < 20).reduce((n, it) => n + it.tokens.length, 0);
+    expect(promptTokens).toBe(20 + 2); // the prompt once, plus the last prompt token for each sibling
+    await client.close();
+  });
+
+  it("an abort frees the sequence within one step", async () => {
+    const { client } = engine();
+    const ctrl = new AbortController();
+    const req = makeRequest([1], { maxTokens: 1000, ignoreEos: true });
+    let n = 0;
+    const done = (async () => {
+      for await (const _ of client.generate(req, ctrl.signal)) if (++n === 3) ctrl.abort();
+    })();
+    await done;
+    await new Promise((r) => setTimeout(r, 10));
+    const s = await client.stats();
+    expect(s.numRunning).toBe(0);
+    expect(n).toBeLessThan(10);
+    await client.close();
+  });
+
+  it("stops at EOS unless ignore_eos", async () => {
+    const { client } = engine({ vocabSize: 16, eosTokenId: 15 });
+    const a = await collect(client, makeRequest([12], { maxTokens: 10 }));
+    expect(a.tokenIds[0]).toEqual([13, 14, 15]);
+    expect(a.finishReason[0]).toBe("stop");
+    const b = await collect(client, makeRequest([12], { maxTokens: 5, ignoreEos: true }));
+    expect(b.tokenIds[0]).toEqual([13, 14, 15, 0, 1]);
+    await client.close();
+  });
+});

@@ -1,0 +1,99 @@
+/**
+ * The engine on a real pretrained model (stories260K) must reproduce llama.cpp's own greedy goldens
+ * token for token: alone, batched with 7 other requests arriving at different steps, and when its
+ * prompt comes from the prefix cache.
+ */
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { InProcessClient } from "../../src/engine/client/in-process-client.js";
+import { defaultEngineConfig } from "../../src/engine/config.js";
+import { collect, makeRequest, sharedFixture } from "../fixtures/engine.js";
+
+interface GoldenCase { prompt: string; prompt_token_ids: number[]; completion_token_ids: number[]; completion_text: string; max_tokens: number; finish_reason: string }
+const golden = JSON.parse(readFileSync(sharedFixture("stories260K.golden.json"), "utf8")) as { cases: GoldenCase[] };
+const cases = golden.cases;
+
+let client: InProcessClient;
+
+beforeAll(async () => {
+  client = await InProcessClient.create({ ...defaultEngineConfig(sharedFixture("stories260K.gguf")), threads: 1, maxModelLen: 512 });
+});
+afterAll(async () => {
+  await client?.close();
+});
+
+const run = (c: GoldenCase) => collect(client, makeRequest(c.prompt_token_ids, { maxTokens: c.max_tokens }));
+
+describe("stories260K greedy goldens", () => {
+  it("tokenizes the prompts exactly as llama.cpp did", async () => {
+    for (const c of cases) expect(await client.tokenize(c.prompt)).toEqual(c.prompt_token_ids);
+  });
+
+  it("reproduces every golden alone, tokens and text", async () => {
+    for (const c of cases) {
+      const out = await run(c);
+      expect(out.tokenIds[0]).toEqual(c.completion_token_ids);
+      expect(out.text[0]).toBe(c.completion_text);
+      expect(out.finishReason[0]).toBe(c.finish_reason);
+    }
+  });
+
+  it("reproduces them batched with 7 other requests arriving at different steps", async () => {
+    const pending: Array<Promise<unknown>> = [];
+    const results: Array<Promise<{ c: GoldenCase; tokens: number[] | undefined }>> = [];
+    const fillers = ["One day", "Tom and Sue", "The little dog", "Once there was", "A big"];
+    // Start the 3 goldens and 5 fillers staggered: each starts after the previous produced 2 tokens.
+    const all = [...cases.map((c) => ({ c })), ...fillers.map((f) => ({ f }))];
+    let gate: Promise<void> = Promise.resolve();
+    for (const item of all) {
+      await gate;
+      let release!: () => void;
+      gate = new Promise<void>((r) => (release = r));
+      const prompt = "c" in item ? item.c.prompt_token_ids : await client.tokenize(item.f);
+      const maxTokens = "c" in item ? item.c.max_tokens : 48;
+      const p = (async () => {
+        const tokens: number[] = [];
+        let n = 0;
+        for await (const out of client.generate(makeRequest(prompt, { maxTokens, ignoreEos: !("c" in item) }))) {
+          for (const d of out.deltas) tokens.push(...d.tokenIds);
+          if (++n === 2) release();
+        }
+        release();
+        return tokens;
+      })();
+      pending.push(p);
+      if ("c" in item) results.push(p.then((tokens) => ({ c: item.c, tokens })));
+    }
+    await Promise.all(pending);
+    for (const r of await Promise.all(results)) expect(r.tokens).toEqual(r.c.completion_token_ids);
+    const stats = await client.stats();
+    expect(stats.numRunning).toBe(0);
+  });
+
+  it("gives identical tokens from the prefix cache and computes fewer prompt tokens", async () => {
+    const c = cases[1]!;
+    const before = await client.stats();
+    const again = await run(c);
+    const after = await client.stats();
+    expect(again.tokenIds[0]).toEqual(c.completion_token_ids);
+    expect(again.outputs.at(-1)!.numCachedTokens).toBe(c.prompt_token_ids.length - 1);
+    expect(after.numPromptTokensComputed - before.numPromptTokensComputed).toBe(1);
+    expect(after.prefixCacheHits - before.prefixCacheHits).toBe(c.prompt_token_ids.length - 1);
+  });
+
+  it("n = 3 greedy completions all equal the golden", async () => {
+    const c = cases[2]!;
+    const out = await collect(client, makeRequest(c.prompt_token_ids, { maxTokens: c.max_tokens, n: 3 }));
+    for (let i = 0; i < 3; i++) expect(out.tokenIds[i]).toEqual(c.completion_token_ids);
+  });
+
+  it("stop strings end the text before the stop string, across token boundaries", async () => {
+    const c = cases[0]!;
+    const stop = "little girl";
+    const out = await collect(client, makeRequest(c.prompt_token_ids, { maxTokens: c.max_tokens, stop: [stop] }));
+    const full = c.completion_text;
+    expect(out.text[0]).toBe(full.slice(0, full.indexOf(stop)));
+    expect(out.finishReason[0]).toBe("stop");
+    expect(out.stopReason[0]).toBe(stop);
+  });
+});
