@@ -69,6 +69,7 @@ export class ServerMetrics {
 
     // Start every labelled series at 0 so dashboards see them before the first request.
     for (const m of [this.#prefixQueries, this.#prefixHits, this.#promptTokens, this.#generationTokens, this.#engineRestarts]) m.inc(this.#labels, 0);
+    for (const h of [this.ttft, this.itl, this.e2e, this.queueTime]) h.zero(this.#labels);
     for (const reason of ["stop", "length", "abort", "error"] as const) this.#success.inc({ ...this.#labels, finished_reason: reason }, 0);
     this.setEngineState(null, false);
   }
