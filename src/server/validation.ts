@@ -38,14 +38,17 @@ function unionExpectation(issue: Issue & { code: "invalid_union" }): string | nu
   return expected.size > 0 ? [...expected].join(" or ") : null;
 }
 
-/** The deepest issue of a union whose branches failed below the top level (e.g. a bad content part). */
+/**
+ * A union whose input matched exactly one branch's outer type (e.g. `content` is an array, so only
+ * the array-of-parts branch applies) reports that branch's problem, deeper in the input; otherwise
+ * the problem is reported at the union itself.
+ */
 function innermost(issue: Issue): { issue: Issue; prefix: PropertyKey[] } {
-  if (issue.code === "invalid_union" && unionExpectation(issue) === null) {
-    // Prefer the branch that got furthest (longest path): it is the one the caller meant.
-    let best: Issue | undefined;
-    for (const branch of issue.errors) for (const sub of branch) if (!best || sub.path.length > best.path.length) best = sub;
-    if (best) {
-      const inner = innermost(best);
+  if (issue.code === "invalid_union" && issue.input !== undefined) {
+    const deep = issue.errors.filter((branch) => branch.length > 0 && branch.every((sub) => sub.path.length > 0));
+    const only = deep.length === 1 ? deep[0]?.[0] : undefined;
+    if (only) {
+      const inner = innermost(only);
       return { issue: inner.issue, prefix: [...issue.path, ...inner.prefix] };
     }
   }
@@ -57,15 +60,22 @@ export function issueToError(top: Issue): InvalidRequestError {
   const param = formatParamPath([...prefix, ...issue.path]) || null;
   const name = param ?? "request body";
   const got = "input" in issue ? typeName(issue.input) : undefined;
+  const missing = "input" in issue && issue.input === undefined && (issue.code === "invalid_type" || issue.code === "invalid_union");
+  const message = missing ? `Missing required parameter '${name}'.` : describeIssue(issue, name, got);
+  return new InvalidRequestError(message, { param, code: missing ? "missing_required_parameter" : "invalid_parameter" });
+}
+
+function describeIssue(issue: Issue, name: string, got: string | undefined): string {
   let message: string;
   switch (issue.code) {
     case "invalid_type":
-      message =
-        issue.input === undefined ? `Missing required parameter '${name}'.` : `Invalid type for '${name}': expected ${issue.expected}, got ${got}.`;
+      message = `Invalid type for '${name}': expected ${issue.expected}, got ${got}.`;
       break;
-    case "invalid_union":
-      message = `Invalid type for '${name}': expected ${unionExpectation(issue) ?? "a different shape"}, got ${got}.`;
+    case "invalid_union": {
+      const custom = issue.message !== "Invalid input" ? issue.message : null;
+      message = `Invalid type for '${name}': expected ${custom ?? unionExpectation(issue) ?? "a different shape"}, got ${got}.`;
       break;
+    }
     case "invalid_value":
       message = `Invalid value for '${name}': expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}.`;
       break;
@@ -90,7 +100,7 @@ export function issueToError(top: Issue): InvalidRequestError {
     default:
       message = `Invalid value for '${name}': ${issue.message}.`;
   }
-  return new InvalidRequestError(message, { param, code: issue.code === "invalid_type" && issue.input === undefined ? "missing_required_parameter" : "invalid_parameter" });
+  return message;
 }
 
 /** Parses `body` with `schema`, or throws the 400 for its first issue. */
