@@ -27,6 +27,6 @@ export function installLlamaLog(b: Bindings, sink: LogSink, minLevel: GgmlLogLev
     buffer = "";
     if (line.length > 0) sink(NAMES[eff] ?? "info", line);
   };
-  registered = koffi.register(cb, koffi.pointer(koffi.resolve("herd_log_cb")));
+  registered = koffi.register(cb, koffi.pointer(koffi.type("herd_log_cb")));
   b.logSet(registered, null);
 }

@@ -97,3 +97,23 @@ describe("stories260K greedy goldens", () => {
     expect(out.stopReason[0]).toBe(stop);
   });
 });
+
+describe("stories260K with a KV cache too small for everyone at once", () => {
+  it("queues and preempts instead of failing, and every request still matches its golden", async () => {
+    // 256 cells: each golden needs up to 82 cells, and 8 requests run concurrently.
+    const small = await InProcessClient.create({
+      ...defaultEngineConfig(sharedFixture("stories260K.gguf")), threads: 1, maxModelLen: 128, kvCacheTokens: 256, enablePrefixCaching: false,
+    });
+    try {
+      const runs = [...cases, ...cases, cases[0]!, cases[1]!].map((c) =>
+        collect(small, makeRequest(c.prompt_token_ids, { maxTokens: c.max_tokens })).then((o) => ({ c, o })),
+      );
+      for (const { c, o } of await Promise.all(runs)) expect(o.tokenIds[0]).toEqual(c.completion_token_ids);
+      const s = await small.stats();
+      expect(s.numPreemptions).toBeGreaterThan(0);
+      expect(s.kvCellsUsed).toBe(0);
+    } finally {
+      await small.close();
+    }
+  });
+});
