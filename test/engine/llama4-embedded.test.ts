@@ -36,7 +36,7 @@ describe("embedded Llama 4 model", () => {
     const alone: number[][] = [];
     for (const p of prompts) alone.push((await collect(client, makeRequest(p, { maxTokens: 24, ignoreEos: true }))).tokenIds[0]!);
     const batched = await Promise.all(prompts.map((p) => collect(client, makeRequest(p, { maxTokens: 24, ignoreEos: true }))));
-    batched.forEach((b, i) => expect(b.tokenIds[0]).toEqual(alone[i]));
+    for (const [i, b] of batched.entries()) expect(b.tokenIds[0]).toEqual(alone[i]);
   });
 
   it("seeded sampling is reproducible and n completions differ from each other", async () => {

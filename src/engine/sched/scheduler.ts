@@ -14,7 +14,7 @@
  * failed because others are running; they wait (bounded queue, then a capacity error).
  * @module
  */
-import { KvManager, type MemoryOp } from "../kv/kv-manager.js";
+import type { KvManager, MemoryOp } from "../kv/kv-manager.js";
 import type { Request } from "../request.js";
 import type { TokenId } from "../types.js";
 

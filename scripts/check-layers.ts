@@ -1,0 +1,58 @@
+/**
+ * Lint for the dependency direction of src/ (house style §6.2): an arrow means "may import".
+ *
+ *   cli → everything          server → engine (client, types, sampling), model, config, common
+ *   engine → native (runner/ only), model, common     model → native, common
+ *   config → engine (types, config), common            native, common → nothing of ours
+ *
+ * Run: npx tsx scripts/check-layers.ts (part of `npm test`). Exits 1 and lists every violation.
+ */
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+
+const SRC = resolve(import.meta.dirname, "../src");
+const allowed: Record<string, string[]> = {
+  cli: ["*"],
+  server: ["engine", "model", "config", "common", "server"],
+  engine: ["engine", "native", "model", "common"],
+  model: ["model", "native", "common"],
+  config: ["config", "engine", "common"],
+  native: ["native"],
+  common: ["common"],
+};
+/** Inside engine/, only the runner talks to llama.cpp (and the child-process entry installs its log). */
+const nativeInEngine = [/^engine\/runner\/llama-/, /^engine\/client\/(engine-process|in-process-client)\.ts$/];
+
+function* files(dir: string): Generator<string> {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) yield* files(p);
+    else if (p.endsWith(".ts") && !p.endsWith(".test.ts")) yield p;
+  }
+}
+
+const problems: string[] = [];
+for (const file of files(SRC)) {
+  const rel = relative(SRC, file);
+  const layer = rel.split("/")[0]!;
+  const rules = allowed[layer];
+  if (!rules) {
+    problems.push(`${rel}: src/${layer}/ is not a known layer (add it to scripts/check-layers.ts and the README)`);
+    continue;
+  }
+  const text = readFileSync(file, "utf8");
+  for (const m of text.matchAll(/^\s*(?:import|export)\b[^;]*?from\s+["'](\.[^"']+)["']/gm)) {
+    const target = relative(SRC, resolve(dirname(file), m[1]!));
+    const targetLayer = target.split("/")[0]!;
+    if (target.startsWith("..")) continue;
+    if (!rules.includes("*") && !rules.includes(targetLayer)) problems.push(`${rel}: imports ${target} (${layer} may not import ${targetLayer})`);
+    if (layer === "engine" && targetLayer === "native" && !nativeInEngine.some((re) => re.test(rel))) {
+      problems.push(`${rel}: imports ${target} (only engine/runner/llama-* may touch llama.cpp)`);
+    }
+  }
+}
+if (problems.length > 0) {
+  console.error(`layer check: ${problems.length} violation(s)\n  ${problems.join("\n  ")}`);
+  process.exit(1);
+}
+console.log("layer check: ok");
