@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { defaultModelCacheDir, embeddedModelFileName, embeddedModelHash, ensureEmbeddedModel } from "./embedded.js";
@@ -14,6 +14,11 @@ afterAll(async () => {
 
 describe("ensureEmbeddedModel", () => {
   it("generates once for concurrent callers and reuses the cached file", async () => {
+    // A temp file from a crashed run two hours ago is cleaned up.
+    const stale = join(dir, `.${embeddedModelFileName("tiny")}.1234.abcd.tmp`);
+    await writeFile(stale, "partial");
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    await utimes(stale, twoHoursAgo, twoHoursAgo);
     const [a, b] = await Promise.all([ensureEmbeddedModel({ cacheDir: dir }), ensureEmbeddedModel({ cacheDir: dir, preset: "tiny" })]);
     expect(a).toBe(b);
     expect(basename(a)).toBe(embeddedModelFileName("tiny"));

@@ -1,22 +1,19 @@
 /**
  * The embedded default model: a random-weight Llama 4 that herd generates on first use and caches.
  *
- * The cache file name carries the preset and a hash of everything that determines its bytes (the
- * generator version, the preset's config, the tokenizer inputs), so a changed generator writes a new
- * file instead of reusing a stale one. Files appear atomically (temp file + rename), so concurrent
+ * The cache file name carries the preset and a hash of what determines its bytes (the generator
+ * version `LLAMA4_GENERATOR_VERSION`, the preset's config, the tokenizer inputs: ranks, special
+ * tokens, chat template), so a changed generator writes a new file instead of reusing a stale one. Files appear atomically (temp file + rename), so concurrent
  * callers, in this process or others, never see half a file; in-process callers share one generation.
  * @module
  */
 import { createHash } from "node:crypto";
-import { stat } from "node:fs/promises";
+import { readdir, stat, unlink } from "node:fs/promises";
 import { homedir } from "node:os";
-import { join } from "node:path";
-import { generateLlama4Model, LLAMA4_PRESETS, type Llama4Preset } from "./llama4/random-model.js";
+import { basename, dirname, join } from "node:path";
+import { generateLlama4Model, LLAMA4_GENERATOR_VERSION, LLAMA4_PRESETS, type Llama4Preset } from "./llama4/random-model.js";
 import { LLAMA4_CHAT_TEMPLATE, O200K_RANKS, llama4SpecialTokens } from "./llama4/tokenizer.js";
 import { quantizeModel, type QuantName } from "./quantize.js";
-
-/** Bump when the generator's output changes for an unchanged config (writer, tokenizer or init logic). */
-export const GENERATOR_VERSION = 1;
 
 export interface EmbeddedModelOptions {
   /** Folder for generated models; default `$HERD_CACHE_DIR` or `~/.cache/herd/models`. */
@@ -36,7 +33,7 @@ let fingerprint: string | undefined;
 /** Hash of the generator version, the preset config and the tokenizer inputs. */
 export function embeddedModelHash(preset: Llama4Preset): string {
   fingerprint ??= createHash("sha256")
-    .update(JSON.stringify({ v: GENERATOR_VERSION, template: LLAMA4_CHAT_TEMPLATE, specials: llama4SpecialTokens() }))
+    .update(JSON.stringify({ v: LLAMA4_GENERATOR_VERSION, template: LLAMA4_CHAT_TEMPLATE, specials: llama4SpecialTokens() }))
     .update(O200K_RANKS.bpe_ranks)
     .digest("hex");
   return createHash("sha256").update(fingerprint).update(JSON.stringify(LLAMA4_PRESETS[preset])).digest("hex").slice(0, 16);
@@ -57,12 +54,37 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+/** Removes temp files of `path` left by crashed generations (older than an hour: not in progress). */
+async function removeStaleTemps(path: string): Promise<void> {
+  const prefix = `.${basename(path)}.`;
+  let names: string[];
+  try {
+    names = await readdir(dirname(path));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith(".tmp")) continue;
+    const p = join(dirname(path), name);
+    try {
+      if (Date.now() - (await stat(p)).mtimeMs > STALE_TEMP_MS) await unlink(p);
+    } catch {
+      /* raced with its owner or another cleaner */
+    }
+  }
+}
+
 /** Runs `make(path)` unless `path` exists; concurrent in-process calls for one path share the work. */
 function once(path: string, make: (path: string) => Promise<unknown>): Promise<string> {
   let p = inFlight.get(path);
   if (!p) {
     p = (async () => {
-      if (!(await exists(path))) await make(path);
+      if (!(await exists(path))) {
+        await removeStaleTemps(path);
+        await make(path);
+      }
       return path;
     })().finally(() => inFlight.delete(path));
     inFlight.set(path, p);

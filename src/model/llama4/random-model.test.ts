@@ -10,7 +10,7 @@ import { readGgufFileInfo } from "node-llama-cpp";
 import { getBindings, type Bindings, type ContextPtr, type ModelPtr, type VocabPtr } from "../../native/bindings.js";
 import { checkAbi } from "../../native/abi-check.js";
 import { installLlamaLog } from "../../native/log.js";
-import { countParams, generateLlama4Model, planTensors, TINY_CONFIG, validateConfig, type GeneratedModel } from "./random-model.js";
+import { countParams, generateLlama4Model, LLAMA4_GENERATOR_VERSION, planTensors, TINY_CONFIG, validateConfig, type GeneratedModel } from "./random-model.js";
 import { O200K_RANKS } from "./tokenizer.js";
 
 const sha256 = (path: string) =>
@@ -43,7 +43,7 @@ describe("generateLlama4Model", () => {
     const info = await readGgufFileInfo(first.path, { logWarnings: false, ignoreKeys: ["tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type"] });
     const md = info.metadata as unknown as Record<string, Record<string, unknown>>;
     expect(md.general).toMatchObject({ architecture: "llama4", name: "herd-llama4-tiny-random", file_type: 1 });
-    expect(md.herd).toMatchObject({ random_weights: true, preset: "tiny" });
+    expect(md.herd).toMatchObject({ random_weights: true, preset: "tiny", generator_version: LLAMA4_GENERATOR_VERSION });
     expect(md.llama4).toMatchObject({
       block_count: 4, embedding_length: 128, vocab_size: 202048, expert_count: 4, expert_used_count: 1, interleave_moe_layer_step: 2,
       attention: { head_count: 4, head_count_kv: 2, key_length: 32, value_length: 32 },
@@ -82,7 +82,8 @@ describe("the tiny model in llama.cpp", () => {
     if (!m) throw new Error("llama_model_load_from_file failed");
     model = m;
     const cp = b.contextDefaultParams();
-    Object.assign(cp, { n_ctx: 512, n_seq_max: 4, kv_unified: true, n_threads: 2, n_threads_batch: 2 });
+    // One thread: a tiny model gains nothing from two, and spinning workers suffer badly on a busy machine.
+    Object.assign(cp, { n_ctx: 512, n_seq_max: 4, kv_unified: true, n_threads: 1, n_threads_batch: 1 });
     const c = b.initFromModel(model, cp);
     if (!c) throw new Error("llama_init_from_model failed");
     ctx = c;
