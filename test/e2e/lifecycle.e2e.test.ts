@@ -3,6 +3,7 @@
  * restart, and SIGTERM draining.
  */
 import { execFileSync } from "node:child_process";
+import type OpenAI from "openai";
 import { describe, expect, it } from "vitest";
 import { fixturePath, getMetric, startHerd, waitReady } from "./helpers/herd-server.js";
 
@@ -61,7 +62,7 @@ describe.skipIf(!modelPath)("lifecycle e2e (stories260K)", () => {
       const client = server.client();
       const [engine] = childPids(server.proc.pid as number);
       expect(engine).toBeGreaterThan(0);
-      const stream = await client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 1500, ignore_eos: true, stream: true });
+      const stream = await client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 1500, ignore_eos: true, stream: true } as OpenAI.CompletionCreateParamsStreaming);
       let chunks = 0;
       const consumed = (async () => {
         for await (const _ of stream) if (++chunks === 2) process.kill(engine as number, "SIGKILL");
@@ -107,7 +108,7 @@ describe.skipIf(!modelPath)("lifecycle e2e (stories260K)", () => {
   it("drains on SIGTERM: readiness false, new requests refused, in-flight requests finish, then exit 0", async () => {
     const server = await startHerd([modelPath as string, "--threads", "1", "--shutdown-timeout", "20"]);
     const client = server.client();
-    const stream = await client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 600, ignore_eos: true, temperature: 0, stream: true });
+    const stream = await client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 600, ignore_eos: true, temperature: 0, stream: true } as OpenAI.CompletionCreateParamsStreaming);
     let text = "";
     let finish: string | null = null;
     let signalled = false;
