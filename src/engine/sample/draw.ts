@@ -1,0 +1,326 @@
+/**
+ * Random draw from softmax(logits / temperature) truncated by top-k, then top-p, then min-p (llama.cpp's
+ * order), without sorting the vocabulary.
+ *
+ * Two paths:
+ * - **Small top-k** (k ≤ HEAP_TOP_K): a k-heap selects the candidates in one pass; top-p, min-p and the
+ *   draw run over those k, sorted.
+ * - **Dense** (no top-k, or a large one): one pass computes every token's unnormalised probability
+ *   e = exp((logit - max) / T) and adds it to a histogram over z = (logit - max) / T with 1/256-nat buckets
+ *   (`bucketOf` remembers each token's bucket). Top-k (counts), top-p (mass) and min-p (a z threshold) each
+ *   walk the histogram to their boundary bucket; only that bucket's members are gathered, and a weighted
+ *   quickselect (expected linear, no sort) finds the boundary inside it: typically a few hundred tokens even
+ *   for a flat 200k distribution, where the nucleus is most of the vocabulary. The draw walks the bucket
+ *   masses to one bucket and scans only its members.
+ *
+ * Every truncation keeps a prefix of one total order: z descending, then id ascending (`descendingKey`).
+ * A `Cut` is every token of the buckets before one bucket, plus the members of that bucket up to a key.
+ *
+ * All scratch memory is module-level and reused: `drawToken` is synchronous and not re-entrant, so the
+ * samplers of one thread share it instead of each holding vocabulary-sized buffers.
+ * @module
+ */
+
+import type { TokenId } from "../types.js";
+import { descendingKey, EXP_TABLE, expAt, expIndex, idOfKey, selectTopK, STEPS_PER_NAT, Z_FLOOR } from "./vocab-math.js";
+import { partitionAtMost, selectByWeight } from "./weighted-select.js";
+
+export interface Truncation {
+  /** > 0. */
+  temperature: number;
+  /** 0 (or ≥ vocabulary size) = disabled. */
+  topK: number;
+  /** 1 = disabled. */
+  topP: number;
+  /** 0 = disabled. */
+  minP: number;
+}
+
+/** What the dense pass learned about the whole distribution, for reuse by the logprobs (see `Sampler`). */
+export interface DrawStats {
+  /** The largest logit. */
+  maxLogit: number;
+  /** Σ exp((logit - maxLogit) / T) over every token with z ≥ Z_FLOOR; NaN when the pass did not cover them all. */
+  sumExp: number;
+}
+
+/** k up to this uses the heap path. */
+export const HEAP_TOP_K = 256;
+const NUM_BUCKETS = -Z_FLOOR * STEPS_PER_NAT + 1;
+const STEP = 1 / STEPS_PER_NAT;
+const SIXTH = 1 / 6;
+const DROPPED = NUM_BUCKETS;
+
+let bucketOf = new Uint16Array(0);
+const bucketMass = new Float64Array(NUM_BUCKETS);
+/** One extra slot: DROPPED tokens are counted there. */
+const bucketCount = new Int32Array(NUM_BUCKETS + 1);
+let candidateIds = new Int32Array(HEAP_TOP_K);
+let gatherKeys = new Float64Array(1024);
+
+/**
+ * Draws one token with the uniform variate `u` ∈ [0, 1); `maxLogit` is max(logits) (NaN ignored) and
+ * must be finite. When `stats` is given, the dense path fills it.
+ */
+export function drawToken(logits: Float32Array, maxLogit: number, t: Truncation, u: number, stats?: DrawStats): TokenId {
+  const vocabSize = logits.length;
+  const k = t.topK > 0 && t.topK < vocabSize ? t.topK : 0;
+  const zMin = t.minP > 0 ? Math.log(t.minP) : -Infinity;
+  if (k > 0 && k <= HEAP_TOP_K) return drawFromTopK(logits, k, t, zMin, u);
+  return new DenseDraw(logits, maxLogit, 1 / t.temperature, t.topP < 1 ? Z_FLOOR : Math.max(Z_FLOOR, zMin)).draw(k, t.topP, zMin, u, stats);
+}
+
+function drawFromTopK(logits: Float32Array, k: number, t: Truncation, zMin: number, u: number): TokenId {
+  if (candidateIds.length < k) candidateIds = new Int32Array(k);
+  const numCandidates = selectTopK(logits, k, candidateIds);
+  const ids = candidateIds.subarray(0, numCandidates);
+  const weights = new Float64Array(numCandidates);
+  const top = logits[ids[0]!]!;
+  const invT = 1 / t.temperature;
+  let total = 0;
+  for (let j = 0; j < numCandidates; j++) {
+    const z = (logits[ids[j]!]! - top) * invT;
+    weights[j] = z >= Z_FLOOR ? expAt(z, expIndex(z)) : 0;
+    total += weights[j]!;
+  }
+  let keep = numCandidates;
+  if (t.topP < 1) {
+    const target = t.topP * total;
+    let cum = 0;
+    for (let j = 0; j < numCandidates; j++) {
+      cum += weights[j]!;
+      if (cum >= target) {
+        keep = j + 1;
+        break;
+      }
+    }
+  }
+  let aboveMinP = 1;
+  while (aboveMinP < keep && (logits[ids[aboveMinP]!]! - top) * invT >= zMin) aboveMinP++;
+  keep = aboveMinP;
+  let kept = 0;
+  for (let j = 0; j < keep; j++) kept += weights[j]!;
+  const target = u * kept;
+  let cum = 0;
+  for (let j = 0; j < keep; j++) {
+    cum += weights[j]!;
+    if (cum > target) return ids[j]!;
+  }
+  // Only reachable through rounding (u·kept rounded up to kept): the last token of non-zero weight.
+  let last = keep - 1;
+  while (last > 0 && weights[last] === 0) last--;
+  return ids[last]!;
+}
+
+/**
+ * Every token of buckets < `bucket`, plus the members of `bucket` whose sort key (`descendingKey`: z
+ * descending, id ascending) is ≤ `maxKey` (-Infinity: none of them).
+ */
+interface Cut {
+  bucket: number;
+  maxKey: number;
+}
+
+/** A boundary bucket's members: packed sort keys (ids inside) and weights, in a working order. */
+interface Members {
+  keys: Float64Array;
+  weights: Float64Array;
+}
+
+const ALL: Cut = { bucket: NUM_BUCKETS, maxKey: -Infinity };
+
+/** One dense draw; an object only to share its inputs between the phases, not kept. */
+class DenseDraw {
+  /** The boundary buckets gathered so far in this draw. */
+  private readonly gathered = new Map<number, Members>();
+
+  constructor(
+    private readonly logits: Float32Array,
+    private readonly maxLogit: number,
+    private readonly invT: number,
+    private readonly zFloor: number,
+  ) {}
+
+  draw(k: number, topP: number, zMin: number, u: number, stats: DrawStats | undefined): TokenId {
+    this.fillHistogram(k > 0);
+    if (stats) {
+      stats.maxLogit = this.maxLogit;
+      stats.sumExp = this.zFloor === Z_FLOOR ? this.massOf(ALL) : NaN;
+    }
+    let cut = ALL;
+    if (k > 0) cut = this.cutTopK(k);
+    if (topP < 1) cut = this.cutTopP(cut, topP);
+    if (zMin > this.zFloor) cut = this.cutMinP(cut, zMin);
+    return this.sample(cut, u);
+  }
+
+  /**
+   * The exp pass: bucket of every token (DROPPED below the floor) and mass per bucket; token counts per
+   * bucket only for a dense top-k (a third scattered write per token costs ~50% more time).
+   */
+  private fillHistogram(withCounts: boolean): void {
+    const { logits, maxLogit, invT, zFloor } = this;
+    const len = logits.length;
+    if (bucketOf.length < len) bucketOf = new Uint16Array(len);
+    const buckets = bucketOf;
+    const mass = bucketMass;
+    const table = EXP_TABLE;
+    mass.fill(0);
+    // The exp is expAt(z, expIndex(z)) inlined by hand (same operations in the same order, so bit-identical
+    // to weightOf): hot loops must not call across modules.
+    for (let i = 0; i < len; i++) {
+      const z = (logits[i]! - maxLogit) * invT;
+      if (z >= zFloor) {
+        const n = (0.5 - z * STEPS_PER_NAT) | 0;
+        const r = z + n * STEP;
+        buckets[i] = n;
+        mass[n] = mass[n]! + table[n]! * (1 + r * (1 + r * (0.5 + r * SIXTH)));
+      } else {
+        buckets[i] = DROPPED; // also NaN
+      }
+    }
+    if (!withCounts) return;
+    const count = bucketCount;
+    count.fill(0);
+    for (let i = 0; i < len; i++) {
+      const n = buckets[i]!;
+      count[n] = count[n]! + 1;
+    }
+  }
+
+  private weightOf(id: number): number {
+    const z = (this.logits[id]! - this.maxLogit) * this.invT;
+    return expAt(z, expIndex(z));
+  }
+
+  /** The members of `bucket` (one pass over bucketOf), cached for this draw. */
+  private membersOf(bucket: number): Members {
+    const cached = this.gathered.get(bucket);
+    if (cached) return cached;
+    const { logits } = this;
+    const buckets = bucketOf;
+    const len = logits.length;
+    let keys = gatherKeys;
+    let size = 0;
+    for (let i = 0; i < len; i++) {
+      if (buckets[i] !== bucket) continue;
+      if (size === keys.length) {
+        const grown = new Float64Array(2 * size);
+        grown.set(keys);
+        keys = gatherKeys = grown;
+      }
+      keys[size++] = descendingKey(logits[i]!, i);
+    }
+    const members = { keys: keys.slice(0, size), weights: new Float64Array(size) };
+    for (let j = 0; j < size; j++) members.weights[j] = this.weightOf(idOfKey(members.keys[j]!));
+    this.gathered.set(bucket, members);
+    return members;
+  }
+
+  /** The members of the cut's partial bucket that it keeps, moved to the front; returns how many. */
+  private keptMembers(cut: Cut): number {
+    if (cut.maxKey === -Infinity) return 0;
+    const { keys, weights } = this.membersOf(cut.bucket);
+    return partitionAtMost(keys, weights, keys.length, cut.maxKey);
+  }
+
+  private massOf(cut: Cut): number {
+    let total = 0;
+    for (let b = 0; b < cut.bucket; b++) total += bucketMass[b]!;
+    const kept = this.keptMembers(cut);
+    if (kept > 0) {
+      const { weights } = this.membersOf(cut.bucket);
+      for (let j = 0; j < kept; j++) total += weights[j]!;
+    }
+    return total;
+  }
+
+  private cutTopK(k: number): Cut {
+    let cum = 0;
+    for (let b = 0; b < NUM_BUCKETS; b++) {
+      const c = bucketCount[b]!;
+      if (cum + c >= k) {
+        const { keys, weights } = this.membersOf(b);
+        return { bucket: b, maxKey: selectByWeight(keys, weights, keys.length, k - cum, true) };
+      }
+      cum += c;
+    }
+    return ALL;
+  }
+
+  /** The shortest prefix of `cut` whose mass reaches topP × the mass of `cut`. */
+  private cutTopP(cut: Cut, topP: number): Cut {
+    const target = topP * this.massOf(cut);
+    let cum = 0;
+    for (let b = 0; b < cut.bucket; b++) {
+      const m = bucketMass[b]!;
+      if (m > 0 && cum + m >= target) {
+        const { keys, weights } = this.membersOf(b);
+        const maxKey = selectByWeight(keys, weights, keys.length, target - cum);
+        return maxKey === Infinity ? { bucket: b + 1, maxKey: -Infinity } : { bucket: b, maxKey };
+      }
+      cum += m;
+    }
+    const kept = this.keptMembers(cut);
+    if (kept === 0) return cut;
+    const { keys, weights } = this.membersOf(cut.bucket);
+    const maxKey = selectByWeight(keys, weights, kept, target - cum);
+    return maxKey === Infinity ? cut : { bucket: cut.bucket, maxKey };
+  }
+
+  /** Keeps z ≥ ln(minP), i.e. probability ≥ minP × the top probability. */
+  private cutMinP(cut: Cut, zMin: number): Cut {
+    // Buckets before `boundary` hold only z > zMin, buckets after it only z < zMin (expIndex is monotone).
+    const boundary = expIndex(zMin);
+    if (boundary > cut.bucket || (boundary === cut.bucket && cut.maxKey === -Infinity)) return cut;
+    if (bucketMass[boundary] === 0) return { bucket: boundary, maxKey: -Infinity };
+    const { keys } = this.membersOf(boundary);
+    const size = boundary === cut.bucket ? this.keptMembers(cut) : keys.length;
+    let maxKey = -Infinity;
+    for (let j = 0; j < size; j++) {
+      const key = keys[j]!;
+      if (key > maxKey && (this.logits[idOfKey(key)]! - this.maxLogit) * this.invT >= zMin) maxKey = key;
+    }
+    return { bucket: boundary, maxKey };
+  }
+
+  /** Inverse-CDF draw: walk bucket masses to one bucket, then scan its members. */
+  private sample(cut: Cut, u: number): TokenId {
+    const target = u * this.massOf(cut);
+    let cum = 0;
+    for (let b = 0; b < cut.bucket; b++) {
+      const m = bucketMass[b]!;
+      if (m > 0 && target < cum + m) return this.scanBucket(b, target - cum);
+      cum += m;
+    }
+    let last = -1;
+    const kept = this.keptMembers(cut);
+    if (kept > 0) {
+      const { keys, weights } = this.membersOf(cut.bucket);
+      for (let j = 0; j < kept; j++) {
+        if (weights[j] === 0) continue;
+        last = idOfKey(keys[j]!);
+        cum += weights[j]!;
+        if (cum > target) return last;
+      }
+    }
+    // Only reachable through rounding at the very end of the distribution: take the last kept token.
+    for (let b = cut.bucket - 1; last < 0 && b >= 0; b--) if (bucketMass[b]! > 0) last = this.scanBucket(b, Infinity);
+    return last;
+  }
+
+  /** The member of `bucket` (in id order) at which the running mass first exceeds `remaining`; the last member if none. */
+  private scanBucket(bucket: number, remaining: number): TokenId {
+    const len = this.logits.length;
+    const buckets = bucketOf;
+    let cum = 0;
+    let last = -1;
+    for (let i = 0; i < len; i++) {
+      if (buckets[i] !== bucket) continue;
+      last = i;
+      cum += this.weightOf(i);
+      if (cum > remaining) return i;
+    }
+    return last;
+  }
+}
