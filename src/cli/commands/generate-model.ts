@@ -3,7 +3,7 @@
  * benchmark model), optionally quantized.
  * @module
  */
-import { Command, Option } from "commander";
+import { type Command, Option } from "commander";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";

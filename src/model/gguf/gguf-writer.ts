@@ -333,7 +333,6 @@ class ByteSink {
   async zeros(n: number): Promise<void> {
     if (n > 0) (await this.reserve(n)).fill(0);
   }
-  async u8(v: number) { (await this.reserve(1))[0] = v; }
   async u32(v: number) { const b = await this.reserve(4); new DataView(b.buffer, b.byteOffset, 4).setUint32(0, v, true); }
   async u64(v: number | bigint) { const b = await this.reserve(8); new DataView(b.buffer, b.byteOffset, 8).setBigUint64(0, BigInt(v), true); }
   async string(s: string): Promise<void> {
@@ -371,7 +370,8 @@ class MetaEncoder {
     const fail = () => new Error(`metadata ${key}: value ${String(v)} does not fit GGUF type ${GgufValueType[type]}`);
     if (type === GgufValueType.STRING) {
       if (typeof v !== "string") throw fail();
-      return this.string(v);
+      this.string(v);
+      return;
     }
     if (type === GgufValueType.BOOL) {
       if (typeof v !== "boolean") throw fail();
@@ -416,7 +416,10 @@ class MetaEncoder {
   kv(key: string, v: GgufValue): void {
     this.string(key);
     this.u32(v.type);
-    if (v.type !== GgufValueType.ARRAY) return this.scalar(v.type, v.value, key);
+    if (v.type !== GgufValueType.ARRAY) {
+      this.scalar(v.type, v.value, key);
+      return;
+    }
     this.u32(v.itemType);
     this.u64(v.value.length);
     for (let i = 0; i < v.value.length; i++) this.scalar(v.itemType, v.value[i]!, key);
