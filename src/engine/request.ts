@@ -14,6 +14,7 @@ import type { FinishReason, GeneratedTokenLogprobs, SamplingParams, TokenId } fr
 import type { Sampler } from "./sample/sampler.js";
 import type { IncrementalDetokenizer } from "./output/detokenizer.js";
 import type { StopChecker } from "./output/stop-checker.js";
+import type { GrammarConstraint } from "./sample/grammar.js";
 
 export type RequestStatus = "waiting" | "running" | "finished";
 
@@ -37,6 +38,8 @@ export class Request {
   finishEmitted = false;
   /** Output produced since the last emitted `RequestOutput`. */
   pending: PendingDelta = { tokenIds: [], text: "", logprobs: [] };
+  /** Grammar constraining the output, if the request has one. */
+  grammar: GrammarConstraint | null = null;
   /** Admitted once before (then preempted): its outputs so far are kept. */
   wasPreempted = false;
 

@@ -39,6 +39,11 @@ export interface SamplingParams {
   ignoreEos: boolean;
   /** Number of top alternatives to report per generated token; undefined = no logprobs. 0 = only the chosen token. */
   logprobs?: number | undefined;
+  /**
+   * Constrain generation to a GBNF grammar (llama.cpp syntax, start symbol `root`): the server turns
+   * `response_format` JSON schemas and required tool calls into one.
+   */
+  grammar?: string | undefined;
   /** Render special/control tokens into the output text. Default false. */
   includeSpecialInText?: boolean | undefined;
 }

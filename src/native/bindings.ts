@@ -25,6 +25,8 @@ export interface ContextParams {
   flash_attn_type: number; type_k: number; type_v: number; kv_unified: boolean; swa_full: boolean;
   no_perf: boolean; embeddings: boolean; offload_kqv: boolean; [k: string]: unknown;
 }
+/** `llama_token_data_array`: `data` points at `size` × {int32 id, float logit, float p}. */
+export interface TokenDataArray { data: bigint; size: number; selected: number | bigint; sorted: boolean }
 export interface RawBatch { n_tokens: number; token: bigint; embd: bigint; pos: bigint; n_seq_id: bigint; seq_id: bigint; logits: bigint }
 
 const MODEL_PARAMS = "llama_model_params";
@@ -61,6 +63,7 @@ function declareTypes(): void {
     allow_requantize: "bool", quantize_output_tensor: "bool", only_copy: "bool", pure: "bool", keep_split: "bool", dry_run: "bool",
     imatrix: "void *", kv_overrides: "void *", tt_overrides: "void *", prune_layers: "void *", max_buf_size: "size_t",
   });
+  koffi.struct("llama_token_data_array", { data: "void *", size: "size_t", selected: "int64_t", sorted: "bool" });
   koffi.proto("void herd_log_cb(int level, const char *text, void *user_data)");
 }
 
@@ -125,6 +128,12 @@ function bind(device: DeviceKind) {
       (v: VocabPtr, t: number, buf: Uint8Array, len: number, lstrip: number, special: boolean) => number,
     modelQuantize: f(`uint32_t llama_model_quantize(const char *fname_inp, const char *fname_out, const ${QUANTIZE_PARAMS} *params)`) as
       (inp: string, out: string, params: Record<string, unknown>) => number,
+    samplerInitGrammar: f("llama_sampler *llama_sampler_init_grammar(const llama_vocab *vocab, const char *grammar_str, const char *grammar_root)") as
+      (v: VocabPtr, grammar: string, root: string) => SamplerPtr | null,
+    samplerApply: f("void llama_sampler_apply(llama_sampler *smpl, _Inout_ llama_token_data_array *cur_p)") as
+      (s: SamplerPtr, arr: TokenDataArray) => void,
+    samplerAccept: f("void llama_sampler_accept(llama_sampler *smpl, int32_t token)") as (s: SamplerPtr, t: number) => void,
+    samplerFree: f("void llama_sampler_free(llama_sampler *smpl)") as (s: SamplerPtr) => void,
     logSet: f("void llama_log_set(herd_log_cb *cb, void *user_data)") as (cb: unknown, ud: null) => void,
     /** ABI canary: struct-returning functions take a hidden out-pointer (x86-64 SysV, > 16 bytes). */
     rawModelDefaultParams: f("void *llama_model_default_params(_Inout_ uint8_t *out)") as (out: Uint8Array) => unknown,

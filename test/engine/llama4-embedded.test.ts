@@ -68,3 +68,20 @@ describe("embedded Llama 4 model", () => {
     }
   });
 });
+
+describe("grammar-constrained generation on the embedded Llama 4", () => {
+  it("random weights still produce output the grammar allows, then stop", async () => {
+    const grammar = 'root ::= "{\\"answer\\": " ("true" | "false") "}"';
+    const p = await client.tokenize("Answer in JSON");
+    for (const temperature of [0, 1]) {
+      const out = await collect(client, makeRequest(p, { grammar, temperature, seed: 7, maxTokens: 40 }));
+      expect(out.text[0]).toMatch(/^\{"answer": (true|false)\}$/);
+      expect(out.finishReason[0]).toBe("stop");
+    }
+  });
+
+  it("refuses a grammar llama.cpp cannot parse with a clear error", async () => {
+    const p = await client.tokenize("x");
+    await expect(collect(client, makeRequest(p, { grammar: "root ::= (" }))).rejects.toThrow(/invalid grammar/);
+  });
+});

@@ -8,6 +8,7 @@ import { CapacityError, ContextLengthExceededError, InvalidRequestError } from "
 import { KvManager } from "../kv/kv-manager.js";
 import { Request } from "../request.js";
 import type { ModelRunner } from "../runner/model-runner.js";
+import type { GrammarConstraint } from "../sample/grammar.js";
 import { Scheduler, type SchedulerOutput } from "../sched/scheduler.js";
 import { Sampler } from "../sample/sampler.js";
 import { validateSamplingParams } from "../sample/sampling-params.js";
@@ -91,10 +92,21 @@ export class EngineCore {
         group.completions[0] ?? null,
         arrival,
       );
+      if (sampling.grammar !== undefined) req.grammar = this.#compileGrammar(sampling.grammar, group);
       group.completions.push(req);
-      this.scheduler.addRequest(req);
     }
+    for (const req of group.completions) this.scheduler.addRequest(req);
     this.#groups.set(er.requestId, group);
+  }
+
+  #compileGrammar(gbnf: string, group: RequestGroup): GrammarConstraint {
+    if (!this.runner.createGrammar) throw new InvalidRequestError("this engine does not support grammars", { param: "grammar" });
+    try {
+      return this.runner.createGrammar(gbnf);
+    } catch (err) {
+      for (const r of group.completions) r.grammar?.dispose();
+      throw new InvalidRequestError(`invalid grammar: ${err instanceof Error ? err.message : String(err)}`, { param: "grammar", cause: err });
+    }
   }
 
   /** Asks to abort a request; applied before the next step. Unknown ids are ignored. */
@@ -138,13 +150,23 @@ export class EngineCore {
       this.kv.commitTokens(req.kv, item.tokens);
       req.numComputedTokens += item.tokens.length;
       if (!logits) continue;
-      const { tokenId, logprobs } = req.sampler.sample(logits);
+      const { tokenId, logprobs } = this.#sample(req, logits);
       req.sampler.accept(tokenId);
+      req.grammar?.accept(tokenId);
       this.#appendToken(req, tokenId, logprobs);
       touched.add(this.#groups.get(req.requestId)!);
     }
     this.kv.clearReservations();
     this.#emit(touched);
+  }
+
+  /** Draws a token; under a grammar, a rejected draw is redone over the logits the grammar allows. */
+  #sample(req: Request, logits: Float32Array): ReturnType<Request["sampler"]["sample"]> {
+    const first = req.sampler.sample(logits);
+    if (!req.grammar || req.grammar.allows(first.tokenId)) return first;
+    const masked = logits.slice();
+    req.grammar.mask(masked);
+    return req.sampler.sample(masked);
   }
 
   #appendToken(req: Request, tokenId: TokenId, logprobs: GeneratedTokenLogprobs | undefined): void {
@@ -192,6 +214,8 @@ export class EngineCore {
     }
     req.finishReason = reason;
     req.stopReason = stopReason;
+    req.grammar?.dispose();
+    req.grammar = null;
     this.scheduler.finishRequest(req);
   }
 

@@ -13,6 +13,8 @@ import type { EngineConfig, ModelInfo, TokenId } from "../types.js";
 import { loadModel, type LoadedModel } from "./llama-model.js";
 import type { BatchItem, ModelRunner } from "./model-runner.js";
 import { finalizeEngineConfig } from "../config.js";
+import type { GrammarConstraint } from "../sample/grammar.js";
+import type { SamplerPtr } from "../../native/bindings.js";
 
 const FLASH_ATTN = { auto: -1, off: 0, on: 1 } as const;
 
@@ -34,6 +36,7 @@ export class LlamaRunner implements ModelRunner {
   readonly #logits: Int8Array;
   readonly #pieces = new Map<number, Uint8Array>();
   #logitsView: { ptr: bigint; rows: number; data: Float32Array } | null = null;
+  #candidates: TokenCandidates | null = null;
   #busy = false;
   #closed = false;
 
@@ -199,6 +202,17 @@ export class LlamaRunner implements ModelRunner {
     this.#b.decode(this.#ctx, batch);
   }
 
+  /**
+   * Compiles a GBNF grammar for this model's vocabulary (start symbol `root`). Throws when
+   * llama.cpp cannot parse it.
+   */
+  createGrammar(gbnf: string): GrammarConstraint {
+    const sampler = this.#b.samplerInitGrammar(this.#m.vocab, gbnf, "root");
+    if (!sampler) throw new Error("the grammar could not be parsed (llama.cpp GBNF)");
+    this.#candidates ??= new TokenCandidates(this.modelInfo.vocabSize);
+    return new LlamaGrammar(this.#b, sampler, this.#candidates);
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -206,5 +220,62 @@ export class LlamaRunner implements ModelRunner {
     this.#b.batchFree(this.#batch);
     this.#b.free(this.#ctx);
     this.#b.modelFree(this.#m.model);
+  }
+}
+
+/** One C array of `llama_token_data` for the whole vocabulary, shared by a runner's grammars (sampling is synchronous). */
+class TokenCandidates {
+  readonly ptr: bigint;
+  readonly ids: Int32Array;
+  readonly logits: Float32Array;
+
+  constructor(readonly vocabSize: number) {
+    const mem = koffi.alloc("uint8_t", vocabSize * 12);
+    this.ptr = koffi.address(mem);
+    const buf = koffi.view(mem, vocabSize * 12);
+    this.ids = new Int32Array(buf);
+    this.logits = new Float32Array(buf);
+  }
+}
+
+class LlamaGrammar implements GrammarConstraint {
+  #sampler: SamplerPtr | null;
+
+  constructor(readonly b: Bindings, sampler: SamplerPtr, readonly cand: TokenCandidates) {
+    this.#sampler = sampler;
+  }
+
+  #apply(size: number): void {
+    if (!this.#sampler) throw new Error("grammar disposed");
+    this.b.samplerApply(this.#sampler, { data: this.cand.ptr, size, selected: -1, sorted: false });
+  }
+
+  allows(tokenId: TokenId): boolean {
+    this.cand.ids[0] = tokenId;
+    this.cand.logits[1] = 0;
+    this.cand.logits[2] = 0;
+    this.#apply(1);
+    return this.cand.logits[1] !== Number.NEGATIVE_INFINITY;
+  }
+
+  mask(logits: Float32Array): void {
+    const n = logits.length;
+    const { ids, logits: l } = this.cand;
+    for (let i = 0; i < n; i++) {
+      ids[3 * i] = i;
+      l[3 * i + 1] = 0;
+      l[3 * i + 2] = 0;
+    }
+    this.#apply(n);
+    for (let i = 0; i < n; i++) if (l[3 * i + 1] === Number.NEGATIVE_INFINITY) logits[i] = Number.NEGATIVE_INFINITY;
+  }
+
+  accept(tokenId: TokenId): void {
+    if (this.#sampler) this.b.samplerAccept(this.#sampler, tokenId);
+  }
+
+  dispose(): void {
+    if (this.#sampler) this.b.samplerFree(this.#sampler);
+    this.#sampler = null;
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { MemoryOp, SeqId } from "../kv/kv-manager.js";
 import type { EngineConfig, ModelInfo, TokenId } from "../types.js";
+import type { GrammarConstraint } from "../sample/grammar.js";
 
 /** One sequence's tokens in a batch. */
 export interface BatchItem {
@@ -33,6 +34,9 @@ export interface ModelRunner {
   /** The UTF-8 bytes of one token as generated text (special tokens render empty unless `special`). */
   pieceOf(tokenId: TokenId, special?: boolean): Uint8Array;
   detokenize(tokenIds: readonly TokenId[], special: boolean): string;
+
+  /** Compiles a GBNF grammar (start symbol `root`) for this vocabulary; throws when it does not parse. */
+  createGrammar?(gbnf: string): GrammarConstraint;
 
   close(): void;
 }

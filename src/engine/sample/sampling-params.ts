@@ -214,5 +214,13 @@ export function validateSamplingParams(input: Partial<SamplingParams>, limits: S
     ignoreEos: checkBoolean("ignore_eos", pick("ignoreEos")),
     logprobs,
     includeSpecialInText: checkBoolean("skip_special_tokens", pick("includeSpecialInText")),
+    ...(input.grammar === undefined ? {} : { grammar: checkGrammar(input.grammar) }),
   };
+}
+
+/** GBNF text; its syntax is checked by llama.cpp when the engine compiles it. */
+function checkGrammar(v: unknown): string {
+  if (typeof v !== "string" || v.trim() === "") throw invalid("grammar", `grammar must be a non-empty GBNF string (got ${describe(v)})`);
+  if (v.length > 100_000) throw invalid("grammar", `grammar must be at most 100000 characters (got ${v.length})`);
+  return v;
 }
