@@ -55,7 +55,7 @@ function expectMatchesReference(logits: Float32Array, t: Truncation, n = 2000): 
   }
 }
 
-const V = 2000;
+const V = 3000;
 const logitKinds: Array<[string, () => Float32Array]> = [
   ["flat", () => Float32Array.from({ length: V }, lcg(1)).map((x) => x * 2)],
   ["very flat (a few buckets hold everything)", () => Float32Array.from({ length: V }, lcg(2)).map((x) => x * 0.005)],
