@@ -4,6 +4,7 @@
  *   cli → everything          server → engine (client, types, sampling), model, config, common
  *   engine → native (runner/ only), model, common     model → native, common
  *   config → engine (types, config), common            native, common → nothing of ours
+ *   planner → model, common (pure functions, no I/O)
  *
  * Run: npx tsx scripts/check-layers.ts (part of `npm test`). Exits 1 and lists every violation.
  */
@@ -17,6 +18,7 @@ const allowed: Record<string, string[]> = {
   engine: ["engine", "native", "model", "common"],
   model: ["model", "native", "common"],
   config: ["config", "engine", "common"],
+  planner: ["planner", "model", "common"],
   native: ["native"],
   common: ["common"],
 };

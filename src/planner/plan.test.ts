@@ -1,0 +1,209 @@
+import { describe, expect, it } from "vitest";
+import { findInstance, INSTANCE_CATALOG, type InstanceType } from "./instances.js";
+import { KNOWN_MODEL_CONFIGS, knownModelSpec } from "./known-models.js";
+import { specFromHfConfig } from "./model-spec.js";
+import { countParams, kvBytes, kvBytesNaive, kvShape, maxTokensForKv, weightBytes } from "./params.js";
+import { fmtBytes, makePlan, PlanError } from "./plan.js";
+
+const scout = knownModelSpec("meta-llama/Llama-4-Scout-17B-16E-Instruct")!;
+const maverick = knownModelSpec("maverick")!;
+const inst = (name: string): InstanceType => findInstance(name)!;
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+
+describe("parameter counts (llama4.md §2)", () => {
+  it("Scout: 108,641,793,536 total, 17,172,894,720 active", () => {
+    const p = countParams(scout);
+    expect(p.total).toBe(108_641_793_536);
+    expect(p.text).toBe(107_769_861_120);
+    expect(p.vision).toBe(871_932_416);
+    expect(p.routedExperts).toBe(96_636_764_160);
+    expect(p.active).toBe(17_172_894_720);
+  });
+
+  it("Maverick: 401,583,781,376 total, 17,184,691,200 active", () => {
+    const p = countParams(maverick);
+    expect(p.total).toBe(401_583_781_376);
+    expect(p.text).toBe(400_711_848_960);
+    expect(p.routedExperts).toBe(386_547_056_640);
+    expect(p.active).toBe(17_184_691_200);
+    expect(maverick.moeLayers).toEqual(Array.from({ length: 24 }, (_, i) => 2 * i + 1));
+  });
+
+  it("a config.json with explicit moe_layers / no_rope_layers gives the same shape as the derived one", () => {
+    const cfg = structuredClone(KNOWN_MODEL_CONFIGS["meta-llama/Llama-4-Scout-17B-16E-Instruct"]) as { text_config: Record<string, unknown> };
+    cfg.text_config["moe_layers"] = Array.from({ length: 48 }, (_, i) => i);
+    cfg.text_config["no_rope_layers"] = Array.from({ length: 48 }, (_, i) => ((i + 1) % 4 === 0 ? 0 : 1));
+    const spec = specFromHfConfig(cfg, "scout-explicit");
+    expect(spec.moeLayers).toEqual(scout.moeLayers);
+    expect(spec.chunkedLayers).toEqual(scout.chunkedLayers);
+    expect(spec.chunkedLayers).toHaveLength(36);
+    expect(countParams(spec).total).toBe(108_641_793_536);
+  });
+
+  it("a dense Llama config counts attention + SwiGLU + embeddings", () => {
+    // Llama-3-8B-like shape, worked by hand: 32 × (4096·4096·2 + 4096·1024·2 + 3·4096·14336 + 2·4096) + 2·128256·4096 + 4096
+    const spec = specFromHfConfig(
+      { model_type: "llama", hidden_size: 4096, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8, intermediate_size: 14336, vocab_size: 128256, max_position_embeddings: 8192 },
+      "llama3-8b",
+    );
+    expect(countParams(spec).total).toBe(8_030_261_248);
+    expect(kvShape(spec).chunk).toBeNull();
+    expect(kvBytes(kvShape(spec), 1000)).toBe(1000 * 32 * 2 * 8 * 128 * 2);
+  });
+});
+
+describe("weight bytes: the guide's 'GiB' are GB", () => {
+  it.each([
+    [scout, "bf16", "217.3 GB (202.4 GiB)"],
+    [maverick, "bf16", "803.2 GB (748.0 GiB)"],
+    [scout, "fp8", "108.6 GB (101.2 GiB)"],
+    [maverick, "fp8", "401.6 GB (374.0 GiB)"],
+  ] as const)("%s %s", (model, dtype, text) => {
+    expect(fmtBytes(weightBytes(model, dtype))).toBe(text);
+  });
+
+  it("bf16 is exactly two bytes per parameter", () => {
+    expect(weightBytes(scout, "bf16")).toBe(217_283_587_072);
+    expect(weightBytes(maverick, "bf16")).toBe(803_167_562_752);
+  });
+});
+
+describe("KV cache, chunked-attention aware", () => {
+  const kv = kvShape(scout);
+  it("per token: 4,096 B per layer; 49,152 B global + 147,456 B chunked (bf16)", () => {
+    expect(kv.perLayerPerToken).toBe(4096);
+    expect(kv.globalPerToken).toBe(49_152);
+    expect(kv.chunkedPerToken).toBe(147_456);
+    expect(kv.chunk).toBe(8192);
+    expect(kvShape(maverick)).toEqual(kv);
+  });
+
+  it.each([
+    [4096, 768 * MiB, 768 * MiB],
+    [8192, 1.5 * GiB, 1.5 * GiB],
+    [16_384, 1.875 * GiB, 3 * GiB],
+    [32_768, 2.625 * GiB, 6 * GiB],
+    [131_072, 7.125 * GiB, 24 * GiB],
+    [262_144, 13.125 * GiB, 48 * GiB],
+  ])("KV_bytes(%i) = 49,152·L + 147,456·min(L, 8192)", (L, aware, naive) => {
+    expect(kvBytes(kv, L)).toBe(49_152 * L + 147_456 * Math.min(L, 8192));
+    expect(kvBytes(kv, L)).toBe(aware);
+    expect(kvBytesNaive(kv, L)).toBe(naive);
+    expect(kvBytes(kvShape(scout, "fp8"), L)).toBe(aware / 2);
+  });
+
+  it("model maxima: 49.1 GiB at 1M (Maverick), 481.1 GiB at 10M (Scout)", () => {
+    expect((kvBytes(kv, 1_048_576) / GiB).toFixed(1)).toBe("49.1");
+    expect((kvBytes(kv, 10_485_760) / GiB).toFixed(1)).toBe("481.1");
+  });
+
+  it("maxTokensForKv inverts kvBytes", () => {
+    for (const L of [1, 100, 8191, 8192, 8193, 16_384, 1_000_000]) {
+      expect(maxTokensForKv(kv, kvBytes(kv, L))).toBe(L);
+      expect(maxTokensForKv(kv, kvBytes(kv, L) - 1)).toBe(L - 1);
+    }
+    expect(maxTokensForKv(kv, 0)).toBe(0);
+  });
+});
+
+describe("fit decisions, worked by hand", () => {
+  it("Scout bf16 on trn2.48xlarge, 16K × 1: 16 devices, TP 64, KV replicated 8×", () => {
+    const p = makePlan({ model: scout, instance: inst("trn2.48xlarge"), maxModelLen: 16_384, maxNumSeqs: 1 });
+    expect(p.backend).toBe("vllm-neuron");
+    expect(p.devices).toBe(16);
+    expect(p.tensorParallelSize).toBe(64);
+    expect(p.deviceResource).toBe("aws.amazon.com/neuron");
+    expect(p.kvBytesPerSeq).toBe(2_013_265_920); // 1.875 GiB
+    expect(p.kvReplication).toBe(8);
+    expect(p.kvBytesTotal).toBe(16_106_127_360); // 15 GiB, llama4.md §2.4 (240 MiB per rank × 64)
+    expect(p.memoryBytes).toBe(1_536e9);
+    expect(p.usedBytes).toBe(217_283_587_072 + 16_106_127_360 + 153.6e9);
+    expect(p.fits).toBe(true);
+    // (1.536e12 − 153.6e9 − 217,283,587,072) / 8 = 145,639,551,616 B per sequence of KV
+    // → L = (145,639,551,616 − 147,456 · 8192) / 49,152 = 2,938,468.1
+    expect(p.maxModelLenThatFits).toBe(2_938_468);
+    expect(p.maxNumSeqsThatFits).toBe(Math.floor(1_165_116_412_928 / (2_013_265_920 * 8)));
+  });
+
+  it("Maverick bf16 fits trn2.48xlarge (972.9 GB of 1,536 GB) but not p5.48xlarge (803 GB > 640 GB)", () => {
+    const trn2 = makePlan({ model: maverick, instance: inst("trn2.48xlarge") });
+    expect(trn2.fits).toBe(true);
+    expect(trn2.usedBytes).toBe(803_167_562_752 + 16_106_127_360 + 153.6e9);
+    const p5 = makePlan({ model: maverick, instance: inst("p5.48xlarge"), maxNumSeqs: 1 });
+    expect(p5.backend).toBe("herd");
+    expect(p5.fits).toBe(false);
+    expect(p5.devices).toBe(8);
+    expect(p5.maxModelLenThatFits).toBe(0);
+    expect(p5.maxNumSeqsThatFits).toBe(0);
+  });
+
+  it("Maverick bf16 on p5e.48xlarge (H200) takes all 8 GPUs: 4 × 141 GB is below the weights", () => {
+    const p = makePlan({ model: maverick, instance: inst("p5e.48xlarge"), maxNumSeqs: 16 });
+    // 803.17 GB + 16 × 2.013 GB + 112.8 GB = 948.2 GB ≤ 1,128 GB
+    expect(p.devices).toBe(8);
+    expect(p.tensorParallelSize).toBeNull();
+    expect(p.kvReplication).toBe(1);
+    expect(p.usedBytes).toBe(803_167_562_752 + 16 * 2_013_265_920 + 112.8e9);
+    expect(p.fits).toBe(true);
+  });
+
+  it("Scout bf16 on p5.48xlarge, 16 × 16K: the fewest GPUs that fit is 4", () => {
+    // 2 GPUs: 160 GB < 217 GB. 4 GPUs: 217.28 + 32.21 + 32 = 281.5 GB ≤ 320 GB.
+    const p = makePlan({ model: scout, instance: inst("p5.48xlarge"), maxNumSeqs: 16, maxModelLen: 16_384 });
+    expect(p.devices).toBe(4);
+    expect(p.memoryBytes).toBe(320e9);
+    expect(p.fits).toBe(true);
+  });
+
+  it("Scout on trn1.32xlarge: TP 32, KV replicated 4×; Maverick does not fit; inf2.48xlarge: TP 24", () => {
+    const s = makePlan({ model: scout, instance: inst("trn1.32xlarge") });
+    expect([s.devices, s.tensorParallelSize, s.kvReplication, s.fits]).toEqual([16, 32, 4, true]);
+    expect(makePlan({ model: maverick, instance: inst("trn1.32xlarge") }).fits).toBe(false);
+    const i = makePlan({ model: scout, instance: inst("inf2.48xlarge") });
+    expect([i.devices, i.tensorParallelSize, i.kvReplication, i.fits]).toEqual([12, 24, 3, true]);
+  });
+
+  it("Scout bf16 on CPU r7i.48xlarge fits; on m7i.48xlarge (768 GiB) only up to a batch limit", () => {
+    const r = makePlan({ model: scout, instance: inst("r7i.48xlarge"), maxNumSeqs: 16 });
+    expect(r.fits).toBe(true);
+    expect(r.devices).toBe(0);
+    const m = makePlan({ model: scout, instance: inst("m7i.48xlarge"), maxModelLen: 131_072, maxNumSeqs: 64 });
+    // budget: 768 GiB × 0.9 − 217.28 GB = 524.9 GB; 64 × 7.125 GiB = 489.6 GB fits, 68 sequences at most
+    const budget = 768 * GiB * 0.9 - 217_283_587_072;
+    expect(m.fits).toBe(true);
+    expect(m.maxNumSeqsThatFits).toBe(Math.floor(budget / (7.125 * GiB)));
+    expect(m.maxNumSeqsThatFits).toBe(68);
+  });
+
+  it("the guide's 32 Neuron devices on a 16-device trn2.48xlarge is refused", () => {
+    expect(() => makePlan({ model: scout, instance: inst("trn2.48xlarge"), devices: 32 })).toThrow(PlanError);
+    const half = makePlan({ model: scout, instance: inst("trn2.48xlarge"), devices: 8 });
+    expect([half.devices, half.tensorParallelSize]).toEqual([8, 32]);
+  });
+
+  it("formats a backend cannot serve are problems, not fits", () => {
+    expect(makePlan({ model: scout, instance: inst("trn2.48xlarge"), dtype: "q4_k_m" }).problems).toHaveLength(1);
+    expect(makePlan({ model: scout, instance: inst("p5.48xlarge"), dtype: "fp8" }).problems).toHaveLength(1);
+    expect(makePlan({ model: scout, instance: inst("m7g.16xlarge"), dtype: "q4_k_m" }).problems[0]).toMatch(/arm64/);
+  });
+});
+
+describe("instance catalog", () => {
+  it("covers the families the issue names, each with a source", () => {
+    for (const name of ["trn2.48xlarge", "trn1.32xlarge", "inf2.48xlarge", "p5.48xlarge", "p5e.48xlarge", "p5en.48xlarge", "p4d.24xlarge", "g6e.48xlarge", "g5.48xlarge", "m7i.48xlarge"]) {
+      expect(findInstance(name), name).not.toBeNull();
+    }
+    for (const i of INSTANCE_CATALOG) {
+      expect(i.sources.length, i.name).toBeGreaterThan(0);
+      if (i.accelerator === "cpu") expect(i.devices).toBe(0);
+      else expect(i.devices * i.memoryPerDeviceBytes).toBeGreaterThan(0);
+    }
+    expect(new Set(INSTANCE_CATALOG.map((i) => i.name)).size).toBe(INSTANCE_CATALOG.length);
+  });
+
+  it("trn2.48xlarge: 16 devices, 64 logical cores, 1.536 TB", () => {
+    const t = inst("trn2.48xlarge");
+    expect([t.devices, t.devices * t.coresPerDevice, t.devices * t.memoryPerDeviceBytes]).toEqual([16, 64, 1.536e12]);
+  });
+});
