@@ -16,6 +16,7 @@
  */
 import { EngineDeadError, UnavailableError } from "../common/errors.js";
 import type { EngineClient } from "../engine/client/engine-client.js";
+import { defaultSamplingParams } from "../engine/sample/sampling-params.js";
 import type { EngineRequest, ModelInfo } from "../engine/types.js";
 import type { Logger } from "./logger.js";
 
@@ -118,11 +119,8 @@ export class EngineHost {
     const info = client.modelInfo;
     const request: EngineRequest = {
       requestId: `herd-warmup-${++this.#warmupSeq}`,
-      promptTokenIds: [info.bosTokenId >= 0 ? info.bosTokenId : 0],
-      sampling: {
-        n: 1, temperature: 0, topK: 0, topP: 1, minP: 0, presencePenalty: 0, frequencyPenalty: 0, repetitionPenalty: 1,
-        maxTokens: 1, minTokens: 0, stop: [], stopTokenIds: [], ignoreEos: true,
-      },
+      promptTokenIds: [Math.max(info.bosTokenId, 0)],
+      sampling: { ...defaultSamplingParams(), temperature: 0, maxTokens: 1, ignoreEos: true },
       arrivalTimeMs: Date.now(),
     };
     const t0 = performance.now();
@@ -160,7 +158,7 @@ export class EngineHost {
       default:
         this.#state satisfies never;
     }
-    if (!client || !client.isAlive()) throw new EngineDeadError();
+    if (!client?.isAlive()) throw new EngineDeadError();
     this.#inFlight++;
     let released = false;
     return {

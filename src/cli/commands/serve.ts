@@ -4,7 +4,7 @@
  * With no model it serves the embedded random-weight Llama 4 model.
  * @module
  */
-import { Command, Option } from "commander";
+import { type Command, Option } from "commander";
 import { ConfigError, resolveServeConfig, SERVE_OPTIONS, type RawServeOptions } from "../../config/serve-config.js";
 import { startServer } from "../../server/server.js";
 

@@ -1,0 +1,152 @@
+/**
+ * What the HTTP server adds on top of the engine (not a test).
+ *
+ *   npx tsx bench/server-overhead.ts [--model PATH.gguf] [--requests 300] [--streams 16] [--tokens 128] [--rounds 3]
+ *
+ * Both sides use the same engine setup (a child process, as `herd serve` runs it): "direct" is an
+ * `EngineClient` in this process; "HTTP" is a real `herd serve` process, driven with keep-alive
+ * fetch. The difference is what the server adds: a process hop, parsing, validation, tokenization,
+ * SSE framing, metrics.
+ *   1. latency: sequential 1-token completions, p50/p99 — engine.generate() directly vs
+ *      POST /v1/completions (text prompt, tokenized by the server) vs the same with a token-id prompt;
+ *   2. throughput: 16 concurrent streams of N tokens each — engine directly vs SSE through HTTP.
+ * Rounds alternate engine/HTTP so drift on a shared machine hits both sides alike; medians are reported.
+ * Target (issue #3): HTTP adds < 1 ms at p50 and costs < 3% of throughput.
+ */
+import { parseArgs } from "node:util";
+import { resolveServeConfig } from "../src/config/serve-config.js";
+import { createEngineClient } from "../src/engine/client/index.js";
+import type { EngineClient } from "../src/engine/client/engine-client.js";
+import { defaultSamplingParams } from "../src/engine/sample/sampling-params.js";
+import type { SamplingParams } from "../src/engine/types.js";
+import { toEngineConfig } from "../src/server/server.js";
+import { startHerd } from "../test/e2e/helpers/herd-server.js";
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: "string", default: new URL("../../shared/fixtures/stories260K.gguf", import.meta.url).pathname },
+    requests: { type: "string", default: "300" },
+    streams: { type: "string", default: "16" },
+    tokens: { type: "string", default: "128" },
+    rounds: { type: "string", default: "3" },
+    threads: { type: "string" },
+  },
+});
+const REQUESTS = Number(args.requests);
+const STREAMS = Number(args.streams);
+const TOKENS = Number(args.tokens);
+const ROUNDS = Number(args.rounds);
+const PROMPT = "Once upon a time";
+
+let seq = 0;
+const sampling = (over: Partial<SamplingParams>): SamplingParams => ({ ...defaultSamplingParams(), temperature: 0, ...over });
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+function median(xs: number[]): number {
+  return percentile([...xs].sort((a, b) => a - b), 50);
+}
+
+async function latencies(n: number, one: () => Promise<void>): Promise<{ p50: number; p99: number }> {
+  for (let i = 0; i < 20; i++) await one(); // warm caches and connections
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await one();
+    ms.push(performance.now() - t0);
+  }
+  ms.sort((a, b) => a - b);
+  return { p50: percentile(ms, 50), p99: percentile(ms, 99) };
+}
+
+async function throughput(streams: number, one: () => Promise<number>): Promise<number> {
+  const t0 = performance.now();
+  const counts = await Promise.all(Array.from({ length: streams }, one));
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total !== streams * TOKENS) throw new Error(`expected ${streams * TOKENS} tokens, got ${total}`);
+  return total / ((performance.now() - t0) / 1000);
+}
+
+async function engineOneToken(engine: EngineClient, ids: number[]): Promise<void> {
+  for await (const _ of engine.generate({ requestId: `b${++seq}`, promptTokenIds: ids, sampling: sampling({ maxTokens: 1 }) })) {
+    /* drain */
+  }
+}
+
+async function engineStream(engine: EngineClient, ids: number[]): Promise<number> {
+  let n = 0;
+  for await (const out of engine.generate({ requestId: `b${++seq}`, promptTokenIds: ids, sampling: sampling({ maxTokens: TOKENS, ignoreEos: true }) })) {
+    for (const d of out.deltas) n += d.tokenIds.length;
+  }
+  return n;
+}
+
+async function httpOneToken(url: string, prompt: string | number[]): Promise<void> {
+  const res = await fetch(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt, max_tokens: 1, temperature: 0 }) });
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
+  await res.arrayBuffer();
+}
+
+async function httpStream(url: string, ids: number[]): Promise<number> {
+  const res = await fetch(`${url}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ prompt: ids, max_tokens: TOKENS, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }),
+  });
+  if (res.status !== 200 || !res.body) throw new Error(`HTTP ${res.status}`);
+  let buf = "";
+  let tokens = 0;
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body) {
+    buf += decoder.decode(chunk as Uint8Array, { stream: true });
+    let at: number;
+    while ((at = buf.indexOf("\n\n")) >= 0) {
+      const event = buf.slice(0, at);
+      buf = buf.slice(at + 2);
+      if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
+      const usage = (JSON.parse(event.slice(6)) as { usage?: { completion_tokens: number } | null }).usage;
+      if (usage) tokens = usage.completion_tokens;
+    }
+  }
+  return tokens;
+}
+
+async function main(): Promise<void> {
+  const maxNumSeqs = String(Math.max(STREAMS, 16));
+  const config = resolveServeConfig({ model: args.model, maxNumSeqs, ...(args.threads ? { threads: args.threads } : {}) }, { useEnv: false });
+  const engine = await createEngineClient(toEngineConfig(config, args.model));
+  const server = await startHerd([args.model, "--max-num-seqs", maxNumSeqs, "--disable-log-requests", ...(args.threads ? ["--threads", args.threads] : [])]);
+  const ids = await engine.tokenize(PROMPT);
+  const rows: Record<string, number[]> = { enginep50: [], enginep99: [], httpp50: [], httpp99: [], idsp50: [], idsp99: [], engineTps: [], httpTps: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    const e = await latencies(REQUESTS, () => engineOneToken(engine, ids));
+    const h = await latencies(REQUESTS, () => httpOneToken(server.url, PROMPT));
+    const hi = await latencies(REQUESTS, () => httpOneToken(server.url, ids));
+    const et = await throughput(STREAMS, () => engineStream(engine, ids));
+    const ht = await throughput(STREAMS, () => httpStream(server.url, ids));
+    rows.enginep50?.push(e.p50);
+    rows.enginep99?.push(e.p99);
+    rows.httpp50?.push(h.p50);
+    rows.httpp99?.push(h.p99);
+    rows.idsp50?.push(hi.p50);
+    rows.idsp99?.push(hi.p99);
+    rows.engineTps?.push(et);
+    rows.httpTps?.push(ht);
+    console.error(`round ${r + 1}/${ROUNDS}: engine p50 ${e.p50.toFixed(3)} ms, http p50 ${h.p50.toFixed(3)} ms; engine ${et.toFixed(0)} tok/s, http ${ht.toFixed(0)} tok/s`);
+  }
+  const m = (k: string) => median(rows[k] ?? []);
+  const fmt = (x: number) => x.toFixed(3).padStart(8);
+  console.log(`model ${args.model}; ${REQUESTS} sequential 1-token requests × ${ROUNDS} rounds; ${STREAMS} streams × ${TOKENS} tokens`);
+  console.log("latency of a 1-token completion (ms)      p50       p99");
+  console.log(`  engine.generate() directly          ${fmt(m("enginep50"))}  ${fmt(m("enginep99"))}`);
+  console.log(`  HTTP /v1/completions, text prompt   ${fmt(m("httpp50"))}  ${fmt(m("httpp99"))}   (+${(m("httpp50") - m("enginep50")).toFixed(3)} ms p50)`);
+  console.log(`  HTTP /v1/completions, token ids     ${fmt(m("idsp50"))}  ${fmt(m("idsp99"))}   (+${(m("idsp50") - m("enginep50")).toFixed(3)} ms p50)`);
+  console.log(`throughput, ${STREAMS} concurrent streams (generated tok/s)`);
+  console.log(`  engine directly                     ${m("engineTps").toFixed(0).padStart(8)}`);
+  console.log(`  HTTP SSE streams                    ${m("httpTps").toFixed(0).padStart(8)}   (${((m("httpTps") / m("engineTps") - 1) * 100).toFixed(1)}%)`);
+  await server.stop();
+  await engine.close();
+}
+
+await main();

@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import { InvalidRequestError } from "../common/errors.js";
+import { ChatTemplate } from "./chat-template.js";
+
+const llama4 = (modelTemplate: string | null = null, onFallback?: (r: string) => void) =>
+  ChatTemplate.create({ modelTemplate, bosToken: "<|begin_of_text|>", eosToken: "<|eot|>", ...(onFallback ? { onFallback } : {}) });
+
+describe("ChatTemplate", () => {
+  it("falls back to the built-in Llama 4 template, and says why", () => {
+    const reasons: string[] = [];
+    const t = llama4(null, (r) => reasons.push(r));
+    expect(t.source).toBe("builtin-llama4");
+    expect(reasons[0]).toMatch(/no chat template/);
+    const broken = llama4("{% for %}", (r) => reasons.push(r));
+    expect(broken.source).toBe("builtin-llama4");
+    expect(reasons[1]).toMatch(/does not parse/);
+  });
+
+  it("renders Meta's layout: one BOS, headers, <|eot|>, open assistant header", () => {
+    const text = llama4().render(
+      [
+        { role: "system", content: "  Be brief. " },
+        { role: "user", content: "Hi" },
+        { role: "assistant", content: "Hello!" },
+        { role: "user", content: "Bye" },
+      ],
+      { addGenerationPrompt: true },
+    );
+    expect(text).toBe(
+      "<|begin_of_text|><|header_start|>system<|header_end|>\n\nBe brief.<|eot|>" +
+        "<|header_start|>user<|header_end|>\n\nHi<|eot|>" +
+        "<|header_start|>assistant<|header_end|>\n\nHello!<|eot|>" +
+        "<|header_start|>user<|header_end|>\n\nBye<|eot|>" +
+        "<|header_start|>assistant<|header_end|>\n\n",
+    );
+  });
+
+  it("maps tool results to ipython and renders earlier tool calls and the tool list", () => {
+    const text = llama4().render(
+      [
+        { role: "user", content: "Weather in Paris?" },
+        { role: "assistant", content: "", tool_calls: [{ type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] },
+        { role: "tool", content: '{"temp_c":18}' },
+      ],
+      { addGenerationPrompt: false, tools: [{ type: "function", function: { name: "get_weather" } }] },
+    );
+    expect(text).toContain('"name": "get_weather"');
+    expect(text).toContain('<|header_start|>assistant<|header_end|>\n\n{"name": "get_weather", "parameters": {"city":"Paris"}}<|eot|>');
+    expect(text).toContain('<|header_start|>ipython<|header_end|>\n\n{"temp_c":18}<|eot|>');
+    expect(text.endsWith("<|eot|>")).toBe(true);
+  });
+
+  it("uses the model's own template with bos/eos and kwargs", () => {
+    const t = llama4("{{ bos_token }}{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}{% if add_generation_prompt %}>{{ greeting }}{% endif %}");
+    expect(t.source).toBe("gguf");
+    expect(t.render([{ role: "user", content: "x" }], { addGenerationPrompt: true, kwargs: { greeting: "hi" } })).toBe("<|begin_of_text|>[user:x]>hi");
+  });
+
+  it("turns raise_exception into a 400 on messages", () => {
+    const t = llama4("{{ raise_exception('Conversation roles must alternate') }}");
+    try {
+      t.render([{ role: "user", content: "x" }], { addGenerationPrompt: true });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(InvalidRequestError);
+      expect((err as InvalidRequestError).param).toBe("messages");
+      expect((err as Error).message).toContain("Conversation roles must alternate");
+    }
+  });
+});
