@@ -1,12 +1,14 @@
 /**
  * What the HTTP server adds on top of the engine (not a test).
  *
- *   npx tsx bench/server-overhead.ts [--model PATH.gguf] [--requests 300] [--streams 16] [--tokens 128] [--rounds 3]
+ *   npx tsx bench/server-overhead.ts [--model PATH.gguf] [--requests 300] [--streams 16] [--tokens 128] [--rounds 3] [--in-process]
  *
- * Both sides use the same engine setup (a child process, as `herd serve` runs it): "direct" is an
- * `EngineClient` in this process; "HTTP" is a real `herd serve` process, driven with keep-alive
- * fetch. The difference is what the server adds: a process hop, parsing, validation, tokenization,
- * SSE framing, metrics.
+ * Both sides use the same engine setup: "direct" is an `EngineClient` in this process; "HTTP" is a
+ * real `herd serve` process, driven with keep-alive fetch. By default the engine runs in a child
+ * process on both sides (as `herd serve` runs it), so HTTP adds a process hop plus the server's
+ * work. With `--in-process` the engine runs inside the caller on both sides (`--in-process-engine`
+ * for the server): the difference is then only HTTP and the server's code (parsing, validation,
+ * tokenization, SSE framing, metrics).
  *   1. latency: sequential 1-token completions, p50/p99 — engine.generate() directly vs
  *      POST /v1/completions (text prompt, tokenized by the server) vs the same with a token-id prompt;
  *   2. throughput: 16 concurrent streams of N tokens each — engine directly vs SSE through HTTP.
@@ -30,6 +32,7 @@ const { values: args } = parseArgs({
     tokens: { type: "string", default: "128" },
     rounds: { type: "string", default: "3" },
     threads: { type: "string" },
+    "in-process": { type: "boolean", default: false },
   },
 });
 const REQUESTS = Number(args.requests);
@@ -115,8 +118,16 @@ async function httpStream(url: string, ids: number[]): Promise<number> {
 async function main(): Promise<void> {
   const maxNumSeqs = String(Math.max(STREAMS, 16));
   const config = resolveServeConfig({ model: args.model, maxNumSeqs, ...(args.threads ? { threads: args.threads } : {}) }, { useEnv: false });
-  const engine = await createEngineClient(toEngineConfig(config, args.model));
-  const server = await startHerd([args.model, "--max-num-seqs", maxNumSeqs, "--disable-log-requests", ...(args.threads ? ["--threads", args.threads] : [])]);
+  const inProcess = args["in-process"] ?? false;
+  const engine = await createEngineClient(toEngineConfig(config, args.model), { inProcess });
+  const server = await startHerd([
+    args.model,
+    "--max-num-seqs",
+    maxNumSeqs,
+    "--disable-log-requests",
+    ...(args.threads ? ["--threads", args.threads] : []),
+    ...(inProcess ? ["--in-process-engine"] : []),
+  ]);
   const ids = await engine.tokenize(PROMPT);
   const rows: Record<string, number[]> = { enginep50: [], enginep99: [], httpp50: [], httpp99: [], idsp50: [], idsp99: [], engineTps: [], httpTps: [] };
   for (let r = 0; r < ROUNDS; r++) {
@@ -137,7 +148,7 @@ async function main(): Promise<void> {
   }
   const m = (k: string) => median(rows[k] ?? []);
   const fmt = (x: number) => x.toFixed(3).padStart(8);
-  console.log(`model ${args.model}; ${REQUESTS} sequential 1-token requests × ${ROUNDS} rounds; ${STREAMS} streams × ${TOKENS} tokens`);
+  console.log(`model ${args.model}; engine ${inProcess ? "in-process" : "in a child process"}; ${REQUESTS} sequential 1-token requests × ${ROUNDS} rounds; ${STREAMS} streams × ${TOKENS} tokens`);
   console.log("latency of a 1-token completion (ms)      p50       p99");
   console.log(`  engine.generate() directly          ${fmt(m("enginep50"))}  ${fmt(m("enginep99"))}`);
   console.log(`  HTTP /v1/completions, text prompt   ${fmt(m("httpp50"))}  ${fmt(m("httpp99"))}   (+${(m("httpp50") - m("enginep50")).toFixed(3)} ms p50)`);
