@@ -123,6 +123,8 @@ export const INSTANCE_CATALOG: readonly InstanceType[] = [
   gpu("g5.xlarge", "A10G 24GB", 1, 24, 4, 16, "https://aws.amazon.com/ec2/instance-types/g5/"),
   gpu("g5.12xlarge", "A10G 24GB", 4, 24, 48, 192, "https://aws.amazon.com/ec2/instance-types/g5/"),
   gpu("g5.48xlarge", "A10G 24GB", 8, 24, 192, 768, "https://aws.amazon.com/ec2/instance-types/g5/"),
+  cpu("m7i.xlarge", 4, 16, EC2_GP),
+  cpu("m7i.4xlarge", 16, 64, EC2_GP),
   cpu("m7i.48xlarge", 192, 768, EC2_GP),
   cpu("c7i.48xlarge", 192, 384, EC2_CO),
   cpu("r7i.48xlarge", 192, 1536, EC2_MO),

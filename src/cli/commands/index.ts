@@ -1,9 +1,11 @@
 /** The registry of CLI commands, in the order `herd --help` lists them. */
 import type { Command } from "commander";
+import { register as deploy } from "./deploy.js";
+import { register as doctor } from "./doctor.js";
 import { register as generateModel } from "./generate-model.js";
 import { register as plan } from "./plan.js";
 import { register as serve } from "./serve.js";
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [serve, generateModel, plan];
+export const commands: RegisterCommand[] = [serve, generateModel, plan, deploy, doctor];

