@@ -22,7 +22,7 @@
  */
 
 import type { TokenId } from "../types.js";
-import { descendingKey, EXP_TABLE, expAt, expIndex, idOfKey, selectTopK, STEPS_PER_NAT, Z_FLOOR } from "./vocab-math.js";
+import { EXP_TABLE, expAt, expIndex, MAX_VOCAB_SIZE, selectTopK, STEPS_PER_NAT, Z_FLOOR } from "./vocab-math.js";
 import { partitionAtMost, selectByWeight } from "./weighted-select.js";
 
 export interface Truncation {
@@ -56,11 +56,16 @@ const DROPPED = NUM_BUCKETS;
 
 let bucketOf = new Uint16Array(0);
 const bucketMass = new Float64Array(NUM_BUCKETS);
+/** massBelow[b] = Σ bucketMass[0..b), summed in bucket order; valid for b ≤ the draw's numUsed. */
+const massBelow = new Float64Array(NUM_BUCKETS + 1);
+/** bucketMass is zero from here on (the previous draw's numUsed): the next draw clears only below it. */
+let numDirtyBuckets = 0;
 /** One extra slot: DROPPED tokens are counted there. */
 const bucketCount = new Int32Array(NUM_BUCKETS + 1);
 const candidateIds = new Int32Array(HEAP_TOP_K);
 const candidateWeights = new Float64Array(HEAP_TOP_K);
-let gatherKeys = new Float64Array(1024);
+/** Grow-only buffers for the boundary buckets' members, reused by every draw. */
+const memberBuffers: Members[] = [];
 
 /**
  * Draws one token with the uniform variate `u` ∈ [0, 1); `maxLogit` is max(logits) (NaN ignored) and
@@ -132,17 +137,32 @@ interface Members {
 
 const ALL: Cut = { bucket: NUM_BUCKETS, maxKey: -Infinity };
 
+/** A members buffer twice as large, with the same contents. */
+function grown(buffer: Members): Members {
+  const keys = new Float64Array(2 * buffer.keys.length);
+  const weights = new Float64Array(2 * buffer.weights.length);
+  keys.set(buffer.keys);
+  weights.set(buffer.weights);
+  return { keys, weights };
+}
+
 /** One dense draw; an object only to share its inputs between the phases, not kept. */
 class DenseDraw {
   /** The boundary buckets gathered so far in this draw. */
   private readonly gathered = new Map<number, Members>();
+  /** The logits' float32 bits, for sort keys. */
+  private readonly logitBits: Uint32Array;
+  /** Buckets 0 .. numUsed-1 may hold tokens; the rest are empty (z is never that low, or below the floor). */
+  private numUsed = 0;
 
   constructor(
     private readonly logits: Float32Array,
     private readonly maxLogit: number,
     private readonly invT: number,
     private readonly zFloor: number,
-  ) {}
+  ) {
+    this.logitBits = new Uint32Array(logits.buffer, logits.byteOffset, logits.length);
+  }
 
   draw(k: number, topP: number, zMin: number, u: number, stats: DrawStats | undefined): TokenId {
     this.fillHistogram(k > 0);
@@ -168,9 +188,11 @@ class DenseDraw {
     const buckets = bucketOf;
     const mass = bucketMass;
     const table = EXP_TABLE;
-    mass.fill(0);
-    // The exp is expAt(z, expIndex(z)) inlined by hand (same operations in the same order, so bit-identical
-    // to weightOf): hot loops must not call across modules.
+    mass.fill(0, 0, numDirtyBuckets);
+    let top = 0;
+    // The exp is expAt(z, expIndex(z)) inlined by hand, as in membersOf and scanBucket: the same operations
+    // in the same order, so bucket masses and member weights agree bit for bit. Hot loops must not call
+    // across modules (test runners and CJS shims turn such calls into property-getter calls, 10× slower).
     for (let i = 0; i < len; i++) {
       const z = (logits[i]! - maxLogit) * invT;
       if (z >= zFloor) {
@@ -178,10 +200,18 @@ class DenseDraw {
         const r = z + n * STEP;
         buckets[i] = n;
         mass[n] = mass[n]! + table[n]! * (1 + r * (1 + r * (0.5 + r * SIXTH)));
+        if (n > top) top = n;
       } else {
         buckets[i] = DROPPED; // also NaN
       }
     }
+    const used = (this.numUsed = numDirtyBuckets = top + 1);
+    let below = 0;
+    for (let b = 0; b < used; b++) {
+      massBelow[b] = below;
+      below += mass[b]!;
+    }
+    massBelow[used] = below;
     if (!withCounts) return;
     const count = bucketCount;
     count.fill(0);
@@ -191,31 +221,32 @@ class DenseDraw {
     }
   }
 
-  private weightOf(id: number): number {
-    const z = (this.logits[id]! - this.maxLogit) * this.invT;
-    return expAt(z, expIndex(z));
-  }
-
-  /** The members of `bucket` (one pass over bucketOf), cached for this draw. */
+  /**
+   * The members of `bucket` (one pass over bucketOf), cached for this draw: their sort keys (as
+   * `descendingKey` computes them) and weights (exp(z) as in fillHistogram), both inlined by hand.
+   */
   private membersOf(bucket: number): Members {
     const cached = this.gathered.get(bucket);
     if (cached) return cached;
-    const { logits } = this;
+    const { logits, logitBits, maxLogit, invT } = this;
+    const slot = this.gathered.size;
+    let buffer = (memberBuffers[slot] ??= { keys: new Float64Array(1024), weights: new Float64Array(1024) });
     const buckets = bucketOf;
+    const table = EXP_TABLE;
     const len = logits.length;
-    let keys = gatherKeys;
     let size = 0;
     for (let i = 0; i < len; i++) {
       if (buckets[i] !== bucket) continue;
-      if (size === keys.length) {
-        const grown = new Float64Array(2 * size);
-        grown.set(keys);
-        keys = gatherKeys = grown;
-      }
-      keys[size++] = descendingKey(logits[i]!, i);
+      if (size === buffer.keys.length) buffer = memberBuffers[slot] = grown(buffer);
+      const bits = logitBits[i]!;
+      const ascending = bits & 0x80000000 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0;
+      buffer.keys[size] = (0xffffffff - ascending) * MAX_VOCAB_SIZE + i;
+      const z = (logits[i]! - maxLogit) * invT;
+      const n = (0.5 - z * STEPS_PER_NAT) | 0;
+      const r = z + n * STEP;
+      buffer.weights[size++] = table[n]! * (1 + r * (1 + r * (0.5 + r * SIXTH)));
     }
-    const members = { keys: keys.slice(0, size), weights: new Float64Array(size) };
-    for (let j = 0; j < size; j++) members.weights[j] = this.weightOf(idOfKey(members.keys[j]!));
+    const members = { keys: buffer.keys.subarray(0, size), weights: buffer.weights.subarray(0, size) };
     this.gathered.set(bucket, members);
     return members;
   }
@@ -227,9 +258,13 @@ class DenseDraw {
     return partitionAtMost(keys, weights, keys.length, cut.maxKey);
   }
 
+  /** Σ bucketMass[0..bucket). */
+  private massBefore(bucket: number): number {
+    return massBelow[Math.min(bucket, this.numUsed)]!;
+  }
+
   private massOf(cut: Cut): number {
-    let total = 0;
-    for (let b = 0; b < cut.bucket; b++) total += bucketMass[b]!;
+    let total = this.massBefore(cut.bucket);
     const kept = this.keptMembers(cut);
     if (kept > 0) {
       const { weights } = this.membersOf(cut.bucket);
@@ -238,9 +273,23 @@ class DenseDraw {
     return total;
   }
 
+  /** The first bucket b whose mass reaches past `mass` (massBelow[b + 1] > mass, or ≥ when `inclusive`); NUM_BUCKETS if none. */
+  private bucketReaching(mass: number, inclusive: boolean): number {
+    const used = this.numUsed;
+    let lo = 0;
+    let hi = used;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const above = massBelow[mid + 1]!;
+      if (inclusive ? above >= mass : above > mass) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo < used ? lo : NUM_BUCKETS;
+  }
+
   private cutTopK(k: number): Cut {
     let cum = 0;
-    for (let b = 0; b < NUM_BUCKETS; b++) {
+    for (let b = 0; b < this.numUsed; b++) {
       const c = bucketCount[b]!;
       if (cum + c >= k) {
         const { keys, weights } = this.membersOf(b);
@@ -254,20 +303,16 @@ class DenseDraw {
   /** The shortest prefix of `cut` whose mass reaches topP × the mass of `cut`. */
   private cutTopP(cut: Cut, topP: number): Cut {
     const target = topP * this.massOf(cut);
-    let cum = 0;
-    for (let b = 0; b < cut.bucket; b++) {
-      const m = bucketMass[b]!;
-      if (m > 0 && cum + m >= target) {
-        const { keys, weights } = this.membersOf(b);
-        const maxKey = selectByWeight(keys, weights, keys.length, target - cum);
-        return maxKey === Infinity ? { bucket: b + 1, maxKey: -Infinity } : { bucket: b, maxKey };
-      }
-      cum += m;
+    const b = this.bucketReaching(target, true);
+    if (b < cut.bucket) {
+      const { keys, weights } = this.membersOf(b);
+      const maxKey = selectByWeight(keys, weights, keys.length, target - this.massBefore(b));
+      return maxKey === Infinity ? { bucket: b + 1, maxKey: -Infinity } : { bucket: b, maxKey };
     }
     const kept = this.keptMembers(cut);
     if (kept === 0) return cut;
     const { keys, weights } = this.membersOf(cut.bucket);
-    const maxKey = selectByWeight(keys, weights, kept, target - cum);
+    const maxKey = selectByWeight(keys, weights, kept, target - this.massBefore(cut.bucket));
     return maxKey === Infinity ? cut : { bucket: cut.bucket, maxKey };
   }
 
@@ -282,46 +327,47 @@ class DenseDraw {
     let maxKey = -Infinity;
     for (let j = 0; j < size; j++) {
       const key = keys[j]!;
-      if (key > maxKey && (this.logits[idOfKey(key)]! - this.maxLogit) * this.invT >= zMin) maxKey = key;
+      if (key > maxKey && (this.logits[key % MAX_VOCAB_SIZE]! - this.maxLogit) * this.invT >= zMin) maxKey = key;
     }
     return { bucket: boundary, maxKey };
   }
 
-  /** Inverse-CDF draw: walk bucket masses to one bucket, then scan its members. */
+  /** Inverse-CDF draw: find the bucket by binary search over the bucket masses, then scan its members. */
   private sample(cut: Cut, u: number): TokenId {
     const target = u * this.massOf(cut);
-    let cum = 0;
-    for (let b = 0; b < cut.bucket; b++) {
-      const m = bucketMass[b]!;
-      if (m > 0 && target < cum + m) return this.scanBucket(b, target - cum);
-      cum += m;
-    }
+    const b = this.bucketReaching(target, false);
+    if (b < cut.bucket) return this.scanBucket(b, target - this.massBefore(b));
+    let cum = this.massBefore(cut.bucket);
     let last = -1;
     const kept = this.keptMembers(cut);
     if (kept > 0) {
       const { keys, weights } = this.membersOf(cut.bucket);
       for (let j = 0; j < kept; j++) {
-        if (weights[j] === 0) continue;
-        last = idOfKey(keys[j]!);
+        last = keys[j]! % MAX_VOCAB_SIZE;
         cum += weights[j]!;
         if (cum > target) return last;
       }
     }
     // Only reachable through rounding at the very end of the distribution: take the last kept token.
-    for (let b = cut.bucket - 1; last < 0 && b >= 0; b--) if (bucketMass[b]! > 0) last = this.scanBucket(b, Infinity);
+    for (let c = Math.min(cut.bucket, this.numUsed) - 1; last < 0 && c >= 0; c--) if (bucketMass[c]! > 0) last = this.scanBucket(c, Infinity);
     return last;
   }
 
   /** The member of `bucket` (in id order) at which the running mass first exceeds `remaining`; the last member if none. */
   private scanBucket(bucket: number, remaining: number): TokenId {
-    const len = this.logits.length;
+    const { logits, maxLogit, invT } = this;
+    const len = logits.length;
     const buckets = bucketOf;
+    const table = EXP_TABLE;
     let cum = 0;
     let last = -1;
     for (let i = 0; i < len; i++) {
       if (buckets[i] !== bucket) continue;
       last = i;
-      cum += this.weightOf(i);
+      const z = (logits[i]! - maxLogit) * invT;
+      const n = (0.5 - z * STEPS_PER_NAT) | 0;
+      const r = z + n * STEP;
+      cum += table[n]! * (1 + r * (1 + r * (0.5 + r * SIXTH)));
       if (cum > remaining) return i;
     }
     return last;
