@@ -10,7 +10,7 @@
 import { randomUUID } from "node:crypto";
 import type { EngineRequest, FinishReason, RequestOutput, SamplingParams, TokenId } from "../engine/types.js";
 import type { Lease } from "./engine-host.js";
-import type { ServerMetrics } from "./metrics.js";
+import type { RequestTracker, ServerMetrics } from "./metrics.js";
 
 export interface GenerationJob {
   promptTokenIds: TokenId[];
@@ -42,6 +42,7 @@ async function* runOne(
   let failed = false;
   try {
     for await (const out of lease.client.generate(request, signal)) {
+      if (!sawOutput) recordQueueTime(tracker, out);
       sawOutput = true;
       tracker.onOutput(out, performance.now());
       for (const d of out.deltas) {
@@ -60,6 +61,16 @@ async function* runOne(
       tracker.finish(reasons, performance.now());
     }
   }
+}
+
+/**
+ * `vllm:request_queue_time_seconds` needs the time a request waited before the engine scheduled it,
+ * which only the engine knows. `RequestOutput` does not carry it yet; when the engine adds an
+ * optional `queueTimeMs` to the first output, it is recorded here. TODO(#3): drop the cast then.
+ */
+function recordQueueTime(tracker: RequestTracker, out: RequestOutput): void {
+  const queued = (out as RequestOutput & { queueTimeMs?: unknown }).queueTimeMs;
+  if (typeof queued === "number" && Number.isFinite(queued)) tracker.recordQueueTime(queued);
 }
 
 /** Merges several async iterators, yielding whichever output is ready first. */

@@ -17,18 +17,19 @@ describe("SSE framing", () => {
 
   it("is read back by openai-node, ending at [DONE]", async () => {
     const res = sseResponse(async function* () {
-      yield { n: 1 };
-      yield { n: 2, text: "héllo\n\ndata: not an event" };
+      yield [{ n: 1 }];
+      yield [];
+      yield [{ n: 2, text: "héllo\n\ndata: not an event" }, { n: 3 }];
     }, undefined);
     expect(res.headers.get("content-type")).toContain("text/event-stream");
-    expect(await collect(res)).toEqual([{ n: 1 }, { n: 2, text: "héllo\n\ndata: not an event" }]);
+    expect(await collect(res)).toEqual([{ n: 1 }, { n: 2, text: "héllo\n\ndata: not an event" }, { n: 3 }]);
   });
 
   it("ends the raw stream with data: [DONE]", async () => {
     const res = sseResponse(async function* () {
-      yield { n: 1 };
+      yield [{ n: 1 }, { n: 2 }];
     }, undefined);
-    expect(await res.text()).toBe('data: {"n":1}\n\ndata: [DONE]\n\n');
+    expect(await res.text()).toBe('data: {"n":1}\n\ndata: {"n":2}\n\ndata: [DONE]\n\n');
   });
 
   it("turns a mid-stream failure into an error event without [DONE], which openai-node throws", async () => {
@@ -36,7 +37,7 @@ describe("SSE framing", () => {
     const make = () =>
       sseResponse(
         async function* () {
-          yield { n: 1 };
+          yield [{ n: 1 }];
           throw new CapacityError("queue full");
         },
         undefined,
@@ -56,7 +57,7 @@ describe("SSE framing", () => {
       async function* (s) {
         signal = s;
         for (let i = 0; ; i++) {
-          yield { i };
+          yield [{ i }];
           await new Promise((r) => setTimeout(r, 5));
         }
       },
@@ -75,7 +76,7 @@ describe("SSE framing", () => {
     let signal: AbortSignal | undefined;
     const res = sseResponse(async function* (s) {
       signal = s;
-      yield { i: 0 };
+      yield [{ i: 0 }];
     }, parent.signal);
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     await reader.read();

@@ -4,7 +4,10 @@
  * failure after the headers were sent is one `data: {"error":{…}}\n\n` event and then the stream
  * closes without `[DONE]` (openai-node turns that event into an `APIError`).
  *
- * The stream is pull-based: the next event is produced only when the HTTP layer wants more bytes, so
+ * The producer yields batches: all events of one batch (e.g. every choice's chunk for one engine step)
+ * go out in one write.
+ *
+ * The stream is pull-based: the next batch is produced only when the HTTP layer wants more bytes, so
  * a slow client applies backpressure instead of growing a buffer. When the client goes away the
  * stream is cancelled, which aborts `signal` (and with it the engine request) and closes the producer.
  * @module
@@ -17,6 +20,13 @@ const DONE = encoder.encode("data: [DONE]\n\n");
 /** One SSE `data:` event with a JSON payload. JSON never contains a raw newline, so one line suffices. */
 export function encodeSSE(payload: unknown): Uint8Array {
   return encoder.encode(`data: ${JSON.stringify(payload)}\n\n`);
+}
+
+/** Several events as one write. */
+export function encodeSSEBatch(payloads: readonly unknown[]): Uint8Array {
+  let text = "";
+  for (const p of payloads) text += `data: ${JSON.stringify(p)}\n\n`;
+  return encoder.encode(text);
 }
 
 /** The mid-stream error event (no `[DONE]` follows it). */
@@ -40,11 +50,11 @@ export interface SSEOptions {
 }
 
 /**
- * A `text/event-stream` Response whose events are the payloads `produce(signal)` yields.
- * `signal` aborts when the client disconnects (or `parentSignal` aborts).
+ * A `text/event-stream` Response whose events are the payloads `produce(signal)` yields, one batch
+ * (array) at a time. `signal` aborts when the client disconnects (or `parentSignal` aborts).
  */
 export function sseResponse(
-  produce: (signal: AbortSignal) => AsyncIterable<unknown>,
+  produce: (signal: AbortSignal) => AsyncIterable<readonly unknown[]>,
   parentSignal: AbortSignal | undefined,
   opts: SSEOptions = {},
 ): Response {
@@ -53,7 +63,7 @@ export function sseResponse(
   if (parentSignal?.aborted) ac.abort(parentSignal.reason);
   else parentSignal?.addEventListener("abort", onParentAbort, { once: true });
 
-  let iterator: AsyncIterator<unknown> | undefined;
+  let iterator: AsyncIterator<readonly unknown[]> | undefined;
   let closed = false;
   const close = (outcome: "done" | "error" | "cancelled") => {
     if (closed) return;
@@ -66,13 +76,14 @@ export function sseResponse(
     async pull(controller) {
       try {
         iterator ??= produce(ac.signal)[Symbol.asyncIterator]();
-        const next = await iterator.next();
+        let next = await iterator.next();
+        while (!next.done && next.value.length === 0) next = await iterator.next();
         if (next.done) {
           controller.enqueue(DONE);
           controller.close();
           close("done");
         } else {
-          controller.enqueue(encodeSSE(next.value));
+          controller.enqueue(encodeSSEBatch(next.value));
         }
       } catch (err) {
         if (ac.signal.aborted) {

@@ -122,35 +122,35 @@ async function* streamChunks(
   includeUsage: boolean,
   numPromptTokens: number,
   signal: AbortSignal,
-): AsyncGenerator<unknown> {
+): AsyncGenerator<object[]> {
   const usageField = includeUsage ? { usage: null } : {};
   const chunk = (choice: object) => ({ ...common, object: "chat.completion.chunk", choices: [choice], ...usageField });
-  for (let index = 0; index < n; index++) {
-    yield chunk({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null });
-  }
+  yield Array.from({ length: n }, (_, index) => chunk({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }));
   const usage = new UsageCounter();
   try {
     for await (const { output } of gen) {
       let newTokens = 0;
+      const batch: object[] = [];
       for (const d of output.deltas) {
         newTokens += d.tokenIds.length;
-        yield* deltaChunks(d, chunk, topLogprobs);
+        pushDeltaChunks(batch, d, chunk, topLogprobs);
       }
       usage.add(0, output.numPromptTokens, output.numCachedTokens, newTokens);
+      yield batch;
       if (signal.aborted) return;
     }
   } finally {
     await gen.return(undefined);
   }
-  if (includeUsage) yield { ...common, object: "chat.completion.chunk", choices: [], usage: usage.usage([numPromptTokens]) };
+  if (includeUsage) yield [{ ...common, object: "chat.completion.chunk", choices: [], usage: usage.usage([numPromptTokens]) }];
 }
 
-function* deltaChunks(d: CompletionDelta, chunk: (choice: object) => object, topLogprobs: number | undefined): Generator<object> {
+function pushDeltaChunks(batch: object[], d: CompletionDelta, chunk: (choice: object) => object, topLogprobs: number | undefined): void {
   const lp = d.logprobs && d.logprobs.length > 0 && topLogprobs !== undefined ? toChatLogprobs(d.logprobs, topLogprobs) : null;
   if (d.text !== "" || lp) {
-    yield chunk({ index: d.index, delta: { content: d.text }, logprobs: lp, finish_reason: null });
+    batch.push(chunk({ index: d.index, delta: { content: d.text }, logprobs: lp, finish_reason: null }));
   }
   if (d.finishReason) {
-    yield chunk({ index: d.index, delta: {}, logprobs: null, finish_reason: d.finishReason, stop_reason: d.stopReason ?? null });
+    batch.push(chunk({ index: d.index, delta: {}, logprobs: null, finish_reason: d.finishReason, stop_reason: d.stopReason ?? null }));
   }
 }

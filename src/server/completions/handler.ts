@@ -176,24 +176,26 @@ async function* streamChunks(
   state: ChoiceStates,
   includeUsage: boolean,
   promptSizes: number[],
-): AsyncGenerator<unknown> {
+): AsyncGenerator<object[]> {
   const usageField = includeUsage ? { usage: null } : {};
   const usage = new UsageCounter();
   try {
     for await (const jo of gen) {
+      const batch: object[] = [];
       for (const u of state.apply(jo)) {
         if (u.text === "" && !u.logprobs && !u.finishReason) continue;
-        yield {
+        batch.push({
           ...common,
           object: "text_completion",
           choices: [{ index: u.index, text: u.text, logprobs: u.logprobs, finish_reason: u.finishReason, stop_reason: u.stopReason }],
           ...usageField,
-        };
+        });
       }
       usage.add(jo.jobIndex, jo.output.numPromptTokens, jo.output.numCachedTokens, countTokens(jo));
+      yield batch;
     }
   } finally {
     await gen.return(undefined);
   }
-  if (includeUsage) yield { ...common, object: "text_completion", choices: [], usage: usage.usage(promptSizes) };
+  if (includeUsage) yield [{ ...common, object: "text_completion", choices: [], usage: usage.usage(promptSizes) }];
 }
