@@ -15,6 +15,7 @@
  * Rounds alternate engine/HTTP so drift on a shared machine hits both sides alike; medians are reported.
  * Target (issue #3): HTTP adds < 1 ms at p50 and costs < 3% of throughput.
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { resolveServeConfig } from "../src/config/serve-config.js";
 import { createEngineClient } from "../src/engine/client/index.js";
@@ -43,6 +44,16 @@ const PROMPT = "Once upon a time";
 
 let seq = 0;
 const sampling = (over: Partial<SamplingParams>): SamplingParams => ({ ...defaultSamplingParams(), temperature: 0, ...over });
+
+/** CPU time (user + system, ms) a process has used so far, from /proc (Linux; 0 elsewhere). */
+function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10; // clock ticks of 10 ms
+  } catch {
+    return 0;
+  }
+}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -129,13 +140,18 @@ async function main(): Promise<void> {
     ...(inProcess ? ["--in-process-engine"] : []),
   ]);
   const ids = await engine.tokenize(PROMPT);
-  const rows: Record<string, number[]> = { enginep50: [], enginep99: [], httpp50: [], httpp99: [], idsp50: [], idsp99: [], engineTps: [], httpTps: [] };
+  const rows: Record<string, number[]> = { enginep50: [], enginep99: [], httpp50: [], httpp99: [], idsp50: [], idsp99: [], engineTps: [], httpTps: [], cpuReq: [], cpuTok: [] };
+  const spid = server.proc.pid as number;
   for (let r = 0; r < ROUNDS; r++) {
     const e = await latencies(REQUESTS, () => engineOneToken(engine, ids));
+    let c0 = cpuMs(spid);
     const h = await latencies(REQUESTS, () => httpOneToken(server.url, PROMPT));
+    rows.cpuReq?.push((cpuMs(spid) - c0) / (REQUESTS + 20));
     const hi = await latencies(REQUESTS, () => httpOneToken(server.url, ids));
     const et = await throughput(STREAMS, () => engineStream(engine, ids));
+    c0 = cpuMs(spid);
     const ht = await throughput(STREAMS, () => httpStream(server.url, ids));
+    rows.cpuTok?.push(((cpuMs(spid) - c0) * 1000) / (STREAMS * TOKENS));
     rows.enginep50?.push(e.p50);
     rows.enginep99?.push(e.p99);
     rows.httpp50?.push(h.p50);
@@ -156,6 +172,11 @@ async function main(): Promise<void> {
   console.log(`throughput, ${STREAMS} concurrent streams (generated tok/s)`);
   console.log(`  engine directly                     ${m("engineTps").toFixed(0).padStart(8)}`);
   console.log(`  HTTP SSE streams                    ${m("httpTps").toFixed(0).padStart(8)}   (${((m("httpTps") / m("engineTps") - 1) * 100).toFixed(1)}%)`);
+  if (!inProcess) {
+    console.log("CPU used by the server process itself (load-independent; 10 ms clock ticks)");
+    console.log(`  per 1-token request (text prompt)   ${m("cpuReq").toFixed(3).padStart(8)} ms`);
+    console.log(`  per streamed token                  ${m("cpuTok").toFixed(1).padStart(8)} µs`);
+  }
   await server.stop();
   await engine.close();
 }
