@@ -10,13 +10,15 @@ import { ServerMetrics } from "../../src/server/metrics.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const read = (p: string) => readFileSync(join(ROOT, p), "utf8");
+/** `${name}` as Dockerfile and Grafana write variables. */
+const variable = (name: string) => "$" + "{" + name + "}";
 
 describe("Dockerfile", () => {
   const text = read("Dockerfile");
   const stages = text.split(/^FROM /m).slice(1).map((s) => s.split("\n")[0]!.trim());
 
   it("builds cpu (default) and cuda targets from a build stage", () => {
-    expect(stages).toEqual(["${NODE_IMAGE} AS build", "${NODE_IMAGE} AS cpu", "${CUDA_IMAGE} AS cuda", "cpu"]);
+    expect(stages).toEqual([`${variable("NODE_IMAGE")} AS build`, `${variable("NODE_IMAGE")} AS cpu`, `${variable("CUDA_IMAGE")} AS cuda`, "cpu"]);
   });
 
   it("runs the package's bin as a non-root user on the chart's port", () => {
@@ -72,7 +74,7 @@ describe("Grafana dashboard", () => {
     expect(new Set(dash.panels.map((p) => p.id)).size).toBe(dash.panels.length);
     const cells = new Set<string>();
     for (const p of dash.panels) {
-      expect(p.datasource.uid).toBe("${datasource}");
+      expect(p.datasource.uid).toBe(variable("datasource"));
       expect(p.gridPos.x + p.gridPos.w).toBeLessThanOrEqual(24);
       for (let x = p.gridPos.x; x < p.gridPos.x + p.gridPos.w; x++) {
         for (let y = p.gridPos.y; y < p.gridPos.y + p.gridPos.h; y++) {
