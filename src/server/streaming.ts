@@ -2,6 +2,20 @@
  * Helpers shared by the streaming endpoints.
  * @module
  */
+import type { Lease } from "./engine-host.js";
+import type { Logger } from "./logger.js";
+import type { SSEOptions } from "./sse.js";
+
+/** SSE hooks for a stream that holds an engine lease: release it when the stream ends, log failures. */
+export function leasedStreamOptions(lease: Lease, log: Logger): SSEOptions {
+  return {
+    onClose: (outcome) => {
+      lease.release();
+      log.debug({ outcome }, "stream closed");
+    },
+    onError: (err) => log.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, "stream failed mid-way"),
+  };
+}
 
 /**
  * Waits for the first item of `gen` before the response starts, so that failures raised before any

@@ -13,7 +13,7 @@ import { toChatLogprobs, type ChatLogprobs } from "../logprobs.js";
 import { checkModelName } from "../model-context.js";
 import { toSamplingParams } from "../sampling.js";
 import { sseResponse } from "../sse.js";
-import { primeGenerator, UsageCounter } from "../streaming.js";
+import { leasedStreamOptions, primeGenerator, UsageCounter } from "../streaming.js";
 import { parseRequest } from "../validation.js";
 import { renderChatPrompt, tokenizeChatPrompt } from "./prompt.js";
 import { ChatCompletionRequestSchema, type ChatCompletionRequest } from "./schema.js";
@@ -38,6 +38,15 @@ function refuseUnsupported(r: ChatCompletionRequest): void {
   if (!r.logprobs && r.top_logprobs !== null && r.top_logprobs !== undefined && r.top_logprobs > 0) {
     throw new InvalidRequestError("'top_logprobs' requires 'logprobs' to be true.", { param: "top_logprobs", code: "invalid_parameter" });
   }
+}
+
+/** One chat request's generation, shared by the streaming and non-streaming responders. */
+interface ChatRun {
+  gen: AsyncGenerator<JobOutput>;
+  common: { id: string; created: number; model: string };
+  n: number;
+  topLogprobs: number | undefined;
+  numPromptTokens: number;
 }
 
 export async function handleChatCompletion(ctx: ServerContext, req: Request, log: Logger): Promise<Response> {
@@ -65,84 +74,76 @@ export async function handleChatCompletion(ctx: ServerContext, req: Request, log
       model.limits,
     );
     const job: GenerationJob = { promptTokenIds, sampling };
-    const id = newRequestId("chatcmpl");
-    const created = Math.floor(Date.now() / 1000);
-    const gen = await primeGenerator(runGeneration(lease, ctx.metrics, [job], req.signal));
-    const common = { id, created, model: model.modelName };
-    if (r.stream) {
-      handedOff = true;
-      return sseResponse((signal) => streamChunks(gen, common, sampling.n, topLogprobs, r.stream_options?.include_usage ?? false, promptTokenIds.length, signal), req.signal, {
-        onClose: (outcome) => {
-          lease.release();
-          log.debug({ outcome }, "stream closed");
-        },
-        onError: (err) => log.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, "stream failed mid-way"),
-      });
-    }
-    const choices: ChoiceAcc[] = Array.from({ length: sampling.n }, () => ({ text: "", logprobs: [], finishReason: null, stopReason: null }));
-    const usage = new UsageCounter();
-    for await (const { output } of gen) {
-      let newTokens = 0;
-      for (const d of output.deltas) {
-        newTokens += d.tokenIds.length;
-        const c = choices[d.index];
-        if (!c) continue;
-        c.text += d.text;
-        if (d.logprobs && topLogprobs !== undefined) c.logprobs.push(...toChatLogprobs(d.logprobs, topLogprobs).content);
-        if (d.finishReason) {
-          c.finishReason = d.finishReason;
-          c.stopReason = d.stopReason ?? null;
-        }
-      }
-      usage.add(0, output.numPromptTokens, output.numCachedTokens, newTokens);
-    }
-    return Response.json({
-      ...common,
-      object: "chat.completion",
-      choices: choices.map((c, index) => ({
-        index,
-        message: { role: "assistant", content: c.text, tool_calls: [] },
-        logprobs: topLogprobs === undefined ? null : { content: c.logprobs },
-        finish_reason: c.finishReason,
-        stop_reason: c.stopReason,
-      })),
-      usage: usage.usage([promptTokenIds.length]),
-      system_fingerprint: null,
-    });
+    const run: ChatRun = {
+      gen: await primeGenerator(runGeneration(lease, ctx.metrics, [job], req.signal)),
+      common: { id: newRequestId("chatcmpl"), created: Math.floor(Date.now() / 1000), model: model.modelName },
+      n: sampling.n,
+      topLogprobs,
+      numPromptTokens: promptTokenIds.length,
+    };
+    if (!r.stream) return Response.json(await collectResponse(run));
+    handedOff = true;
+    const includeUsage = r.stream_options?.include_usage ?? false;
+    return sseResponse((signal) => streamChunks(run, includeUsage, signal), req.signal, leasedStreamOptions(lease, log));
   } finally {
     if (!handedOff) lease.release();
   }
 }
 
-async function* streamChunks(
-  gen: AsyncGenerator<JobOutput>,
-  common: { id: string; created: number; model: string },
-  n: number,
-  topLogprobs: number | undefined,
-  includeUsage: boolean,
-  numPromptTokens: number,
-  signal: AbortSignal,
-): AsyncGenerator<object[]> {
+async function collectResponse(run: ChatRun): Promise<object> {
+  const choices: ChoiceAcc[] = Array.from({ length: run.n }, () => ({ text: "", logprobs: [], finishReason: null, stopReason: null }));
+  const usage = new UsageCounter();
+  for await (const { output } of run.gen) {
+    let newTokens = 0;
+    for (const d of output.deltas) {
+      newTokens += d.tokenIds.length;
+      const c = choices[d.index];
+      if (!c) continue;
+      c.text += d.text;
+      if (d.logprobs && run.topLogprobs !== undefined) c.logprobs.push(...toChatLogprobs(d.logprobs, run.topLogprobs).content);
+      if (d.finishReason) {
+        c.finishReason = d.finishReason;
+        c.stopReason = d.stopReason ?? null;
+      }
+    }
+    usage.add(0, output.numPromptTokens, output.numCachedTokens, newTokens);
+  }
+  return {
+    ...run.common,
+    object: "chat.completion",
+    choices: choices.map((c, index) => ({
+      index,
+      message: { role: "assistant", content: c.text, tool_calls: [] },
+      logprobs: run.topLogprobs === undefined ? null : { content: c.logprobs },
+      finish_reason: c.finishReason,
+      stop_reason: c.stopReason,
+    })),
+    usage: usage.usage([run.numPromptTokens]),
+    system_fingerprint: null,
+  };
+}
+
+async function* streamChunks(run: ChatRun, includeUsage: boolean, signal: AbortSignal): AsyncGenerator<object[]> {
   const usageField = includeUsage ? { usage: null } : {};
-  const chunk = (choice: object) => ({ ...common, object: "chat.completion.chunk", choices: [choice], ...usageField });
-  yield Array.from({ length: n }, (_, index) => chunk({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }));
+  const chunk = (choice: object) => ({ ...run.common, object: "chat.completion.chunk", choices: [choice], ...usageField });
+  yield Array.from({ length: run.n }, (_, index) => chunk({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }));
   const usage = new UsageCounter();
   try {
-    for await (const { output } of gen) {
+    for await (const { output } of run.gen) {
       let newTokens = 0;
       const batch: object[] = [];
       for (const d of output.deltas) {
         newTokens += d.tokenIds.length;
-        pushDeltaChunks(batch, d, chunk, topLogprobs);
+        pushDeltaChunks(batch, d, chunk, run.topLogprobs);
       }
       usage.add(0, output.numPromptTokens, output.numCachedTokens, newTokens);
       yield batch;
       if (signal.aborted) return;
     }
   } finally {
-    await gen.return(undefined);
+    await run.gen.return(undefined);
   }
-  if (includeUsage) yield [{ ...common, object: "chat.completion.chunk", choices: [], usage: usage.usage([numPromptTokens]) }];
+  if (includeUsage) yield [{ ...run.common, object: "chat.completion.chunk", choices: [], usage: usage.usage([run.numPromptTokens]) }];
 }
 
 function pushDeltaChunks(batch: object[], d: CompletionDelta, chunk: (choice: object) => object, topLogprobs: number | undefined): void {

@@ -14,7 +14,7 @@ import { CompletionLogprobsBuilder, concatCompletionLogprobs, type CompletionLog
 import { checkModelName, type ModelContext } from "../model-context.js";
 import { toSamplingParams } from "../sampling.js";
 import { sseResponse } from "../sse.js";
-import { primeGenerator, UsageCounter } from "../streaming.js";
+import { leasedStreamOptions, primeGenerator, UsageCounter } from "../streaming.js";
 import { parseRequest } from "../validation.js";
 import { CompletionRequestSchema, type CompletionRequest } from "./schema.js";
 
@@ -87,40 +87,49 @@ export async function handleCompletion(ctx: ServerContext, req: Request, log: Lo
     const echoTexts = r.echo
       ? await Promise.all(prompts.map((p, i) => (p.text !== null ? p.text : lease.client.detokenize(promptIds[i] ?? []))))
       : null;
-    const common = { id: newRequestId("cmpl"), created: Math.floor(Date.now() / 1000), model: model.modelName };
-    const gen = await primeGenerator(runGeneration(lease, ctx.metrics, jobs, req.signal));
-    const promptSizes = promptIds.map((ids) => ids.length);
-    const state = new ChoiceStates(jobs.length * n, n, echoTexts, logprobs !== undefined);
-    if (r.stream) {
-      handedOff = true;
-      const includeUsage = r.stream_options?.include_usage ?? false;
-      return sseResponse(() => streamChunks(gen, common, state, includeUsage, promptSizes), req.signal, {
-        onClose: () => lease.release(),
-        onError: (err) => log.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, "stream failed mid-way"),
-      });
-    }
-    const usage = new UsageCounter();
-    const logprobParts: CompletionLogprobs[][] = Array.from({ length: jobs.length * n }, () => []);
-    for await (const jo of gen) {
-      for (const u of state.apply(jo)) if (u.logprobs) logprobParts[u.index]?.push(u.logprobs);
-      usage.add(jo.jobIndex, jo.output.numPromptTokens, jo.output.numCachedTokens, countTokens(jo));
-    }
-    return Response.json({
-      ...common,
-      object: "text_completion",
-      choices: state.choices.map((c, index) => ({
-        index,
-        text: c.text,
-        logprobs: logprobs === undefined ? null : concatCompletionLogprobs(logprobParts[index] ?? []),
-        finish_reason: c.finishReason,
-        stop_reason: c.stopReason,
-      })),
-      usage: usage.usage(promptSizes),
-      system_fingerprint: null,
-    });
+    const run: CompletionRun = {
+      gen: await primeGenerator(runGeneration(lease, ctx.metrics, jobs, req.signal)),
+      common: { id: newRequestId("cmpl"), created: Math.floor(Date.now() / 1000), model: model.modelName },
+      state: new ChoiceStates(jobs.length * n, n, echoTexts, logprobs !== undefined),
+      promptSizes: promptIds.map((ids) => ids.length),
+    };
+    if (!r.stream) return Response.json(await collectResponse(run));
+    handedOff = true;
+    const includeUsage = r.stream_options?.include_usage ?? false;
+    return sseResponse(() => streamChunks(run, includeUsage), req.signal, leasedStreamOptions(lease, log));
   } finally {
     if (!handedOff) lease.release();
   }
+}
+
+/** One completions request's generation, shared by the streaming and non-streaming responders. */
+interface CompletionRun {
+  gen: AsyncGenerator<JobOutput>;
+  common: { id: string; created: number; model: string };
+  state: ChoiceStates;
+  promptSizes: number[];
+}
+
+async function collectResponse(run: CompletionRun): Promise<object> {
+  const usage = new UsageCounter();
+  const logprobParts: CompletionLogprobs[][] = run.state.choices.map(() => []);
+  for await (const jo of run.gen) {
+    for (const u of run.state.apply(jo)) if (u.logprobs) logprobParts[u.index]?.push(u.logprobs);
+    usage.add(jo.jobIndex, jo.output.numPromptTokens, jo.output.numCachedTokens, countTokens(jo));
+  }
+  return {
+    ...run.common,
+    object: "text_completion",
+    choices: run.state.choices.map((c, index) => ({
+      index,
+      text: c.text,
+      logprobs: run.state.wantLogprobs ? concatCompletionLogprobs(logprobParts[index] ?? []) : null,
+      finish_reason: c.finishReason,
+      stop_reason: c.stopReason,
+    })),
+    usage: usage.usage(run.promptSizes),
+    system_fingerprint: null,
+  };
 }
 
 function countTokens(jo: JobOutput): number {
@@ -170,22 +179,16 @@ class ChoiceStates {
   }
 }
 
-async function* streamChunks(
-  gen: AsyncGenerator<JobOutput>,
-  common: { id: string; created: number; model: string },
-  state: ChoiceStates,
-  includeUsage: boolean,
-  promptSizes: number[],
-): AsyncGenerator<object[]> {
+async function* streamChunks(run: CompletionRun, includeUsage: boolean): AsyncGenerator<object[]> {
   const usageField = includeUsage ? { usage: null } : {};
   const usage = new UsageCounter();
   try {
-    for await (const jo of gen) {
+    for await (const jo of run.gen) {
       const batch: object[] = [];
-      for (const u of state.apply(jo)) {
+      for (const u of run.state.apply(jo)) {
         if (u.text === "" && !u.logprobs && !u.finishReason) continue;
         batch.push({
-          ...common,
+          ...run.common,
           object: "text_completion",
           choices: [{ index: u.index, text: u.text, logprobs: u.logprobs, finish_reason: u.finishReason, stop_reason: u.stopReason }],
           ...usageField,
@@ -195,7 +198,7 @@ async function* streamChunks(
       yield batch;
     }
   } finally {
-    await gen.return(undefined);
+    await run.gen.return(undefined);
   }
-  if (includeUsage) yield [{ ...common, object: "text_completion", choices: [], usage: usage.usage(promptSizes) }];
+  if (includeUsage) yield [{ ...run.common, object: "text_completion", choices: [], usage: usage.usage(run.promptSizes) }];
 }
