@@ -131,6 +131,28 @@ describe.skipIf(!modelPath || !goldenPath)("completions e2e (stories260K)", () =
     expect(usage).toMatchObject({ prompt_tokens: tok.count, completion_tokens: 5, total_tokens: tok.count + 5 });
   });
 
+  it("passes sampling fields through to the engine (logit_bias, penalties, top_k, stop_token_ids, min_tokens)", async () => {
+    const g = golden.cases[1]; // "I believe the meaning of life is": greedy output repeats itself
+    if (!g) return;
+    const base = { model: "stories260K", prompt: g.prompt, max_tokens: g.max_tokens, temperature: 0 };
+    const text = async (extra: Record<string, unknown>) => {
+      const r = await client.completions.create({ ...base, ...extra } as OpenAI.CompletionCreateParamsNonStreaming);
+      return { text: r.choices[0]?.text ?? "", finish: r.choices[0]?.finish_reason, tokens: r.usage?.completion_tokens };
+    };
+    const forced = g.completion_token_ids[0] === 400 ? 401 : 400;
+    const forcedText = (await detokenize(server, [forced, forced, forced])).prompt;
+    expect((await text({ max_tokens: 3, logit_bias: { [String(forced)]: 100 } })).text).toBe(forcedText);
+    expect((await text({ repetition_penalty: 1.5 })).text).not.toBe(g.completion_text);
+    expect((await text({ presence_penalty: 2, frequency_penalty: 2 })).text).not.toBe(g.completion_text);
+    expect((await text({ temperature: 1, top_k: 1, seed: 3 })).text).toBe(g.completion_text);
+    const stopId = g.completion_token_ids[3] as number;
+    const stopped = await text({ stop_token_ids: [stopId] });
+    expect(stopped.finish).toBe("stop");
+    expect(stopped.tokens).toBe(4); // the stop token counts, its text is not shown
+    const eos = await text({ prompt: "Once upon a time", max_tokens: 200, min_tokens: 150 });
+    expect(eos.tokens).toBeGreaterThanOrEqual(150);
+  });
+
   it("echo prepends the prompt", async () => {
     const r = await client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 3, temperature: 0, echo: true });
     expect(r.choices[0]?.text.startsWith("Once upon a time,")).toBe(true);
