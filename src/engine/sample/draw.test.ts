@@ -34,10 +34,9 @@ function reference(logits: Float32Array, t: Truncation): Map<number, number> {
 
 /** drawToken at N evenly spaced u: an inverse CDF, so each token's count is within ±1 of p × N. */
 function stratifiedCounts(logits: Float32Array, t: Truncation, n: number): Map<number, number> {
-  const max = maxLogit(logits);
   const counts = new Map<number, number>();
   for (let j = 0; j < n; j++) {
-    const id = drawToken(logits, max, t, (j + 0.5) / n);
+    const id = drawToken(logits, t, (j + 0.5) / n);
     counts.set(id, (counts.get(id) ?? 0) + 1);
   }
   return counts;
@@ -96,12 +95,20 @@ describe("drawToken against a sort-everything reference", () => {
     });
   }
 
+  it("returns -1 when no token is possible", () => {
+    for (const topK of [0, 5]) {
+      const t = { temperature: 1, topK, topP: 1, minP: 0 };
+      expect(drawToken(new Float32Array([NaN, -Infinity, NaN, -Infinity, NaN, -Infinity]), t, 0.5)).toBe(-1);
+      expect(drawToken(new Float32Array([0, Infinity, 1, 2, 3, 4]), t, 0.5)).toBe(-1);
+    }
+  });
+
   it("never sees a token below the floor and handles u at the ends of [0, 1)", () => {
     const logits = new Float32Array([0, -39, -41, -1000, NaN]);
     const t = { temperature: 1, topK: 0, topP: 1, minP: 0 };
-    expect(drawToken(logits, 0, t, 0)).toBe(0);
-    const last = drawToken(logits, 0, t, 1 - 2 ** -53);
+    expect(drawToken(logits, t, 0)).toBe(0);
+    const last = drawToken(logits, t, 1 - 2 ** -53);
     expect(last === 1 || last === 0).toBe(true);
-    for (let j = 0; j < 1000; j++) expect(drawToken(logits, 0, t, j / 1000)).toBeLessThan(2);
+    for (let j = 0; j < 1000; j++) expect(drawToken(logits, t, j / 1000)).toBeLessThan(2);
   });
 });

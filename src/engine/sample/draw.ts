@@ -22,7 +22,7 @@
  */
 
 import type { TokenId } from "../types.js";
-import { EXP_TABLE, expAt, expIndex, MAX_VOCAB_SIZE, selectTopK, STEPS_PER_NAT, Z_FLOOR } from "./vocab-math.js";
+import { EXP_TABLE, expAt, expIndex, maxLogit, MAX_VOCAB_SIZE, selectTopK, STEPS_PER_NAT, Z_FLOOR } from "./vocab-math.js";
 import { partitionAtMost, selectByWeight } from "./weighted-select.js";
 
 export interface Truncation {
@@ -68,22 +68,25 @@ const candidateWeights = new Float64Array(HEAP_TOP_K);
 const memberBuffers: Members[] = [];
 
 /**
- * Draws one token with the uniform variate `u` ∈ [0, 1); `maxLogit` is max(logits) (NaN ignored) and
- * must be finite. When `stats` is given, the dense path fills it.
+ * Draws one token with the uniform variate `u` ∈ [0, 1); -1 when no token is possible (no finite
+ * maximum: every logit NaN or -Infinity, or some +Infinity). When `stats` is given, the dense path fills it.
  */
-export function drawToken(logits: Float32Array, maxLogit: number, t: Truncation, u: number, stats?: DrawStats): TokenId {
+export function drawToken(logits: Float32Array, t: Truncation, u: number, stats?: DrawStats): TokenId {
   const vocabSize = logits.length;
   const k = t.topK > 0 && t.topK < vocabSize ? t.topK : 0;
   const zMin = t.minP > 0 ? Math.log(t.minP) : -Infinity;
   if (k > 0 && k <= HEAP_TOP_K) return drawFromTopK(logits, k, t, zMin, u);
-  return new DenseDraw(logits, maxLogit, 1 / t.temperature, t.topP < 1 ? Z_FLOOR : Math.max(Z_FLOOR, zMin)).draw(k, t.topP, zMin, u, stats);
+  const max = maxLogit(logits);
+  if (!Number.isFinite(max)) return -1;
+  return new DenseDraw(logits, max, 1 / t.temperature, t.topP < 1 ? Z_FLOOR : Math.max(Z_FLOOR, zMin)).draw(k, t.topP, zMin, u, stats);
 }
 
 function drawFromTopK(logits: Float32Array, k: number, t: Truncation, zMin: number, u: number): TokenId {
   const numCandidates = selectTopK(logits, k, candidateIds);
   const ids = candidateIds;
   const weights = candidateWeights;
-  const top = logits[ids[0]!]!;
+  const top = numCandidates > 0 ? logits[ids[0]!]! : NaN;
+  if (!Number.isFinite(top)) return -1;
   const invT = 1 / t.temperature;
   let total = 0;
   for (let j = 0; j < numCandidates; j++) {
@@ -373,3 +376,21 @@ class DenseDraw {
     return last;
   }
 }
+
+/** Every path once on a tiny vocabulary when the module loads: see `warmUp` in vocab-math.ts for why. */
+function warmUp(): void {
+  const varied = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i) * 3);
+  const flat = new Float32Array(64);
+  const stats: DrawStats = { maxLogit: 0, sumExp: 0 };
+  for (const logits of [varied, flat]) {
+    for (const t of [
+      { temperature: 1, topK: 0, topP: 1, minP: 0 },
+      { temperature: 0.7, topK: 0, topP: 0.5, minP: 0.2 },
+      { temperature: 1, topK: 0, topP: 1, minP: 0.3 },
+      { temperature: 1, topK: 5, topP: 0.5, minP: 0.1 },
+    ]) {
+      for (const u of [0.1, 0.6, 0.99]) drawToken(logits, t, u, stats);
+    }
+  }
+}
+warmUp();

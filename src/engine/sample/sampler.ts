@@ -8,7 +8,7 @@ import type { GeneratedTokenLogprobs, SamplingParams, TokenId } from "../types.j
 import { drawToken, type DrawStats } from "./draw.js";
 import { computeLogprobs } from "./logprobs.js";
 import { createPrng, type Prng } from "./prng.js";
-import { argmaxLogit, maxLogit, MAX_VOCAB_SIZE } from "./vocab-math.js";
+import { argmaxLogit, MAX_VOCAB_SIZE } from "./vocab-math.js";
 
 export interface SamplerOptions {
   /** For the repetition penalty, which also counts prompt tokens. */
@@ -146,10 +146,10 @@ export class Sampler {
       if (id < 0) throw this.noCandidates(logits);
       return id;
     }
-    const max = maxLogit(logits);
-    if (!Number.isFinite(max)) throw this.noCandidates(logits);
     this.drawStats.sumExp = NaN;
-    return drawToken(logits, max, params, this.prng.nextDouble(), this.drawStats);
+    const id = drawToken(logits, params, this.prng.nextDouble(), this.drawStats);
+    if (id < 0) throw this.noCandidates(logits);
+    return id;
   }
 
   /** log Σ exp(raw logits) when the draw already computed it (temperature 1, no edits, full pass). */

@@ -41,8 +41,13 @@ export function logSumExp(logits: Float32Array, max: number): number {
   const len = logits.length;
   let s0 = 0;
   let s1 = 0;
-  let i = 0;
-  for (; i + 1 < len; i += 2) {
+  // An odd element first, so that no tail code goes without type feedback (see maxLogit).
+  let i = len & 1;
+  if (i === 1) {
+    const z = logits[0]! - max;
+    if (z >= Z_FLOOR) s0 += expAt(z, expIndex(z));
+  }
+  for (; i < len; i += 2) {
     const z0 = logits[i]! - max;
     const z1 = logits[i + 1]! - max;
     if (z0 >= Z_FLOOR) {
@@ -56,69 +61,89 @@ export function logSumExp(logits: Float32Array, max: number): number {
       s1 += table[n]! * (1 + r * (1 + r * (0.5 + r * SIXTH)));
     }
   }
-  if (i < len) {
-    const z = logits[i]! - max;
-    if (z >= Z_FLOOR) s0 += expAt(z, expIndex(z));
-  }
   return max + Math.log(s0 + s1);
 }
 
-/** The largest logit, ignoring NaN; -Infinity when there is none. Four lanes to break the dependency chain. */
+/**
+ * The largest logit, ignoring NaN; -Infinity when there is none. Four lanes break the dependency chain;
+ * the tail is one more block overlapping the last (re-reading elements is harmless for a maximum), because
+ * a separate tail loop that never runs (V % 4 = 0) has no type feedback and deoptimises V8's code on
+ * every call.
+ */
 export function maxLogit(logits: Float32Array): number {
   const len = logits.length;
-  const end4 = len & ~3;
+  if (len < 4) return maxOfFew(logits);
   let m0 = -Infinity;
   let m1 = -Infinity;
   let m2 = -Infinity;
   let m3 = -Infinity;
-  let i = 0;
-  for (; i < end4; i += 4) {
-    const v0 = logits[i]!;
-    const v1 = logits[i + 1]!;
-    const v2 = logits[i + 2]!;
-    const v3 = logits[i + 3]!;
+  for (let i = 0; i < len; i += 4) {
+    const base = i + 4 <= len ? i : len - 4;
+    const v0 = logits[base]!;
+    const v1 = logits[base + 1]!;
+    const v2 = logits[base + 2]!;
+    const v3 = logits[base + 3]!;
     if (v0 > m0) m0 = v0;
     if (v1 > m1) m1 = v1;
     if (v2 > m2) m2 = v2;
     if (v3 > m3) m3 = v3;
   }
-  for (; i < len; i++) {
-    const v = logits[i]!;
-    if (v > m0) m0 = v;
-  }
   return Math.max(m0, m1, m2, m3);
+}
+
+function maxOfFew(logits: Float32Array): number {
+  let m = -Infinity;
+  for (const v of logits) if (v > m) m = v;
+  return m;
 }
 
 /** The id of the largest logit, lowest id on ties, ignoring NaN and -Infinity; -1 when there is none. */
 export function argmaxLogit(logits: Float32Array): number {
   const len = logits.length;
-  const end4 = len & ~3;
+  if (len < 4) return argmaxOfFew(logits);
   let m0 = -Infinity, m1 = -Infinity, m2 = -Infinity, m3 = -Infinity;
   let i0 = -1, i1 = -1, i2 = -1, i3 = -1;
-  let i = 0;
-  for (; i < end4; i += 4) {
-    const v0 = logits[i]!;
-    const v1 = logits[i + 1]!;
-    const v2 = logits[i + 2]!;
-    const v3 = logits[i + 3]!;
-    if (v0 > m0) { m0 = v0; i0 = i; }
-    if (v1 > m1) { m1 = v1; i1 = i + 1; }
-    if (v2 > m2) { m2 = v2; i2 = i + 2; }
-    if (v3 > m3) { m3 = v3; i3 = i + 3; }
+  // Four lanes, each keeping its first (lowest) id; the last block overlaps the previous one (see maxLogit).
+  for (let i = 0; i < len; i += 4) {
+    const base = i + 4 <= len ? i : len - 4;
+    const v0 = logits[base]!;
+    const v1 = logits[base + 1]!;
+    const v2 = logits[base + 2]!;
+    const v3 = logits[base + 3]!;
+    if (v0 > m0) { m0 = v0; i0 = base; }
+    if (v1 > m1) { m1 = v1; i1 = base + 1; }
+    if (v2 > m2) { m2 = v2; i2 = base + 2; }
+    if (v3 > m3) { m3 = v3; i3 = base + 3; }
   }
-  for (; i < len; i++) {
-    const v = logits[i]!;
-    if (v > m0) { m0 = v; i0 = i; }
-  }
-  // Each lane kept its first (lowest) id; across lanes, prefer the larger value, then the lower id.
+  // Across lanes, prefer the larger value, then the lower id (no array literal here: see maxLogit).
   let best = i0;
   let bestValue = m0;
-  for (const [v, id] of [[m1, i1], [m2, i2], [m3, i3]] as const) {
-    if (id >= 0 && (best < 0 || v > bestValue || (v === bestValue && id < best))) {
-      best = id;
+  if (isBetter(m1, i1, bestValue, best)) {
+    best = i1;
+    bestValue = m1;
+  }
+  if (isBetter(m2, i2, bestValue, best)) {
+    best = i2;
+    bestValue = m2;
+  }
+  if (isBetter(m3, i3, bestValue, best)) best = i3;
+  return best;
+}
+
+/** Whether candidate (value, id) beats (bestValue, best): found, and larger, or equal with a lower id. */
+function isBetter(value: number, id: number, bestValue: number, best: number): boolean {
+  return id >= 0 && (best < 0 || value > bestValue || (value === bestValue && id < best));
+}
+
+function argmaxOfFew(logits: Float32Array): number {
+  let best = -1;
+  let bestValue = -Infinity;
+  logits.forEach((v, i) => {
+    if (v > bestValue) {
+      best = i;
       bestValue = v;
     }
-  }
+  });
   return best;
 }
 
@@ -224,3 +249,23 @@ export function selectTopK(logits: Float32Array, k: number, out: Int32Array): nu
   for (let j = 0; j < size; j++) out[j] = idOfKey(keys[j]!);
   return size;
 }
+
+/**
+ * Runs each vocabulary loop once on a tiny input when the module loads. V8 optimises a long loop while
+ * it runs (on-stack replacement); code after the loop that had never run then has no type feedback, and
+ * that optimised code deoptimises there on every later call, re-running the loop in the interpreter until
+ * the next replacement (measured: 1.5–2× slower samples). One small call first gives every line feedback.
+ */
+function warmUp(): void {
+  const logits = Float32Array.from({ length: 37 }, (_, i) => Math.sin(i) * 3);
+  const ids = new Int32Array(8);
+  for (let round = 0; round < 2; round++) {
+    logSumExp(logits, maxLogit(logits));
+    logSumExp(logits.subarray(1), maxLogit(logits.subarray(1)));
+    argmaxLogit(logits);
+    argmaxLogit(Float32Array.of(1, -Infinity, 2, 2, NaN, 3, 3, 3, 0, 3, 3, 3));
+    selectTopK(logits, 8, ids);
+    descendingKey(logits[0]!, 0);
+  }
+}
+warmUp();
