@@ -65,6 +65,10 @@ export function renderPlan(p: Plan): string {
     const d = p.perDevice;
     add("per device", `weights ${fmtBytes(d.weightBytes)} + KV ${fmtBytes(d.kvBytes)} + headroom ${fmtBytes(d.headroomBytes)} of ${fmtBytes(d.memoryBytes)}`);
   }
+  if (p.perRank) {
+    const r = p.perRank;
+    add("per TP rank", `weights ${fmtBytes(r.weightBytes)} + KV ${fmtBytes(r.kvBytes)} of ${fmtBytes(r.memoryBytes)} (evenly sharded; norms/routers replicated in practice)`);
+  }
   add("largest context", `${int(p.maxModelLenThatFits)} tokens at max-num-seqs ${p.maxNumSeqs}${p.maxModelLenThatFits === m.maxPositionEmbeddings ? " (the model's maximum)" : ""}`);
   add("largest batch", `${int(p.maxNumSeqsThatFits)} sequences at max-model-len ${int(p.maxModelLen)}`);
   add("pod memory", `${(p.podMemoryBytes / 2 ** 30).toFixed(0)} GiB host memory`);

@@ -124,6 +124,12 @@ describe("fit decisions, worked by hand", () => {
     // → L = (145,639,551,616 − 147,456 · 8192) / 49,152 = 2,938,468.1
     expect(p.maxModelLenThatFits).toBe(2_938_468);
     expect(p.maxNumSeqsThatFits).toBe(Math.floor(1_165_116_412_928 / (2_013_265_920 * 8)));
+    // llama4.md §2.3/§2.4: ≈ 3.4 GB of bf16 weights and 240 MiB of KV per rank at TP 64, 24 GB per logical core.
+    expect((p.perRank!.weightBytes / 1e9).toFixed(1)).toBe("3.4");
+    expect(p.perRank!.kvBytes).toBe(240 * MiB);
+    expect(p.perRank!.memoryBytes).toBe(24e9);
+    const m = makePlan({ model: maverick, instance: inst("trn2.48xlarge") });
+    expect(m.perRank!.weightBytes).toBe(12_549_493_168); // 12.55 GB, llama4.md rounds to 12.6
   });
 
   it("Maverick bf16 fits trn2.48xlarge (972.9 GB of 1,536 GB) but not p5.48xlarge (803 GB > 640 GB)", () => {

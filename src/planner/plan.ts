@@ -65,6 +65,8 @@ export interface Plan {
   /** Tensor-parallel degree for vLLM; null for herd (llama.cpp splits layers across GPUs). */
   readonly tensorParallelSize: number | null;
   readonly perDevice: { readonly weightBytes: number; readonly kvBytes: number; readonly headroomBytes: number; readonly memoryBytes: number } | null;
+  /** Per tensor-parallel rank (a logical NeuronCore): even sharding, replicated KV heads. null without TP. */
+  readonly perRank: { readonly weightBytes: number; readonly kvBytes: number; readonly memoryBytes: number } | null;
   /** Largest maxModelLen that fits at this maxNumSeqs (capped at the model's maximum). */
   readonly maxModelLenThatFits: number;
   /** Largest maxNumSeqs that fits at this maxModelLen. */
@@ -179,6 +181,8 @@ export function makePlan(input: PlanInput): Plan {
     sizing.devices > 0
       ? { weightBytes: wBytes / sizing.devices, kvBytes: kvTotal / sizing.devices, headroomBytes: headroom / sizing.devices, memoryBytes: i.memoryPerDeviceBytes }
       : null;
+  const perRank =
+    sizing.tp !== null ? { weightBytes: wBytes / sizing.tp, kvBytes: kvTotal / sizing.tp, memoryBytes: (sizing.devices * i.memoryPerDeviceBytes) / sizing.tp } : null;
   return {
     model: m,
     instance: i,
@@ -205,6 +209,7 @@ export function makePlan(input: PlanInput): Plan {
     deviceResource: deviceResource(i),
     tensorParallelSize: sizing.tp,
     perDevice,
+    perRank,
     maxModelLenThatFits: Math.max(0, maxLenFits),
     maxNumSeqsThatFits: maxSeqsFits,
     podMemoryBytes: podMemory,
