@@ -40,6 +40,8 @@ export class Request {
   pending: PendingDelta = { tokenIds: [], text: "", logprobs: [] };
   /** Grammar constraining the output, if the request has one. */
   grammar: GrammarConstraint | null = null;
+  /** When the scheduler first admitted it (ms since epoch). */
+  firstScheduledTimeMs: number | null = null;
   /** Admitted once before (then preempted): its outputs so far are kept. */
   wasPreempted = false;
 

@@ -92,6 +92,8 @@ export interface RequestOutput {
   numPromptTokens: number;
   /** Prompt tokens served from the prefix cache instead of being computed. */
   numCachedTokens: number;
+  /** Milliseconds from arrival to first being scheduled; on the first output of a request only. */
+  queueTimeMs?: number;
   /** Present when the request failed inside the engine. */
   error?: { kind: EngineErrorKind; message: string };
 }

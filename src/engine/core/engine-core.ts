@@ -21,6 +21,8 @@ interface RequestGroup {
   requestId: string;
   completions: Request[];
   numPromptTokens: number;
+  /** The queue time was reported (on the first output). */
+  reportedQueueTime: boolean;
 }
 
 export type OutputSink = (outputs: RequestOutput[]) => void;
@@ -81,7 +83,7 @@ export class EngineCore {
       throw new CapacityError(`the server is at capacity: ${this.scheduler.waiting.length} requests are already waiting (limit ${this.config.maxWaiting}); retry later`);
     }
     const maxTotal = sampling.maxTokens === undefined ? maxLen : prompt.length + sampling.maxTokens;
-    const group: RequestGroup = { requestId: er.requestId, completions: [], numPromptTokens: prompt.length };
+    const group: RequestGroup = { requestId: er.requestId, completions: [], numPromptTokens: prompt.length, reportedQueueTime: false };
     const arrival = er.arrivalTimeMs ?? Date.now();
     for (let i = 0; i < sampling.n; i++) {
       const req = new Request(
@@ -250,6 +252,11 @@ export class EngineCore {
       numPromptTokens: g.numPromptTokens,
       numCachedTokens: g.completions[0]?.numCachedTokens ?? 0,
     };
+    const first = g.completions[0];
+    if (!g.reportedQueueTime && first?.firstScheduledTimeMs != null) {
+      out.queueTimeMs = Math.max(0, first.firstScheduledTimeMs - first.arrivalTimeMs);
+      g.reportedQueueTime = true;
+    }
     if (error) out.error = error;
     return out;
   }

@@ -141,6 +141,7 @@ export class Scheduler {
         req.numCachedTokens = Math.min(numReused, req.numPromptTokens);
       }
       req.numComputedTokens = numReused;
+      req.firstScheduledTimeMs ??= Date.now();
       req.status = "running";
       this.waiting.splice(i, 1);
       this.running.push(req);
