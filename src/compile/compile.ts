@@ -1,0 +1,305 @@
+/**
+ * `herd compile`: a Hugging Face checkpoint folder → a verified artifact folder:
+ *
+ *   <name>-<QUANT>.gguf          the text model (llama.cpp GGUF)
+ *   mmproj-<name>-<TYPE>.gguf    the vision projector, when the checkpoint has a vision tower
+ *   herd-manifest.json           written last: source, hashes, versions (see manifest.ts)
+ *
+ * Steps: fingerprint the inputs (config/tokenizer files hashed, safetensors headers hashed; the
+ * weights are not re-read) → skip when the folder's manifest has the same input key and its files
+ * are intact → convert to float GGUF (F16/BF16/F32 directly; for Q8_0/Q4_K_M a lossless
+ * intermediate that `llama_model_quantize` turns into the final file) → hash → manifest. The same
+ * inputs always give byte-identical GGUF files.
+ * @module
+ */
+import { mkdir, readdir, rename, rm, stat, unlink } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+import { HERD_VERSION } from "../common/version.js";
+import { GgmlType } from "../model/gguf/gguf-writer.js";
+import { quantizeModel } from "../model/quantize.js";
+import { convertCheckpoint, type ConvertResult } from "./convert.js";
+import { readGgufHeader } from "./gguf-inspect.js";
+import { readCheckpointConfig } from "./hf-config.js";
+import { textHparams } from "./llama-text.js";
+import { llamaCppVersion } from "./llama-cpp-version.js";
+import {
+  MANIFEST_FILE,
+  MANIFEST_FORMAT,
+  MANIFEST_FORMAT_VERSION,
+  readManifest,
+  sha256File,
+  sha256Of,
+  verifyArtifact,
+  writeManifest,
+  type ArtifactFile,
+  type ArtifactManifest,
+  type SourceFile,
+} from "./manifest.js";
+import { SafetensorsCheckpoint } from "./safetensors.js";
+import type { OutFloatType } from "./tensor-data.js";
+
+/** Bump when the compiler's output bytes change for unchanged inputs. */
+export const COMPILER_VERSION = 1;
+
+export const COMPILE_QUANTS = ["F16", "BF16", "Q8_0", "Q4_K_M", "F32"] as const;
+export type CompileQuant = (typeof COMPILE_QUANTS)[number];
+
+export function isCompileQuant(s: string): s is CompileQuant {
+  return (COMPILE_QUANTS as readonly string[]).includes(s);
+}
+
+/** Small checkpoint files hashed whole (what determines metadata and tokenizer). */
+const SMALL_FILES = [
+  "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+  "chat_template.json", "chat_template.jinja", "preprocessor_config.json", "processor_config.json", "model.safetensors.index.json",
+];
+
+export interface CompileSource {
+  readonly id: string;
+  readonly kind: "hub" | "local";
+  readonly revision: string | null;
+  /** sha256 of files whose content hash is already known (hub LFS files), by relative path. */
+  readonly knownSha256?: ReadonlyMap<string, string>;
+}
+
+export type CompilePhase = "fingerprint" | "convert" | "quantize" | "hash" | "skip" | "done";
+
+export interface CompileProgress {
+  readonly phase: CompilePhase;
+  /** Bytes done in this phase (checkpoint bytes read while converting, output bytes while hashing). */
+  readonly bytes?: number;
+  readonly totalBytes?: number;
+  readonly message?: string;
+}
+
+export interface CompileOptions {
+  readonly quant: CompileQuant;
+  /** Recompile even when the manifest matches. */
+  readonly force?: boolean;
+  readonly tokenizerPre?: string;
+  /** Write the mmproj when the checkpoint has a vision tower (default true). */
+  readonly vision?: boolean;
+  /** `general.name` and the file-name stem; default: the hub id or the folder name. */
+  readonly name?: string;
+  /** Threads for llama_model_quantize (default: all cores). */
+  readonly threads?: number;
+  /** Where the checkpoint came from; default: the local folder itself. */
+  readonly source?: CompileSource;
+  readonly onProgress?: (p: CompileProgress) => void;
+}
+
+export interface CompileResult {
+  readonly outDir: string;
+  readonly manifest: ArtifactManifest;
+  /** True when an up-to-date artifact was already there. */
+  readonly skipped: boolean;
+  readonly ms: number;
+  /** Checkpoint tensor bytes read by the conversion (0 when skipped). */
+  readonly sourceBytes: number;
+  readonly convertMs: number;
+}
+
+/** A file-name-safe stem. */
+export function artifactSlug(name: string): string {
+  return name.replace(/^.*\//, "").replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[-.]+|[-.]+$/g, "") || "model";
+}
+
+/** The default artifact folder name for a source and quantization (`Llama-4-Scout-17B-16E-Instruct-q8_0`). */
+export function defaultArtifactName(sourceId: string, quant: CompileQuant): string {
+  return `${artifactSlug(sourceId)}-${quant.toLowerCase()}`;
+}
+
+async function fingerprintSource(dir: string, ckpt: SafetensorsCheckpoint, source: CompileSource): Promise<{ files: SourceFile[]; keyParts: unknown[] }> {
+  const files: SourceFile[] = [];
+  const keyParts: unknown[] = [];
+  for (const name of SMALL_FILES) {
+    let bytes: number;
+    try {
+      const s = await stat(join(dir, name));
+      if (!s.isFile()) continue;
+      bytes = s.size;
+    } catch {
+      continue;
+    }
+    const sha256 = source.knownSha256?.get(name) ?? (await sha256File(join(dir, name)));
+    files.push({ path: name, bytes, sha256 });
+    keyParts.push([name, sha256]);
+  }
+  for (const w of ckpt.files) {
+    const headerSha256 = sha256Of(w.headerBytes);
+    const known = source.knownSha256?.get(w.path);
+    files.push({ path: w.path, bytes: w.bytes, headerSha256, ...(known ? { sha256: known } : {}) });
+    // Without a content hash, the weights' identity is their header, size and modification time.
+    const mtimeMs = known ? null : (await stat(join(dir, w.path))).mtimeMs;
+    keyParts.push([w.path, w.bytes, headerSha256, known ?? mtimeMs]);
+  }
+  return { files, keyParts };
+}
+
+/** Float type to convert to: the final type, or a lossless intermediate for llama_model_quantize. */
+function convertType(quant: CompileQuant, sourceDtypes: Set<string>): OutFloatType {
+  if (quant === "F32") return GgmlType.F32;
+  if (quant === "F16") return GgmlType.F16;
+  if (quant === "BF16") return GgmlType.BF16;
+  if (sourceDtypes.size === 1 && sourceDtypes.has("BF16")) return GgmlType.BF16;
+  if (sourceDtypes.size === 1 && sourceDtypes.has("F16")) return GgmlType.F16;
+  return GgmlType.F32;
+}
+
+function mmprojType(quant: CompileQuant): OutFloatType {
+  return quant === "F32" ? GgmlType.F32 : quant === "BF16" ? GgmlType.BF16 : GgmlType.F16;
+}
+
+/** Compiles checkpoint folder `srcDir` into artifact folder `outDir`. */
+export async function compileCheckpoint(srcDir: string, outDir: string, opts: CompileOptions): Promise<CompileResult> {
+  const t0 = performance.now();
+  const dir = resolve(srcDir);
+  const source: CompileSource = opts.source ?? { id: dir, kind: "local", revision: null };
+  const progress = opts.onProgress ?? (() => {});
+  const vision = opts.vision !== false;
+  progress({ phase: "fingerprint" });
+
+  const config = await readCheckpointConfig(dir);
+  const h = textHparams(config);
+  const name = opts.name ?? (source.kind === "hub" ? source.id : basename(dir));
+  const slug = artifactSlug(name);
+  const ckpt = await SafetensorsCheckpoint.open(dir);
+  let fp: Awaited<ReturnType<typeof fingerprintSource>>;
+  let textDtypes: Set<string>;
+  let hasVision: boolean;
+  let dataBytes: number;
+  try {
+    fp = await fingerprintSource(dir, ckpt, source);
+    const all = [...ckpt.tensors];
+    textDtypes = new Set(all.filter((t) => !t.name.startsWith("vision_model.") && !t.name.startsWith("multi_modal_projector.")).map((t) => t.dtype));
+    hasVision = vision && config.vision !== null && all.some((t) => t.name.startsWith("vision_model."));
+    dataBytes = ckpt.dataBytes;
+  } finally {
+    await ckpt.close();
+  }
+  const isQuantized = opts.quant === "Q8_0" || opts.quant === "Q4_K_M";
+  const llama = llamaCppVersion();
+  const inputKey = sha256Of(
+    JSON.stringify({
+      compiler: COMPILER_VERSION,
+      quant: opts.quant,
+      name,
+      tokenizerPre: opts.tokenizerPre ?? null,
+      vision: hasVision,
+      // Quantized bytes come from llama.cpp's quantizer: a different build may differ.
+      quantizer: isQuantized ? llama.release : null,
+      source: fp.keyParts,
+    }),
+  );
+
+  await mkdir(outDir, { recursive: true });
+  const existing = await readManifest(outDir).catch(() => null);
+  if (!opts.force && existing?.inputKey === inputKey) {
+    try {
+      const manifest = await verifyArtifact(outDir, "size");
+      progress({ phase: "skip", message: `${outDir} is up to date (manifest input key matches)` });
+      return { outDir, manifest, skipped: true, ms: performance.now() - t0, sourceBytes: 0, convertMs: 0 };
+    } catch {
+      /* damaged: rebuild below */
+    }
+  }
+  // No manifest while the folder is being rewritten: readers never pair a manifest with new data.
+  await unlink(join(outDir, MANIFEST_FILE)).catch(() => {});
+
+  const textType = convertType(opts.quant, textDtypes);
+  const textFile = `${slug}-${opts.quant}.gguf`;
+  const mmFile = hasVision ? `mmproj-${slug}-${GgmlType[mmprojType(opts.quant)]}.gguf` : null;
+  const convertTarget = isQuantized ? join(outDir, `.${textFile}.${process.pid}.intermediate.gguf`) : join(outDir, textFile);
+  const tConvert = performance.now();
+  let readBytes = 0;
+  const tmpMm = mmFile ? join(outDir, `.${mmFile}.${process.pid}.tmp`) : null;
+  let conv: ConvertResult;
+  try {
+    conv = await convertCheckpoint(dir, convertTarget, tmpMm, {
+      ftype: textType,
+      mmprojFtype: mmprojType(opts.quant),
+      name,
+      tokenizerPre: opts.tokenizerPre,
+      vision: hasVision,
+      onRead: (n) => {
+        readBytes += n;
+        progress({ phase: "convert", bytes: readBytes, totalBytes: dataBytes });
+      },
+    });
+    if (tmpMm && mmFile) await rename(tmpMm, join(outDir, mmFile));
+  } catch (err) {
+    await unlink(convertTarget).catch(() => {});
+    if (tmpMm) await unlink(tmpMm).catch(() => {});
+    throw err;
+  }
+  if (isQuantized) {
+    progress({ phase: "quantize", message: `llama_model_quantize → ${opts.quant}` });
+    try {
+      await quantizeModel(convertTarget, join(outDir, textFile), opts.quant as "Q8_0" | "Q4_K_M", { nThreads: opts.threads });
+    } finally {
+      await unlink(convertTarget).catch(() => {});
+    }
+  }
+  const convertMs = performance.now() - tConvert;
+
+  const files: ArtifactFile[] = [];
+  const outputs: Array<[string, ArtifactFile["role"]]> = [[textFile, "model"]];
+  if (mmFile) outputs.push([mmFile, "mmproj"]);
+  const totalOut = (await Promise.all(outputs.map(async ([f]) => (await stat(join(outDir, f))).size))).reduce((a, b) => a + b, 0);
+  let hashed = 0;
+  let parameters = 0;
+  for (const [file, role] of outputs) {
+    const p = join(outDir, file);
+    const sha256 = await sha256File(p, (n) => {
+      hashed += n;
+      progress({ phase: "hash", bytes: hashed, totalBytes: totalOut });
+    });
+    const header = await readGgufHeader(p);
+    if (role === "model") parameters = header.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+    files.push({ path: file, role, bytes: (await stat(p)).size, sha256, type: role === "model" ? opts.quant : GgmlType[mmprojType(opts.quant)]! });
+  }
+  await removeStaleOutputs(outDir, existing, new Set(files.map((f) => f.path)));
+
+  const g = config.generation;
+  const generation: Record<string, number> = {};
+  if (g?.temperature !== undefined) generation.temperature = g.temperature;
+  if (g?.topP !== undefined) generation.top_p = g.topP;
+  if (g?.topK !== undefined) generation.top_k = g.topK;
+  if (g?.minP !== undefined) generation.min_p = g.minP;
+  if (g?.repetitionPenalty !== undefined) generation.repetition_penalty = g.repetitionPenalty;
+  const configSha256 = fp.files.find((f) => f.path === "config.json")?.sha256 ?? "";
+  const manifest: ArtifactManifest = {
+    format: MANIFEST_FORMAT,
+    formatVersion: MANIFEST_FORMAT_VERSION,
+    source: { id: source.id, kind: source.kind, revision: source.revision, configSha256, files: fp.files },
+    quantization: opts.quant,
+    inputKey,
+    compiler: { version: COMPILER_VERSION, tokenizerPre: conv.tokenizer.pre, vision: hasVision },
+    herdVersion: HERD_VERSION,
+    llamaCpp: llama,
+    createdAt: new Date().toISOString(),
+    model: {
+      architecture: h.arch,
+      hfArchitecture: config.architecture,
+      name,
+      contextLength: h.contextLength,
+      vocabSize: h.vocabSize,
+      parameters,
+      stopTokenIds: conv.tokenizer.stopTokenIds,
+      chatTemplateSource: conv.tokenizer.chatTemplateSource,
+      generation,
+    },
+    files,
+  };
+  await writeManifest(outDir, manifest);
+  progress({ phase: "done" });
+  return { outDir, manifest, skipped: false, ms: performance.now() - t0, sourceBytes: conv.sourceBytes, convertMs };
+}
+
+/** Deletes GGUF files an earlier manifest listed that the new one does not, and our temp files. */
+async function removeStaleOutputs(outDir: string, previous: ArtifactManifest | null, keep: Set<string>): Promise<void> {
+  for (const f of previous?.files ?? []) if (!keep.has(f.path)) await rm(join(outDir, f.path), { force: true });
+  for (const n of await readdir(outDir)) {
+    if (n.startsWith(".") && (n.endsWith(".tmp") || n.endsWith(".intermediate.gguf")) && n.includes(`.${process.pid}.`)) await rm(join(outDir, n), { force: true });
+  }
+}
