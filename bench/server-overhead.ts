@@ -1,7 +1,8 @@
 /**
  * What the HTTP server adds on top of the engine (not a test).
  *
- *   npx tsx bench/server-overhead.ts [--model PATH.gguf] [--requests 300] [--streams 16] [--tokens 128] [--rounds 3] [--in-process]
+ *   npx tsx bench/server-overhead.ts [--model PATH.gguf] [--requests 300] [--streams 16] [--tokens 128] [--rounds 3]
+ *                                    [--in-process] [--stream-interval N]
  *
  * Both sides use the same engine setup: "direct" is an `EngineClient` in this process; "HTTP" is a
  * real `herd serve` process, driven with keep-alive fetch. By default the engine runs in a child
@@ -34,6 +35,7 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "3" },
     threads: { type: "string" },
     "in-process": { type: "boolean", default: false },
+    "stream-interval": { type: "string", default: "1" },
   },
 });
 const REQUESTS = Number(args.requests);
@@ -138,6 +140,8 @@ async function main(): Promise<void> {
     "--disable-log-requests",
     ...(args.threads ? ["--threads", args.threads] : []),
     ...(inProcess ? ["--in-process-engine"] : []),
+    "--stream-interval",
+    args["stream-interval"] ?? "1",
   ]);
   const ids = await engine.tokenize(PROMPT);
   const rows: Record<string, number[]> = { enginep50: [], enginep99: [], httpp50: [], httpp99: [], idsp50: [], idsp99: [], engineTps: [], httpTps: [], cpuReq: [], cpuTok: [] };
@@ -164,7 +168,7 @@ async function main(): Promise<void> {
   }
   const m = (k: string) => median(rows[k] ?? []);
   const fmt = (x: number) => x.toFixed(3).padStart(8);
-  console.log(`model ${args.model}; engine ${inProcess ? "in-process" : "in a child process"}; ${REQUESTS} sequential 1-token requests × ${ROUNDS} rounds; ${STREAMS} streams × ${TOKENS} tokens`);
+  console.log(`model ${args.model}; engine ${inProcess ? "in-process" : "in a child process"}; --stream-interval ${args["stream-interval"]}; ${REQUESTS} sequential 1-token requests × ${ROUNDS} rounds; ${STREAMS} streams × ${TOKENS} tokens`);
   console.log("latency of a 1-token completion (ms)      p50       p99");
   console.log(`  engine.generate() directly          ${fmt(m("enginep50"))}  ${fmt(m("enginep99"))}`);
   console.log(`  HTTP /v1/completions, text prompt   ${fmt(m("httpp50"))}  ${fmt(m("httpp99"))}   (+${(m("httpp50") - m("enginep50")).toFixed(3)} ms p50)`);

@@ -38,6 +38,8 @@ export interface ServeConfig {
   readonly maxN: number;
   /** Upper bound of stop strings per request. */
   readonly maxStopStrings: number;
+  /** Streamed outputs coalesced into one write (vLLM's --stream-interval); 1 = every token at once. */
+  readonly streamInterval: number;
   /** Request bodies above this get 413. */
   readonly maxRequestBodyBytes: number;
   readonly disableLogRequests: boolean;
@@ -95,6 +97,14 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: "max-logprobs", key: "maxLogprobs", kind: "int", min: 0, description: "upper bound of top_logprobs / logprobs", defaultText: "20" },
   { flag: "max-n", key: "maxN", kind: "int", min: 1, description: "upper bound of n", defaultText: "16" },
   { flag: "max-stop-strings", key: "maxStopStrings", kind: "int", min: 1, description: "upper bound of stop strings per request", defaultText: "16" },
+  {
+    flag: "stream-interval",
+    key: "streamInterval",
+    kind: "int",
+    min: 1,
+    description: "engine steps per SSE write: 1 sends every token at once; larger values batch tokens (the first token and the last are never held back), trading smoothness for less per-token overhead",
+    defaultText: "1",
+  },
   { flag: "max-request-body-bytes", key: "maxRequestBodyBytes", kind: "int", min: 1024, description: "request bodies above this get 413", defaultText: "8388608 (8 MiB)" },
   { flag: "disable-log-requests", key: "disableLogRequests", kind: "bool", description: "do not log one line per request", defaultText: "false" },
   { flag: "log-level", key: "logLevel", kind: "choice", choices: LOG_LEVELS, description: "log level", defaultText: "info" },
@@ -163,6 +173,7 @@ function defaults(): ServeConfig {
     maxLogprobs: 20,
     maxN: 16,
     maxStopStrings: 16,
+    streamInterval: 1,
     maxRequestBodyBytes: 8 * 1024 * 1024,
     disableLogRequests: false,
     logLevel: "info",

@@ -32,6 +32,31 @@ export async function primeGenerator<T>(gen: AsyncGenerator<T>): Promise<AsyncGe
   return replay();
 }
 
+/**
+ * Coalesces SSE batches: `push` collects the events of one engine output and says whether to write
+ * now — the first output, every `interval`-th one, and (via `take`) whatever is left at the end.
+ */
+export class StreamBatcher {
+  #pending: object[] = [];
+  #outputs = 0;
+
+  constructor(readonly interval: number) {}
+
+  /** Adds one output's events; returns the batch to write now, or null to hold it. */
+  push(events: readonly object[]): object[] | null {
+    this.#pending.push(...events);
+    this.#outputs++;
+    if (this.#outputs === 1 || this.#outputs % this.interval === 0) return this.take();
+    return null;
+  }
+
+  take(): object[] {
+    const out = this.#pending;
+    this.#pending = [];
+    return out;
+  }
+}
+
 /** Usage as OpenAI reports it. */
 export interface Usage {
   prompt_tokens: number;

@@ -22,8 +22,8 @@ function childPids(pid: number): number[] {
 }
 
 describe.skipIf(!modelPath)("lifecycle e2e (stories260K)", () => {
-  it("requires the API key on every route but /health and /ready (HERD_API_KEY)", async () => {
-    const server = await startHerd([modelPath as string, "--threads", "1"], { env: { HERD_API_KEY: "sk-herd-test" } });
+  it("requires the API key on every route but /health and /ready (HERD_API_KEY); --stream-interval batches tokens", async () => {
+    const server = await startHerd([modelPath as string, "--threads", "1", "--stream-interval", "4"], { env: { HERD_API_KEY: "sk-herd-test" } });
     try {
       const routes: Array<[string, string, object | null]> = [
         ["POST", "/v1/chat/completions", { messages: [{ role: "user", content: "Hi" }], max_tokens: 1 }],
@@ -51,6 +51,17 @@ describe.skipIf(!modelPath)("lifecycle e2e (stories260K)", () => {
       const r = await server.client({ apiKey: "sk-herd-test" }).completions.create({ model: "stories260K", prompt: "Once", max_tokens: 2 });
       expect(r.choices).toHaveLength(1);
       expect(server.output()).not.toContain("sk-herd-test"); // the key is never logged
+      // --stream-interval 4: same text, tokens arrive in fewer writes (first token alone).
+      const authed = server.client({ apiKey: "sk-herd-test" });
+      const full = await authed.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 17, temperature: 0 });
+      const res = await server.fetch("/v1/completions", {
+        method: "POST",
+        headers: { authorization: "Bearer sk-herd-test" },
+        body: JSON.stringify({ prompt: "Once upon a time", max_tokens: 17, temperature: 0, stream: true }),
+      });
+      const events = (await res.text()).split("\n\n").filter((e) => e.startsWith("data: {"));
+      const texts = events.map((e) => (JSON.parse(e.slice(6)) as { choices: Array<{ text: string }> }).choices[0]?.text ?? "");
+      expect(texts.join("")).toBe(full.choices[0]?.text);
     } finally {
       await server.stop();
     }

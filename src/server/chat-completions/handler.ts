@@ -13,7 +13,7 @@ import { toChatLogprobs, type ChatLogprobs } from "../logprobs.js";
 import { checkModelName } from "../model-context.js";
 import { toSamplingParams } from "../sampling.js";
 import { sseResponse } from "../sse.js";
-import { leasedStreamOptions, primeGenerator, UsageCounter } from "../streaming.js";
+import { leasedStreamOptions, primeGenerator, StreamBatcher, UsageCounter } from "../streaming.js";
 import { parseRequest } from "../validation.js";
 import { renderChatPrompt, tokenizeChatPrompt } from "./prompt.js";
 import { ChatCompletionRequestSchema, type ChatCompletionRequest } from "./schema.js";
@@ -84,7 +84,7 @@ export async function handleChatCompletion(ctx: ServerContext, req: Request, log
     if (!r.stream) return Response.json(await collectResponse(run));
     handedOff = true;
     const includeUsage = r.stream_options?.include_usage ?? false;
-    return sseResponse((signal) => streamChunks(run, includeUsage, signal), req.signal, leasedStreamOptions(lease, log));
+    return sseResponse((signal) => streamChunks(run, includeUsage, ctx.config.streamInterval, signal), req.signal, leasedStreamOptions(lease, log));
   } finally {
     if (!handedOff) lease.release();
   }
@@ -123,11 +123,12 @@ async function collectResponse(run: ChatRun): Promise<object> {
   };
 }
 
-async function* streamChunks(run: ChatRun, includeUsage: boolean, signal: AbortSignal): AsyncGenerator<object[]> {
+async function* streamChunks(run: ChatRun, includeUsage: boolean, interval: number, signal: AbortSignal): AsyncGenerator<object[]> {
   const usageField = includeUsage ? { usage: null } : {};
   const chunk = (choice: object) => ({ ...run.common, object: "chat.completion.chunk", choices: [choice], ...usageField });
   yield Array.from({ length: run.n }, (_, index) => chunk({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }));
   const usage = new UsageCounter();
+  const batcher = new StreamBatcher(interval);
   try {
     for await (const { output } of run.gen) {
       let newTokens = 0;
@@ -137,12 +138,14 @@ async function* streamChunks(run: ChatRun, includeUsage: boolean, signal: AbortS
         pushDeltaChunks(batch, d, chunk, run.topLogprobs);
       }
       usage.add(0, output.numPromptTokens, output.numCachedTokens, newTokens);
-      yield batch;
+      const ready = batcher.push(batch);
+      if (ready) yield ready;
       if (signal.aborted) return;
     }
   } finally {
     await run.gen.return(undefined);
   }
+  yield batcher.take();
   if (includeUsage) yield [{ ...run.common, object: "chat.completion.chunk", choices: [], usage: usage.usage([run.numPromptTokens]) }];
 }
 

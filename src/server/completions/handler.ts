@@ -14,7 +14,7 @@ import { CompletionLogprobsBuilder, concatCompletionLogprobs, type CompletionLog
 import { checkModelName, type ModelContext } from "../model-context.js";
 import { toSamplingParams } from "../sampling.js";
 import { sseResponse } from "../sse.js";
-import { leasedStreamOptions, primeGenerator, UsageCounter } from "../streaming.js";
+import { leasedStreamOptions, primeGenerator, StreamBatcher, UsageCounter } from "../streaming.js";
 import { parseRequest } from "../validation.js";
 import { CompletionRequestSchema, type CompletionRequest } from "./schema.js";
 
@@ -96,7 +96,7 @@ export async function handleCompletion(ctx: ServerContext, req: Request, log: Lo
     if (!r.stream) return Response.json(await collectResponse(run));
     handedOff = true;
     const includeUsage = r.stream_options?.include_usage ?? false;
-    return sseResponse(() => streamChunks(run, includeUsage), req.signal, leasedStreamOptions(lease, log));
+    return sseResponse(() => streamChunks(run, includeUsage, ctx.config.streamInterval), req.signal, leasedStreamOptions(lease, log));
   } finally {
     if (!handedOff) lease.release();
   }
@@ -179,9 +179,10 @@ class ChoiceStates {
   }
 }
 
-async function* streamChunks(run: CompletionRun, includeUsage: boolean): AsyncGenerator<object[]> {
+async function* streamChunks(run: CompletionRun, includeUsage: boolean, interval: number): AsyncGenerator<object[]> {
   const usageField = includeUsage ? { usage: null } : {};
   const usage = new UsageCounter();
+  const batcher = new StreamBatcher(interval);
   try {
     for await (const jo of run.gen) {
       const batch: object[] = [];
@@ -195,10 +196,12 @@ async function* streamChunks(run: CompletionRun, includeUsage: boolean): AsyncGe
         });
       }
       usage.add(jo.jobIndex, jo.output.numPromptTokens, jo.output.numCachedTokens, countTokens(jo));
-      yield batch;
+      const ready = batcher.push(batch);
+      if (ready) yield ready;
     }
   } finally {
     await run.gen.return(undefined);
   }
+  yield batcher.take();
   if (includeUsage) yield [{ ...run.common, object: "text_completion", choices: [], usage: usage.usage(run.promptSizes) }];
 }
