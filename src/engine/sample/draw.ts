@@ -7,13 +7,16 @@
  *   draw run over those k, sorted.
  * - **Dense** (no top-k, or a large one): one pass computes every token's unnormalised probability
  *   e = exp((logit - max) / T) and adds it to a histogram over z = (logit - max) / T with 1/256-nat buckets
- *   (`bucketOf` remembers each token's bucket). Top-k (counts), top-p (mass) and min-p (a z threshold) each
+ *   (a token's bucket is recomputed when needed: storing it costs more than the few later passes that
+ *   look for one bucket's members, which first filter on the raw logit). Top-k (counts), top-p (mass) and min-p (a z threshold) each
  *   walk the histogram to their boundary bucket; only that bucket's members are gathered, and a weighted
  *   quickselect (expected linear, no sort) finds the boundary inside it: typically a few hundred tokens even
  *   for a flat 200k distribution, where the nucleus is most of the vocabulary. The draw walks the bucket
  *   masses to one bucket and scans only its members.
  *
- * Every truncation keeps a prefix of one total order: z descending, then id ascending (`descendingKey`).
+ * Tokens with z < Z_FLOOR (-40: probability below 4e-18 of the top token's) count as impossible, and NaN
+ * logits too. Every truncation keeps a prefix of one total order: z descending, then id ascending
+ * (`descendingKey`).
  * A `Cut` is every token of the buckets before one bucket, plus the members of that bucket up to a key.
  *
  * All scratch memory is module-level and reused: `drawToken` is synchronous and not re-entrant, so the
@@ -52,16 +55,13 @@ export const HEAP_TOP_K = 2048;
 const NUM_BUCKETS = -Z_FLOOR * STEPS_PER_NAT + 1;
 const STEP = 1 / STEPS_PER_NAT;
 const SIXTH = 1 / 6;
-const DROPPED = NUM_BUCKETS;
 
-let bucketOf = new Uint16Array(0);
 const bucketMass = new Float64Array(NUM_BUCKETS);
 /** massBelow[b] = Σ bucketMass[0..b), summed in bucket order; valid for b ≤ the draw's numUsed. */
 const massBelow = new Float64Array(NUM_BUCKETS + 1);
 /** bucketMass is zero from here on (the previous draw's numUsed): the next draw clears only below it. */
 let numDirtyBuckets = 0;
-/** One extra slot: DROPPED tokens are counted there. */
-const bucketCount = new Int32Array(NUM_BUCKETS + 1);
+const bucketCount = new Int32Array(NUM_BUCKETS);
 const candidateIds = new Int32Array(HEAP_TOP_K);
 const candidateWeights = new Float64Array(HEAP_TOP_K);
 /** Grow-only buffers for the boundary buckets' members, reused by every draw. */
@@ -181,14 +181,12 @@ class DenseDraw {
   }
 
   /**
-   * The exp pass: bucket of every token (DROPPED below the floor) and mass per bucket; token counts per
-   * bucket only for a dense top-k (a third scattered write per token costs ~50% more time).
+   * The exp pass: mass per bucket (tokens below the floor, and NaN, skipped); token counts per bucket only
+   * for a dense top-k, in a second pass (a second scattered write per token slows the first one down).
    */
   private fillHistogram(withCounts: boolean): void {
     const { logits, maxLogit, invT, zFloor } = this;
     const len = logits.length;
-    if (bucketOf.length < len) bucketOf = new Uint16Array(len);
-    const buckets = bucketOf;
     const mass = bucketMass;
     const table = EXP_TABLE;
     mass.fill(0, 0, numDirtyBuckets);
@@ -201,11 +199,8 @@ class DenseDraw {
       if (z >= zFloor) {
         const n = (0.5 - z * STEPS_PER_NAT) | 0;
         const r = z + n * STEP;
-        buckets[i] = n;
         mass[n] = mass[n]! + table[n]! * (1 + r * (1 + r * (0.5 + r * SIXTH)));
         if (n > top) top = n;
-      } else {
-        buckets[i] = DROPPED; // also NaN
       }
     }
     const used = (this.numUsed = numDirtyBuckets = top + 1);
@@ -219,33 +214,50 @@ class DenseDraw {
     const count = bucketCount;
     count.fill(0);
     for (let i = 0; i < len; i++) {
-      const n = buckets[i]!;
-      count[n] = count[n]! + 1;
+      const z = (logits[i]! - maxLogit) * invT;
+      if (z >= zFloor) {
+        const n = (0.5 - z * STEPS_PER_NAT) | 0;
+        count[n] = count[n]! + 1;
+      }
     }
   }
 
   /**
-   * The members of `bucket` (one pass over bucketOf), cached for this draw: their sort keys (as
+   * Logits with |logit - center| > radius are certainly not in `bucket`: a cheap first filter for the
+   * passes that look for its members, which then recompute the bucket exactly as fillHistogram did. One
+   * comparison, not two: `l < lo || l > hi` mispredicts on flat distributions. The margin (1e-6 nat) dwarfs
+   * the rounding of z.
+   */
+  private logitRange(bucket: number): { center: number; radius: number } {
+    const temperature = 1 / this.invT;
+    return { center: this.maxLogit - bucket * STEP * temperature, radius: (0.5 * STEP + 1e-6) * temperature };
+  }
+
+  /**
+   * The members of `bucket` (one pass over the logits), cached for this draw: their sort keys (as
    * `descendingKey` computes them) and weights (exp(z) as in fillHistogram), both inlined by hand.
    */
   private membersOf(bucket: number): Members {
     const cached = this.gathered.get(bucket);
     if (cached) return cached;
-    const { logits, logitBits, maxLogit, invT } = this;
+    const { logits, logitBits, maxLogit, invT, zFloor } = this;
     const slot = this.gathered.size;
     let buffer = (memberBuffers[slot] ??= { keys: new Float64Array(1024), weights: new Float64Array(1024) });
-    const buckets = bucketOf;
+    const { center, radius } = this.logitRange(bucket);
     const table = EXP_TABLE;
     const len = logits.length;
     let size = 0;
     for (let i = 0; i < len; i++) {
-      if (buckets[i] !== bucket) continue;
+      const l = logits[i]!;
+      if (Math.abs(l - center) > radius) continue;
+      const z = (l - maxLogit) * invT;
+      if (!(z >= zFloor)) continue;
+      const n = (0.5 - z * STEPS_PER_NAT) | 0;
+      if (n !== bucket) continue;
       if (size === buffer.keys.length) buffer = memberBuffers[slot] = grown(buffer);
       const bits = logitBits[i]!;
       const ascending = bits & 0x80000000 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0;
       buffer.keys[size] = (0xffffffff - ascending) * MAX_VOCAB_SIZE + i;
-      const z = (logits[i]! - maxLogit) * invT;
-      const n = (0.5 - z * STEPS_PER_NAT) | 0;
       const r = z + n * STEP;
       buffer.weights[size++] = table[n]! * (1 + r * (1 + r * (0.5 + r * SIXTH)));
     }
@@ -358,17 +370,20 @@ class DenseDraw {
 
   /** The member of `bucket` (in id order) at which the running mass first exceeds `remaining`; the last member if none. */
   private scanBucket(bucket: number, remaining: number): TokenId {
-    const { logits, maxLogit, invT } = this;
+    const { logits, maxLogit, invT, zFloor } = this;
+    const { center, radius } = this.logitRange(bucket);
     const len = logits.length;
-    const buckets = bucketOf;
     const table = EXP_TABLE;
     let cum = 0;
     let last = -1;
     for (let i = 0; i < len; i++) {
-      if (buckets[i] !== bucket) continue;
-      last = i;
-      const z = (logits[i]! - maxLogit) * invT;
+      const l = logits[i]!;
+      if (Math.abs(l - center) > radius) continue;
+      const z = (l - maxLogit) * invT;
+      if (!(z >= zFloor)) continue;
       const n = (0.5 - z * STEPS_PER_NAT) | 0;
+      if (n !== bucket) continue;
+      last = i;
       const r = z + n * STEP;
       cum += table[n]! * (1 + r * (1 + r * (0.5 + r * SIXTH)));
       if (cum > remaining) return i;
@@ -381,8 +396,9 @@ class DenseDraw {
 function warmUp(): void {
   const varied = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i) * 3);
   const flat = new Float32Array(64);
+  const flatNegative = new Float32Array(64).fill(-1);
   const stats: DrawStats = { maxLogit: 0, sumExp: 0 };
-  for (const logits of [varied, flat]) {
+  for (const logits of [varied, flat, flatNegative]) {
     for (const t of [
       { temperature: 1, topK: 0, topP: 1, minP: 0 },
       { temperature: 0.7, topK: 0, topP: 0.5, minP: 0.2 },

@@ -32,7 +32,8 @@ export interface SampleResult {
  *
  * 1. **Save.** The raw logits are never copied: steps 2–5 touch only a sparse set of tokens (biased,
  *    banned, seen), so their raw values are saved first and restored before `sample` returns; the caller's
- *    array is unchanged afterwards. Nothing is saved when no step applies.
+ *    array is unchanged afterwards (but is written to while `sample` runs: do not pass memory another
+ *    thread reads at the same time). Nothing is saved when no step applies.
  * 2. **logit_bias**: add the bias of each listed token.
  * 3. **min_tokens**: while fewer than `minTokens` tokens have been accepted, set the logits of the EOG ids
  *    (unless `ignoreEos`) and of `stopTokenIds` to -Infinity.
