@@ -25,7 +25,7 @@
  */
 
 import type { TokenId } from "../types.js";
-import { EXP_TABLE, expAt, expIndex, maxLogit, MAX_VOCAB_SIZE, selectTopK, STEPS_PER_NAT, Z_FLOOR } from "./vocab-math.js";
+import { EXP_TABLE, expAt, expIndex, maxLogit, MAX_VOCAB_SIZE as VOCAB_LIMIT, selectTopK, STEPS_PER_NAT as PER_NAT, Z_FLOOR } from "./vocab-math.js";
 import { partitionAtMost, selectByWeight } from "./weighted-select.js";
 
 export interface Truncation {
@@ -52,6 +52,10 @@ export interface DrawStats {
  * cheaper than the dense pass's exps even at k = 2048 (~13k insertions for V = 202k).
  */
 export const HEAP_TOP_K = 2048;
+// Module-local copies of imported constants used in hot loops: test runners rewrite imported names into
+// property-getter calls.
+const STEPS_PER_NAT = PER_NAT;
+const MAX_VOCAB_SIZE = VOCAB_LIMIT;
 const NUM_BUCKETS = -Z_FLOOR * STEPS_PER_NAT + 1;
 const STEP = 1 / STEPS_PER_NAT;
 const SIXTH = 1 / 6;
