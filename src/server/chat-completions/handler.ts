@@ -4,14 +4,14 @@
  * @module
  */
 import { InvalidRequestError } from "../../common/errors.js";
-import type { CompletionDelta } from "../../engine/types.js";
+import type { CompletionDelta, SamplingParams } from "../../engine/types.js";
 import { readJsonObject } from "../body.js";
 import type { ServerContext } from "../context.js";
 import { newRequestId, runGeneration, type GenerationJob, type JobOutput } from "../generation.js";
 import type { Logger } from "../logger.js";
 import { toChatLogprobs, type ChatLogprobs } from "../logprobs.js";
 import { checkModelName } from "../model-context.js";
-import { toSamplingParams } from "../sampling.js";
+import { type ServingLimits, toSamplingParams } from "../sampling.js";
 import { sseResponse } from "../sse.js";
 import { leasedStreamOptions, primeGenerator, StreamBatcher, UsageCounter } from "../streaming.js";
 import { parseRequest } from "../validation.js";
@@ -37,6 +37,23 @@ function refuseUnsupported(r: ChatCompletionRequest): void {
   }
   if (!r.logprobs && r.top_logprobs !== null && r.top_logprobs !== undefined && r.top_logprobs > 0) {
     throw new InvalidRequestError("'top_logprobs' requires 'logprobs' to be true.", { param: "top_logprobs", code: "invalid_parameter" });
+  }
+}
+
+/** `max_completion_tokens` (OpenAI's current name) wins over `max_tokens`; errors name the one given. */
+function chatSamplingParams(r: ChatCompletionRequest, topLogprobs: number | undefined, numPromptTokens: number, limits: ServingLimits): SamplingParams {
+  const useNew = r.max_completion_tokens !== null && r.max_completion_tokens !== undefined;
+  try {
+    return toSamplingParams(
+      { ...r, maxTokens: useNew ? r.max_completion_tokens : r.max_tokens, logprobs: topLogprobs, logprobsParamName: "top_logprobs", defaultMaxTokens: undefined },
+      numPromptTokens,
+      limits,
+    );
+  } catch (err) {
+    if (useNew && err instanceof InvalidRequestError && err.param === "max_tokens") {
+      throw new InvalidRequestError(err.message.replace(/\bmax_tokens\b/g, "max_completion_tokens"), { param: "max_completion_tokens", code: err.code, cause: err });
+    }
+    throw err;
   }
 }
 
@@ -68,11 +85,7 @@ export async function handleChatCompletion(ctx: ServerContext, req: Request, log
   try {
     const promptTokenIds = await tokenizeChatPrompt(model, lease.client, text);
     const topLogprobs = r.logprobs ? (r.top_logprobs ?? 0) : undefined;
-    const sampling = toSamplingParams(
-      { ...r, maxTokens: r.max_completion_tokens ?? r.max_tokens, logprobs: topLogprobs, logprobsParamName: "top_logprobs", defaultMaxTokens: undefined },
-      promptTokenIds.length,
-      model.limits,
-    );
+    const sampling = chatSamplingParams(r, topLogprobs, promptTokenIds.length, model.limits);
     const job: GenerationJob = { promptTokenIds, sampling };
     const run: ChatRun = {
       gen: await primeGenerator(runGeneration(lease, ctx.metrics, [job], req.signal)),

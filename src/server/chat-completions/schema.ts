@@ -54,7 +54,6 @@ export const ChatCompletionRequestSchema = z.object({
   // vLLM extras
   add_generation_prompt: z.boolean().nullish(),
   continue_final_message: z.boolean().nullish(),
-  echo: z.boolean().nullish(),
   chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
 });
 export type ChatCompletionRequest = z.output<typeof ChatCompletionRequestSchema>;
