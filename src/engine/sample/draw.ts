@@ -157,6 +157,8 @@ function grown(buffer: Members): Members {
 class DenseDraw {
   /** The boundary buckets gathered so far in this draw. */
   private readonly gathered = new Map<number, Members>();
+  /** The last cut whose kept members were moved to the front of their bucket's arrays, and how many. */
+  private kept = { bucket: -1, maxKey: NaN, count: 0 };
   /** The logits' float32 bits, for sort keys. */
   private readonly logitBits: Uint32Array;
   /** Buckets 0 .. numUsed-1 may hold tokens; the rest are empty (z is never that low, or below the floor). */
@@ -273,8 +275,25 @@ class DenseDraw {
   /** The members of the cut's partial bucket that it keeps, moved to the front; returns how many. */
   private keptMembers(cut: Cut): number {
     if (cut.maxKey === -Infinity) return 0;
+    const known = this.kept;
+    if (known.bucket === cut.bucket && known.maxKey === cut.maxKey) return known.count;
     const { keys, weights } = this.membersOf(cut.bucket);
-    return partitionAtMost(keys, weights, keys.length, cut.maxKey);
+    const count = partitionAtMost(keys, weights, keys.length, cut.maxKey);
+    this.kept = { bucket: cut.bucket, maxKey: cut.maxKey, count };
+    return count;
+  }
+
+  /**
+   * The cut ending at the smallest prefix of `bucket`'s first `size` members (in key order) whose weight
+   * (or count, when `unit`) reaches `need`; null when they all fall short.
+   */
+  private prefixCut(bucket: number, size: number, need: number, unit: boolean): Cut | null {
+    const { keys, weights } = this.membersOf(bucket);
+    const count = selectByWeight(keys, weights, size, need, unit);
+    if (count < 0) return null;
+    const maxKey = keys[count - 1]!;
+    this.kept = { bucket, maxKey, count };
+    return { bucket, maxKey };
   }
 
   /** Σ bucketMass[0..bucket). */
@@ -310,10 +329,7 @@ class DenseDraw {
     let cum = 0;
     for (let b = 0; b < this.numUsed; b++) {
       const c = bucketCount[b]!;
-      if (cum + c >= k) {
-        const { keys, weights } = this.membersOf(b);
-        return { bucket: b, maxKey: selectByWeight(keys, weights, keys.length, k - cum, true) };
-      }
+      if (cum + c >= k) return this.prefixCut(b, c, k - cum, true) ?? ALL;
       cum += c;
     }
     return ALL;
@@ -324,15 +340,12 @@ class DenseDraw {
     const target = topP * this.massOf(cut);
     const b = this.bucketReaching(target, true);
     if (b < cut.bucket) {
-      const { keys, weights } = this.membersOf(b);
-      const maxKey = selectByWeight(keys, weights, keys.length, target - this.massBefore(b));
-      return maxKey === Infinity ? { bucket: b + 1, maxKey: -Infinity } : { bucket: b, maxKey };
+      const size = this.membersOf(b).keys.length;
+      return this.prefixCut(b, size, target - this.massBefore(b), false) ?? { bucket: b + 1, maxKey: -Infinity };
     }
     const kept = this.keptMembers(cut);
     if (kept === 0) return cut;
-    const { keys, weights } = this.membersOf(cut.bucket);
-    const maxKey = selectByWeight(keys, weights, kept, target - this.massBefore(cut.bucket));
-    return maxKey === Infinity ? cut : { bucket: cut.bucket, maxKey };
+    return this.prefixCut(cut.bucket, kept, target - this.massBefore(cut.bucket), false) ?? cut;
   }
 
   /** Keeps z ≥ ln(minP), i.e. probability ≥ minP × the top probability. */
@@ -361,11 +374,10 @@ class DenseDraw {
     const kept = this.keptMembers(cut);
     if (kept > 0) {
       const { keys, weights } = this.membersOf(cut.bucket);
-      for (let j = 0; j < kept; j++) {
-        last = keys[j]! % MAX_VOCAB_SIZE;
-        cum += weights[j]!;
-        if (cum > target) return last;
-      }
+      let j = 0;
+      while (j < kept - 1 && (cum += weights[j]!) <= target) j++;
+      last = keys[j]! % MAX_VOCAB_SIZE; // the member where the running mass passes the target, or the last one
+      if (j < kept - 1) return last;
     }
     // Only reachable through rounding at the very end of the distribution: take the last kept token.
     for (let c = Math.min(cut.bucket, this.numUsed) - 1; last < 0 && c >= 0; c--) if (bucketMass[c]! > 0) last = this.scanBucket(c, Infinity);

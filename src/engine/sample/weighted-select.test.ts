@@ -29,17 +29,27 @@ describe("selectByWeight", () => {
       const unit = trial % 3 === 0;
       const total = unit ? size : weights.reduce((a, b) => a + b, 0);
       const need = trial % 17 === 0 ? total * 1.5 : rand() * total;
-      const got = selectByWeight(Float64Array.from(keys), Float64Array.from(weights), size, need, unit);
-      expect(got).toBe(bySorting(keys, weights, need, unit));
+      const keyArray = Float64Array.from(keys);
+      const count = selectByWeight(keyArray, Float64Array.from(weights), size, need, unit);
+      const expected = bySorting(keys, weights, need, unit);
+      if (expected === Infinity) {
+        expect(count).toBe(-1);
+        continue;
+      }
+      expect(keyArray[count - 1]).toBe(expected);
+      // The selected prefix comes first: exactly the keys ≤ the answer.
+      for (let i = 0; i < size; i++) expect(keyArray[i]! <= expected).toBe(i < count);
     }
   });
 
   it("handles sorted and reverse-sorted input (pivot choice)", () => {
     const n = 5000;
     const ascending = Float64Array.from({ length: n }, (_, i) => i);
-    expect(selectByWeight(ascending, new Float64Array(n).fill(1), n, 2500)).toBe(2499);
+    expect(selectByWeight(ascending, new Float64Array(n).fill(1), n, 2500)).toBe(2500);
+    expect(ascending[2499]).toBe(2499);
     const descending = Float64Array.from({ length: n }, (_, i) => n - i);
     expect(selectByWeight(descending, new Float64Array(n).fill(1), n, 1, true)).toBe(1);
+    expect(descending[0]).toBe(1);
   });
 
   it("keeps keys and weights paired while reordering", () => {

@@ -14,9 +14,11 @@ function swap(keys: Float64Array, weights: Float64Array, a: number, b: number): 
 }
 
 /**
- * The smallest key t among keys[0..size) such that the total weight of the keys ≤ t reaches `need`
- * (weights are ≥ 0; `unit` treats every weight as 1, for counting), or Infinity when the total stays below
- * `need`. Keys must be distinct. Reorders both arrays in place, deterministically (median-of-three pivots).
+ * Finds the smallest key t among keys[0..size) such that the total weight of the keys ≤ t reaches `need`
+ * (weights are ≥ 0; `unit` treats every weight as 1, for counting). Reorders both arrays in place,
+ * deterministically (median-of-three pivots), so that those keys come first, t last among them; returns
+ * how many they are (t = keys[count - 1]), or -1 when the total weight stays below `need`. Keys must be
+ * distinct.
  */
 export function selectByWeight(keys: Float64Array, weights: Float64Array, size: number, need: number, unit = false): number {
   let lo = 0;
@@ -41,13 +43,13 @@ export function selectByWeight(keys: Float64Array, weights: Float64Array, size: 
     if (less >= need && store > lo) {
       hi = store;
     } else if (less + pivotWeight >= need) {
-      return pivot;
+      return store + 1;
     } else {
       need -= less + pivotWeight;
       lo = store + 1;
     }
   }
-  return Infinity;
+  return -1;
 }
 
 /** Moves the keys ≤ `limit` (with their weights) to the front; returns how many there are. */
