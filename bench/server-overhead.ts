@@ -13,10 +13,13 @@
  *   1. latency: sequential 1-token completions, p50/p99 — engine.generate() directly vs
  *      POST /v1/completions (text prompt, tokenized by the server) vs the same with a token-id prompt;
  *   2. throughput: 16 concurrent streams of N tokens each — engine directly vs SSE through HTTP.
+ * For scale it also times a bare `node:http` echo server (the floor any Node HTTP server pays).
  * Rounds alternate engine/HTTP so drift on a shared machine hits both sides alike; medians are reported.
  * Target (issue #3): HTTP adds < 1 ms at p50 and costs < 3% of throughput.
  */
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { resolveServeConfig } from "../src/config/serve-config.js";
 import { createEngineClient } from "../src/engine/client/index.js";
@@ -128,6 +131,17 @@ async function httpStream(url: string, ids: number[]): Promise<number> {
   return tokens;
 }
 
+/**
+ * The floor: a bare `node:http` server in its own process that answers every POST with a small JSON
+ * body. What any Node HTTP server costs on this machine, before herd does anything.
+ */
+async function startBareServer(): Promise<{ url: string; stop: () => void }> {
+  const code = `const http=require("node:http");const s=http.createServer((q,r)=>{let b="";q.on("data",c=>b+=c);q.on("end",()=>{r.setHeader("content-type","application/json");r.end(JSON.stringify({ok:true,n:b.length}))})});s.listen(0,"127.0.0.1",()=>console.log(s.address().port));`;
+  const child = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<string>((resolve) => createInterface({ input: child.stdout }).once("line", resolve));
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() };
+}
+
 async function main(): Promise<void> {
   const maxNumSeqs = String(Math.max(STREAMS, 16));
   const config = resolveServeConfig({ model: args.model, maxNumSeqs, ...(args.threads ? { threads: args.threads } : {}) }, { useEnv: false });
@@ -144,9 +158,13 @@ async function main(): Promise<void> {
     args["stream-interval"] ?? "1",
   ]);
   const ids = await engine.tokenize(PROMPT);
-  const rows: Record<string, number[]> = { enginep50: [], enginep99: [], httpp50: [], httpp99: [], idsp50: [], idsp99: [], engineTps: [], httpTps: [], cpuReq: [], cpuTok: [] };
+  const bare = await startBareServer();
+  const rows: Record<string, number[]> = { enginep50: [], enginep99: [], httpp50: [], httpp99: [], idsp50: [], idsp99: [], barep50: [], barep99: [], engineTps: [], httpTps: [], cpuReq: [], cpuTok: [] };
   const spid = server.proc.pid as number;
   for (let r = 0; r < ROUNDS; r++) {
+    const b = await latencies(REQUESTS, () => httpOneToken(bare.url, PROMPT));
+    rows.barep50?.push(b.p50);
+    rows.barep99?.push(b.p99);
     const e = await latencies(REQUESTS, () => engineOneToken(engine, ids));
     let c0 = cpuMs(spid);
     const h = await latencies(REQUESTS, () => httpOneToken(server.url, PROMPT));
@@ -170,6 +188,7 @@ async function main(): Promise<void> {
   const fmt = (x: number) => x.toFixed(3).padStart(8);
   console.log(`model ${args.model}; engine ${inProcess ? "in-process" : "in a child process"}; --stream-interval ${args["stream-interval"]}; ${REQUESTS} sequential 1-token requests × ${ROUNDS} rounds; ${STREAMS} streams × ${TOKENS} tokens`);
   console.log("latency of a 1-token completion (ms)      p50       p99");
+  console.log(`  floor: bare node:http echo server   ${fmt(m("barep50"))}  ${fmt(m("barep99"))}   (no model; any Node HTTP server pays this)`);
   console.log(`  engine.generate() directly          ${fmt(m("enginep50"))}  ${fmt(m("enginep99"))}`);
   console.log(`  HTTP /v1/completions, text prompt   ${fmt(m("httpp50"))}  ${fmt(m("httpp99"))}   (+${(m("httpp50") - m("enginep50")).toFixed(3)} ms p50)`);
   console.log(`  HTTP /v1/completions, token ids     ${fmt(m("idsp50"))}  ${fmt(m("idsp99"))}   (+${(m("idsp50") - m("enginep50")).toFixed(3)} ms p50)`);
@@ -181,6 +200,7 @@ async function main(): Promise<void> {
     console.log(`  per 1-token request (text prompt)   ${m("cpuReq").toFixed(3).padStart(8)} ms`);
     console.log(`  per streamed token                  ${m("cpuTok").toFixed(1).padStart(8)} µs`);
   }
+  bare.stop();
   await server.stop();
   await engine.close();
 }
