@@ -47,7 +47,6 @@ export interface Lease {
 
 export class EngineHost {
   #client: EngineClient | null = null;
-  #modelInfo: ModelInfo | null = null;
   #state: EngineState = "starting";
   #failed = false;
   #inFlight = 0;
@@ -62,12 +61,6 @@ export class EngineHost {
 
   get state(): EngineState {
     return this.#state;
-  }
-
-  /** Known once the first engine started. */
-  get modelInfo(): ModelInfo {
-    if (!this.#modelInfo) throw new UnavailableError("The model is still loading.");
-    return this.#modelInfo;
   }
 
   get numInFlight(): number {
@@ -104,15 +97,10 @@ export class EngineHost {
 
   #adopt(client: EngineClient): void {
     this.#client = client;
-    this.#modelInfo ??= client.modelInfo;
     client.onDead((err) => this.#onDead(client, err));
     if (this.#state === "draining" || this.#state === "stopped") return;
-    if (this.#opts.warmup) {
-      this.#setState("warming");
-      void this.#warmup(client);
-    } else {
-      this.#setState("warming");
-    }
+    this.#setState("warming");
+    if (this.#opts.warmup) void this.#warmup(client);
   }
 
   async #warmup(client: EngineClient): Promise<void> {
