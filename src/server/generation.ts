@@ -63,14 +63,9 @@ async function* runOne(
   }
 }
 
-/**
- * `vllm:request_queue_time_seconds` needs the time a request waited before the engine scheduled it,
- * which only the engine knows. `RequestOutput` does not carry it yet; when the engine adds an
- * optional `queueTimeMs` to the first output, it is recorded here. TODO(#3): drop the cast then.
- */
+/** `vllm:request_queue_time_seconds`: the engine reports the wait (arrival → first scheduled) on the first output. */
 function recordQueueTime(tracker: RequestTracker, out: RequestOutput): void {
-  const queued = (out as RequestOutput & { queueTimeMs?: unknown }).queueTimeMs;
-  if (typeof queued === "number" && Number.isFinite(queued)) tracker.recordQueueTime(queued);
+  if (out.queueTimeMs !== undefined && Number.isFinite(out.queueTimeMs)) tracker.recordQueueTime(out.queueTimeMs);
 }
 
 /** Merges several async iterators, yielding whichever output is ready first. */

@@ -213,6 +213,7 @@ describe.skipIf(!modelPath || !goldenPath)("completions e2e (stories260K)", () =
     expect(text).toMatch(/^vllm:time_to_first_token_seconds_count\{model_name="stories260K"\} [1-9]/m);
     expect(text).toMatch(/^vllm:inter_token_latency_seconds_count\{model_name="stories260K"\} [1-9]/m);
     expect(text).toMatch(/^vllm:e2e_request_latency_seconds_count\{model_name="stories260K"\} [1-9]/m);
+    expect(text).toMatch(/^vllm:request_queue_time_seconds_count\{model_name="stories260K"\} [1-9]/m);
     expect(text).toMatch(/^vllm:request_success_total\{model_name="stories260K",finished_reason="length"\} [1-9]/m);
   });
 });
