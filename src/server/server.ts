@@ -32,6 +32,11 @@ export interface StartServerOptions {
   log?: Logger;
   /** Replaces `createEngineClient` (e.g. to share one engine between a benchmark and the server). */
   createEngine?: (config: EngineConfig) => Promise<EngineClient>;
+  /**
+   * Turns `--model ARG` into the GGUF path to load (e.g. an artifact folder or s3:// location,
+   * verified against its manifest). Default: ARG is the GGUF path.
+   */
+  resolveModel?: (arg: string, log: Logger) => Promise<string>;
 }
 
 export interface RunningServer {
@@ -60,8 +65,8 @@ export function toEngineConfig(config: ServeConfig, modelPath: string): EngineCo
   };
 }
 
-async function resolveModelPath(config: ServeConfig, log: Logger): Promise<string> {
-  if (config.model !== null) return config.model;
+async function resolveModelPath(config: ServeConfig, log: Logger, resolveModel?: StartServerOptions["resolveModel"]): Promise<string> {
+  if (config.model !== null) return resolveModel ? resolveModel(config.model, log) : config.model;
   log.info("no --model given: using the embedded random-weight Llama 4 model (generated on first use)");
   return ensureEmbeddedModel();
 }
@@ -84,7 +89,7 @@ export async function startServer(config: ServeConfig, opts: StartServerOptions 
   const metrics = new ServerMetrics(names[0] as string);
 
   const engineLog = log.child({ component: "engine" });
-  const modelPath = await resolveModelPath(config, log);
+  const modelPath = await resolveModelPath(config, log, opts.resolveModel);
   const engineConfig = toEngineConfig(config, modelPath);
   const create = opts.createEngine
     ? () => (opts.createEngine as (c: EngineConfig) => Promise<EngineClient>)(engineConfig)
