@@ -5,7 +5,7 @@
  */
 import { EngineDeadError, InvalidRequestError } from "../../common/errors.js";
 import { validateSamplingParams } from "../sample/sampling-params.js";
-import { MAX_LOGPROBS } from "../core/engine-core.js";
+import { MAX_LOGPROBS, MAX_N } from "../core/engine-core.js";
 import type { EngineConfig, EngineRequest, EngineStats, ModelInfo, RequestOutput, TokenId } from "../types.js";
 import type { EngineClient, TokenizeOptions } from "./engine-client.js";
 import { OutputStream } from "./output-stream.js";
@@ -30,7 +30,7 @@ export abstract class BaseEngineClient implements EngineClient {
     if (this.#closed) throw new EngineDeadError("the engine is shut down");
     if (this.#streams.has(request.requestId)) throw new InvalidRequestError(`duplicate request id ${request.requestId}`);
     // Reject invalid parameters here, before anything reaches the engine.
-    validateSamplingParams(request.sampling, { vocabSize: this.modelInfo.vocabSize, maxModelLen: this.config.maxModelLen, maxLogprobs: MAX_LOGPROBS });
+    validateSamplingParams(request.sampling, { vocabSize: this.modelInfo.vocabSize, maxModelLen: this.config.maxModelLen, maxLogprobs: MAX_LOGPROBS, maxN: MAX_N });
     const stream = new OutputStream();
     this.#streams.set(request.requestId, stream);
     let finished = false;

@@ -12,6 +12,7 @@ import type { GrammarConstraint } from "../sample/grammar.js";
 import { Scheduler, type SchedulerOutput } from "../sched/scheduler.js";
 import { Sampler } from "../sample/sampler.js";
 import { validateSamplingParams } from "../sample/sampling-params.js";
+import { computeLogprobs } from "../sample/logprobs.js";
 import { IncrementalDetokenizer } from "../output/detokenizer.js";
 import { StopChecker } from "../output/stop-checker.js";
 import type { CompletionDelta, EngineConfig, EngineRequest, EngineStats, FinishReason, GeneratedTokenLogprobs, RequestOutput, TokenId } from "../types.js";
@@ -28,6 +29,8 @@ interface RequestGroup {
 export type OutputSink = (outputs: RequestOutput[]) => void;
 
 export const MAX_LOGPROBS = 20;
+/** The engine's own bound on n (the server enforces its configured, usually smaller, `--max-n`). */
+export const MAX_N = 128;
 
 export class EngineCore {
   readonly scheduler: Scheduler;
@@ -73,7 +76,7 @@ export class EngineCore {
         throw new InvalidRequestError(`prompt token id ${t} is outside the vocabulary (0..${vocabSize - 1})`, { param: "prompt" });
       }
     }
-    const sampling = validateSamplingParams(er.sampling, { vocabSize, maxModelLen: this.maxModelLen, maxLogprobs: MAX_LOGPROBS });
+    const sampling = validateSamplingParams(er.sampling, { vocabSize, maxModelLen: this.maxModelLen, maxLogprobs: MAX_LOGPROBS, maxN: MAX_N });
     const maxLen = this.maxModelLen;
     if (prompt.length >= maxLen) throw new ContextLengthExceededError(prompt.length, maxLen);
     if (sampling.maxTokens !== undefined && prompt.length + sampling.maxTokens > maxLen) {
@@ -168,7 +171,10 @@ export class EngineCore {
     if (!req.grammar || req.grammar.allows(first.tokenId)) return first;
     const masked = logits.slice();
     req.grammar.mask(masked);
-    return req.sampler.sample(masked);
+    const { tokenId } = req.sampler.sample(masked);
+    // Logprobs describe the model's raw distribution, as for unconstrained requests.
+    const n = req.sampling.logprobs;
+    return n === undefined ? { tokenId } : { tokenId, logprobs: computeLogprobs(logits, tokenId, n) };
   }
 
   #appendToken(req: Request, tokenId: TokenId, logprobs: GeneratedTokenLogprobs | undefined): void {
