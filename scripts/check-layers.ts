@@ -5,6 +5,7 @@
  *   engine → native (runner/ only), model, common     model → native, common
  *   config → engine (types, config), common            native, common → nothing of ours
  *   planner → model, common (pure functions, no I/O)
+ *   bench → common (a load generator that speaks HTTP only: no engine, model or native code)
  *   compile → model, storage, native (quantize, version), common      storage → common
  *
  * Run: npx tsx scripts/check-layers.ts (part of `npm test`). Exits 1 and lists every violation.
@@ -20,6 +21,7 @@ const allowed: Record<string, string[]> = {
   model: ["model", "native", "common"],
   config: ["config", "engine", "common"],
   planner: ["planner", "model", "common"],
+  bench: ["bench", "common"],
   compile: ["compile", "model", "storage", "native", "common"],
   storage: ["storage", "common"],
   native: ["native"],

@@ -16,6 +16,7 @@ import type { RequestVars, ServerContext } from "./context.js";
 import { errorResponse, toErrorResponse, toServeError } from "./errors.js";
 import { handleHealth, handleListModels, handleMetrics, handleReady, handleVersion } from "./ops.js";
 import { handleDetokenize, handleTokenize } from "./tokenize/handler.js";
+import { mountChatPage } from "./web.js";
 
 export type App = Hono<{ Variables: RequestVars }>;
 
@@ -48,6 +49,7 @@ export function createApp(ctx: ServerContext): App {
     const origins = [...ctx.config.allowedOrigins];
     app.use(cors({ origin: origins.includes("*") ? "*" : origins, allowHeaders: ["Authorization", "Content-Type", "X-Request-Id"], exposeHeaders: ["X-Request-Id"] }));
   }
+  mountChatPage(app); // before auth: the page asks for the key itself
   if (ctx.config.apiKey !== null) app.use(bearerAuth(ctx.config.apiKey));
 
   app.post("/v1/chat/completions", (c) => handleChatCompletion(ctx, c.req.raw, c.get("log")));
