@@ -6,7 +6,7 @@
 import { NotFoundError } from "../common/errors.js";
 import type { ServeConfig } from "../config/serve-config.js";
 import type { EngineClient } from "../engine/client/engine-client.js";
-import type { EngineConfig, ModelInfo } from "../engine/types.js";
+import type { ModelInfo } from "../engine/types.js";
 import { ChatTemplate } from "./chat-template.js";
 import type { ServingLimits } from "./sampling.js";
 
@@ -39,9 +39,9 @@ export function servedModelNames(config: ServeConfig): string[] {
 
 /** The engine's effective context length (the client reports its finalized config when it has one). */
 function effectiveMaxModelLen(client: EngineClient): number {
-  const config = (client as Partial<{ config: EngineConfig }>).config;
-  const fromConfig = config?.maxModelLen ?? 0;
-  const kvCells = config?.kvCacheTokens ?? 0;
+  const config = client.config;
+  const fromConfig = config.maxModelLen;
+  const kvCells = config.kvCacheTokens;
   const len = fromConfig > 0 ? fromConfig : client.modelInfo.contextTrainLength;
   return kvCells > 0 ? Math.min(len, kvCells) : len;
 }

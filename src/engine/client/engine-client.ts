@@ -4,7 +4,7 @@
  * a llama.cpp abort kills only the child, and every in-flight request then fails with `EngineDeadError`).
  * @module
  */
-import type { EngineRequest, EngineStats, ModelInfo, RequestOutput, TokenId } from "../types.js";
+import type { EngineConfig, EngineRequest, EngineStats, ModelInfo, RequestOutput, TokenId } from "../types.js";
 
 export interface TokenizeOptions {
   /** Add BOS (and other special tokens) as the model's vocabulary says. Default true. */
@@ -16,6 +16,8 @@ export interface TokenizeOptions {
 export interface EngineClient {
   /** Model facts, known once `start()` resolved. */
   readonly modelInfo: ModelInfo;
+  /** The engine's configuration with model-dependent defaults resolved (e.g. the final maxModelLen). */
+  readonly config: EngineConfig;
 
   /**
    * Submits a request and yields its outputs until `finished`. Aborting `signal` (or breaking out of

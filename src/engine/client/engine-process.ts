@@ -98,5 +98,9 @@ process.once("message", (m: EngineInit) => {
     process.exit(1);
   }
 });
+// Signals are for the server, which drains and then tells us to shut down (a terminal's Ctrl-C
+// reaches the whole process group; the engine must not die before the server's drain ends).
+process.on("SIGINT", () => {});
+process.on("SIGTERM", () => {});
 // The parent is gone: nobody can read our outputs.
 process.on("disconnect", () => process.exit(0));

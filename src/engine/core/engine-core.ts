@@ -28,7 +28,8 @@ interface RequestGroup {
 
 export type OutputSink = (outputs: RequestOutput[]) => void;
 
-export const MAX_LOGPROBS = 20;
+/** The engine's own bound on top logprobs (the server enforces its configured `--max-logprobs`). */
+export const MAX_LOGPROBS = 1024;
 /** The engine's own bound on n (the server enforces its configured, usually smaller, `--max-n`). */
 export const MAX_N = 128;
 

@@ -45,7 +45,7 @@ function stratifiedCounts(logits: Float32Array, t: Truncation, n: number): Map<n
 function expectMatchesReference(logits: Float32Array, t: Truncation, n = 1000): void {
   const expected = reference(logits, t);
   const counts = stratifiedCounts(logits, t, n);
-  for (const [id, count] of counts) {
+  for (const [id, _count] of counts) {
     if (!expected.has(id)) throw new Error(`${JSON.stringify(t)}: drew token ${id} (logit ${logits[id]}) outside the reference set of ${expected.size}`);
   }
   for (const [id, p] of expected) {
