@@ -48,10 +48,25 @@ export interface SamplingParams {
   includeSpecialInText?: boolean | undefined;
 }
 
+/**
+ * One image of a multimodal request, already tiled by the caller (Llama 4: 336×336 tiles, the
+ * global tile last). The prompt holds one image-token placeholder (`<|patch|>`) per embedding; the
+ * engine encodes the tiles with the model's vision projector and puts the embeddings there, in order.
+ */
+export interface ImageInput {
+  /** Content hash (hex): prefix reuse matches images by it, never by their placeholder tokens. */
+  hash: string;
+  /** Each tile as packed RGB bytes, row-major, tileSize × tileSize × 3. */
+  tiles: Uint8Array[];
+  tileSize: number;
+}
+
 export interface EngineRequest {
   /** Unique id chosen by the caller. */
   requestId: string;
   promptTokenIds: TokenId[];
+  /** Images whose embeddings replace the prompt's image placeholders, in prompt order. */
+  images?: ImageInput[];
   sampling: SamplingParams;
   /** Wall-clock arrival time (ms since epoch), for queue-time metrics. */
   arrivalTimeMs?: number;
@@ -139,6 +154,8 @@ export interface ModelInfo {
 
 export interface EngineConfig {
   model: string;
+  /** Vision projector GGUF (mmproj) for image input; none = text only. */
+  mmproj?: string | undefined;
   device: "cpu" | "cuda" | "vulkan";
   /** Maximum tokens (prompt + output) of one sequence. */
   maxModelLen: number;
