@@ -15,6 +15,7 @@ import type { Sampler } from "./sample/sampler.js";
 import type { IncrementalDetokenizer } from "./output/detokenizer.js";
 import type { StopChecker } from "./output/stop-checker.js";
 import type { GrammarConstraint } from "./sample/grammar.js";
+import type { MultiModalPrompt } from "./multimodal.js";
 
 export type RequestStatus = "waiting" | "running" | "finished";
 
@@ -38,6 +39,8 @@ export class Request {
   finishEmitted = false;
   /** Output produced since the last emitted `RequestOutput`. */
   pending: PendingDelta = { tokenIds: [], text: "", logprobs: [] };
+  /** Image embeddings of the prompt, if it has images. */
+  multiModal: MultiModalPrompt | null = null;
   /** Grammar constraining the output, if the request has one. */
   grammar: GrammarConstraint | null = null;
   /** When the scheduler first admitted it (ms since epoch). */
@@ -76,9 +79,17 @@ export class Request {
     return pos < p ? this.promptTokenIds[pos]! : this.outputTokenIds[pos - p]!;
   }
 
-  /** All tokens (prompt + output) — used for prefix matching on (re-)admission. */
-  allTokenIds(): TokenId[] {
-    return [...this.promptTokenIds, ...this.outputTokenIds];
+  /** KV key at `pos`: the token id, or for an image embedding a negative key of the image's content. */
+  keyAt(pos: number): number {
+    const mm = this.multiModal;
+    return mm && pos < mm.keys.length ? mm.keys[pos]! : this.tokenAt(pos);
+  }
+
+  /** KV keys of everything known so far (prompt + output) — matched against the prefix cache. */
+  allKeys(): number[] {
+    const keys = this.multiModal ? Array.from(this.multiModal.keys) : [...this.promptTokenIds];
+    for (const t of this.outputTokenIds) keys.push(t);
+    return keys;
   }
 
   isFinished(): boolean {

@@ -7,7 +7,8 @@
 import { CapacityError, ContextLengthExceededError, InvalidRequestError } from "../../common/errors.js";
 import { KvManager } from "../kv/kv-manager.js";
 import { Request } from "../request.js";
-import type { ModelRunner } from "../runner/model-runner.js";
+import type { BatchItem, ModelRunner } from "../runner/model-runner.js";
+import { MultiModalPrompt } from "../multimodal.js";
 import type { GrammarConstraint } from "../sample/grammar.js";
 import { Scheduler, type SchedulerOutput } from "../sched/scheduler.js";
 import { Sampler } from "../sample/sampler.js";
@@ -86,6 +87,7 @@ export class EngineCore {
     if (this.scheduler.waiting.length + sampling.n > this.config.maxWaiting) {
       throw new CapacityError(`the server is at capacity: ${this.scheduler.waiting.length} requests are already waiting (limit ${this.config.maxWaiting}); retry later`);
     }
+    const multiModal = this.#multiModal(er);
     const maxTotal = sampling.maxTokens === undefined ? maxLen : prompt.length + sampling.maxTokens;
     const group: RequestGroup = { requestId: er.requestId, completions: [], numPromptTokens: prompt.length, reportedQueueTime: false };
     const arrival = er.arrivalTimeMs ?? Date.now();
@@ -98,11 +100,26 @@ export class EngineCore {
         group.completions[0] ?? null,
         arrival,
       );
+      // Completions share one MultiModalPrompt: its tiles are encoded once.
+      req.multiModal = multiModal;
       if (sampling.grammar !== undefined) req.grammar = this.#compileGrammar(sampling.grammar, group);
       group.completions.push(req);
     }
     for (const req of group.completions) this.scheduler.addRequest(req);
     this.#groups.set(er.requestId, group);
+  }
+
+  #multiModal(er: EngineRequest): MultiModalPrompt | null {
+    const images = er.images ?? [];
+    const vision = this.runner.vision;
+    if (images.length === 0) {
+      if (vision && er.promptTokenIds.includes(vision.placeholderTokenId)) {
+        throw new InvalidRequestError("the prompt contains image placeholder tokens but no images", { param: "prompt" });
+      }
+      return null;
+    }
+    if (!vision) throw new InvalidRequestError("this model has no vision projector (serve it with an mmproj) and cannot take images", { param: "images" });
+    return new MultiModalPrompt(er.promptTokenIds, images, vision);
   }
 
   #compileGrammar(gbnf: string, group: RequestGroup): GrammarConstraint {
@@ -128,9 +145,13 @@ export class EngineCore {
   async step(): Promise<boolean> {
     this.#processAborts();
     const plan = this.scheduler.schedule();
-    const batch = plan.items.map((it) => ({ seqId: it.request.kv!.seqId, tokens: it.tokens, startPos: it.startPos, needsLogits: it.needsLogits }));
     let rows: Float32Array[];
     try {
+      const batch = plan.items.map((it): BatchItem => {
+        const item: BatchItem = { seqId: it.request.kv!.seqId, tokens: it.tokens, startPos: it.startPos, needsLogits: it.needsLogits };
+        if (it.isImage) item.embeddings = it.request.multiModal!.embeddingsFor(it.startPos, it.tokens.length)!;
+        return item;
+      });
       rows = await this.runner.execute(batch, plan.memoryOps);
     } catch (err) {
       this.#failBatch(plan, err);
@@ -153,7 +174,7 @@ export class EngineCore {
       if (req.status !== "running" || !req.kv) continue;
       const promptPart = Math.max(0, Math.min(req.numPromptTokens, item.startPos + item.tokens.length) - item.startPos);
       this.#numPromptTokensComputed += promptPart;
-      this.kv.commitTokens(req.kv, item.tokens);
+      this.kv.commitTokens(req.kv, item.keys);
       req.numComputedTokens += item.tokens.length;
       if (!logits) continue;
       const { tokenId, logprobs } = this.#sample(req, logits);

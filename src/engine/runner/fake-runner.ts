@@ -6,10 +6,12 @@
  */
 import type { MemoryOp } from "../kv/kv-manager.js";
 import type { EngineConfig, ModelInfo, TokenId } from "../types.js";
-import type { BatchItem, ModelRunner } from "./model-runner.js";
+import type { BatchItem, ModelRunner, VisionRunner } from "./model-runner.js";
 import { defaultEngineConfig, finalizeEngineConfig } from "../config.js";
 
 export interface FakeRunnerOptions {
+  /** A fake vision projector: placeholder token, embeddings per tile, 2×2-pixel tiles, 2 floats per embedding. */
+  vision?: { placeholderTokenId: number; embeddingsPerTile: number };
   vocabSize?: number;
   numKvCells?: number;
   maxBatchTokens?: number;
@@ -22,6 +24,9 @@ export class FakeRunner implements ModelRunner {
   readonly config: EngineConfig;
   readonly numKvCells: number;
   readonly maxBatchTokens: number;
+  readonly vision: VisionRunner | undefined;
+  /** Tiles encoded so far (first byte of each), for assertions. */
+  readonly encodedTiles: number[] = [];
   /** Every executed batch, for assertions. */
   readonly batches: BatchItem[][] = [];
   /** Positions held per sequence label (what llama.cpp's KV would hold). */
@@ -38,6 +43,17 @@ export class FakeRunner implements ModelRunner {
       this.numKvCells,
     );
     const eos = opts.eosTokenId ?? vocabSize - 1;
+    const v = opts.vision;
+    this.vision = v && {
+      placeholderTokenId: v.placeholderTokenId,
+      embeddingsPerTile: v.embeddingsPerTile,
+      embdSize: 2,
+      tileSize: 2,
+      encodeTile: (rgb: Uint8Array) => {
+        this.encodedTiles.push(rgb[0]!);
+        return new Float32Array(v.embeddingsPerTile * 2).fill(rgb[0]!);
+      },
+    };
     this.modelInfo = {
       path: "fake", description: "fake", architecture: "fake", numParams: 0, sizeBytes: 0, vocabSize,
       contextTrainLength: this.numKvCells, bosTokenId: 0, eosTokenId: eos, eogTokenIds: [eos], addBos: true,
@@ -57,6 +73,7 @@ export class FakeRunner implements ModelRunner {
     if (n > this.maxBatchTokens) throw new Error(`batch of ${n} > ${this.maxBatchTokens}`);
     const rows: Float32Array[] = [];
     for (const it of items) {
+      if (it.embeddings && it.embeddings.length !== it.tokens.length * 2) throw new Error("embeddings of the wrong size");
       const have = this.seqLen.get(it.seqId) ?? 0;
       if (have !== it.startPos) throw new Error(`position gap on seq ${it.seqId}: has ${have}, batch starts at ${it.startPos}`);
       this.seqLen.set(it.seqId, have + it.tokens.length);

@@ -11,7 +11,7 @@ import type { MemoryOp } from "../kv/kv-manager.js";
 import { MAX_SEQ_LABELS } from "../kv/kv-manager.js";
 import type { EngineConfig, ModelInfo, TokenId } from "../types.js";
 import { loadModel, type LoadedModel } from "./llama-model.js";
-import type { BatchItem, ModelRunner } from "./model-runner.js";
+import type { BatchItem, ModelRunner, VisionRunner } from "./model-runner.js";
 import { finalizeEngineConfig } from "../config.js";
 import type { GrammarConstraint } from "../sample/grammar.js";
 import type { SamplerPtr } from "../../native/bindings.js";
@@ -22,18 +22,15 @@ export class LlamaRunner implements ModelRunner {
   readonly modelInfo: ModelInfo;
   /** The configuration with model-dependent defaults filled in. */
   readonly config: EngineConfig;
+  readonly vision: VisionRunner | undefined = undefined;
   readonly numKvCells: number;
   readonly maxBatchTokens: number;
   readonly #m: LoadedModel;
   readonly #b: Bindings;
   readonly #ctx: ContextPtr;
   readonly #mem: MemoryPtr;
-  readonly #batch: RawBatch;
-  readonly #token: Int32Array;
-  readonly #pos: Int32Array;
-  readonly #nSeqId: Int32Array;
-  readonly #seqId: Int32Array[];
-  readonly #logits: Int8Array;
+  readonly #tokenBatch: BatchBuffer;
+  #embd: BatchBuffer | null = null;
   readonly #pieces = new Map<number, Uint8Array>();
   #logitsView: { ptr: bigint; rows: number; data: Float32Array } | null = null;
   #candidates: TokenCandidates | null = null;
@@ -70,14 +67,7 @@ export class LlamaRunner implements ModelRunner {
     this.#mem = b.getMemory(ctx);
     this.numKvCells = b.nCtx(ctx);
     this.maxBatchTokens = b.nBatch(ctx);
-    const cap = this.maxBatchTokens;
-    this.#batch = b.batchInit(cap, 0, 1);
-    this.#token = new Int32Array(koffi.view(this.#batch.token, cap * 4));
-    this.#pos = new Int32Array(koffi.view(this.#batch.pos, cap * 4));
-    this.#nSeqId = new Int32Array(koffi.view(this.#batch.n_seq_id, cap * 4));
-    this.#logits = new Int8Array(koffi.view(this.#batch.logits, cap));
-    const seqPtrs = koffi.decode(this.#batch.seq_id, "void *", cap) as bigint[];
-    this.#seqId = seqPtrs.map((p) => new Int32Array(koffi.view(p, 4)));
+    this.#tokenBatch = new BatchBuffer(b, this.maxBatchTokens, 0);
   }
 
   async execute(items: readonly BatchItem[], memoryOps: readonly MemoryOp[]): Promise<Float32Array[]> {
@@ -85,16 +75,41 @@ export class LlamaRunner implements ModelRunner {
     if (this.#busy) throw new Error("one decode at a time per llama.cpp context");
     for (const op of memoryOps) this.#applyMemoryOp(op);
     if (items.length === 0) return [];
-    const numOutputs = this.#fillBatch(items);
+    // llama.cpp takes tokens or embeddings per batch: image chunks go first, in their own decode.
+    const imageItems = items.filter((it) => it.embeddings !== undefined);
+    const textItems = imageItems.length === 0 ? items : items.filter((it) => it.embeddings === undefined);
+    const rowsByItem = new Map<BatchItem, Float32Array>();
+    if (imageItems.length > 0) {
+      const rows = await this.#decode(this.#embdBatch(), imageItems);
+      // The next decode overwrites the logits buffer: keep copies.
+      imageItems.filter((it) => it.needsLogits).forEach((it, i) => rowsByItem.set(it, rows[i]!.slice()));
+    }
+    if (textItems.length > 0) {
+      const rows = await this.#decode(this.#tokenBatch, textItems);
+      textItems.filter((it) => it.needsLogits).forEach((it, i) => rowsByItem.set(it, rows[i]!));
+    }
+    return items.filter((it) => it.needsLogits).map((it) => rowsByItem.get(it)!);
+  }
+
+  async #decode(batch: BatchBuffer, items: readonly BatchItem[]): Promise<Float32Array[]> {
+    const numOutputs = this.#fillBatch(batch, items);
     this.#busy = true;
     let rc: number;
     try {
-      rc = await this.#b.decodeAsync(this.#ctx, this.#batch);
+      rc = await this.#b.decodeAsync(this.#ctx, batch.raw);
     } finally {
       this.#busy = false;
     }
     if (rc !== 0) throw new Error(`llama_decode failed with code ${rc}${rc === 1 ? " (no KV slot for the batch)" : ""}`);
     return this.#logitRows(numOutputs);
+  }
+
+  /** The embeddings batch, made on first use (only multimodal requests need it). */
+  #embdBatch(): BatchBuffer {
+    const width = this.vision?.embdSize;
+    if (!width) throw new Error("embeddings given, but the model has no vision projector");
+    this.#embd ??= new BatchBuffer(this.#b, this.maxBatchTokens, width);
+    return this.#embd;
   }
 
   #applyMemoryOp(op: MemoryOp): void {
@@ -103,7 +118,7 @@ export class LlamaRunner implements ModelRunner {
   }
 
   /** Writes the batch into C memory after checking everything llama.cpp would assert on. */
-  #fillBatch(items: readonly BatchItem[]): number {
+  #fillBatch(batch: BatchBuffer, items: readonly BatchItem[]): number {
     const vocabSize = this.modelInfo.vocabSize;
     let n = 0;
     let numOutputs = 0;
@@ -115,19 +130,26 @@ export class LlamaRunner implements ModelRunner {
         throw new Error(`batch position gap for seq ${item.seqId}: starts at ${item.startPos}, KV ends at ${posMax}`);
       }
       if (n + item.tokens.length > this.maxBatchTokens) throw new Error(`batch of ${n + item.tokens.length} tokens exceeds n_batch ${this.maxBatchTokens}`);
+      if (batch.embd) {
+        const e = item.embeddings;
+        if (!e || e.length !== item.tokens.length * batch.embdWidth) throw new Error(`item needs ${item.tokens.length} × ${batch.embdWidth} embedding floats`);
+        batch.embd.set(e, n * batch.embdWidth);
+      }
       for (let k = 0; k < item.tokens.length; k++, n++) {
-        const t = item.tokens[k]!;
-        if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw new Error(`token id ${t} outside the vocabulary (0..${vocabSize - 1})`);
-        this.#token[n] = t;
-        this.#pos[n] = item.startPos + k;
-        this.#nSeqId[n] = 1;
-        this.#seqId[n]![0] = item.seqId;
+        if (!batch.embd) {
+          const t = item.tokens[k]!;
+          if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw new Error(`token id ${t} outside the vocabulary (0..${vocabSize - 1})`);
+          batch.token![n] = t;
+        }
+        batch.pos[n] = item.startPos + k;
+        batch.nSeqId[n] = 1;
+        batch.seqId[n]![0] = item.seqId;
         const last = k === item.tokens.length - 1 && item.needsLogits;
-        this.#logits[n] = last ? 1 : 0;
+        batch.logits[n] = last ? 1 : 0;
         if (last) numOutputs++;
       }
     }
-    this.#batch.n_tokens = n;
+    batch.raw.n_tokens = n;
     return numOutputs;
   }
 
@@ -216,8 +238,8 @@ export class LlamaRunner implements ModelRunner {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#batch.n_tokens = this.maxBatchTokens;
-    this.#b.batchFree(this.#batch);
+    this.#tokenBatch.free();
+    this.#embd?.free();
     this.#b.free(this.#ctx);
     this.#b.modelFree(this.#m.model);
   }
@@ -277,5 +299,34 @@ class LlamaGrammar implements GrammarConstraint {
   dispose(): void {
     if (this.#sampler) this.b.samplerFree(this.#sampler);
     this.#sampler = null;
+  }
+}
+
+/** A `llama_batch` in C memory (from `llama_batch_init`) with typed-array views over its arrays. */
+class BatchBuffer {
+  readonly raw: RawBatch;
+  readonly token: Int32Array | null;
+  readonly embd: Float32Array | null;
+  readonly pos: Int32Array;
+  readonly nSeqId: Int32Array;
+  readonly seqId: Int32Array[];
+  readonly logits: Int8Array;
+
+  /** `embdWidth` 0: a token batch; else an embeddings batch of that width. */
+  constructor(readonly b: Bindings, readonly capacity: number, readonly embdWidth: number) {
+    const raw = b.batchInit(capacity, embdWidth, 1);
+    this.raw = raw;
+    this.token = embdWidth === 0 ? new Int32Array(koffi.view(raw.token, capacity * 4)) : null;
+    this.embd = embdWidth > 0 ? new Float32Array(koffi.view(raw.embd, capacity * embdWidth * 4)) : null;
+    this.pos = new Int32Array(koffi.view(raw.pos, capacity * 4));
+    this.nSeqId = new Int32Array(koffi.view(raw.n_seq_id, capacity * 4));
+    this.logits = new Int8Array(koffi.view(raw.logits, capacity));
+    const seqPtrs = koffi.decode(raw.seq_id, "void *", capacity) as bigint[];
+    this.seqId = seqPtrs.map((p) => new Int32Array(koffi.view(p, 4)));
+  }
+
+  free(): void {
+    this.raw.n_tokens = this.capacity;
+    this.b.batchFree(this.raw);
   }
 }

@@ -143,3 +143,38 @@ describe("scheduler policies (fake runner)", () => {
     await client.close();
   });
 });
+
+describe("image embeddings (fake vision projector)", () => {
+  const P = 50; // placeholder token
+  const tile = (v: number) => new Uint8Array(12).fill(v);
+  const image = (hash: string, ...tiles: number[]) => ({ hash, tileSize: 2, tiles: tiles.map(tile) });
+  const prompt = [1, 2, P, P, P, P, 3, P, P, P, P, 4];
+
+  it("feeds embeddings in their own items, encodes each tile once, and keys prefix reuse by image content", async () => {
+    const { client, runner } = engine({ vocabSize: 256, vision: { placeholderTokenId: P, embeddingsPerTile: 4 } });
+    const req = (hash: string) => ({ ...makeRequest(prompt, { maxTokens: 2 }), images: [image(hash, 7, 9)] });
+    const a = await collect(client, req("img-a"));
+    expect(a.tokenIds[0]).toEqual([5, 6]);
+    const items = runner.batches.flat();
+    const imageItems = items.filter((it) => it.embeddings);
+    expect(imageItems.map((it) => [it.startPos, it.tokens.length])).toEqual([[2, 4], [7, 4]]);
+    expect(Array.from(imageItems[1]!.embeddings!)).toEqual(new Array(8).fill(9));
+    expect(runner.encodedTiles).toEqual([7, 9]);
+
+    const same = await collect(client, req("img-a"));
+    expect(same.outputs.at(-1)!.numCachedTokens).toBe(11);
+    const other = await collect(client, req("img-b"));
+    expect(other.outputs.at(-1)!.numCachedTokens).toBe(2); // only the text before the image
+    await client.close();
+  });
+
+  it("refuses images whose embeddings do not match the placeholders, and images for a text-only model", async () => {
+    const { client } = engine({ vocabSize: 256, vision: { placeholderTokenId: P, embeddingsPerTile: 4 } });
+    await expect(collect(client, { ...makeRequest(prompt), images: [image("x", 1)] })).rejects.toThrow(/8 image placeholder tokens, but its 1 image\(s\) give 4/);
+    await expect(collect(client, makeRequest(prompt))).rejects.toThrow(/placeholder tokens but no images/);
+    await client.close();
+    const textOnly = engine({ vocabSize: 256 });
+    await expect(collect(textOnly.client, { ...makeRequest(prompt), images: [image("x", 1, 2)] })).rejects.toThrow(/no vision projector/);
+    await textOnly.client.close();
+  });
+});

@@ -28,6 +28,10 @@ export interface SchedulerConfig {
 export interface ScheduledItem {
   request: Request;
   tokens: TokenId[];
+  /** KV keys of those positions (token ids; image positions get image keys). */
+  keys: number[];
+  /** The positions are image placeholders: the runner feeds their embeddings instead of tokens. */
+  isImage: boolean;
   startPos: number;
   /** The last token's logits are needed: this chunk completes the sequence's known tokens. */
   needsLogits: boolean;
@@ -74,7 +78,7 @@ export class Scheduler {
     // 1) Running requests catch up, oldest first.
     for (let i = 0; i < this.running.length && budget > 0; i++) {
       const req = this.running[i]!;
-      const n = Math.min(req.numTokens - req.numComputedTokens, budget);
+      const n = this.#chunk(req, req.numComputedTokens, Math.min(req.numTokens - req.numComputedTokens, budget));
       if (!this.#reserveOrPreempt(req, n, preempted)) break; // req itself was preempted
       items.push(this.#item(req, n));
       budget -= n;
@@ -123,13 +127,13 @@ export class Scheduler {
       const seq = this.kv.allocateSeq();
       if (!seq) break;
       req.kv = seq;
-      const tokens = req.allTokenIds();
+      const tokens = req.allKeys();
       const reuse = this.config.enablePrefixCaching || req.firstSibling !== null;
       // Keep at least the last token to compute: its logits give the next token.
       const match = reuse ? this.kv.findPrefix(tokens, tokens.length - 1) : null;
       if (match) this.kv.sharePrefix(seq, match.source, match.numTokens);
       const numReused = match?.numTokens ?? 0;
-      const n = Math.min(tokens.length - numReused, budget);
+      const n = this.#chunk(req, numReused, Math.min(tokens.length - numReused, budget));
       if (!this.kv.reserve(n)) {
         this.kv.release(seq, false);
         req.kv = null;
@@ -151,11 +155,23 @@ export class Scheduler {
     return budget;
   }
 
+  /** How many of `max` positions from `start` go in one item: cut where text meets image embeddings. */
+  #chunk(req: Request, start: number, max: number): number {
+    return req.multiModal ? req.multiModal.runLength(start, max) : max;
+  }
+
+  /** The next `n` positions of `req`, all of one kind (text tokens or image embeddings). */
   #item(req: Request, n: number): ScheduledItem {
     const start = req.numComputedTokens;
+    const mm = req.multiModal;
     const tokens: TokenId[] = new Array(n);
-    for (let k = 0; k < n; k++) tokens[k] = req.tokenAt(start + k);
-    return { request: req, tokens, startPos: start, needsLogits: start + n === req.numTokens };
+    const keys: number[] = new Array(n);
+    for (let k = 0; k < n; k++) {
+      tokens[k] = req.tokenAt(start + k);
+      keys[k] = req.keyAt(start + k);
+    }
+    const isImage = mm !== null && (mm.embeddingIndex[start] ?? -1) >= 0;
+    return { request: req, tokens, keys, isImage, startPos: start, needsLogits: start + n === req.numTokens };
   }
 
   /** Removes a finished or aborted request; its KV is kept for prefix reuse when caching is on. */
