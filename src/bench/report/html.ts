@@ -47,7 +47,7 @@ function summaryTable(results: readonly BenchResult[]): string {
 function curveChart(results: readonly BenchResult[], metric: "ttft" | "tpot", title: string): string {
   const series: Series[] = [];
   results.forEach((r, ci) => {
-    const runs = [...r.runs].sort((a, b) => (a.metrics.output_throughput ?? 0) - (b.metrics.output_throughput ?? 0));
+    const runs = r.runs; // traced in sweep order (rising load), as a latency–throughput curve is read
     const x = (run: RunRecord) => run.metrics.output_throughput ?? 0;
     const labels = runs.map(loadLabel);
     series.push({ name: `${r.label} median`, colorIndex: ci, markers: true, pointLabels: labels, points: runs.map((run) => [x(run), run.metrics[`median_${metric}_ms`] ?? Number.NaN]) });
@@ -93,13 +93,13 @@ function timeline(results: readonly BenchResult[]): string {
 
 export function renderReport(results: readonly BenchResult[]): string {
   const cdf = (title: string, unit: string, values: (run: RunRecord) => number[]) =>
-    lineChart({ title, xLabel: unit, yLabel: "fraction of requests ≤ x", series: runSeries(results, values), step: true });
+    lineChart({ title, xLabel: unit, yLabel: "fraction of requests ≤ x", series: runSeries(results, values), step: true, legend: "bottom-right" });
   const charts = [
     curveChart(results, "ttft", "TTFT vs throughput"),
     curveChart(results, "tpot", "TPOT vs throughput"),
     cdf("TTFT distribution", "TTFT (ms)", (run) => ok(run, run.ttfts_ms)),
     cdf("TPOT distribution", "TPOT (ms)", tpots),
-    lineChart({ title: "ITL distribution", xLabel: "ITL (ms)", yLabel: "fraction of gaps ≤ x", series: runSeries(results, (run) => run.itls_ms.flat()), step: true }),
+    lineChart({ title: "ITL distribution", xLabel: "ITL (ms)", yLabel: "fraction of gaps ≤ x", series: runSeries(results, (run) => run.itls_ms.flat()), step: true, legend: "bottom-right" }),
     cdf("End-to-end latency distribution", "E2EL (ms)", (run) => ok(run, run.e2els_ms)),
     timeline(results),
   ];

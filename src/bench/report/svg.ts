@@ -24,6 +24,8 @@ export interface ChartSpec {
   readonly series: readonly Series[];
   /** Step line (for CDFs). */
   readonly step?: boolean;
+  /** Where the legend goes (default top left; CDFs keep bottom right clear). */
+  readonly legend?: "top-left" | "bottom-right";
 }
 
 export const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f"];
@@ -95,8 +97,10 @@ export function lineChart(spec: ChartSpec): string {
       const p = pts[j];
       if (p) parts.push(`<text x="${(p[0] + 5).toFixed(1)}" y="${(p[1] - 5).toFixed(1)}" fill="${color}" font-size="10">${escapeXml(label)}</text>`);
     });
-    const ly = M.top + 8 + i * 14;
-    parts.push(`<line x1="${M.left + 10}" x2="${M.left + 30}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ""}/><text x="${M.left + 35}" y="${ly + 4}" fill="#111827">${escapeXml(s.name)}</text>`);
+    const bottom = spec.legend === "bottom-right";
+    const ly = bottom ? H - M.bottom - 10 - (spec.series.length - 1 - i) * 14 : M.top + 8 + i * 14;
+    const lx = bottom ? W - M.right - 10 - 26 - 6.2 * Math.max(...spec.series.map((x) => x.name.length)) : M.left + 10;
+    parts.push(`<line x1="${lx.toFixed(1)}" x2="${(lx + 20).toFixed(1)}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ""}/><text x="${(lx + 25).toFixed(1)}" y="${ly + 4}" fill="#111827">${escapeXml(s.name)}</text>`);
   });
   parts.push("</svg>");
   return parts.join("");
