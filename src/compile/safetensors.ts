@@ -12,6 +12,7 @@
  */
 import { open, readFile, readdir, stat, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
+import { scratch } from "./buffer-pool.js";
 
 /** Element types of safetensors the compiler converts. */
 export type FloatDtype = "BF16" | "F16" | "F32";
@@ -202,13 +203,27 @@ export class SafetensorsCheckpoint {
     return buf.subarray(0, length);
   }
 
-  /** The bytes of `t` in chunks of at most `chunkBytes` (a multiple of the element size); the buffer is reused. */
+  /**
+   * The bytes of `t` in chunks of at most `chunkBytes` (a multiple of the element size). The next
+   * chunk is read while the caller works on the current one (two buffers, reused): a chunk is
+   * valid until the caller asks for the one after the next.
+   */
   async *chunks(t: TensorInfo, chunkBytes = 8 << 20): AsyncGenerator<Uint8Array> {
     const el = dtypeBytes(t.dtype);
     const step = Math.max(el, Math.floor(chunkBytes / el) * el);
-    const buf = new Uint8Array(Math.min(step, t.byteLength));
-    for (let off = 0; off < t.byteLength; off += step) {
-      yield await this.read(t, off, Math.min(step, t.byteLength - off), buf);
+    const size = Math.min(step, t.byteLength);
+    const bufs = [scratch.take(size), scratch.take(size)];
+    const at = (off: number, i: number) => this.read(t, off, Math.min(step, t.byteLength - off), bufs[i % 2]);
+    let pending = t.byteLength > 0 ? at(0, 0) : null;
+    try {
+      for (let off = 0, i = 0; pending; off += step, i++) {
+        const cur = await pending;
+        pending = off + step < t.byteLength ? at(off + step, i + 1) : null;
+        yield cur;
+      }
+    } finally {
+      await pending?.catch(() => {});
+      for (const b of bufs) scratch.give(b);
     }
   }
 

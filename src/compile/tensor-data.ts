@@ -9,6 +9,7 @@
  * @module
  */
 import { f32ToBf16, f32ToF16, GgmlType, type TensorSource } from "../model/gguf/gguf-writer.js";
+import { scratch } from "./buffer-pool.js";
 import { dtypeBytes, isFloatDtype, type FloatDtype, type SafetensorsCheckpoint, type TensorInfo } from "./safetensors.js";
 
 /** The float types a compiled tensor can have. */
@@ -124,14 +125,24 @@ export function directSource(ckpt: SafetensorsCheckpoint, t: TensorInfo, to: Out
   return {
     raw: async function* () {
       const inEl = dtypeBytes(from);
+      const same = inEl === OUT_BYTES[to] && (from === "F32" || (from === "F16") === (to === GgmlType.F16));
       let out: Uint8Array | undefined;
-      for await (const chunk of ckpt.chunks(t)) {
-        const n = chunk.length / inEl;
-        if (!out || out.length < n * OUT_BYTES[to]) out = new Uint8Array(n * OUT_BYTES[to]);
-        const o = out.subarray(0, n * OUT_BYTES[to]);
-        convertElements(from, to, chunk, n, o);
-        onRead?.(chunk.length);
-        yield o;
+      try {
+        for await (const chunk of ckpt.chunks(t)) {
+          if (same) {
+            onRead?.(chunk.length);
+            yield chunk; // the writer copies it before asking for the next one
+            continue;
+          }
+          const n = chunk.length / inEl;
+          out ??= scratch.take(Math.min(t.byteLength, 8 << 20) / inEl * OUT_BYTES[to]);
+          const o = out.subarray(0, n * OUT_BYTES[to]);
+          convertElements(from, to, chunk, n, o);
+          onRead?.(chunk.length);
+          yield o;
+        }
+      } finally {
+        if (out) scratch.give(out);
       }
     },
   };
@@ -160,26 +171,49 @@ export function transposedSource(
   return {
     raw: async function* () {
       const wide = el === 4;
-      const tmp = wide ? new Uint32Array(colCount * A) : new Uint16Array(colCount * A);
-      const tmpBytes = new Uint8Array(tmp.buffer);
-      const out = new Uint8Array(colCount * A * OUT_BYTES[to]);
-      // Read whole input rows (B elements) in windows of ≈8 MiB.
+      const tmpBase = scratch.take(colCount * A * el);
+      const outBase = scratch.take(colCount * A * OUT_BYTES[to]);
+      const tmp = wide ? new Uint32Array(tmpBase.buffer, 0, colCount * A) : new Uint16Array(tmpBase.buffer, 0, colCount * A);
+      const tmpBytes = tmpBase.subarray(0, colCount * A * el);
+      const out = outBase.subarray(0, colCount * A * OUT_BYTES[to]);
+      // Read whole input rows (B elements) in windows of ≈8 MiB, the next window while this one is transposed.
       const rowsPerRead = Math.max(1, Math.floor((8 << 20) / (B * el)));
-      const inBuf = new Uint8Array(rowsPerRead * B * el);
-      for (let e = 0; e < E; e++) {
-        for (let a0 = 0; a0 < A; a0 += rowsPerRead) {
-          const rows = Math.min(rowsPerRead, A - a0);
-          const bytes = await ckpt.read(t, (e * A + a0) * B * el, rows * B * el, inBuf);
-          const src = wide ? new Uint32Array(bytes.buffer, bytes.byteOffset, rows * B) : new Uint16Array(bytes.buffer, bytes.byteOffset, rows * B);
-          for (let b = 0; b < colCount; b++) {
-            const o = b * A + a0;
-            let s = colStart + b;
-            for (let r = 0; r < rows; r++, s += B) tmp[o + r] = src[s]!;
+      const inBufs = [scratch.take(rowsPerRead * B * el), scratch.take(rowsPerRead * B * el)];
+      const windows: Array<[number, number]> = [];
+      for (let e = 0; e < E; e++) for (let a0 = 0; a0 < A; a0 += rowsPerRead) windows.push([e, a0]);
+      const readWindow = (w: number) => {
+        const [e, a0] = windows[w]!;
+        const rows = Math.min(rowsPerRead, A - a0);
+        return ckpt.read(t, (e * A + a0) * B * el, rows * B * el, inBufs[w % 2]);
+      };
+      let pending = windows.length > 0 ? readWindow(0) : null;
+      try {
+      for (let w = 0; w < windows.length; w++) {
+        const a0 = windows[w]![1];
+        const bytes = await pending!;
+        pending = w + 1 < windows.length ? readWindow(w + 1) : null;
+        const rows = bytes.length / (B * el);
+        const src = wide ? new Uint32Array(bytes.buffer, bytes.byteOffset, rows * B) : new Uint16Array(bytes.buffer, bytes.byteOffset, rows * B);
+        // Blocked transpose: 64×64 tiles keep both sides in cache.
+        for (let r0 = 0; r0 < rows; r0 += 64) {
+          const r1 = Math.min(rows, r0 + 64);
+          for (let b0 = 0; b0 < colCount; b0 += 64) {
+            const b1 = Math.min(colCount, b0 + 64);
+            for (let r = r0; r < r1; r++) {
+              const si = r * B + colStart;
+              const oi = a0 + r;
+              for (let b = b0; b < b1; b++) tmp[b * A + oi] = src[si + b]!;
+            }
           }
-          onRead?.(bytes.length);
         }
+        onRead?.(bytes.length);
+        if (a0 + rows < A) continue; // expert e not complete yet
         convertElements(from, to, tmpBytes, colCount * A, out);
         yield out;
+      }
+      } finally {
+        await pending?.catch(() => {});
+        for (const b of [tmpBase, outBase, ...inBufs]) scratch.give(b);
       }
     },
   };

@@ -7,6 +7,7 @@
 import { type Command, Option } from "commander";
 import { ConfigError, resolveServeConfig, SERVE_OPTIONS, type RawServeOptions } from "../../config/serve-config.js";
 import { startServer } from "../../server/server.js";
+import { addServeModelOptions, withServeModel } from "./artifacts.js";
 
 function camel(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, ch: string) => ch.toUpperCase());
@@ -29,6 +30,7 @@ export function register(program: Command): void {
       cmd.addOption(o);
     }
   }
+  addServeModelOptions(cmd);
   cmd.action(async (model: string | undefined, opts: Record<string, string | boolean | undefined>) => {
     const raw: RawServeOptions = {};
     for (const opt of SERVE_OPTIONS) raw[opt.key] = opts[camel(opt.flag)];
@@ -36,7 +38,7 @@ export function register(program: Command): void {
       if (raw.model !== undefined && raw.model !== model) throw new ConfigError(`two models given: ${model} and --model ${String(raw.model)}`, "model");
       raw.model = model;
     }
-    const config = resolveServeConfig(raw);
+    const config = await withServeModel(resolveServeConfig(raw), opts);
     const server = await startServer(config);
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
