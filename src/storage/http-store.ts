@@ -28,6 +28,21 @@ export interface HttpStoreOptions {
   readonly authHint?: string;
 }
 
+async function* sliceStream(body: Readable, start: number, end: number): AsyncGenerator<Buffer> {
+  let pos = 0;
+  for await (const c of body) {
+    const b = c as Buffer;
+    const from = Math.max(0, start - pos);
+    const to = Math.min(b.length, end - pos);
+    if (to > from) yield b.subarray(from, to);
+    pos += b.length;
+    if (pos >= end) {
+      body.destroy();
+      return;
+    }
+  }
+}
+
 export class HttpBlobStore implements BlobStore {
   readonly #files: Map<string, HttpFile>;
   constructor(private readonly opts: HttpStoreOptions) {
@@ -68,12 +83,14 @@ export class HttpBlobStore implements BlobStore {
       await res.body?.cancel();
       throw new BlobNotFoundError(this.location, key);
     }
-    if (range ? res.status !== 206 : res.status !== 200) {
+    if (res.status !== 200 && !(range && res.status === 206)) {
       await res.body?.cancel();
-      throw new StorageError(`${url}: HTTP ${res.status}${range ? " (expected 206 Partial Content for a range request)" : ""}`);
+      throw new StorageError(`${url}: HTTP ${res.status}`);
     }
     if (!res.body) return Readable.from([]);
-    return Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
+    const body = Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
+    // A server that ignores Range answers 200 with the whole file: cut the range out of it.
+    return range && res.status === 200 ? Readable.from(sliceStream(body, range.start, range.end)) : body;
   }
 
   #readOnly(): never {
