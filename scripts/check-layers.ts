@@ -1,10 +1,11 @@
 /**
  * Lint for the dependency direction of src/ (house style §6.2): an arrow means "may import".
  *
- *   cli → everything          server → engine (client, types, sampling), model, config, common
+ *   cli → everything          server → engine (client, types, sampling), model, config, multimodal, common
  *   engine → native (runner/ only), model, common     model → native, common
  *   config → engine (types, config), common            native, common → nothing of ours
  *   planner → model, common (pure functions, no I/O)
+ *   multimodal → engine (types only), common (image fetch, decode, Llama 4 tiling and prompt tokens)
  *   bench → common (a load generator that speaks HTTP only: no engine, model or native code)
  *   compile → model, storage, native (quantize, version), common      storage → common
  *
@@ -16,11 +17,12 @@ import { dirname, join, relative, resolve } from "node:path";
 const SRC = resolve(import.meta.dirname, "../src");
 const allowed: Record<string, string[]> = {
   cli: ["*"],
-  server: ["engine", "model", "config", "common", "server"],
+  server: ["engine", "model", "config", "common", "server", "multimodal"],
   engine: ["engine", "native", "model", "common"],
   model: ["model", "native", "common"],
   config: ["config", "engine", "common"],
   planner: ["planner", "model", "common"],
+  multimodal: ["multimodal", "engine", "common"],
   bench: ["bench", "common"],
   compile: ["compile", "model", "storage", "native", "common"],
   storage: ["storage", "common"],

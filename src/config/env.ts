@@ -17,6 +17,7 @@ export interface EnvVarSpec {
 export const ENV_VARS = {
   HERD_API_KEY: "API key clients must send as `Authorization: Bearer <key>` (same as --api-key).",
   VLLM_API_KEY: "Accepted as HERD_API_KEY when that is unset, so vLLM deployments keep working.",
+  VLLM_IMAGE_FETCH_TIMEOUT: "Seconds to fetch one image URL, accepted as HERD_MEDIA_FETCH_TIMEOUT when that is unset (vLLM's name).",
   HERD_LOG_LEVEL: "pino log level: fatal, error, warn, info (default), debug, trace, silent.",
   CI: "Set by CI systems; tests treat a missing model fixture as a failure instead of a skip.",
 } as const satisfies Record<string, string>;

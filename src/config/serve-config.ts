@@ -5,6 +5,7 @@
  * cannot drift apart.
  * @module
  */
+import { isIP } from "node:net";
 import { flagEnvName, readApiKeyEnv, readEnv, readFlagEnv } from "./env.js";
 
 export type Device = "cpu" | "cuda" | "vulkan";
@@ -50,6 +51,22 @@ export interface ServeConfig {
   readonly inProcessEngine: boolean;
   /** Skip the 1-token warmup request at start (readiness then waits for the first real token). */
   readonly skipWarmup: boolean;
+  /** Images per request (vLLM's --limit-mm-per-prompt image=N); 0 = image input off. */
+  readonly limitMmPerPrompt: number;
+  /** Largest image file accepted (data URL, download or local file). */
+  readonly maxImageBytes: number;
+  /** Largest width × height accepted, checked before decoding (decompression bombs). */
+  readonly maxImagePixels: number;
+  /** Deadline for fetching one image, redirects included (VLLM_IMAGE_FETCH_TIMEOUT is also read). */
+  readonly mediaFetchTimeoutMs: number;
+  /** Redirects followed when fetching an image; each hop is re-checked. */
+  readonly mediaMaxRedirects: number;
+  /** Hosts image URLs may name (and their subdomains); empty = any public host. */
+  readonly allowedMediaDomains: readonly string[];
+  /** CIDRs image fetches may reach even though they are private/loopback/link-local. */
+  readonly allowedMediaNetworks: readonly string[];
+  /** Directory file:// image URLs may read from; null = file URLs refused. */
+  readonly allowedLocalMediaPath: string | null;
 }
 
 /** A flag or env var has a malformed value. */
@@ -60,7 +77,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = "string" | "int" | "bool" | "list" | "choice";
+type Kind = "string" | "int" | "bool" | "list" | "choice" | "mm-limit";
 
 export interface ServeOption {
   /** kebab-case flag without dashes; its env var is HERD_<UPPER_SNAKE>. */
@@ -111,7 +128,48 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: "shutdown-timeout", key: "shutdownTimeoutMs", kind: "int", min: 0, description: "seconds in-flight requests get to finish after SIGTERM", defaultText: "30" },
   { flag: "in-process-engine", key: "inProcessEngine", kind: "bool", description: "run the engine in the server process (no crash isolation; for debugging)", defaultText: "false" },
   { flag: "skip-warmup", key: "skipWarmup", kind: "bool", description: "skip the 1-token warmup request at start", defaultText: "false" },
+  { flag: "limit-mm-per-prompt", key: "limitMmPerPrompt", kind: "mm-limit", description: "images per request, vLLM's syntax: image=5 or {\"image\":5} (0 = no image input)", defaultText: "image=5" },
+  { flag: "max-image-bytes", key: "maxImageBytes", kind: "int", min: 1, description: "largest image file accepted (data URL, download or file)", defaultText: "20971520 (20 MiB)" },
+  { flag: "max-image-pixels", key: "maxImagePixels", kind: "int", min: 1, description: "largest width × height accepted, checked before decoding (decompression bombs)", defaultText: "25000000" },
+  { flag: "media-fetch-timeout", key: "mediaFetchTimeoutMs", kind: "int", min: 1, description: "seconds to fetch one image URL, redirects included (VLLM_IMAGE_FETCH_TIMEOUT is also read)", defaultText: "5" },
+  { flag: "media-max-redirects", key: "mediaMaxRedirects", kind: "int", min: 0, description: "redirects followed when fetching an image (each hop re-checked; 0 = none)", defaultText: "5" },
+  { flag: "allowed-media-domains", key: "allowedMediaDomains", kind: "list", description: "hosts image URLs may name, with their subdomains (comma-separated)", defaultText: "any public host" },
+  {
+    flag: "allowed-media-networks",
+    key: "allowedMediaNetworks",
+    kind: "list",
+    description: "CIDRs image fetches may reach although private, loopback or link-local (comma-separated, e.g. 10.0.0.0/8)",
+    defaultText: "none: such addresses are refused",
+  },
+  { flag: "allowed-local-media-path", key: "allowedLocalMediaPath", kind: "string", description: "directory file:// image URLs may read from", defaultText: "file URLs refused" },
 ];
+
+/** vLLM's `--limit-mm-per-prompt`: `image=5`, `image=5,video=0` or `{"image": 5}` → the image limit. */
+export function parseMmLimit(raw: string): number | null {
+  const s = raw.trim();
+  let entries: Array<[string, unknown]>;
+  if (s.startsWith("{")) {
+    try {
+      const obj: unknown = JSON.parse(s);
+      if (typeof obj !== "object" || obj === null || Array.isArray(obj)) return null;
+      entries = Object.entries(obj);
+    } catch {
+      return null;
+    }
+  } else {
+    entries = s.split(",").map((kv) => {
+      const [k = "", v = ""] = kv.split("=");
+      return [k.trim(), /^\d+$/.test(v.trim()) ? Number(v.trim()) : null];
+    });
+  }
+  let image: number | null = null;
+  for (const [k, v] of entries) {
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) return null;
+    if (k === "image") image = v;
+    else if (!["video", "audio"].includes(k)) return null;
+  }
+  return image;
+}
 
 /** Raw option values as commander gives them (strings, booleans, undefined when not given). */
 export type RawServeOptions = Partial<Record<keyof ServeConfig, string | boolean | undefined>>;
@@ -148,6 +206,11 @@ function parseValue(opt: ServeOption, raw: string | boolean): unknown {
     case "choice":
       if (typeof raw !== "string" || !(opt.choices ?? []).includes(raw)) fail(opt, raw, `one of ${(opt.choices ?? []).join(", ")}`);
       return raw;
+    case "mm-limit": {
+      const n = typeof raw === "string" ? parseMmLimit(raw) : null;
+      if (n === null) fail(opt, raw, 'image=N or {"image": N} with N ≥ 0');
+      return n;
+    }
     default:
       return opt.kind satisfies never;
   }
@@ -180,6 +243,14 @@ function defaults(): ServeConfig {
     shutdownTimeoutMs: 30_000,
     inProcessEngine: false,
     skipWarmup: false,
+    limitMmPerPrompt: 5,
+    maxImageBytes: 20 * 1024 * 1024,
+    maxImagePixels: 25_000_000,
+    mediaFetchTimeoutMs: 5000,
+    mediaMaxRedirects: 5,
+    allowedMediaDomains: [],
+    allowedMediaNetworks: [],
+    allowedLocalMediaPath: null,
   };
 }
 
@@ -196,17 +267,28 @@ export function resolveServeConfig(flags: RawServeOptions = {}, opts: { useEnv?:
       raw = readFlagEnv(opt.flag);
       if (raw === undefined && opt.key === "apiKey") raw = readApiKeyEnv();
       if (raw === undefined && opt.key === "logLevel") raw = readEnv("HERD_LOG_LEVEL");
+      if (raw === undefined && opt.key === "mediaFetchTimeoutMs") raw = readEnv("VLLM_IMAGE_FETCH_TIMEOUT");
     }
     if (raw === undefined) continue;
     let value = parseValue(opt, raw);
-    if (opt.key === "shutdownTimeoutMs") value = (value as number) * 1000;
+    if (opt.key === "shutdownTimeoutMs" || opt.key === "mediaFetchTimeoutMs") value = (value as number) * 1000;
     out[opt.key] = value;
   }
   const config = out as unknown as ServeConfig;
+  for (const net of config.allowedMediaNetworks) {
+    const [addr = "", len, extra] = net.split("/");
+    const bits = isIP(addr) === 4 ? 32 : isIP(addr) === 6 ? 128 : 0;
+    const prefix = len === undefined ? bits : /^\d{1,3}$/.test(len) ? Number(len) : -1;
+    if (bits === 0 || extra !== undefined || prefix < 0 || prefix > bits) {
+      throw new ConfigError(`--allowed-media-networks (or ${flagEnvName("allowed-media-networks")}) entries must be IP addresses or CIDRs (got ${JSON.stringify(net)})`, "allowed-media-networks");
+    }
+  }
   return Object.freeze({
     ...config,
     servedModelNames: Object.freeze([...config.servedModelNames]),
     allowedOrigins: Object.freeze([...config.allowedOrigins]),
+    allowedMediaDomains: Object.freeze([...config.allowedMediaDomains]),
+    allowedMediaNetworks: Object.freeze([...config.allowedMediaNetworks]),
   });
 }
 

@@ -8,13 +8,15 @@
  * @module
  */
 import { randomUUID } from "node:crypto";
-import type { EngineRequest, FinishReason, RequestOutput, SamplingParams, TokenId } from "../engine/types.js";
+import type { EngineRequest, FinishReason, ImageInput, RequestOutput, SamplingParams, TokenId } from "../engine/types.js";
 import type { Lease } from "./engine-host.js";
 import type { RequestTracker, ServerMetrics } from "./metrics.js";
 
 export interface GenerationJob {
   promptTokenIds: TokenId[];
   sampling: SamplingParams;
+  /** Images whose embeddings fill the prompt's `<|patch|>` placeholders, in prompt order. */
+  images?: ImageInput[];
 }
 
 export interface JobOutput {
@@ -39,6 +41,7 @@ async function* runOne(
   const reasons: FinishReason[] = [];
   let sawOutput = false;
   const request: EngineRequest = { requestId, promptTokenIds: job.promptTokenIds, sampling: job.sampling, arrivalTimeMs: Date.now() };
+  if (job.images && job.images.length > 0) request.images = job.images;
   let failed = false;
   try {
     for await (const out of lease.client.generate(request, signal)) {

@@ -21,6 +21,8 @@ export interface ModelContext {
   readonly createdAt: number;
   /** The embedded model (or any file marked `herd.random_weights`): output is noise. */
   readonly randomWeights: boolean;
+  /** The engine has a vision projector (mmproj): image input is possible. */
+  readonly vision?: boolean;
 }
 
 function baseName(path: string): string {
@@ -69,6 +71,7 @@ export async function createModelContext(
     chatTemplate: ChatTemplate.create({ modelTemplate: info.chatTemplate, bosToken, eosToken, onFallback: onTemplateFallback }),
     createdAt: Math.floor(Date.now() / 1000),
     randomWeights: info.metadata["herd.random_weights"] === "true",
+    vision: Boolean(client.config.mmproj),
   };
 }
 

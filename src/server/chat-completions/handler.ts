@@ -8,6 +8,7 @@ import type { CompletionDelta, SamplingParams } from "../../engine/types.js";
 import { readJsonObject } from "../body.js";
 import type { ServerContext } from "../context.js";
 import { newRequestId, runGeneration, type GenerationJob, type JobOutput } from "../generation.js";
+import { checkImageParts, collectImageParts, newImageSentinel, tokenizeWithImages } from "../images.js";
 import type { Logger } from "../logger.js";
 import { toChatLogprobs, type ChatLogprobs } from "../logprobs.js";
 import { checkModelName } from "../model-context.js";
@@ -72,21 +73,27 @@ export async function handleChatCompletion(ctx: ServerContext, req: Request, log
   const model = ctx.model();
   checkModelName(model, r.model);
   refuseUnsupported(r);
+  const imageParts = collectImageParts(r.messages);
+  checkImageParts(imageParts, model, ctx.config.limitMmPerPrompt);
+  const imageSentinel = imageParts.length > 0 ? newImageSentinel() : undefined;
   const text = renderChatPrompt(model, {
     messages: r.messages,
     addGenerationPrompt: r.add_generation_prompt,
     continueFinalMessage: r.continue_final_message,
     tools: r.tool_choice === "none" ? undefined : r.tools,
     chatTemplateKwargs: r.chat_template_kwargs,
+    imagePlaceholder: imageSentinel,
   });
 
   const lease = ctx.host.acquire();
   let handedOff = false;
   try {
-    const promptTokenIds = await tokenizeChatPrompt(model, lease.client, text);
+    const { promptTokenIds, images } = imageSentinel
+      ? await tokenizeWithImages(model, lease.client, ctx.config, text, imageSentinel, imageParts, req.signal)
+      : { promptTokenIds: await tokenizeChatPrompt(model, lease.client, text), images: undefined };
     const topLogprobs = r.logprobs ? (r.top_logprobs ?? 0) : undefined;
     const sampling = chatSamplingParams(r, topLogprobs, promptTokenIds.length, model.limits);
-    const job: GenerationJob = { promptTokenIds, sampling };
+    const job: GenerationJob = { promptTokenIds, sampling, ...(images ? { images } : {}) };
     const run: ChatRun = {
       gen: await primeGenerator(runGeneration(lease, ctx.metrics, [job], req.signal)),
       common: { id: newRequestId("chatcmpl"), created: Math.floor(Date.now() / 1000), model: model.modelName },

@@ -3,7 +3,8 @@
  * and /tokenize counts agree by construction).
  *
  * 1. Normalize messages: `developer` → `system`, `tool` stays (templates map it to `ipython`),
- *    text parts joined with "\n"; image parts are refused until image input lands.
+ *    text parts joined with "\n"; image parts become a placeholder the caller splices images into
+ *    (server/images.ts), or are refused when the caller gives none.
  * 2. Render with the model's chat template (`add_generation_prompt`, `continue_final_message`).
  * 3. Tokenize with special tokens parsed and none added; prepend BOS when the model adds one and the
  *    template did not render it.
@@ -22,31 +23,40 @@ export interface ChatPromptOptions {
   continueFinalMessage?: boolean | null | undefined;
   tools?: unknown[] | null | undefined;
   chatTemplateKwargs?: Record<string, unknown> | null | undefined;
+  /** Rendered in place of each image part (see server/images.ts); without it image parts are refused. */
+  imagePlaceholder?: string | undefined;
 }
 
-function contentText(m: WireChatMessage, i: number): string {
+/** Text parts joined with "\n"; an image part becomes `imagePlaceholder` (no separator around it). */
+function contentText(m: WireChatMessage, i: number, imagePlaceholder: string | undefined): string {
   const c = m.content;
   if (c === null || c === undefined) {
     if (m.role === "assistant" && m.tool_calls && m.tool_calls.length > 0) return "";
     throw new InvalidRequestError(`'messages[${i}].content' is required for role '${m.role}'.`, { param: `messages[${i}].content`, code: "missing_required_parameter" });
   }
   if (typeof c === "string") return c;
-  const texts: string[] = [];
+  let text = "";
+  let prevText = false;
   c.forEach((part, j) => {
-    if (part.type === "text") texts.push(part.text);
-    else {
-      throw new InvalidRequestError(`'messages[${i}].content[${j}]' is an image; this server does not accept image input yet.`, {
+    if (part.type === "text") {
+      text += (prevText ? "\n" : "") + part.text;
+      prevText = true;
+    } else if (imagePlaceholder !== undefined) {
+      text += imagePlaceholder;
+      prevText = false;
+    } else {
+      throw new InvalidRequestError(`'messages[${i}].content[${j}]' is an image; this endpoint does not accept image input.`, {
         param: `messages[${i}].content[${j}]`,
         code: "unsupported_content",
       });
     }
   });
-  return texts.join("\n");
+  return text;
 }
 
-export function toTemplateMessages(messages: readonly WireChatMessage[]): TemplateMessage[] {
+export function toTemplateMessages(messages: readonly WireChatMessage[], imagePlaceholder?: string): TemplateMessage[] {
   return messages.map((m, i) => {
-    const out: TemplateMessage = { role: m.role === "developer" ? "system" : m.role, content: contentText(m, i) };
+    const out: TemplateMessage = { role: m.role === "developer" ? "system" : m.role, content: contentText(m, i, imagePlaceholder) };
     if (m.name) out.name = m.name;
     if (m.tool_call_id) out.tool_call_id = m.tool_call_id;
     if (m.tool_calls && m.tool_calls.length > 0) {
@@ -58,7 +68,7 @@ export function toTemplateMessages(messages: readonly WireChatMessage[]): Templa
 
 /** The rendered prompt text. */
 export function renderChatPrompt(model: ModelContext, opts: ChatPromptOptions): string {
-  const messages = toTemplateMessages(opts.messages);
+  const messages = toTemplateMessages(opts.messages, opts.imagePlaceholder);
   const cont = opts.continueFinalMessage ?? false;
   const addGen = opts.addGenerationPrompt ?? !cont;
   if (cont && addGen) {

@@ -10,6 +10,7 @@ import { readJsonObject } from "../body.js";
 import { renderChatPrompt, tokenizeChatPrompt } from "../chat-completions/prompt.js";
 import { ChatMessageSchema } from "../chat-completions/schema.js";
 import type { ServerContext } from "../context.js";
+import { checkImageParts, collectImageParts, newImageSentinel, tokenizeWithImages } from "../images.js";
 import { checkModelName } from "../model-context.js";
 import { int } from "../protocol/common.js";
 import { parseRequest } from "../validation.js";
@@ -44,14 +45,20 @@ export async function handleTokenize(ctx: ServerContext, req: Request): Promise<
   try {
     let tokens: number[];
     if (r.messages) {
+      const imageParts = collectImageParts(r.messages);
+      checkImageParts(imageParts, model, ctx.config.limitMmPerPrompt);
+      const imageSentinel = imageParts.length > 0 ? newImageSentinel() : undefined;
       const text = renderChatPrompt(model, {
         messages: r.messages,
         addGenerationPrompt: r.add_generation_prompt,
         continueFinalMessage: r.continue_final_message,
         tools: r.tools,
         chatTemplateKwargs: r.chat_template_kwargs,
+        imagePlaceholder: imageSentinel,
       });
-      tokens = await tokenizeChatPrompt(model, lease.client, text);
+      tokens = imageSentinel
+        ? (await tokenizeWithImages(model, lease.client, ctx.config, text, imageSentinel, imageParts, req.signal)).promptTokenIds
+        : await tokenizeChatPrompt(model, lease.client, text);
     } else {
       tokens = await lease.client.tokenize(r.prompt ?? "", { addSpecial: r.add_special_tokens ?? true, parseSpecial: true });
     }
