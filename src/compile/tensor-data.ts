@@ -171,11 +171,14 @@ export function transposedSource(
   return {
     raw: async function* () {
       const wide = el === 4;
-      const tmpBase = scratch.take(colCount * A * el);
+      const direct = el === 2 && OUT_BYTES[to] === 2;
+      const tmpBase = scratch.take(direct ? 1 : colCount * A * el);
       const outBase = scratch.take(colCount * A * OUT_BYTES[to]);
-      const tmp = wide ? new Uint32Array(tmpBase.buffer, 0, colCount * A) : new Uint16Array(tmpBase.buffer, 0, colCount * A);
-      const tmpBytes = tmpBase.subarray(0, colCount * A * el);
+      const tmp = direct ? new Uint16Array(0) : wide ? new Uint32Array(tmpBase.buffer, 0, colCount * A) : new Uint16Array(tmpBase.buffer, 0, colCount * A);
+      const tmpBytes = tmpBase.subarray(0, direct ? 0 : colCount * A * el);
       const out = outBase.subarray(0, colCount * A * OUT_BYTES[to]);
+      const direct16 = direct ? new Uint16Array(outBase.buffer, 0, colCount * A) : null;
+      const lut = direct16 && from !== (to === GgmlType.F16 ? "F16" : "BF16") ? (from === "BF16" ? bf16ToF16() : f16ToBf16()) : null;
       // Read whole input rows (B elements) in windows of ≈8 MiB, the next window while this one is transposed.
       const rowsPerRead = Math.max(1, Math.floor((8 << 20) / (B * el)));
       const inBufs = [scratch.take(rowsPerRead * B * el), scratch.take(rowsPerRead * B * el)];
@@ -194,7 +197,8 @@ export function transposedSource(
         pending = w + 1 < windows.length ? readWindow(w + 1) : null;
         const rows = bytes.length / (B * el);
         const src = wide ? new Uint32Array(bytes.buffer, bytes.byteOffset, rows * B) : new Uint16Array(bytes.buffer, bytes.byteOffset, rows * B);
-        // Blocked transpose: 64×64 tiles keep both sides in cache.
+        // Blocked transpose (64×64 tiles keep both sides in cache); 16-bit → 16-bit converts on the way.
+        const dst = direct16 ?? tmp;
         for (let r0 = 0; r0 < rows; r0 += 64) {
           const r1 = Math.min(rows, r0 + 64);
           for (let b0 = 0; b0 < colCount; b0 += 64) {
@@ -202,13 +206,14 @@ export function transposedSource(
             for (let r = r0; r < r1; r++) {
               const si = r * B + colStart;
               const oi = a0 + r;
-              for (let b = b0; b < b1; b++) tmp[b * A + oi] = src[si + b]!;
+              if (lut) for (let b = b0; b < b1; b++) dst[b * A + oi] = lut[src[si + b]!]!;
+              else for (let b = b0; b < b1; b++) dst[b * A + oi] = src[si + b]!;
             }
           }
         }
         onRead?.(bytes.length);
         if (a0 + rows < A) continue; // expert e not complete yet
-        convertElements(from, to, tmpBytes, colCount * A, out);
+        if (!direct16) convertElements(from, to, tmpBytes, colCount * A, out);
         yield out;
       }
       } finally {

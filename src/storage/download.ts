@@ -122,38 +122,41 @@ export async function downloadBlob(store: BlobStore, key: string, dest: string, 
     advanceHash();
     const pending = Array.from({ length: nParts }, (_, i) => i).filter((i) => !done.has(i));
     let next = 0;
-    const fetchPart = async (i: number): Promise<void> => {
+    /** Fetches range `i` into `buf` (collected in memory, then one positional write). */
+    const fetchPart = async (i: number, buf: Buffer): Promise<void> => {
       const start = i * partBytes;
       const end = Math.min(info.bytes, start + partBytes);
       const attempts = opts.attempts ?? 4;
       for (let attempt = 1; ; attempt++) {
-        let pos = start;
+        let got = 0;
         try {
           const stream = await store.getStream(key, { start, end }, opts.signal);
           for await (const chunk of stream) {
             const b = chunk as Buffer;
-            if (pos + b.length > end) throw new StorageError(`${where}: range ${start}-${end} returned too many bytes`);
-            let off = 0;
-            while (off < b.length) off += (await fh.write(b, off, b.length - off, pos + off)).bytesWritten;
-            pos += b.length;
+            if (got + b.length > end - start) throw new StorageError(`${where}: range ${start}-${end} returned too many bytes`);
+            buf.set(b, got);
+            got += b.length;
             downloadedBytes += b.length;
             opts.onProgress?.(b.length);
           }
-          if (pos !== end) throw new StorageError(`${where}: range ${start}-${end} ended after ${pos - start} bytes`);
+          if (got !== end - start) throw new StorageError(`${where}: range ${start}-${end} ended after ${got} bytes`);
+          let off = 0;
+          while (off < got) off += (await fh.write(buf, off, got - off, start + off)).bytesWritten;
           return;
         } catch (err) {
           if (opts.signal?.aborted || attempt >= attempts || err instanceof BlobNotFoundError) throw err;
-          opts.onProgress?.(-(pos - start)); // this range starts over
-          downloadedBytes -= pos - start;
+          opts.onProgress?.(-got); // this range starts over
+          downloadedBytes -= got;
           await new Promise((r) => setTimeout(r, 200 * attempt));
         }
       }
     };
     const worker = async (): Promise<void> => {
+      const buf = Buffer.allocUnsafe(Math.min(partBytes, Math.max(1, info.bytes)));
       while (next < pending.length) {
         opts.signal?.throwIfAborted();
         const i = pending[next++]!;
-        await fetchPart(i);
+        await fetchPart(i, buf);
         done.add(i);
         // A part is recorded once its bytes are written (to the page cache: that survives a killed
         // process; after an OS crash the final sha256 check catches anything lost).
