@@ -95,7 +95,10 @@ export class S3BlobStore implements BlobStore {
     const name = (err as { name?: string }).name ?? "";
     const code = (err as { code?: string }).code ?? "";
     const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
-    if (["SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken", "ExpiredToken", "CredentialsProviderError"].includes(name) || status === 403) {
+    if (name === "CredentialsProviderError") {
+      throw new StorageError(`no S3 credentials for ${where}: set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or give the pod/instance a role`, { cause: err });
+    }
+    if (["SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken", "ExpiredToken"].includes(name) || status === 403) {
       throw new StorageError(
         `S3 refused the credentials for ${where} (${name || status}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the profile / role) and the bucket policy`,
         { cause: err },

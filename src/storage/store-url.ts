@@ -9,8 +9,8 @@
  * | path style  | `--s3-force-path-style`  | `HERD_S3_FORCE_PATH_STYLE` (1/true/0/false) | on with a custom endpoint, else off      |
  * | checksums   | `--s3-checksum MODE`     | `HERD_S3_CHECKSUM`                          | `when_required` with a custom endpoint, else `when_supported` |
  *
- * Credentials come from the AWS SDK's usual chain (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`,
- * `AWS_PROFILE`, instance/pod roles).
+ * Credentials: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (/ `AWS_SESSION_TOKEN`) from the given
+ * environment, else the AWS SDK's usual chain (`AWS_PROFILE`, web identity, instance/pod roles).
  * @module
  */
 import { StorageError, type BlobStore } from "./blob-store.js";
@@ -44,7 +44,12 @@ export function resolveS3Settings(flags: S3Flags = {}, env: Env = {}): S3Setting
   if (!(S3_CHECKSUM_MODES as readonly string[]).includes(checksum)) {
     throw new StorageError(`S3 checksum mode must be one of ${S3_CHECKSUM_MODES.join(", ")} (got ${JSON.stringify(checksum)})`);
   }
-  return { ...(endpoint ? { endpoint } : {}), region, forcePathStyle, checksum: checksum as S3ChecksumMode };
+  // Keys in `env` are used as given (the SDK's own chain reads only process.env).
+  const credentials =
+    env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+      ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) }
+      : undefined;
+  return { ...(endpoint ? { endpoint } : {}), region, forcePathStyle, checksum: checksum as S3ChecksumMode, ...(credentials ? { credentials } : {}) };
 }
 
 export function isS3Url(location: string): boolean {

@@ -14,7 +14,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pullArtifact, pushArtifact, resolveServeModel } from "../../src/compile/artifacts.js";
+import { compileCommand } from "../../src/cli/commands/compile.js";
+import { pullArtifact, pushArtifact, readRemoteManifest, resolveServeModel } from "../../src/compile/artifacts.js";
 import { compileCheckpoint } from "../../src/compile/compile.js";
 import { ArtifactVerificationError, MANIFEST_FILE, writeManifest, type ArtifactManifest } from "../../src/compile/manifest.js";
 import { ChecksumMismatchError } from "../../src/storage/blob-store.js";
@@ -150,6 +151,16 @@ describe.skipIf(!s3 || !existsSync(FIXTURE))("artifacts on S3 (Ceph RGW)", () =>
     expect(m.mmprojPath).toMatch(/\/mmproj-hf-F16\.gguf$/);
     const byName = await resolveServeModel("tiny", { artifacts: `s3://${BUCKET}/artifacts`, cacheDir, s3: settings() });
     expect(byName.ggufPath).toBe(m.ggufPath);
+  });
+
+  it("herd compile --out s3://… builds in a staging folder and pushes; a second run is a no-op", async () => {
+    const env = { AWS_ENDPOINT_URL: s3!.endpoint, AWS_ACCESS_KEY_ID: s3!.accessKeyId, AWS_SECRET_ACCESS_KEY: s3!.secretAccessKey, AWS_REGION: s3!.region };
+    const out = `s3://${BUCKET}/artifacts/via-compile`;
+    const opts = { out, quant: "F16" as const, name: "hf", cacheDir: join(dir, "compile-cache"), progress: false };
+    expect((await compileCommand(FIXTURE, opts, env)).skipped).toBe(false);
+    const remote = await readRemoteManifest(out, settings());
+    expect(remote.files.map((f) => f.sha256)).toEqual((await compileCheckpoint(FIXTURE, join(dir, "cmp"), { quant: "F16", name: "hf" })).manifest.files.map((f) => f.sha256));
+    expect((await compileCommand(FIXTURE, opts, env)).skipped).toBe(true);
   });
 
   it("a flipped byte in the store is detected on pull; nothing is installed and serve refuses the folder", async () => {
