@@ -35,19 +35,22 @@ describe("ChatTemplate", () => {
     );
   });
 
-  it("maps tool results to ipython and renders earlier tool calls and the tool list", () => {
+  it("maps tool results to ipython (tool calls and the tool list arrive as plain text from server/tools)", () => {
     const text = llama4().render(
       [
         { role: "user", content: "Weather in Paris?" },
-        { role: "assistant", content: "", tool_calls: [{ type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] },
+        { role: "assistant", content: '[get_weather(city="Paris")]' },
         { role: "tool", content: '{"temp_c":18}' },
+        { role: "ipython", content: "done" },
       ],
-      { addGenerationPrompt: false, tools: [{ type: "function", function: { name: "get_weather" } }] },
+      { addGenerationPrompt: false },
     );
-    expect(text).toContain('"name": "get_weather"');
-    expect(text).toContain('<|header_start|>assistant<|header_end|>\n\n{"name": "get_weather", "parameters": {"city":"Paris"}}<|eot|>');
-    expect(text).toContain('<|header_start|>ipython<|header_end|>\n\n{"temp_c":18}<|eot|>');
-    expect(text.endsWith("<|eot|>")).toBe(true);
+    expect(text).toBe(
+      "<|begin_of_text|><|header_start|>user<|header_end|>\n\nWeather in Paris?<|eot|>" +
+        '<|header_start|>assistant<|header_end|>\n\n[get_weather(city="Paris")]<|eot|>' +
+        '<|header_start|>ipython<|header_end|>\n\n{"temp_c":18}<|eot|>' +
+        "<|header_start|>ipython<|header_end|>\n\ndone<|eot|>",
+    );
   });
 
   it("uses the model's own template with bos/eos and kwargs", () => {

@@ -6,9 +6,9 @@
  * The built-in template follows Meta's layout (`../shared/reference/llama4.md` §3.2): one
  * `<|begin_of_text|>`, then per message `<|header_start|>{role}<|header_end|>\n\n{content}<|eot|>`,
  * roles system/user/assistant and `ipython` for tool results (OpenAI's `tool`), and an open assistant
- * header when `add_generation_prompt`. Tools, when given, are listed as JSON in the system turn;
- * earlier assistant tool calls are rendered as `{"name": …, "parameters": …}` JSON (the Hugging Face
- * template's style, without the `<|python_start|>` wrapper its maintainers want removed).
+ * header when `add_generation_prompt`. Templates never see tools: herd writes the tool prompt,
+ * earlier tool calls (`[f(a=1)]`) and tool results (role `ipython`) into plain messages first
+ * (server/tools/messages.ts), so every Llama 4 template renders tool conversations the same way.
  * @module
  */
 import { Template } from "@huggingface/jinja";
@@ -22,26 +22,12 @@ export const LLAMA4_CHAT_TEMPLATE = `{{- bos_token }}
     {%- set system_message = none %}
     {%- set loop_messages = messages %}
 {%- endif %}
-{%- if system_message is not none or tools %}
-    {{- '<|header_start|>system<|header_end|>\\n\\n' }}
-    {%- if system_message is not none %}{{- system_message }}{%- endif %}
-    {%- if tools %}
-        {%- if system_message %}{{- '\\n\\n' }}{%- endif %}
-        {{- 'You have access to the following functions. To call functions, respond with a JSON object of the form {"name": function name, "parameters": dictionary of argument name and its value}. Do not use variables.\\n\\n' }}
-        {%- for tool in tools %}{{- tool | tojson }}{{- '\\n\\n' }}{%- endfor %}
-    {%- endif %}
-    {{- '<|eot|>' }}
+{%- if system_message is not none %}
+    {{- '<|header_start|>system<|header_end|>\\n\\n' + system_message + '<|eot|>' }}
 {%- endif %}
 {%- for message in loop_messages %}
     {%- if message['role'] == 'tool' or message['role'] == 'ipython' %}
         {{- '<|header_start|>ipython<|header_end|>\\n\\n' }}{{- message['content'] }}{{- '<|eot|>' }}
-    {%- elif message['role'] == 'assistant' and message['tool_calls'] %}
-        {{- '<|header_start|>assistant<|header_end|>\\n\\n' }}
-        {%- if message['content'] %}{{- message['content'] | trim }}{%- endif %}
-        {%- for tool_call in message['tool_calls'] %}
-            {{- '{"name": "' + tool_call['function']['name'] + '", "parameters": ' + tool_call['function']['arguments'] + '}' }}
-        {%- endfor %}
-        {{- '<|eot|>' }}
     {%- else %}
         {{- '<|header_start|>' + message['role'] + '<|header_end|>\\n\\n' }}{{- message['content'] | trim }}{{- '<|eot|>' }}
     {%- endif %}
@@ -61,8 +47,6 @@ export interface TemplateMessage {
 
 export interface RenderOptions {
   addGenerationPrompt: boolean;
-  /** OpenAI `tools` (passed to the template as `tools`). */
-  tools?: unknown[] | undefined;
   /** Extra template variables (vLLM's `chat_template_kwargs`); cannot override the ones above. */
   kwargs?: Record<string, unknown> | undefined;
 }
@@ -103,7 +87,6 @@ export class ChatTemplate {
       bos_token: this.bosToken,
       eos_token: this.eosToken,
     };
-    if (opts.tools && opts.tools.length > 0) vars["tools"] = opts.tools;
     try {
       return this.template.render(vars);
     } catch (err) {

@@ -27,6 +27,8 @@ export interface SamplingInput extends SamplingFields {
   logprobsParamName: "top_logprobs" | "logprobs";
   /** Used when the request gives no max_tokens (completions: 16, chat: the rest of the context). */
   defaultMaxTokens: number | undefined;
+  /** GBNF the output must follow (chat: tool_choice required/named, response_format), built by the server. */
+  grammar?: string | undefined;
 }
 
 function given<T>(v: T | null | undefined): v is T {
@@ -69,6 +71,7 @@ export function toSamplingParams(input: SamplingInput, numPromptTokens: number, 
   // Keys stay strings here; validateSamplingParams checks they are token ids.
   if (given(input.logit_bias)) partial.logitBias = input.logit_bias as unknown as Record<number, number>;
   if (input.logprobs !== undefined) partial.logprobs = input.logprobs;
+  if (input.grammar !== undefined) partial.grammar = input.grammar;
   return validateSamplingParams(partial, {
     vocabSize: limits.vocabSize,
     maxModelLen: limits.maxModelLen,

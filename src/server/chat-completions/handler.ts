@@ -1,6 +1,8 @@
 /**
  * `POST /v1/chat/completions`: validate → render the chat template → tokenize → sample → respond,
- * either as one `chat.completion` object or as `chat.completion.chunk` SSE events.
+ * either as one `chat.completion` object or as `chat.completion.chunk` SSE events. With tools, the
+ * output is parsed for Llama 4 pythonic calls (server/tools/); `tool_choice` required/named and
+ * `response_format` json_object/json_schema generate under a grammar.
  * @module
  */
 import { InvalidRequestError } from "../../common/errors.js";
@@ -13,6 +15,10 @@ import type { Logger } from "../logger.js";
 import { toChatLogprobs, type ChatLogprobs } from "../logprobs.js";
 import { checkModelName } from "../model-context.js";
 import { type ServingLimits, toSamplingParams } from "../sampling.js";
+import { resolveTools } from "../tools/config.js";
+import { chatGrammar } from "../tools/grammar.js";
+import { chatMessage, parserOptions, ToolDeltaStream, toolFinishReason } from "../tools/output.js";
+import type { ToolCallParserOptions } from "../tools/pythonic-parser.js";
 import { sseResponse } from "../sse.js";
 import { leasedStreamOptions, primeGenerator, StreamBatcher, UsageCounter } from "../streaming.js";
 import { parseRequest } from "../validation.js";
@@ -28,25 +34,17 @@ interface ChoiceAcc {
 
 /** Features whose absence must be an error rather than a silently different answer. */
 function refuseUnsupported(r: ChatCompletionRequest): void {
-  const fmt = r.response_format?.type;
-  if (fmt && fmt !== "text") {
-    throw new InvalidRequestError(`'response_format' type '${fmt}' is not supported yet; omit it or use 'text'.`, { param: "response_format", code: "unsupported_parameter" });
-  }
-  const tc = r.tool_choice;
-  if (tc && tc !== "auto" && tc !== "none") {
-    throw new InvalidRequestError("'tool_choice' 'required' or a named function is not supported yet; use 'auto' or 'none'.", { param: "tool_choice", code: "unsupported_parameter" });
-  }
   if (!r.logprobs && r.top_logprobs !== null && r.top_logprobs !== undefined && r.top_logprobs > 0) {
     throw new InvalidRequestError("'top_logprobs' requires 'logprobs' to be true.", { param: "top_logprobs", code: "invalid_parameter" });
   }
 }
 
 /** `max_completion_tokens` (OpenAI's current name) wins over `max_tokens`; errors name the one given. */
-function chatSamplingParams(r: ChatCompletionRequest, topLogprobs: number | undefined, numPromptTokens: number, limits: ServingLimits): SamplingParams {
+function chatSamplingParams(r: ChatCompletionRequest, topLogprobs: number | undefined, numPromptTokens: number, limits: ServingLimits, grammar: string | undefined): SamplingParams {
   const useNew = r.max_completion_tokens !== null && r.max_completion_tokens !== undefined;
   try {
     return toSamplingParams(
-      { ...r, maxTokens: useNew ? r.max_completion_tokens : r.max_tokens, logprobs: topLogprobs, logprobsParamName: "top_logprobs", defaultMaxTokens: undefined },
+      { ...r, maxTokens: useNew ? r.max_completion_tokens : r.max_tokens, logprobs: topLogprobs, logprobsParamName: "top_logprobs", defaultMaxTokens: undefined, grammar },
       numPromptTokens,
       limits,
     );
@@ -65,6 +63,8 @@ interface ChatRun {
   n: number;
   topLogprobs: number | undefined;
   numPromptTokens: number;
+  /** How to parse tool calls out of each choice; null when tools are not active. */
+  tools: ToolCallParserOptions | null;
 }
 
 export async function handleChatCompletion(ctx: ServerContext, req: Request, log: Logger): Promise<Response> {
@@ -73,6 +73,8 @@ export async function handleChatCompletion(ctx: ServerContext, req: Request, log
   const model = ctx.model();
   checkModelName(model, r.model);
   refuseUnsupported(r);
+  const toolConfig = resolveTools(r);
+  const grammar = chatGrammar(toolConfig, r.response_format);
   const imageParts = collectImageParts(r.messages);
   checkImageParts(imageParts, model, ctx.config.limitMmPerPrompt);
   const imageSentinel = imageParts.length > 0 ? newImageSentinel() : undefined;
@@ -80,7 +82,9 @@ export async function handleChatCompletion(ctx: ServerContext, req: Request, log
     messages: r.messages,
     addGenerationPrompt: r.add_generation_prompt,
     continueFinalMessage: r.continue_final_message,
-    tools: r.tool_choice === "none" ? undefined : r.tools,
+    tools: r.tools,
+    toolChoice: r.tool_choice,
+    parallelToolCalls: r.parallel_tool_calls,
     chatTemplateKwargs: r.chat_template_kwargs,
     imagePlaceholder: imageSentinel,
   });
@@ -92,7 +96,7 @@ export async function handleChatCompletion(ctx: ServerContext, req: Request, log
       ? await tokenizeWithImages(model, lease.client, ctx.config, text, imageSentinel, imageParts, req.signal)
       : { promptTokenIds: await tokenizeChatPrompt(model, lease.client, text), images: undefined };
     const topLogprobs = r.logprobs ? (r.top_logprobs ?? 0) : undefined;
-    const sampling = chatSamplingParams(r, topLogprobs, promptTokenIds.length, model.limits);
+    const sampling = chatSamplingParams(r, topLogprobs, promptTokenIds.length, model.limits, grammar);
     const job: GenerationJob = { promptTokenIds, sampling, ...(images ? { images } : {}) };
     const run: ChatRun = {
       gen: await primeGenerator(runGeneration(lease, ctx.metrics, [job], req.signal)),
@@ -100,6 +104,7 @@ export async function handleChatCompletion(ctx: ServerContext, req: Request, log
       n: sampling.n,
       topLogprobs,
       numPromptTokens: promptTokenIds.length,
+      tools: toolConfig !== null && toolConfig.tools.length > 0 && toolConfig.choice.kind !== "none" ? parserOptions(toolConfig, (r.response_format?.type ?? "text") !== "text") : null,
     };
     if (!r.stream) return Response.json(await collectResponse(run));
     handedOff = true;
@@ -131,13 +136,16 @@ async function collectResponse(run: ChatRun): Promise<object> {
   return {
     ...run.common,
     object: "chat.completion",
-    choices: choices.map((c, index) => ({
-      index,
-      message: { role: "assistant", content: c.text, tool_calls: [] },
-      logprobs: run.topLogprobs === undefined ? null : { content: c.logprobs },
-      finish_reason: c.finishReason,
-      stop_reason: c.stopReason,
-    })),
+    choices: choices.map((c, index) => {
+      const message = chatMessage(c.text, run.tools);
+      return {
+        index,
+        message,
+        logprobs: run.topLogprobs === undefined ? null : { content: c.logprobs },
+        finish_reason: toolFinishReason(c.finishReason, message.tool_calls.length > 0),
+        stop_reason: c.stopReason,
+      };
+    }),
     usage: usage.usage([run.numPromptTokens]),
     system_fingerprint: null,
   };
@@ -149,13 +157,15 @@ async function* streamChunks(run: ChatRun, includeUsage: boolean, interval: numb
   yield Array.from({ length: run.n }, (_, index) => chunk({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }));
   const usage = new UsageCounter();
   const batcher = new StreamBatcher(interval);
+  const tools = run.tools;
+  const parsers = tools === null ? null : Array.from({ length: run.n }, () => new ToolDeltaStream(tools));
   try {
     for await (const { output } of run.gen) {
       let newTokens = 0;
       const batch: object[] = [];
       for (const d of output.deltas) {
         newTokens += d.tokenIds.length;
-        pushDeltaChunks(batch, d, chunk, run.topLogprobs);
+        pushDeltaChunks(batch, d, chunk, run.topLogprobs, parsers?.[d.index]);
       }
       usage.add(0, output.numPromptTokens, output.numCachedTokens, newTokens);
       const ready = batcher.push(batch);
@@ -169,12 +179,19 @@ async function* streamChunks(run: ChatRun, includeUsage: boolean, interval: numb
   if (includeUsage) yield [{ ...run.common, object: "chat.completion.chunk", choices: [], usage: usage.usage([run.numPromptTokens]) }];
 }
 
-function pushDeltaChunks(batch: object[], d: CompletionDelta, chunk: (choice: object) => object, topLogprobs: number | undefined): void {
+function pushDeltaChunks(batch: object[], d: CompletionDelta, chunk: (choice: object) => object, topLogprobs: number | undefined, parser?: ToolDeltaStream): void {
   const lp = d.logprobs && d.logprobs.length > 0 && topLogprobs !== undefined ? toChatLogprobs(d.logprobs, topLogprobs) : null;
-  if (d.text !== "" || lp) {
+  if (parser) {
+    // Tool calls: the parser decides what is content and what is a call; logprobs ride on the first delta.
+    const deltas = parser.push(d.text);
+    if (d.finishReason) deltas.push(...parser.finish());
+    deltas.forEach((delta, k) => batch.push(chunk({ index: d.index, delta, logprobs: k === 0 ? lp : null, finish_reason: null })));
+    if (deltas.length === 0 && lp) batch.push(chunk({ index: d.index, delta: {}, logprobs: lp, finish_reason: null }));
+  } else if (d.text !== "" || lp) {
     batch.push(chunk({ index: d.index, delta: { content: d.text }, logprobs: lp, finish_reason: null }));
   }
   if (d.finishReason) {
-    batch.push(chunk({ index: d.index, delta: {}, logprobs: null, finish_reason: d.finishReason, stop_reason: d.stopReason ?? null }));
+    const reason = toolFinishReason(d.finishReason, parser?.calledTools ?? false);
+    batch.push(chunk({ index: d.index, delta: {}, logprobs: null, finish_reason: reason, stop_reason: d.stopReason ?? null }));
   }
 }

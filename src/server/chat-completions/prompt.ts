@@ -2,7 +2,9 @@
  * OpenAI messages → prompt token ids, shared by /v1/chat/completions and /tokenize (so usage counts
  * and /tokenize counts agree by construction).
  *
- * 1. Normalize messages: `developer` → `system`, `tool` stays (templates map it to `ipython`),
+ * 1. Normalize messages: `developer` → `system`; tool calls and results in Llama 4's tool format
+ *    (assistant `tool_calls` → `[f(a=1)]`, `tool` → `ipython`) and, when tools are active, herd's
+ *    tool prompt in the system turn (server/tools/messages.ts); the template never sees `tools`;
  *    text parts joined with "\n"; image parts become a placeholder the caller splices images into
  *    (server/images.ts), or are refused when the caller gives none.
  * 2. Render with the model's chat template (`add_generation_prompt`, `continue_final_message`).
@@ -15,6 +17,8 @@ import type { EngineClient } from "../../engine/client/engine-client.js";
 import type { TokenId } from "../../engine/types.js";
 import type { TemplateMessage } from "../chat-template.js";
 import type { ModelContext } from "../model-context.js";
+import { resolveTools } from "../tools/config.js";
+import { applyToolFormat } from "../tools/messages.js";
 import type { WireChatMessage } from "./schema.js";
 
 export interface ChatPromptOptions {
@@ -22,6 +26,9 @@ export interface ChatPromptOptions {
   addGenerationPrompt?: boolean | null | undefined;
   continueFinalMessage?: boolean | null | undefined;
   tools?: unknown[] | null | undefined;
+  /** `tool_choice` and `parallel_tool_calls` (they shape the tool prompt). */
+  toolChoice?: unknown;
+  parallelToolCalls?: boolean | null | undefined;
   chatTemplateKwargs?: Record<string, unknown> | null | undefined;
   /** Rendered in place of each image part (see server/images.ts); without it image parts are refused. */
   imagePlaceholder?: string | undefined;
@@ -69,18 +76,19 @@ export function toTemplateMessages(messages: readonly WireChatMessage[], imagePl
 /** The rendered prompt text. */
 export function renderChatPrompt(model: ModelContext, opts: ChatPromptOptions): string {
   const messages = toTemplateMessages(opts.messages, opts.imagePlaceholder);
+  const toolConfig = resolveTools({ tools: opts.tools, tool_choice: opts.toolChoice, parallel_tool_calls: opts.parallelToolCalls });
+  const formatted = applyToolFormat(messages, toolConfig);
   const cont = opts.continueFinalMessage ?? false;
   const addGen = opts.addGenerationPrompt ?? !cont;
   if (cont && addGen) {
     throw new InvalidRequestError("'continue_final_message' and 'add_generation_prompt' cannot both be true.", { param: "continue_final_message" });
   }
-  const last = messages[messages.length - 1];
+  const last = formatted[formatted.length - 1];
   if (cont && last?.role !== "assistant") {
     throw new InvalidRequestError("'continue_final_message' needs the last message to be from the assistant.", { param: "continue_final_message" });
   }
-  let text = model.chatTemplate.render(messages, {
+  let text = model.chatTemplate.render(formatted, {
     addGenerationPrompt: addGen,
-    tools: opts.tools ?? undefined,
     kwargs: opts.chatTemplateKwargs ?? undefined,
   });
   if (cont && last) {

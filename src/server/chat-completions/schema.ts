@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { int, samplingFields } from "../protocol/common.js";
+import { ToolChoiceSchema, ToolSchema } from "../tools/config.js";
 
 const TextPart = z.object({ type: z.literal("text"), text: z.string() });
 const ImagePart = z.object({
@@ -32,14 +33,19 @@ export const ChatMessageSchema = z.object({
 });
 export type WireChatMessage = z.output<typeof ChatMessageSchema>;
 
-const Tool = z.object({
-  type: z.literal("function"),
-  function: z.object({
-    name: z.string(),
-    description: z.string().nullish(),
-    parameters: z.record(z.string(), z.unknown()).nullish(),
+const ResponseFormat = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("text") }),
+  z.object({ type: z.literal("json_object") }),
+  z.object({
+    type: z.literal("json_schema"),
+    json_schema: z.object({
+      name: z.string().nullish(),
+      description: z.string().nullish(),
+      schema: z.record(z.string(), z.unknown()).nullish(),
+      strict: z.boolean().nullish(),
+    }),
   }),
-});
+]);
 
 export const ChatCompletionRequestSchema = z.object({
   ...samplingFields,
@@ -47,10 +53,10 @@ export const ChatCompletionRequestSchema = z.object({
   max_completion_tokens: int().nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: int().nullish(),
-  tools: z.array(Tool).nullish(),
-  tool_choice: z.union([z.enum(["none", "auto", "required"]), z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) })]).nullish(),
+  tools: z.array(ToolSchema).nullish(),
+  tool_choice: ToolChoiceSchema.nullish(),
   parallel_tool_calls: z.boolean().nullish(),
-  response_format: z.object({ type: z.enum(["text", "json_object", "json_schema"]) }).nullish(),
+  response_format: ResponseFormat.nullish(),
   // vLLM extras
   add_generation_prompt: z.boolean().nullish(),
   continue_final_message: z.boolean().nullish(),
