@@ -150,80 +150,75 @@ function mmprojType(quant: CompileQuant): OutFloatType {
   return quant === "F32" ? GgmlType.F32 : quant === "BF16" ? GgmlType.BF16 : GgmlType.F16;
 }
 
-/** Compiles checkpoint folder `srcDir` into artifact folder `outDir`. */
-export async function compileCheckpoint(srcDir: string, outDir: string, opts: CompileOptions): Promise<CompileResult> {
-  const t0 = performance.now();
+/** Everything known about the inputs before any weight is read. */
+interface Inputs {
+  readonly dir: string;
+  readonly source: CompileSource;
+  readonly config: Awaited<ReturnType<typeof readCheckpointConfig>>;
+  readonly hparams: ReturnType<typeof textHparams>;
+  readonly name: string;
+  readonly sourceFiles: SourceFile[];
+  readonly textDtypes: Set<string>;
+  readonly hasVision: boolean;
+  readonly dataBytes: number;
+  readonly inputKey: string;
+  readonly llama: { release: string; version: string };
+}
+
+/** Step 1: configs, safetensors headers, fingerprint and input key (no weights read). */
+async function inspectInputs(srcDir: string, opts: CompileOptions): Promise<Inputs> {
   const dir = resolve(srcDir);
   const source: CompileSource = opts.source ?? { id: dir, kind: "local", revision: null };
-  const progress = opts.onProgress ?? (() => {});
-  const vision = opts.vision !== false;
-  progress({ phase: "fingerprint" });
-
   const config = await readCheckpointConfig(dir);
-  const h = textHparams(config);
+  const hparams = textHparams(config);
   const name = opts.name ?? (source.kind === "hub" ? source.id : basename(dir));
-  const slug = artifactSlug(name);
   const ckpt = await SafetensorsCheckpoint.open(dir);
-  let fp: Awaited<ReturnType<typeof fingerprintSource>>;
-  let textDtypes: Set<string>;
-  let hasVision: boolean;
-  let dataBytes: number;
   try {
-    fp = await fingerprintSource(dir, ckpt, source);
+    const fp = await fingerprintSource(dir, ckpt, source);
     const all = [...ckpt.tensors];
-    textDtypes = new Set(all.filter((t) => !t.name.startsWith("vision_model.") && !t.name.startsWith("multi_modal_projector.")).map((t) => t.dtype));
-    hasVision = vision && config.vision !== null && all.some((t) => t.name.startsWith("vision_model."));
-    dataBytes = ckpt.dataBytes;
+    const textDtypes = new Set(all.filter((t) => !t.name.startsWith("vision_model.") && !t.name.startsWith("multi_modal_projector.")).map((t) => t.dtype));
+    const hasVision = opts.vision !== false && config.vision !== null && all.some((t) => t.name.startsWith("vision_model."));
+    const llama = llamaCppVersion();
+    const isQuantized = opts.quant === "Q8_0" || opts.quant === "Q4_K_M";
+    const inputKey = sha256Of(
+      JSON.stringify({
+        compiler: COMPILER_VERSION,
+        quant: opts.quant,
+        name,
+        tokenizerPre: opts.tokenizerPre ?? null,
+        vision: hasVision,
+        // Quantized bytes come from llama.cpp's quantizer: a different build may differ.
+        quantizer: isQuantized ? llama.release : null,
+        source: fp.keyParts,
+      }),
+    );
+    return { dir, source, config, hparams, name, sourceFiles: fp.files, textDtypes, hasVision, dataBytes: ckpt.dataBytes, inputKey, llama };
   } finally {
     await ckpt.close();
   }
+}
+
+/** Step 2: convert (and quantize) into `outDir`; returns the files written, by role. */
+async function buildOutputs(inp: Inputs, outDir: string, opts: CompileOptions): Promise<{ outputs: Array<[string, ArtifactFile["role"]]>; conv: ConvertResult }> {
+  const progress = opts.onProgress ?? (() => {});
+  const slug = artifactSlug(inp.name);
   const isQuantized = opts.quant === "Q8_0" || opts.quant === "Q4_K_M";
-  const llama = llamaCppVersion();
-  const inputKey = sha256Of(
-    JSON.stringify({
-      compiler: COMPILER_VERSION,
-      quant: opts.quant,
-      name,
-      tokenizerPre: opts.tokenizerPre ?? null,
-      vision: hasVision,
-      // Quantized bytes come from llama.cpp's quantizer: a different build may differ.
-      quantizer: isQuantized ? llama.release : null,
-      source: fp.keyParts,
-    }),
-  );
-
-  await mkdir(outDir, { recursive: true });
-  const existing = await readManifest(outDir).catch(() => null);
-  if (!opts.force && existing?.inputKey === inputKey) {
-    try {
-      const manifest = await verifyArtifact(outDir, "size");
-      progress({ phase: "skip", message: `${outDir} is up to date (manifest input key matches)` });
-      return { outDir, manifest, skipped: true, ms: performance.now() - t0, sourceBytes: 0, convertMs: 0 };
-    } catch {
-      /* damaged: rebuild below */
-    }
-  }
-  // No manifest while the folder is being rewritten: readers never pair a manifest with new data.
-  await unlink(join(outDir, MANIFEST_FILE)).catch(() => {});
-
-  const textType = convertType(opts.quant, textDtypes);
   const textFile = `${slug}-${opts.quant}.gguf`;
-  const mmFile = hasVision ? `mmproj-${slug}-${GgmlType[mmprojType(opts.quant)]}.gguf` : null;
+  const mmFile = inp.hasVision ? `mmproj-${slug}-${GgmlType[mmprojType(opts.quant)]}.gguf` : null;
   const convertTarget = isQuantized ? join(outDir, `.${textFile}.${process.pid}.intermediate.gguf`) : join(outDir, textFile);
-  const tConvert = performance.now();
-  let readBytes = 0;
   const tmpMm = mmFile ? join(outDir, `.${mmFile}.${process.pid}.tmp`) : null;
+  let readBytes = 0;
   let conv: ConvertResult;
   try {
-    conv = await convertCheckpoint(dir, convertTarget, tmpMm, {
-      ftype: textType,
+    conv = await convertCheckpoint(inp.dir, convertTarget, tmpMm, {
+      ftype: convertType(opts.quant, inp.textDtypes),
       mmprojFtype: mmprojType(opts.quant),
-      name,
+      name: inp.name,
       tokenizerPre: opts.tokenizerPre,
-      vision: hasVision,
+      vision: inp.hasVision,
       onRead: (n) => {
         readBytes += n;
-        progress({ phase: "convert", bytes: readBytes, totalBytes: dataBytes });
+        progress({ phase: "convert", bytes: readBytes, totalBytes: inp.dataBytes });
       },
     });
     if (tmpMm && mmFile) await rename(tmpMm, join(outDir, mmFile));
@@ -240,54 +235,95 @@ export async function compileCheckpoint(srcDir: string, outDir: string, opts: Co
       await unlink(convertTarget).catch(() => {});
     }
   }
-  const convertMs = performance.now() - tConvert;
-
-  const files: ArtifactFile[] = [];
   const outputs: Array<[string, ArtifactFile["role"]]> = [[textFile, "model"]];
   if (mmFile) outputs.push([mmFile, "mmproj"]);
-  const totalOut = (await Promise.all(outputs.map(async ([f]) => (await stat(join(outDir, f))).size))).reduce((a, b) => a + b, 0);
+  return { outputs, conv };
+}
+
+/** Step 3: size, sha256 and type of every output; the text model's parameter count. */
+async function describeOutputs(outDir: string, outputs: Array<[string, ArtifactFile["role"]]>, quant: CompileQuant, progress: (p: CompileProgress) => void): Promise<{ files: ArtifactFile[]; parameters: number }> {
+  const totalBytes = (await Promise.all(outputs.map(async ([f]) => (await stat(join(outDir, f))).size))).reduce((a, b) => a + b, 0);
+  const files: ArtifactFile[] = [];
   let hashed = 0;
   let parameters = 0;
   for (const [file, role] of outputs) {
     const p = join(outDir, file);
     const sha256 = await sha256File(p, (n) => {
       hashed += n;
-      progress({ phase: "hash", bytes: hashed, totalBytes: totalOut });
+      progress({ phase: "hash", bytes: hashed, totalBytes });
     });
     const header = await readGgufHeader(p);
     if (role === "model") parameters = header.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
-    files.push({ path: file, role, bytes: (await stat(p)).size, sha256, type: role === "model" ? opts.quant : GgmlType[mmprojType(opts.quant)]! });
+    files.push({ path: file, role, bytes: (await stat(p)).size, sha256, type: role === "model" ? quant : GgmlType[mmprojType(quant)]! });
   }
+  return { files, parameters };
+}
+
+function generationDefaults(config: Inputs["config"]): Record<string, number> {
+  const g = config.generation;
+  const out: Record<string, number> = {};
+  if (g?.temperature !== undefined) out.temperature = g.temperature;
+  if (g?.topP !== undefined) out.top_p = g.topP;
+  if (g?.topK !== undefined) out.top_k = g.topK;
+  if (g?.minP !== undefined) out.min_p = g.minP;
+  if (g?.repetitionPenalty !== undefined) out.repetition_penalty = g.repetitionPenalty;
+  return out;
+}
+
+/** Compiles checkpoint folder `srcDir` into artifact folder `outDir` (see the module doc). */
+export async function compileCheckpoint(srcDir: string, outDir: string, opts: CompileOptions): Promise<CompileResult> {
+  const t0 = performance.now();
+  const progress = opts.onProgress ?? (() => {});
+  progress({ phase: "fingerprint" });
+  const inp = await inspectInputs(srcDir, opts);
+
+  await mkdir(outDir, { recursive: true });
+  const existing = await readManifest(outDir).catch(() => null);
+  if (!opts.force && existing?.inputKey === inp.inputKey) {
+    try {
+      const manifest = await verifyArtifact(outDir, "size");
+      progress({ phase: "skip", message: `${outDir} is up to date (manifest input key matches)` });
+      return { outDir, manifest, skipped: true, ms: performance.now() - t0, sourceBytes: 0, convertMs: 0 };
+    } catch {
+      /* damaged: rebuild below */
+    }
+  }
+  // No manifest while the folder is being rewritten: readers never pair a manifest with new data.
+  await unlink(join(outDir, MANIFEST_FILE)).catch(() => {});
+
+  const tConvert = performance.now();
+  const { outputs, conv } = await buildOutputs(inp, outDir, opts);
+  const convertMs = performance.now() - tConvert;
+  const { files, parameters } = await describeOutputs(outDir, outputs, opts.quant, progress);
   await removeStaleOutputs(outDir, existing, new Set(files.map((f) => f.path)));
 
-  const g = config.generation;
-  const generation: Record<string, number> = {};
-  if (g?.temperature !== undefined) generation.temperature = g.temperature;
-  if (g?.topP !== undefined) generation.top_p = g.topP;
-  if (g?.topK !== undefined) generation.top_k = g.topK;
-  if (g?.minP !== undefined) generation.min_p = g.minP;
-  if (g?.repetitionPenalty !== undefined) generation.repetition_penalty = g.repetitionPenalty;
-  const configSha256 = fp.files.find((f) => f.path === "config.json")?.sha256 ?? "";
+  const h = inp.hparams;
   const manifest: ArtifactManifest = {
     format: MANIFEST_FORMAT,
     formatVersion: MANIFEST_FORMAT_VERSION,
-    source: { id: source.id, kind: source.kind, revision: source.revision, configSha256, files: fp.files },
+    source: {
+      id: inp.source.id,
+      kind: inp.source.kind,
+      revision: inp.source.revision,
+      configSha256: inp.sourceFiles.find((f) => f.path === "config.json")?.sha256 ?? "",
+      files: inp.sourceFiles,
+    },
     quantization: opts.quant,
-    inputKey,
-    compiler: { version: COMPILER_VERSION, tokenizerPre: conv.tokenizer.pre, vision: hasVision },
+    inputKey: inp.inputKey,
+    compiler: { version: COMPILER_VERSION, tokenizerPre: conv.tokenizer.pre, vision: inp.hasVision },
     herdVersion: HERD_VERSION,
-    llamaCpp: llama,
+    llamaCpp: inp.llama,
     createdAt: new Date().toISOString(),
     model: {
       architecture: h.arch,
-      hfArchitecture: config.architecture,
-      name,
+      hfArchitecture: inp.config.architecture,
+      name: inp.name,
       contextLength: h.contextLength,
       vocabSize: h.vocabSize,
       parameters,
       stopTokenIds: conv.tokenizer.stopTokenIds,
       chatTemplateSource: conv.tokenizer.chatTemplateSource,
-      generation,
+      generation: generationDefaults(inp.config),
     },
     files,
   };
