@@ -3,7 +3,9 @@
  *
  * The cache file name carries the preset and a hash of what determines its bytes (the generator
  * version `LLAMA4_GENERATOR_VERSION`, the preset's config, the tokenizer inputs: ranks, special
- * tokens, chat template), so a changed generator writes a new file instead of reusing a stale one. Files appear atomically (temp file + rename), so concurrent
+ * tokens, chat template), so a changed generator writes a new file instead of reusing a stale one. The
+ * vision tower (mmproj) is a separate file with its own key (`ensureEmbeddedMmproj`), so adding it
+ * left the text model's file name unchanged. Files appear atomically (temp file + rename), so concurrent
  * callers, in this process or others, never see half a file; in-process callers share one generation.
  * @module
  */
@@ -11,6 +13,7 @@ import { createHash } from "node:crypto";
 import { readdir, stat, unlink } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
+import { generateLlama4Mmproj, LLAMA4_MMPROJ_GENERATOR_VERSION, LLAMA4_VISION_PRESETS } from "./llama4/random-mmproj.js";
 import { generateLlama4Model, LLAMA4_GENERATOR_VERSION, LLAMA4_PRESETS, type Llama4Preset } from "./llama4/random-model.js";
 import { LLAMA4_CHAT_TEMPLATE, O200K_RANKS, llama4SpecialTokens } from "./llama4/tokenizer.js";
 import { quantizeModel, type QuantName } from "./quantize.js";
@@ -104,4 +107,29 @@ export async function ensureEmbeddedModel(opts: EmbeddedModelOptions = {}): Prom
   const quant = opts.quant;
   if (!quant || (quant === "F16" && LLAMA4_PRESETS[preset].weightType === "f16")) return base;
   return once(join(dir, embeddedModelFileName(preset, quant)), (p) => quantizeModel(base, p, quant));
+}
+
+/** Hash of the mmproj generator version and the preset's vision config (which includes its projection width). */
+export function embeddedMmprojHash(preset: Llama4Preset): string {
+  return createHash("sha256")
+    .update(JSON.stringify({ v: LLAMA4_MMPROJ_GENERATOR_VERSION, vision: LLAMA4_VISION_PRESETS[preset] }))
+    .digest("hex")
+    .slice(0, 16);
+}
+
+/** File name of a cached embedded vision tower, e.g. `herd-llama4-tiny-mmproj-<hash>.gguf`. */
+export function embeddedMmprojFileName(preset: Llama4Preset): string {
+  return `herd-llama4-${preset}-mmproj-${embeddedMmprojHash(preset)}.gguf`;
+}
+
+/**
+ * Path of the cached vision tower (mmproj GGUF) of the embedded model `opts.preset`, generating it first
+ * when missing (well under a second). It pairs with `ensureEmbeddedModel(opts)` (its projection width
+ * is that model's `n_embd`); `opts.quant` does not apply: the mmproj stays F16, as converters write it.
+ */
+export async function ensureEmbeddedMmproj(opts: EmbeddedModelOptions = {}): Promise<string> {
+  const preset = opts.preset ?? "tiny";
+  if (!Object.hasOwn(LLAMA4_VISION_PRESETS, preset)) throw new Error(`unknown embedded model preset ${preset} (known: ${Object.keys(LLAMA4_VISION_PRESETS).join(", ")})`);
+  const dir = opts.cacheDir ?? defaultModelCacheDir();
+  return once(join(dir, embeddedMmprojFileName(preset)), (p) => generateLlama4Mmproj(p, preset));
 }
