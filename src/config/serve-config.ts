@@ -14,6 +14,8 @@ export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" |
 export interface ServeConfig {
   /** GGUF path; null = the embedded random-weight Llama 4 model. */
   readonly model: string | null;
+  /** Vision projector GGUF (mmproj) for image input; null = none (or the artifact's / embedded model's own). */
+  readonly mmproj: string | null;
   /** Names clients may put in `model`; the first is reported. Empty = derived from the model file. */
   readonly servedModelNames: readonly string[];
   readonly host: string;
@@ -97,6 +99,7 @@ const DEVICES: readonly Device[] = ["cpu", "cuda", "vulkan"];
 
 export const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: "model", key: "model", kind: "string", description: "GGUF file to serve", defaultText: "the embedded random-weight Llama 4 model" },
+  { flag: "mmproj", key: "mmproj", kind: "string", description: "vision projector GGUF (llama-server's --mmproj) for image input", defaultText: "none; an artifact folder's or the embedded model's own" },
   { flag: "served-model-name", key: "servedModelNames", kind: "list", description: "model name(s) the API answers to (comma-separated); the first is reported", defaultText: "the model file name" },
   { flag: "host", key: "host", kind: "string", description: "interface to listen on", defaultText: "0.0.0.0" },
   { flag: "port", key: "port", kind: "int", min: 0, description: "port to listen on (0 = any free port)", defaultText: "8000" },
@@ -219,6 +222,7 @@ function parseValue(opt: ServeOption, raw: string | boolean): unknown {
 function defaults(): ServeConfig {
   return {
     model: null,
+    mmproj: null,
     servedModelNames: [],
     host: "0.0.0.0",
     port: 8000,

@@ -148,6 +148,8 @@ export interface ModelInfo {
   eogTokenIds: TokenId[];
   addBos: boolean;
   chatTemplate: string | null;
+  /** Present when a vision projector is loaded: what the server needs to expand image prompts. */
+  vision?: { placeholderTokenId: TokenId; embeddingsPerTile: number; tileSize: number; mmproj: string };
   /** `general.*` and other string metadata that is useful to the server (e.g. herd.random_weights). */
   metadata: Record<string, string>;
 }
@@ -156,6 +158,8 @@ export interface EngineConfig {
   model: string;
   /** Vision projector GGUF (mmproj) for image input; none = text only. */
   mmproj?: string | undefined;
+  /** When the projector cannot be loaded (e.g. libmtmd cannot be built here), warn and serve text only. */
+  mmprojOptional?: boolean | undefined;
   device: "cpu" | "cuda" | "vulkan";
   /** Maximum tokens (prompt + output) of one sequence. */
   maxModelLen: number;

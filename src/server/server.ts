@@ -20,7 +20,7 @@ import { defaultEngineConfig } from "../engine/config.js";
 import { createEngineClient } from "../engine/client/index.js";
 import type { EngineClient } from "../engine/client/engine-client.js";
 import type { EngineConfig } from "../engine/types.js";
-import { ensureEmbeddedModel } from "../model/embedded.js";
+import { ensureEmbeddedMmproj, ensureEmbeddedModel } from "../model/embedded.js";
 import { createApp, type App } from "./app.js";
 import { ServerContext } from "./context.js";
 import { EngineHost } from "./engine-host.js";
@@ -49,10 +49,13 @@ export interface RunningServer {
 }
 
 /** Engine settings: the engine's defaults, overridden by whatever the flags set. */
-export function toEngineConfig(config: ServeConfig, modelPath: string): EngineConfig {
-  const c = defaultEngineConfig(modelPath);
+export function toEngineConfig(config: ServeConfig, modelOrPath: ResolvedModel | string): EngineConfig {
+  const model = typeof modelOrPath === "string" ? { path: modelOrPath, mmproj: config.mmproj, mmprojOptional: false } : modelOrPath;
+  const c = defaultEngineConfig(model.path);
   return {
     ...c,
+    mmproj: model.mmproj ?? undefined,
+    mmprojOptional: model.mmprojOptional,
     maxModelLen: config.maxModelLen ?? c.maxModelLen,
     maxNumSeqs: config.maxNumSeqs ?? c.maxNumSeqs,
     maxNumBatchedTokens: config.maxNumBatchedTokens ?? c.maxNumBatchedTokens,
@@ -65,10 +68,21 @@ export function toEngineConfig(config: ServeConfig, modelPath: string): EngineCo
   };
 }
 
-async function resolveModelPath(config: ServeConfig, log: Logger, resolveModel?: StartServerOptions["resolveModel"]): Promise<string> {
-  if (config.model !== null) return resolveModel ? resolveModel(config.model, log) : config.model;
-  log.info("no --model given: using the embedded random-weight Llama 4 model (generated on first use)");
-  return ensureEmbeddedModel();
+export interface ResolvedModel {
+  path: string;
+  mmproj: string | null;
+  /** Start text-only (with a warning) when the vision tower cannot be loaded: only for the embedded default. */
+  mmprojOptional: boolean;
+}
+
+async function resolveModelPath(config: ServeConfig, log: Logger, resolveModel?: StartServerOptions["resolveModel"]): Promise<ResolvedModel> {
+  if (config.model !== null) {
+    const path = resolveModel ? await resolveModel(config.model, log) : config.model;
+    return { path, mmproj: config.mmproj, mmprojOptional: false };
+  }
+  log.info("no --model given: using the embedded random-weight Llama 4 model with its vision tower (generated on first use)");
+  const [path, mmproj] = await Promise.all([ensureEmbeddedModel(), config.mmproj ?? ensureEmbeddedMmproj()]);
+  return { path, mmproj, mmprojOptional: config.mmproj === null };
 }
 
 function listen(app: App, config: ServeConfig): Promise<{ server: Server; port: number }> {
@@ -89,8 +103,9 @@ export async function startServer(config: ServeConfig, opts: StartServerOptions 
   const metrics = new ServerMetrics(names[0] as string);
 
   const engineLog = log.child({ component: "engine" });
-  const modelPath = await resolveModelPath(config, log, opts.resolveModel);
-  const engineConfig = toEngineConfig(config, modelPath);
+  const model = await resolveModelPath(config, log, opts.resolveModel);
+  const modelPath = model.path;
+  const engineConfig = toEngineConfig(config, model);
   const create = opts.createEngine
     ? () => (opts.createEngine as (c: EngineConfig) => Promise<EngineClient>)(engineConfig)
     : () => createEngineClient(engineConfig, { inProcess: config.inProcessEngine, log: (level, msg) => engineLog[level](msg) });

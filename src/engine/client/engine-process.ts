@@ -67,12 +67,12 @@ function handle(core: EngineCore, loop: EngineLoop, runner: LlamaRunner, msg: To
   }
 }
 
-function start(init: EngineInit): void {
+async function start(init: EngineInit): Promise<void> {
   const b = getBindings(init.config.device);
   installLlamaLog(b, (level, message) => send({ type: "log", level, message }), init.llamaLogLevel as GgmlLogLevel);
   let runner: LlamaRunner;
   try {
-    runner = new LlamaRunner(init.config);
+    runner = await LlamaRunner.create(init.config, (message) => send({ type: "log", level: "warn", message }));
   } catch (err) {
     send({ type: "startup-error", message: err instanceof Error ? err.message : String(err) });
     process.exit(1);
@@ -91,12 +91,10 @@ process.once("message", (m: EngineInit) => {
     send({ type: "startup-error", message: "the first message must be init" });
     process.exit(1);
   }
-  try {
-    start(m);
-  } catch (err) {
+  start(m).catch((err: unknown) => {
     send({ type: "startup-error", message: err instanceof Error ? err.message : String(err) });
     process.exit(1);
-  }
+  });
 });
 // Signals are for the server, which drains and then tells us to shut down (a terminal's Ctrl-C
 // reaches the whole process group; the engine must not die before the server's drain ends).

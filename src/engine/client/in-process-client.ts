@@ -25,8 +25,9 @@ export class InProcessClient extends BaseEngineClient {
 
   /** `log` receives llama.cpp's warnings and errors (default: errors to stderr). */
   static async create(config: EngineConfig, log?: LogSink): Promise<InProcessClient> {
-    installLlamaLog(getBindings(config.device), log ?? ((level, msg) => level === "error" && console.error(msg)), 3);
-    return new InProcessClient(new LlamaRunner(config));
+    const sink: LogSink = log ?? ((level, msg) => level === "error" && console.error(msg));
+    installLlamaLog(getBindings(config.device), sink, 3);
+    return new InProcessClient(await LlamaRunner.create(config, (msg) => sink("warn", msg)));
   }
 
   /** Wraps any runner (e.g. a fake one in scheduler tests). */

@@ -15,6 +15,8 @@ import type { BatchItem, ModelRunner, VisionRunner } from "./model-runner.js";
 import { finalizeEngineConfig } from "../config.js";
 import type { GrammarConstraint } from "../sample/grammar.js";
 import type { SamplerPtr } from "../../native/bindings.js";
+import { getMtmdBindings, installMtmdLog, VisionEncoder } from "../../native/mtmd.js";
+import { ensureLibmtmd } from "../../native/mtmd-build.js";
 
 const FLASH_ATTN = { auto: -1, off: 0, on: 1 } as const;
 
@@ -22,7 +24,8 @@ export class LlamaRunner implements ModelRunner {
   readonly modelInfo: ModelInfo;
   /** The configuration with model-dependent defaults filled in. */
   readonly config: EngineConfig;
-  readonly vision: VisionRunner | undefined = undefined;
+  vision: VisionRunner | undefined = undefined;
+  #encoder: VisionEncoder | null = null;
   readonly numKvCells: number;
   readonly maxBatchTokens: number;
   readonly #m: LoadedModel;
@@ -37,7 +40,50 @@ export class LlamaRunner implements ModelRunner {
   #busy = false;
   #closed = false;
 
-  constructor(requested: EngineConfig) {
+  /** Loads the model, and the vision projector when `config.mmproj` is set (building libmtmd on first use). */
+  static async create(config: EngineConfig, warn: (message: string) => void = () => {}): Promise<LlamaRunner> {
+    const runner = new LlamaRunner(config);
+    if (config.mmproj) {
+      try {
+        await runner.#attachVision(config.mmproj, warn);
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        if (config.mmprojOptional) {
+          warn(`image input is off: the vision projector could not be loaded (${reason})`);
+        } else {
+          runner.close();
+          throw err;
+        }
+      }
+    }
+    return runner;
+  }
+
+  async #attachVision(mmproj: string, warn: (message: string) => void): Promise<void> {
+    const device = this.config.device;
+    const libmtmd = await ensureLibmtmd(device);
+    // mtmd logs each encode at info level; keep warnings and errors only.
+    installMtmdLog(getMtmdBindings(libmtmd, device), (level, msg) => (level === "warn" || level === "error") && warn(msg), 3);
+    const enc = await VisionEncoder.create(mmproj, this.#m.model, this.config.threads, { device, libmtmd });
+    this.#encoder = enc;
+    const placeholder = this.tokenize("<|patch|>", false, true);
+    if (placeholder.length !== 1) throw new Error("the model's vocabulary has no <|patch|> token for image embeddings");
+    this.vision = {
+      placeholderTokenId: placeholder[0]!,
+      embeddingsPerTile: enc.tokensPerTile,
+      embdSize: enc.nEmbd,
+      tileSize: enc.tileSize,
+      encodeTile: (rgb) => enc.encodeTile(rgb, enc.tileSize),
+    };
+    this.modelInfo.vision = {
+      placeholderTokenId: placeholder[0]!,
+      embeddingsPerTile: enc.tokensPerTile,
+      tileSize: enc.tileSize,
+      mmproj,
+    };
+  }
+
+  private constructor(requested: EngineConfig) {
     this.#m = loadModel(requested.model, requested.device, requested.nGpuLayers);
     this.#b = this.#m.b;
     this.modelInfo = this.#m.info;
@@ -238,6 +284,7 @@ export class LlamaRunner implements ModelRunner {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    void this.#encoder?.dispose();
     this.#tokenBatch.free();
     this.#embd?.free();
     this.#b.free(this.#ctx);
