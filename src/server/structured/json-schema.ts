@@ -16,182 +16,55 @@
  * references — is collected in `issues` with its path, and the caller refuses the request (400):
  * a constraint is never silently dropped.
  *
- * Objects keep the schema's property order; optional properties may be left out.
+ * Objects keep the schema's property order; optional properties may be left out. The pieces of
+ * each dialect are in primitives.ts, the vocabulary in keywords.ts, `allOf`/`$ref`/bounds helpers in
+ * schema-helpers.ts.
  * @module
  */
 import { alt, cls, EMPTY, type GrammarBuilder, isEmpty, list, lit, type Node, opt, rep, seq, star } from "./gbnf.js";
 import { integerRange } from "./int-range.js";
-import { jsonDumps, pythonLiteral } from "./literals.js";
+import { ANNOTATIONS, childPath, DEFS, type Dialect, FORMATS, HANDLED, isObj, KWARG_NAME, MAX_BOUND, MAX_DEPTH, type Schema, siblings, TYPES } from "./keywords.js";
+import { Primitives } from "./primitives.js";
+import { integerBounds, mergeAllOf, resolvePointer } from "./schema-helpers.js";
 
-export type Dialect = "json" | "python";
-
-const ANNOTATIONS = new Set([
-  "title",
-  "description",
-  "default",
-  "examples",
-  "example",
-  "$schema",
-  "$id",
-  "$comment",
-  "$anchor",
-  "deprecated",
-  "readOnly",
-  "writeOnly",
-  "contentMediaType",
-  "contentEncoding",
-]);
-const DEFS = new Set(["$defs", "definitions"]);
-const HANDLED = new Set([
-  "type",
-  "enum",
-  "const",
-  "properties",
-  "required",
-  "additionalProperties",
-  "items",
-  "prefixItems",
-  "minItems",
-  "maxItems",
-  "minLength",
-  "maxLength",
-  "minimum",
-  "maximum",
-  "exclusiveMinimum",
-  "exclusiveMaximum",
-  "anyOf",
-  "oneOf",
-  "allOf",
-  "$ref",
-  "nullable",
-  "format",
-]);
-const TYPES = new Set(["object", "array", "string", "number", "integer", "boolean", "null"]);
-const FORMATS = ["date", "time", "date-time", "uuid"];
-/** Longest string / array bound we expand into a grammar. */
-const MAX_BOUND = 10_000;
-const MAX_DEPTH = 64;
-const KWARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/** The converter's list of what it handles, for error messages. */
-export const SUPPORTED_SUMMARY =
-  "type, enum, const, properties, required, additionalProperties, items, prefixItems, minItems, maxItems, minLength, maxLength, " +
-  "minimum/maximum/exclusiveMinimum/exclusiveMaximum on integers, format (date, time, date-time, uuid), anyOf, oneOf, allOf, local $ref, $defs, nullable";
-
-type Schema = Record<string, unknown>;
-
-const isObj = (v: unknown): v is Schema => typeof v === "object" && v !== null && !Array.isArray(v);
-
-/** `a.b`, or `a["x y"]` when the key is not an identifier. */
-export function childPath(path: string, key: string | number): string {
-  if (typeof key === "number") return `${path}[${key}]`;
-  return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
-}
-
-const DIGIT = cls("[0-9]");
-const HEX = cls("[0-9a-fA-F]");
+export { childPath, type Dialect, SUPPORTED_SUMMARY } from "./keywords.js";
 
 export class SchemaConverter {
   /** Unsupported or contradictory parts, each prefixed with its path. */
   readonly issues: string[] = [];
   readonly #b: GrammarBuilder;
-  readonly #d: Dialect;
+  readonly #p: Primitives;
   readonly #root: unknown;
   readonly #rootPath: string;
   readonly #refs = new Map<string, Node>();
   #depth = 0;
-  #any: Node | null = null;
 
   constructor(builder: GrammarBuilder, rootSchema: unknown, dialect: Dialect, rootPath: string) {
     this.#b = builder;
+    this.#p = new Primitives(builder, dialect);
     this.#root = rootSchema;
-    this.#d = dialect;
     this.#rootPath = rootPath;
-  }
-
-  // ---- primitives --------------------------------------------------------------------------
-
-  /** Whitespace between tokens: JSON allows a space or a newline with ≤ 20 indent chars; Python one optional space. */
-  get sp(): Node {
-    if (this.#d === "python") return this.#b.rule("sp", opt(lit(" ")));
-    return this.#b.rule("ws", opt(alt(lit(" "), seq(lit("\n"), rep(cls("[ \\t]"), 0, 20)))));
-  }
-
-  get #sep(): Node {
-    return seq(lit(","), this.sp);
-  }
-
-  #char(): Node {
-    const escapes = this.#d === "json" ? cls('["\\\\/bfnrt]') : cls('["\\\\bfnrt]');
-    const plain = cls('[^"\\\\\\x7F\\x00-\\x1F]');
-    return this.#b.rule(this.#d === "json" ? "char" : "py-char", alt(plain, seq(lit("\\"), alt(escapes, seq(lit("u"), rep(HEX, 4, 4))))));
-  }
-
-  string(minLength = 0, maxLength: number | null = null): Node {
-    const body = seq(lit('"'), rep(this.#char(), minLength, maxLength), lit('"'));
-    return minLength === 0 && maxLength === null ? this.#b.rule("string", body) : body;
-  }
-
-  integer(): Node {
-    return this.#b.rule("integer", seq(opt(lit("-")), alt(lit("0"), seq(cls("[1-9]"), rep(DIGIT, 0, 15)))));
-  }
-
-  number(nonNegative = false): Node {
-    const intPart = alt(lit("0"), seq(cls("[1-9]"), rep(DIGIT, 0, 15)));
-    const frac = opt(seq(lit("."), rep(DIGIT, 1, 16)));
-    const exp = opt(seq(cls("[eE]"), opt(cls("[-+]")), rep(DIGIT, 1, 2)));
-    if (nonNegative) return this.#b.rule("nonneg-number", seq(intPart, frac, exp));
-    return this.#b.rule("number", seq(opt(lit("-")), intPart, frac, exp));
-  }
-
-  boolean(): Node {
-    return this.#b.rule("boolean", this.#d === "json" ? alt(lit("true"), lit("false")) : alt(lit("True"), lit("False")));
-  }
-
-  null(): Node {
-    return lit(this.#d === "json" ? "null" : "None");
-  }
-
-  literal(v: unknown): Node {
-    return lit(this.#d === "json" ? jsonDumps(v) : pythonLiteral(v));
-  }
-
-  /** Any value of the dialect (recursive). */
-  any(): Node {
-    if (this.#any) return this.#any;
-    const name = this.#b.reserve(this.#d === "json" ? "value" : "py-value");
-    const ref: Node = { k: "ref", name };
-    this.#any = ref;
-    const sp = this.sp;
-    const obj = seq(lit("{"), sp, list(seq(this.string(), lit(":"), sp, ref), this.#sep, 0, null), sp, lit("}"));
-    const arr = seq(lit("["), sp, list(ref, this.#sep, 0, null), sp, lit("]"));
-    this.#b.define(name, alt(this.#b.rule("object", obj), this.#b.rule("array", arr), this.string(), this.number(), this.boolean(), this.null()));
-    return ref;
   }
 
   /** Any object (`response_format: json_object`). */
   anyObject(): Node {
-    this.any();
-    return this.#b.rule("object", seq(lit("{"), this.sp, list(seq(this.string(), lit(":"), this.sp, this.any()), this.#sep, 0, null), this.sp, lit("}")));
+    return this.#p.anyObject();
   }
-
-  // ---- schemas -----------------------------------------------------------------------------
 
   #issue(path: string, msg: string): Node {
     this.issues.push(`${path}: ${msg}`);
     return EMPTY;
   }
 
+  readonly #report = (path: string, msg: string): void => {
+    this.#issue(path, msg);
+  };
+
   /** Reports keywords that are neither handled nor annotations. */
   #checkKeywords(s: Schema, path: string): void {
     for (const k of Object.keys(s)) {
       if (!HANDLED.has(k) && !ANNOTATIONS.has(k) && !DEFS.has(k)) this.#issue(path, `'${k}' is not supported`);
     }
-  }
-
-  /** Validation keywords besides `allowed` (for `$ref`/`anyOf`, which take no siblings here). */
-  #siblings(s: Schema, allowed: string[]): string[] {
-    return Object.keys(s).filter((k) => HANDLED.has(k) && !allowed.includes(k));
   }
 
   value(s: unknown, path: string): Node {
@@ -207,15 +80,15 @@ export class SchemaConverter {
   }
 
   #value(s: unknown, path: string): Node {
-    if (s === true) return this.any();
+    if (s === true) return this.#p.any();
     if (s === false) return this.#issue(path, "the schema `false` accepts no value");
     if (!isObj(s)) return this.#issue(path, "a schema must be an object or a boolean");
     this.#checkKeywords(s, path);
     const nullable = s["nullable"] === true;
-    const withNull = (n: Node) => (nullable ? alt(n, this.null()) : n);
+    const withNull = (n: Node) => (nullable ? alt(n, this.#p.null()) : n);
 
     if ("$ref" in s) {
-      const extra = this.#siblings(s, ["$ref", "nullable"]);
+      const extra = siblings(s, ["$ref", "nullable"]);
       if (extra.length > 0) this.#issue(path, `'$ref' together with ${extra.map((k) => `'${k}'`).join(", ")} is not supported`);
       return withNull(this.#ref(s["$ref"], path));
     }
@@ -223,25 +96,25 @@ export class SchemaConverter {
       if (!(key in s)) continue;
       const subs = s[key];
       if (!Array.isArray(subs) || subs.length === 0) return this.#issue(childPath(path, key), "must be a non-empty array of schemas");
-      const extra = this.#siblings(s, [key, "nullable"]);
+      const extra = siblings(s, [key, "nullable"]);
       if (extra.length > 0) this.#issue(path, `'${key}' together with ${extra.map((k) => `'${k}'`).join(", ")} is not supported`);
       return withNull(alt(...subs.map((sub, i) => this.value(sub, childPath(childPath(path, key), i)))));
     }
     if ("allOf" in s) {
-      const merged = this.#mergeAllOf(s, path);
+      const merged = mergeAllOf(s, path, (x, p) => this.#deref(x, p), this.#report);
       return merged === null ? EMPTY : withNull(this.value(merged, path));
     }
-    if ("const" in s) return withNull(this.literal(s["const"]));
+    if ("const" in s) return withNull(this.#p.literal(s["const"]));
     if ("enum" in s) {
       const values = s["enum"];
       if (!Array.isArray(values) || values.length === 0) return this.#issue(childPath(path, "enum"), "must be a non-empty array");
-      return withNull(alt(...values.map((v) => this.literal(v))));
+      return withNull(alt(...values.map((v) => this.#p.literal(v))));
     }
     let types: string[];
     const t = s["type"];
     if (t === undefined) {
       types = this.#inferTypes(s);
-      if (types.length === 0) return this.any();
+      if (types.length === 0) return this.#p.any();
     } else {
       types = Array.isArray(t) ? t.map(String) : [String(t)];
       const bad = types.filter((x) => !TYPES.has(x));
@@ -267,9 +140,9 @@ export class SchemaConverter {
       case "number":
         return this.#numberSchema(s, path);
       case "boolean":
-        return this.boolean();
+        return this.#p.boolean();
       case "null":
-        return this.null();
+        return this.#p.null();
       case "object":
         return this.#objectSchema(s, path);
       default:
@@ -298,89 +171,36 @@ export class SchemaConverter {
         return this.#issue(childPath(path, "format"), `format ${JSON.stringify(f)} is not supported (supported: ${FORMATS.join(", ")})`);
       }
       if ("minLength" in s || "maxLength" in s) this.#issue(path, "'minLength'/'maxLength' together with 'format' is not supported");
-      return this.#b.rule(`${f}-string`, seq(lit('"'), this.#format(f), lit('"')));
+      return this.#p.formatString(f);
     }
     const min = this.#bound(s, "minLength", path) ?? 0;
     const max = this.#bound(s, "maxLength", path);
     if (max !== null && max < min) return this.#issue(path, `maxLength ${max} is below minLength ${min}`);
-    return this.string(min, max);
-  }
-
-  #format(f: string): Node {
-    const d2 = (a: string, b: string) => seq(cls(a), cls(b));
-    const date = this.#b.rule(
-      "date",
-      seq(rep(DIGIT, 4, 4), lit("-"), alt(seq(lit("0"), cls("[1-9]")), seq(lit("1"), cls("[0-2]"))), lit("-"), alt(seq(lit("0"), cls("[1-9]")), d2("[12]", "[0-9]"), seq(lit("3"), cls("[01]")))),
-    );
-    const hh = alt(d2("[01]", "[0-9]"), seq(lit("2"), cls("[0-3]")));
-    const mm = d2("[0-5]", "[0-9]");
-    const time = this.#b.rule("time", seq(hh, lit(":"), mm, lit(":"), mm, opt(seq(lit("."), rep(DIGIT, 1, 6))), alt(cls("[zZ]"), seq(cls("[-+]"), hh, lit(":"), mm))));
-    switch (f) {
-      case "date":
-        return date;
-      case "time":
-        return time;
-      case "date-time":
-        return seq(date, cls("[tT]"), time);
-      default: {
-        const h = (n: number) => rep(HEX, n, n);
-        return seq(h(8), lit("-"), h(4), lit("-"), h(4), lit("-"), h(4), lit("-"), h(12));
-      }
-    }
-  }
-
-  /** Integer bounds → [min, max] (inclusive), honouring draft-4 boolean `exclusive*` flags. */
-  #integerBounds(s: Schema, path: string): { min: bigint | null; max: bigint | null } | null {
-    const num = (key: string): number | null => {
-      const v = s[key];
-      if (v === undefined || typeof v === "boolean") return null;
-      if (typeof v !== "number" || !Number.isFinite(v) || Math.abs(v) > Number.MAX_SAFE_INTEGER) {
-        this.#issue(childPath(path, key), "must be a number within ±2^53");
-        return null;
-      }
-      return v;
-    };
-    let min: bigint | null = null;
-    let max: bigint | null = null;
-    const lo = num("minimum");
-    const hi = num("maximum");
-    const xlo = num("exclusiveMinimum");
-    const xhi = num("exclusiveMaximum");
-    const tighterMin = (v: bigint) => (min = min === null || v > min ? v : min);
-    const tighterMax = (v: bigint) => (max = max === null || v < max ? v : max);
-    if (lo !== null) tighterMin(s["exclusiveMinimum"] === true ? BigInt(Math.floor(lo)) + 1n : BigInt(Math.ceil(lo)));
-    if (hi !== null) tighterMax(s["exclusiveMaximum"] === true ? BigInt(Math.ceil(hi)) - 1n : BigInt(Math.floor(hi)));
-    if (xlo !== null) tighterMin(BigInt(Math.floor(xlo)) + 1n);
-    if (xhi !== null) tighterMax(BigInt(Math.ceil(xhi)) - 1n);
-    if (min !== null && max !== null && min > max) {
-      this.#issue(path, "the integer range is empty");
-      return null;
-    }
-    return { min, max };
+    return this.#p.string(min, max);
   }
 
   #integerSchema(s: Schema, path: string): Node {
-    const b = this.#integerBounds(s, path);
+    const b = integerBounds(s, path, this.#report);
     if (b === null) return EMPTY;
-    if (b.min === null && b.max === null) return this.integer();
+    if (b.min === null && b.max === null) return this.#p.integer();
     return this.#b.rule("int-range", integerRange(b.min, b.max));
   }
 
   #numberSchema(s: Schema, path: string): Node {
     const keys = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"].filter((k) => s[k] !== undefined);
-    if (keys.length === 0) return this.number();
-    if (keys.length === 1 && keys[0] === "minimum" && s["minimum"] === 0) return this.number(true);
+    if (keys.length === 0) return this.#p.number();
+    if (keys.length === 1 && keys[0] === "minimum" && s["minimum"] === 0) return this.#p.number(true);
     return this.#issue(path, `${keys.map((k) => `'${k}'`).join(", ")} on a 'number' is not supported (only on 'integer', or 'minimum: 0')`);
   }
 
   #objectSchema(s: Schema, path: string): Node {
     const fields = this.#objectFields(s, path);
     if (fields === null) return EMPTY;
-    const sp = this.sp;
+    const sp = this.#p.sp;
     const kv = (key: Node, value: Node) => seq(key, lit(":"), sp, value);
     const items = fields.props.map((p) => ({ node: kv(lit(JSON.stringify(p.name)), p.value), required: p.required }));
-    const extra = fields.additional === null ? null : kv(this.string(), fields.additional);
-    return seq(lit("{"), sp, this.#members(items, this.#sep, extra), sp, lit("}"));
+    const extra = fields.additional === null ? null : kv(this.#p.string(), fields.additional);
+    return seq(lit("{"), sp, this.#members(items, this.#p.sep, extra), sp, lit("}"));
   }
 
   /** `properties` / `required` / `additionalProperties`, checked and converted. */
@@ -400,7 +220,7 @@ export class SchemaConverter {
     }
     const ap = s["additionalProperties"];
     let additional: Node | null = null;
-    if (ap === true) additional = this.any();
+    if (ap === true) additional = this.#p.any();
     else if (isObj(ap)) additional = this.value(ap, childPath(path, "additionalProperties"));
     else if (ap !== undefined && ap !== false) this.#issue(childPath(path, "additionalProperties"), "must be a boolean or a schema");
     const propsPath = childPath(path, "properties");
@@ -453,71 +273,22 @@ export class SchemaConverter {
       if (!Array.isArray(s["prefixItems"])) return this.#issue(childPath(path, "prefixItems"), "must be an array of schemas");
       prefix = s["prefixItems"];
     }
-    const sp = this.sp;
+    const sp = this.#p.sp;
     const prefixNodes = prefix.map((p, i) => this.value(p, childPath(childPath(path, "prefixItems"), i)));
-    const itemNode = items === false ? null : items === undefined ? this.any() : this.value(items, childPath(path, "items"));
+    const itemNode = items === false ? null : items === undefined ? this.#p.any() : this.value(items, childPath(path, "items"));
     if (prefixNodes.length > 0 && max !== null && max < prefixNodes.length) {
       return this.#issue(path, `maxItems ${max} is below the ${prefixNodes.length} prefixItems`);
     }
     if (prefixNodes.length === 0) {
       if (itemNode === null) return max === null || min === 0 ? seq(lit("["), sp, lit("]")) : this.#issue(path, "no items allowed");
-      return seq(lit("["), sp, list(itemNode, this.#sep, min, max), sp, lit("]"));
+      return seq(lit("["), sp, list(itemNode, this.#p.sep, min, max), sp, lit("]"));
     }
     // Prefix items are always all present (a valid subset of what the schema allows).
     const restMin = Math.max(0, min - prefixNodes.length);
     const restMax = max === null ? null : max - prefixNodes.length;
     if (itemNode === null && restMin > 0) return this.#issue(path, `minItems ${min} needs more than the ${prefixNodes.length} prefixItems`);
-    const rest = itemNode === null || restMax === 0 ? EMPTY : rep(seq(this.#sep, itemNode), restMin, restMax);
-    return seq(lit("["), sp, ...prefixNodes.flatMap((n, i) => (i === 0 ? [n] : [this.#sep, n])), rest, sp, lit("]"));
-  }
-
-  /**
-   * `allOf`: one schema as is, or object schemas merged soundly: properties united (a property
-   * defined differently in two parts is refused), `required` united, a property kept only if every
-   * part with `additionalProperties: false` lists it, and no other keys.
-   */
-  #mergeAllOf(s: Schema, path: string): Schema | null {
-    const subs = s["allOf"];
-    const p = childPath(path, "allOf");
-    if (!Array.isArray(subs) || subs.length === 0) {
-      this.#issue(p, "must be a non-empty array of schemas");
-      return null;
-    }
-    const rest = Object.fromEntries(Object.entries(s).filter(([k]) => k !== "allOf" && k !== "nullable"));
-    if (subs.length === 1 && this.#siblings(rest, []).length === 0) return subs[0] as Schema;
-    const parts = [...subs.map((x, i) => ({ schema: this.#deref(x, childPath(p, i)), path: childPath(p, i) })), { schema: rest as Schema | null, path }];
-    const objectKeys = new Set(["type", "properties", "required", "additionalProperties"]);
-    const props: Schema = {};
-    const required = new Set<string>();
-    const closed: Array<Set<string>> = [];
-    for (const part of parts) {
-      const sch = part.schema;
-      if (sch === null) return null;
-      const bad = Object.keys(sch).filter((k) => HANDLED.has(k) && !objectKeys.has(k));
-      const ap = sch["additionalProperties"];
-      if ((sch["type"] !== undefined && sch["type"] !== "object") || bad.length > 0 || (ap !== undefined && typeof ap !== "boolean")) {
-        this.#issue(part.path, "'allOf' is supported for a single schema, or for object schemas without schema-valued additionalProperties");
-        return null;
-      }
-      const own = isObj(sch["properties"]) ? (sch["properties"] as Schema) : {};
-      for (const [k, v] of Object.entries(own)) {
-        if (k in props && JSON.stringify(props[k]) !== JSON.stringify(v)) {
-          this.#issue(part.path, `property '${k}' is defined differently in two 'allOf' parts (not supported)`);
-          return null;
-        }
-        props[k] = v;
-      }
-      for (const r of Array.isArray(sch["required"]) ? (sch["required"] as string[]) : []) required.add(r);
-      if (ap === false) closed.push(new Set(Object.keys(own)));
-    }
-    const allowed = Object.fromEntries(Object.entries(props).filter(([k]) => closed.every((c) => c.has(k))));
-    for (const r of required) {
-      if (!(r in allowed)) {
-        this.#issue(path, `'${r}' is required but 'additionalProperties: false' in another part of 'allOf' excludes it`);
-        return null;
-      }
-    }
-    return { type: "object", properties: allowed, required: [...required], additionalProperties: false };
+    const rest = itemNode === null || restMax === 0 ? EMPTY : rep(seq(this.#p.sep, itemNode), restMin, restMax);
+    return seq(lit("["), sp, ...prefixNodes.flatMap((n, i) => (i === 0 ? [n] : [this.#p.sep, n])), rest, sp, lit("]"));
   }
 
   /** A schema with a top-level `$ref` resolved (for merging). */
@@ -541,17 +312,9 @@ export class SchemaConverter {
       this.#issue(childPath(path, "$ref"), `only local references ('#/…') are supported, not ${JSON.stringify(ref)}`);
       return undefined;
     }
-    let cur: unknown = this.#root;
-    const pointer = decodeURIComponent(ref.slice(1));
-    if (pointer !== "") {
-      for (const raw of pointer.replace(/^\//, "").split("/")) {
-        const key = raw.replace(/~1/g, "/").replace(/~0/g, "~");
-        cur = Array.isArray(cur) ? cur[Number(key)] : isObj(cur) ? cur[key] : undefined;
-        if (cur === undefined) break;
-      }
-    }
-    if (cur === undefined) this.#issue(childPath(path, "$ref"), `${JSON.stringify(ref)} does not point into the schema`);
-    return cur;
+    const target = resolvePointer(this.#root, ref);
+    if (target === undefined) this.#issue(childPath(path, "$ref"), `${JSON.stringify(ref)} does not point into the schema`);
+    return target;
   }
 
   #ref(ref: unknown, path: string): Node {
@@ -581,7 +344,7 @@ export class SchemaConverter {
     if (root === null) return EMPTY;
     this.#checkKeywords(root, path);
     if (root["type"] !== undefined && root["type"] !== "object") return this.#issue(childPath(path, "type"), "function parameters must be an object schema");
-    const extra = this.#siblings(root, ["type", "properties", "required", "additionalProperties"]);
+    const extra = siblings(root, ["type", "properties", "required", "additionalProperties"]);
     if (extra.length > 0) return this.#issue(path, `${extra.map((k) => `'${k}'`).join(", ")} on function parameters is not supported`);
     const fields = this.#objectFields(root, path);
     if (fields === null) return EMPTY;
@@ -591,6 +354,6 @@ export class SchemaConverter {
     });
     const ident = () => this.#b.rule("kwarg-name", seq(cls("[A-Za-z_]"), rep(cls("[A-Za-z0-9_]"), 0, 63)));
     const extraKw = fields.additional === null ? null : seq(ident(), lit("="), fields.additional);
-    return this.#members(items, this.#sep, extraKw);
+    return this.#members(items, this.#p.sep, extraKw);
   }
 }
