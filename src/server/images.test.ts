@@ -66,6 +66,7 @@ class FakeClient implements EngineClient {
   readonly config;
   constructor(vision: boolean) {
     this.config = { ...defaultEngineConfig("/models/fake.gguf"), maxModelLen: 32768, kvCacheTokens: 32768, ...(vision ? { mmproj: "/models/mmproj.gguf" } : {}) };
+    if (vision) this.modelInfo.vision = { placeholderTokenId: 200092, embeddingsPerTile: 144, tileSize: 336, mmproj: "/models/mmproj.gguf" };
   }
   async *generate(request: EngineRequest): AsyncIterable<RequestOutput> {
     this.requests.push(request);

@@ -157,7 +157,7 @@ export async function tokenizeWithImages(
     throw err;
   }
   const pieces = await Promise.all(segments.map((s) => (s === "" ? Promise.resolve([]) : client.tokenize(s, { addSpecial: false, parseSpecial: true }))));
-  const patchesPerTile = patchesPerTileFromMetadata(model.info.metadata);
+  const patchesPerTile = model.info.vision?.embeddingsPerTile ?? patchesPerTileFromMetadata(model.info.metadata);
   const ids: TokenId[] = [];
   pieces.forEach((piece, i) => {
     ids.push(...piece);

@@ -71,7 +71,8 @@ export async function createModelContext(
     chatTemplate: ChatTemplate.create({ modelTemplate: info.chatTemplate, bosToken, eosToken, onFallback: onTemplateFallback }),
     createdAt: Math.floor(Date.now() / 1000),
     randomWeights: info.metadata["herd.random_weights"] === "true",
-    vision: Boolean(client.config.mmproj),
+    // The projector actually loaded (an optional one may have been skipped with a warning).
+    vision: client.modelInfo.vision !== undefined,
   };
 }
 
