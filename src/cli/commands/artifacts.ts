@@ -118,7 +118,8 @@ export function addServeModelOptions(cmd: Command): Command {
 
 /**
  * `config` with its `model` (a GGUF file, an artifact folder, s3://…, or a name under
- * `--artifacts`) replaced by the GGUF to load, after pulling and verifying as needed.
+ * `--artifacts`) replaced by the GGUF to load, after pulling and verifying as needed, and `mmproj`
+ * set to the artifact's vision projector unless one was given.
  */
 export async function withServeModel<T extends { readonly model: string | null }>(config: T, flags: object, env: NodeJS.ProcessEnv = process.env): Promise<T & { readonly mmproj?: string }> {
   if (config.model === null) return config;
@@ -139,7 +140,9 @@ export async function withServeModel<T extends { readonly model: string | null }
     log: (msg) => process.stderr.write(`${msg}\n`),
   });
   (bar as ReturnType<typeof createByteProgress> | null)?.stop();
-  return { ...config, model: m.ggufPath, ...(m.mmprojPath ? { mmproj: m.mmprojPath } : {}) };
+  // An explicit --mmproj wins over the artifact's own projector.
+  const explicitMmproj = (config as { readonly mmproj?: string | null }).mmproj;
+  return { ...config, model: m.ggufPath, ...(m.mmprojPath && !explicitMmproj ? { mmproj: m.mmprojPath } : {}) };
 }
 
 export function register(program: Command): void {
