@@ -15,7 +15,7 @@ import type { Logger } from "../logger.js";
 import { toChatLogprobs, type ChatLogprobs } from "../logprobs.js";
 import { checkModelName } from "../model-context.js";
 import { type ServingLimits, toSamplingParams } from "../sampling.js";
-import { resolveTools } from "../tools/config.js";
+import { resolveTools, toolsActive } from "../tools/config.js";
 import { chatGrammar } from "../tools/grammar.js";
 import { chatMessage, parserOptions, ToolDeltaStream, toolFinishReason } from "../tools/output.js";
 import type { ToolCallParserOptions } from "../tools/pythonic-parser.js";
@@ -82,9 +82,7 @@ export async function handleChatCompletion(ctx: ServerContext, req: Request, log
     messages: r.messages,
     addGenerationPrompt: r.add_generation_prompt,
     continueFinalMessage: r.continue_final_message,
-    tools: r.tools,
-    toolChoice: r.tool_choice,
-    parallelToolCalls: r.parallel_tool_calls,
+    toolConfig,
     chatTemplateKwargs: r.chat_template_kwargs,
     imagePlaceholder: imageSentinel,
   });
@@ -104,7 +102,7 @@ export async function handleChatCompletion(ctx: ServerContext, req: Request, log
       n: sampling.n,
       topLogprobs,
       numPromptTokens: promptTokenIds.length,
-      tools: toolConfig !== null && toolConfig.tools.length > 0 && toolConfig.choice.kind !== "none" ? parserOptions(toolConfig, (r.response_format?.type ?? "text") !== "text") : null,
+      tools: toolsActive(toolConfig) ? parserOptions(toolConfig, (r.response_format?.type ?? "text") !== "text") : null,
     };
     if (!r.stream) return Response.json(await collectResponse(run));
     handedOff = true;

@@ -17,7 +17,7 @@ import type { EngineClient } from "../../engine/client/engine-client.js";
 import type { TokenId } from "../../engine/types.js";
 import type { TemplateMessage } from "../chat-template.js";
 import type { ModelContext } from "../model-context.js";
-import { resolveTools } from "../tools/config.js";
+import { resolveTools, type ToolConfig } from "../tools/config.js";
 import { applyToolFormat } from "../tools/messages.js";
 import type { WireChatMessage } from "./schema.js";
 
@@ -29,6 +29,8 @@ export interface ChatPromptOptions {
   /** `tool_choice` and `parallel_tool_calls` (they shape the tool prompt). */
   toolChoice?: unknown;
   parallelToolCalls?: boolean | null | undefined;
+  /** The three fields above already resolved (the chat handler resolves them once for everything). */
+  toolConfig?: ToolConfig | null;
   chatTemplateKwargs?: Record<string, unknown> | null | undefined;
   /** Rendered in place of each image part (see server/images.ts); without it image parts are refused. */
   imagePlaceholder?: string | undefined;
@@ -76,7 +78,7 @@ export function toTemplateMessages(messages: readonly WireChatMessage[], imagePl
 /** The rendered prompt text. */
 export function renderChatPrompt(model: ModelContext, opts: ChatPromptOptions): string {
   const messages = toTemplateMessages(opts.messages, opts.imagePlaceholder);
-  const toolConfig = resolveTools({ tools: opts.tools, tool_choice: opts.toolChoice, parallel_tool_calls: opts.parallelToolCalls });
+  const toolConfig = opts.toolConfig !== undefined ? opts.toolConfig : resolveTools({ tools: opts.tools, tool_choice: opts.toolChoice, parallel_tool_calls: opts.parallelToolCalls });
   const formatted = applyToolFormat(messages, toolConfig);
   const cont = opts.continueFinalMessage ?? false;
   const addGen = opts.addGenerationPrompt ?? !cont;

@@ -8,6 +8,7 @@
  * @module
  */
 import { PythonValueParser } from "./python-value.js";
+import { isIdentStart, isNameChar, isWs, MAX_NAME } from "./chars.js";
 
 export interface CallListHost {
   startCall(name: string): void;
@@ -21,10 +22,6 @@ export interface CallListHost {
   fail(raw: string): void;
 }
 
-const MAX_NAME = 128;
-const isWs = (c: string) => c === " " || c === "\n" || c === "\t" || c === "\r";
-const isIdentStart = (c: string) => /^[A-Za-z_]$/.test(c);
-const isNameChar = (c: string) => /^[A-Za-z0-9_-]$/.test(c);
 
 type State = "args" | "kw" | "eq" | "val" | "afterVal" | "afterCall" | "nextCall" | "callName";
 

@@ -10,6 +10,7 @@
  * valid prefix of the JSON.
  * @module
  */
+import { isIdentStart, isWordChar, isWs } from "./chars.js";
 
 /** `more`: consumed, keep feeding; `done`: consumed and the value ended; `doneBefore`: the value
  * ended just before this character, which was not consumed; `error`: not a Python literal. */
@@ -20,9 +21,6 @@ const WORDS: Record<string, string> = { True: "true", False: "false", None: "nul
 const STRING_PREFIXES = new Set(["r", "R", "u", "U"]);
 const SIMPLE_ESCAPES: Record<string, string> = { "\\": "\\", "'": "'", '"': '"', a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v" };
 
-const isWs = (c: string) => c === " " || c === "\n" || c === "\t" || c === "\r";
-const isIdentStart = (c: string) => /^[A-Za-z_]$/.test(c);
-const isWordChar = (c: string) => /^[A-Za-z0-9_]$/.test(c);
 
 /** One character as it appears inside a JSON string. */
 export function jsonChar(c: string): string {

@@ -27,17 +27,14 @@ import { jsonDumps } from "../structured/literals.js";
 import { CallListParser } from "./call-list.js";
 import { newToolCallId, type ParsedToolCall, type ToolCallParserOptions, type ToolParseEvent } from "./events.js";
 import { JsonObjectScanner, jsonCall } from "./json-calls.js";
+import { isIdentStart, isNameChar, isWs, MAX_NAME } from "./chars.js";
 
 export { newToolCallId, type ParsedToolCall, type ToolCallParserOptions, type ToolParseEvent } from "./events.js";
 export { pythonNumberToJson } from "./python-value.js";
 
 const PY_START = "<|python_start|>";
 const PY_END = "<|python_end|>";
-const MAX_NAME = 128;
 
-const isWs = (c: string) => c === " " || c === "\n" || c === "\t" || c === "\r";
-const isIdentStart = (c: string) => /^[A-Za-z_]$/.test(c);
-const isNameChar = (c: string) => /^[A-Za-z0-9_-]$/.test(c);
 /** After these, a `[` continues the text (indexing, nesting) rather than starting a call list. */
 const NO_BOUNDARY_BEFORE = /[A-Za-z0-9_\])}"'`]/;
 
