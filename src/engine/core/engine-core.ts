@@ -14,6 +14,7 @@ import { Scheduler, type SchedulerOutput } from "../sched/scheduler.js";
 import { Sampler } from "../sample/sampler.js";
 import { validateSamplingParams } from "../sample/sampling-params.js";
 import { computeLogprobs } from "../sample/logprobs.js";
+import { selectTopK } from "../sample/vocab-math.js";
 import { IncrementalDetokenizer } from "../output/detokenizer.js";
 import { StopChecker } from "../output/stop-checker.js";
 import type { CompletionDelta, EngineConfig, EngineRequest, EngineStats, FinishReason, GeneratedTokenLogprobs, RequestOutput, TokenId } from "../types.js";
@@ -33,6 +34,8 @@ export type OutputSink = (outputs: RequestOutput[]) => void;
 export const MAX_LOGPROBS = 1024;
 /** The engine's own bound on n (the server enforces its configured, usually smaller, `--max-n`). */
 export const MAX_N = 128;
+/** Candidates a grammar checks before it masks the whole vocabulary (see `#sample`). */
+const GRAMMAR_CANDIDATES = 256;
 
 export class EngineCore {
   readonly scheduler: Scheduler;
@@ -187,17 +190,29 @@ export class EngineCore {
     this.#emit(touched);
   }
 
-  /** Draws a token; under a grammar, a rejected draw is redone over the logits the grammar allows. */
+  /**
+   * Draws a token; under a grammar, a rejected draw is redone over allowed logits: first among the
+   * GRAMMAR_CANDIDATES most likely tokens, over the whole vocabulary only when none of those is allowed.
+   */
   #sample(req: Request, logits: Float32Array): ReturnType<Request["sampler"]["sample"]> {
     const first = req.sampler.sample(logits);
-    if (!req.grammar || req.grammar.allows(first.tokenId)) return first;
-    const masked = logits.slice();
-    req.grammar.mask(masked);
+    const grammar = req.grammar;
+    if (!grammar || grammar.allows(first.tokenId)) return first;
+    const masked = new Float32Array(logits.length).fill(Number.NEGATIVE_INFINITY);
+    const ids = this.#grammarIds;
+    const kept = grammar.filter(ids, selectTopK(logits, ids.length, ids));
+    if (kept > 0) for (let i = 0; i < kept; i++) masked[ids[i]!] = logits[ids[i]!]!;
+    else {
+      masked.set(logits);
+      grammar.mask(masked);
+    }
     const { tokenId } = req.sampler.sample(masked);
     // Logprobs describe the model's raw distribution, as for unconstrained requests.
     const n = req.sampling.logprobs;
     return n === undefined ? { tokenId } : { tokenId, logprobs: computeLogprobs(logits, tokenId, n) };
   }
+
+  readonly #grammarIds = new Int32Array(GRAMMAR_CANDIDATES);
 
   #appendToken(req: Request, tokenId: TokenId, logprobs: GeneratedTokenLogprobs | undefined): void {
     this.#numGenerationTokens++;

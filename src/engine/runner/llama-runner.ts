@@ -339,6 +339,19 @@ class LlamaGrammar implements GrammarConstraint {
     for (let i = 0; i < n; i++) if (l[3 * i + 1] === Number.NEGATIVE_INFINITY) logits[i] = Number.NEGATIVE_INFINITY;
   }
 
+  filter(ids: Int32Array, count: number): number {
+    const { ids: cids, logits: l } = this.cand;
+    for (let i = 0; i < count; i++) {
+      cids[3 * i] = ids[i]!;
+      l[3 * i + 1] = 0;
+      l[3 * i + 2] = 0;
+    }
+    this.#apply(count);
+    let kept = 0;
+    for (let i = 0; i < count; i++) if (l[3 * i + 1] !== Number.NEGATIVE_INFINITY) ids[kept++] = cids[3 * i]!;
+    return kept;
+  }
+
   accept(tokenId: TokenId): void {
     if (this.#sampler) this.b.samplerAccept(this.#sampler, tokenId);
   }
