@@ -13,11 +13,14 @@ export type LogSink = (level: "debug" | "info" | "warn" | "error", text: string)
 const NAMES = ["debug", "debug", "info", "warn", "error"] as const;
 let registered: unknown;
 
-/** Installs `sink` for lines at `minLevel` or above (default warn). Continuation lines follow their parent. */
-export function installLlamaLog(b: Bindings, sink: LogSink, minLevel: GgmlLogLevel = 3): void {
+/**
+ * A ggml log callback that assembles lines (continuation pieces, level 5, follow their parent's
+ * level) and hands `sink` each complete line at `minLevel` or above.
+ */
+export function logLineCallback(sink: LogSink, minLevel: GgmlLogLevel): (level: number, text: string) => void {
   let lastLevel = 0;
   let buffer = "";
-  const cb = (level: number, text: string) => {
+  return (level, text) => {
     const eff = level === 5 ? lastLevel : level;
     lastLevel = eff;
     if (eff < minLevel) return;
@@ -27,6 +30,10 @@ export function installLlamaLog(b: Bindings, sink: LogSink, minLevel: GgmlLogLev
     buffer = "";
     if (line.length > 0) sink(NAMES[eff] ?? "info", line);
   };
-  registered = koffi.register(cb, koffi.pointer(koffi.type("herd_log_cb")));
+}
+
+/** Installs `sink` for llama.cpp's log lines at `minLevel` or above (default warn). */
+export function installLlamaLog(b: Bindings, sink: LogSink, minLevel: GgmlLogLevel = 3): void {
+  registered = koffi.register(logLineCallback(sink, minLevel), koffi.pointer(koffi.type("herd_log_cb")));
   b.logSet(registered, null);
 }

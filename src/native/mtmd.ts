@@ -24,7 +24,7 @@ import koffi from "koffi";
 import { AbiMismatchError } from "./abi-check.js";
 import type { ModelPtr } from "./bindings.js";
 import { loadLibraries, type DeviceKind } from "./library.js";
-import type { GgmlLogLevel, LogSink } from "./log.js";
+import { logLineCallback, type GgmlLogLevel, type LogSink } from "./log.js";
 import { ensureLibmtmd, type LibmtmdOptions } from "./mtmd-build.js";
 
 export type MtmdContextPtr = bigint & { readonly __mtmdContext: never };
@@ -156,7 +156,6 @@ export function checkMtmdAbi(b: MtmdBindings): void {
   }
 }
 
-const LEVEL_NAMES = ["debug", "debug", "info", "warn", "error"] as const;
 let registeredLog: bigint | undefined;
 
 /**
@@ -164,18 +163,7 @@ let registeredLog: bigint | undefined;
  * `minLevel` or above (default warn). Process-wide; without it mtmd prints everything to stderr.
  */
 export function installMtmdLog(b: MtmdBindings, sink: LogSink, minLevel: GgmlLogLevel = 3): void {
-  let lastLevel = 0;
-  let buffer = "";
-  const cb = (level: number, text: string) => {
-    const eff = level === 5 ? lastLevel : level;
-    lastLevel = eff;
-    if (eff < minLevel) return;
-    buffer += text;
-    if (!buffer.endsWith("\n")) return;
-    const line = buffer.trimEnd();
-    buffer = "";
-    if (line.length > 0) sink(LEVEL_NAMES[eff] ?? "info", line);
-  };
+  const cb = logLineCallback(sink, minLevel);
   const previous = registeredLog;
   registeredLog = koffi.register(cb, koffi.pointer(LOG_CB));
   b.logSet(registeredLog, null);
