@@ -27,8 +27,10 @@ export class EngineLoop {
         continue;
       }
       const didWork = await this.core.step();
-      // Nothing could be scheduled this time (e.g. only siblings waiting): let other events run.
-      if (!didWork) await new Promise((r) => setTimeout(r, 1));
+      // Let queued events (new requests, aborts) in between steps — a synchronous decode never yields
+      // on its own. Nothing could be scheduled (e.g. only siblings waiting): wait a little longer.
+      if (didWork) await new Promise((r) => setImmediate(r));
+      else await new Promise((r) => setTimeout(r, 1));
     }
   }
 

@@ -142,7 +142,7 @@ export class LlamaRunner implements ModelRunner {
     this.#busy = true;
     let rc: number;
     try {
-      rc = await this.#b.decodeAsync(this.#ctx, batch.raw);
+      rc = (this.config.syncDecode ?? true) ? this.#b.decode(this.#ctx, batch.raw) : await this.#b.decodeAsync(this.#ctx, batch.raw);
     } finally {
       this.#busy = false;
     }
