@@ -165,7 +165,7 @@ describe("optional objects (trn2 scenario)", () => {
     const jpod = job!.spec.template.spec;
     expect(jpod.nodeSelector).toEqual({ "node.kubernetes.io/instance-type": "trn2.48xlarge" });
     expect(jpod.initContainers[0].resources.limits["aws.amazon.com/neuron"]).toBe(16);
-    expect(jpod.containers[0].args).toEqual(["artifacts", "push", "/work/out", "s3://models/llama4/scout-trn2"]);
+    expect(jpod.containers[0].args).toEqual(["artifacts", "push", "/scratch/out", "s3://models/llama4/scout-trn2"]);
     expect(job!.spec.template.metadata.labels["herd.dev/role"]).toBe("compile");
     expect(dep!.spec.selector.matchLabels["herd.dev/role"]).toBe("server"); // the Job's pod is not behind the Service
   });
