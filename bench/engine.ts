@@ -13,7 +13,8 @@
  *
  * Sides:
  * - **herd**: `InProcessClient` (or `--client process`), unified KV, prefix caching off (prompts are
- *   distinct; `--prefix-caching` turns it on), one engine reused for every N.
+ *   distinct; `--prefix-caching` turns it on), one engine reused for every N. `--decode-thread
+ *   caller|worker` overrides where llama_decode runs (`EngineConfig.syncDecode`).
  * - **llama-batched-bench** (`-kvu`, same -c/-b/-ub/-t): llama.cpp's raw decode loop, no sampling, no
  *   detokenization: the kernel ceiling.
  * - **llama-server** (`--parallel N -kvu`), N concurrent streaming `/completion` requests with the
@@ -23,7 +24,8 @@
  *
  * The peers come from `scripts/build-llama-peer.sh` (linked against the same prebuilt libllama/libggml
  * herd loads). The default model is the `bench` preset random Llama 4 quantized to Q8_0 (generated once
- * and cached). Results go to stdout and `.cache/bench/engine-<date>.json`.
+ * and cached). Results go to stdout and `.cache/bench/engine-<date>.json`; `--report FILE.json`
+ * prints the table of a saved run again.
  *
  * Sides run interleaved (for each N and `--repeat`: herd, batched-bench, server; the table shows the
  * median repeat). Other jobs on the machine skew CPU benchmarks badly (ggml spin barriers,
@@ -64,6 +66,7 @@ const { values: args } = parseArgs({
     "peer-bin": { type: "string", default: join(ROOT, ".cache/llama-peer/bin") },
     client: { type: "string", default: "in-process" },
     "prefix-caching": { type: "boolean", default: false },
+    "decode-thread": { type: "string", default: "engine-default" },
     "kv-tokens": { type: "string", default: "8192" },
     "batch-tokens": { type: "string", default: "512" },
     "max-busy": { type: "string", default: "0.3" },
@@ -71,6 +74,7 @@ const { values: args } = parseArgs({
     repeat: { type: "string", default: "1" },
     retries: { type: "string", default: "3" },
     out: { type: "string" },
+    report: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -97,6 +101,8 @@ const REPEAT = Math.max(1, int("repeat", args.repeat));
 const RETRIES = int("retries", args.retries);
 const PEERS = new Set(args.peer.split(",").map((s) => s.trim()).filter((s) => s && s !== "none"));
 const MAX_N = Math.max(...LEVELS);
+if (!["engine-default", "caller", "worker"].includes(args["decode-thread"])) throw new Error("--decode-thread must be caller or worker");
+if (!["in-process", "process"].includes(args.client)) throw new Error("--client must be in-process or process");
 if (MAX_N * (PROMPT + GEN) > KV) throw new Error(`--kv-tokens ${KV} < ${MAX_N} × (${PROMPT} + ${GEN})`);
 
 // ---------------------------------------------------------------------------------------------------
@@ -275,6 +281,16 @@ const resetProfile = () => Object.assign(profile, { steps: 0, batchTokens: 0, ex
 /** Times llama_decode, runner.execute and Sampler.sample without touching src/engine (in-process only). */
 function instrument(client: InProcessClient): void {
   const b = getBindings("cpu");
+  // The runner calls llama_decode on its own thread (`decode`) or on koffi's worker (`decodeAsync`).
+  const decode = b.decode;
+  b.decode = (c, batch) => {
+    const t = performance.now();
+    try {
+      return decode(c, batch);
+    } finally {
+      profile.decodeMs += performance.now() - t;
+    }
+  };
   const decodeAsync = b.decodeAsync;
   b.decodeAsync = async (c, batch) => {
     const t = performance.now();
@@ -320,6 +336,7 @@ function herdConfig(model: string): EngineConfig {
     kvCacheTokens: KV,
     maxModelLen: Math.min(KV, Math.max(1024, PROMPT + GEN)),
     enablePrefixCaching: args["prefix-caching"],
+    ...(args["decode-thread"] === "engine-default" ? {} : { syncDecode: args["decode-thread"] === "caller" }),
   };
 }
 
@@ -524,13 +541,53 @@ function herdBackend(): string {
 
 const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "–");
 
-/** Median by decodeTps of the repeats of one (side, n). */
-function best(ms: Measurement[], side: string, n: number): Measurement | undefined {
-  const xs = ms.filter((m) => m.side === side && m.n === n).sort((a, b) => a.decodeTps - b.decodeTps);
-  return xs[Math.floor((xs.length - 1) / 2)];
+const median = (xs: number[]): number => {
+  const ys = [...xs].sort((p, q) => p - q);
+  return ys.length === 0 ? NaN : ys.length % 2 ? ys[(ys.length - 1) / 2]! : (ys[ys.length / 2 - 1]! + ys[ys.length / 2]!) / 2;
+};
+const range = (xs: number[]) => (xs.length > 1 ? ` (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})` : "");
+
+/**
+ * The results table. Sides ran interleaved, so the i-th herd and the i-th peer measurement of one N
+ * come from the same round: ratios are paired per round (the machine's speed drifts between rounds
+ * by more than the differences being measured), and the table shows their median and range.
+ */
+function printReport(levels: number[], results: Measurement[]): void {
+  const peers = ["llama-batched-bench", "llama-server"].filter((s) => results.some((m) => m.side === s));
+  const of = (side: string, n: number) => results.filter((r) => r.side === side && r.n === n);
+  console.log("\ntok/s: median (range) of the repeats; herd/peer: median (range) of the per-round ratios");
+  console.log("\n| N | metric | herd | " + peers.map((p) => `${p} | herd/${p.replace("llama-", "")}`).join(" | ") + " | target | other jobs' cores during (herd/peers) |");
+  console.log("|---|---|---|" + peers.map(() => "---|---").join("|") + "|---|---|");
+  for (const n of levels) {
+    const herd = of("herd", n);
+    if (herd.length === 0) continue;
+    for (const metric of ["decodeTps", "e2eTps"] as const) {
+      const cell = (ms: Measurement[]) => `${fmt(median(ms.map((m) => m[metric])))}${range(ms.map((m) => m[metric]))}`;
+      const cells = peers.map((p) => {
+        const peer = of(p, n);
+        const ratios = peer.slice(0, herd.length).map((m, i) => herd[i]![metric] / m[metric]);
+        return peer.length ? `${cell(peer)} | **${fmt(median(ratios), 3)}×**${ratios.length > 1 ? ` (${fmt(Math.min(...ratios), 2)}–${fmt(Math.max(...ratios), 2)})` : ""}` : "– | –";
+      });
+      const target = metric === "decodeTps" ? (n === 1 ? "≥ 0.98×" : "≥ 1.0×") : "";
+      const others = [herd, ...peers.map((p) => of(p, n))].map((ms) => fmt(Math.max(...ms.map((m) => m.load.othersDuring ?? NaN)), 2)).join("/");
+      console.log(`| ${n} | ${metric === "decodeTps" ? "decode" : "e2e"} | ${cell(herd)} | ${cells.join(" | ")} | ${target} | ≤ ${others} |`);
+    }
+  }
+  console.log("\nherd step profile (median repeat; per engine step; decode = llama_decode incl. the koffi worker hop):");
+  for (const n of levels) {
+    const herd = of("herd", n).sort((p, q) => p.decodeTps - q.decodeTps);
+    const e = herd[Math.floor((herd.length - 1) / 2)]?.extra;
+    if (e) console.log(`  N=${n}: ${JSON.stringify(e)}`);
+  }
 }
 
 async function main(): Promise<void> {
+  if (args.report) {
+    const saved = JSON.parse(readFileSync(args.report, "utf8")) as { date: string; cpu: string; threads: number; model: string; modelBytes: number; params: number; results: Measurement[] };
+    console.log(`${saved.date}, ${saved.cpu}, threads ${saved.threads}, ${saved.model} (${(saved.params / 1e9).toFixed(3)}B params, ${(saved.modelBytes / 2 ** 20).toFixed(0)} MiB)`);
+    printReport([...new Set(saved.results.map((m) => m.n))], saved.results);
+    return;
+  }
   const date = new Date();
   const model = args.model ? resolve(args.model) : await (async () => {
     console.error("preparing the bench-preset random Llama 4 (Q8_0; generated once, then cached)…");
@@ -564,6 +621,7 @@ async function main(): Promise<void> {
     kvCells: KV,
     batchTokens: BATCH,
     client: args.client,
+    decodeThread: args["decode-thread"],
     prefixCaching: args["prefix-caching"],
     node: process.version,
     loadAtStart: loadavg(),
@@ -604,34 +662,8 @@ async function main(): Promise<void> {
   }
   await client.close();
 
-  // Table
-  const peers = ["llama-batched-bench", "llama-server"].filter((s) => results.some((m) => m.side === s));
   console.log(`\nkernels: herd ${backend}; peers ${peerBackend || "–"}${existsSync(join(args["peer-bin"], "../build-info.txt")) ? `\npeer build: ${readFileSync(join(args["peer-bin"], "../build-info.txt"), "utf8").split("\n")[0]}` : ""}`);
-  console.log("\n| N | metric | herd tok/s | " + peers.map((p) => `${p} tok/s | herd/${p.replace("llama-", "")}`).join(" | ") + " | target | cores used by other jobs during (herd/peers) |");
-  console.log("|---|---|---|" + peers.map(() => "---|---").join("|") + "|---|---|");
-  for (const n of LEVELS) {
-    const h = best(results, "herd", n);
-    if (!h) continue;
-    for (const metric of ["decodeTps", "e2eTps"] as const) {
-      /** The median, with the range of the repeats when there are several. */
-      const value = (side: string, m: Measurement) => {
-        const xs = results.filter((r) => r.side === side && r.n === n).map((r) => r[metric]);
-        return xs.length > 1 ? `${fmt(m[metric])} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})` : fmt(m[metric]);
-      };
-      const cells = peers.map((p) => {
-        const m = best(results, p, n);
-        return m ? `${value(p, m)} | **${fmt(h[metric] / m[metric], 3)}×**` : "– | –";
-      });
-      const target = n === 1 ? "≥ 0.98×" : "≥ 1.0×";
-      const loads = [h, ...peers.map((p) => best(results, p, n))].filter((m): m is Measurement => !!m).map((m) => m.load.othersDuring?.toFixed(2) ?? "?").join("/");
-      console.log(`| ${n} | ${metric === "decodeTps" ? "decode" : "e2e"} | ${value("herd", h)} | ${cells.join(" | ")} | ${metric === "decodeTps" ? target : ""} | ${loads} |`);
-    }
-  }
-  console.log("\nherd step profile (per engine step; decode = llama_decode incl. the koffi worker hop):");
-  for (const n of LEVELS) {
-    const e = best(results, "herd", n)?.extra;
-    if (e) console.log(`  N=${n}: ${JSON.stringify(e)}`);
-  }
+  printReport(LEVELS, results);
 
   const out = args.out ?? join(ROOT, ".cache/bench", `engine-${date.toISOString().replace(/[:]/g, "-").replace(/\..*/, "")}.json`);
   await mkdir(dirname(out), { recursive: true });
