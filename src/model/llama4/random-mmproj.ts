@@ -18,7 +18,7 @@
  * @module
  */
 import { GgmlType, GgufWriter, gguf, shapeElements, type GgufValue, type GgufWriteResult } from "../gguf/gguf-writer.js";
-import { LLAMA4_PRESETS, type Llama4Preset } from "./random-model.js";
+import { LLAMA4_PRESETS, randomTensorBytes, type Llama4Preset } from "./random-model.js";
 
 /**
  * Version of the mmproj generator's output; written as `herd.generator_version`. Bump it whenever the
@@ -195,33 +195,14 @@ function fnv1a(s: string): number {
   return h >>> 0;
 }
 
-/**
- * `count` values with standard deviation `std`: xoshiro128** seeded through splitmix32, each draw the
- * sum of its four bytes (Irwin–Hall of 4 uniforms: bell-shaped, bounded at ±3.46σ), centred and scaled.
- */
+/** `count` values with standard deviation `std`: the text model's generator (`randomTensorBytes`) as F32. */
 export function randomValues(count: number, seed: number, std: number): Float32Array {
-  let x = seed | 0;
-  const next = () => {
-    x = (x + 0x9e3779b9) | 0;
-    let z = x;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) | 0;
-  };
-  let a = next(), b = next(), c = next(), d = next();
-  const scale = std / Math.sqrt((256 * 256 - 1) / 3);
   const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    const m = Math.imul(b, 5);
-    const r = Math.imul((m << 7) | (m >>> 25), 9);
-    const t = b << 9;
-    c ^= a;
-    d ^= b;
-    b ^= c;
-    a ^= d;
-    c ^= t;
-    d = (d << 11) | (d >>> 21);
-    out[i] = ((r & 255) + ((r >>> 8) & 255) + ((r >>> 16) & 255) + (r >>> 24) - 510) * scale;
+  let at = 0;
+  for (const chunk of randomTensorBytes(count, seed, std, GgmlType.F32)) {
+    const values = new Float32Array(chunk.buffer, chunk.byteOffset, chunk.byteLength / 4);
+    out.set(values, at);
+    at += values.length;
   }
   return out;
 }

@@ -211,7 +211,7 @@ const CHUNK = 1 << 20;
  * its four bytes (Irwin–Hall, 4 uniforms: bell-shaped, bounded at ±3.46σ) scaled to `std`. The sum
  * has only 1021 possible values, so they are encoded once into a lookup table of the target type.
  */
-function* randomTensorBytes(count: number, seed: number, std: number, type: GgmlType.F32 | GgmlType.F16 | GgmlType.BF16): Generator<Uint8Array> {
+export function* randomTensorBytes(count: number, seed: number, std: number, type: GgmlType.F32 | GgmlType.F16 | GgmlType.BF16): Generator<Uint8Array> {
   const init = splitmix32(seed);
   let a = init(), b = init(), c = init(), d = init();
   // Each byte is uniform on 0..255 (variance (256²−1)/12); the sum of four has mean 510.
