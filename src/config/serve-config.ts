@@ -35,6 +35,8 @@ export interface ServeConfig {
   readonly device: Device | null;
   readonly nGpuLayers: number | null;
   readonly enablePrefixCaching: boolean | null;
+  /** Cap on KV cells held by finished requests' cached prefixes while others decode; null = auto. */
+  readonly maxCachedTokens: number | null;
   /** Upper bound of `top_logprobs` / completions `logprobs` (vLLM's max_logprobs). */
   readonly maxLogprobs: number;
   /** Upper bound of `n`. */
@@ -114,6 +116,7 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: "device", key: "device", kind: "choice", choices: DEVICES, description: "compute device", defaultText: "cpu" },
   { flag: "n-gpu-layers", key: "nGpuLayers", kind: "int", min: -1, description: "layers to offload when --device is not cpu (-1 = all)", defaultText: "-1" },
   { flag: "enable-prefix-caching", key: "enablePrefixCaching", kind: "bool", description: "reuse KV of shared prompt prefixes (--no-enable-prefix-caching to disable)", defaultText: "true" },
+  { flag: "max-cached-tokens", key: "maxCachedTokens", kind: "int", min: 0, description: "KV cells finished requests' prefixes may keep while others decode (llama.cpp attends over every cell in use, so cached cells slow each decode step)", defaultText: "as many as the running requests use, at least max-model-len" },
   { flag: "max-logprobs", key: "maxLogprobs", kind: "int", min: 0, description: "upper bound of top_logprobs / logprobs", defaultText: "20" },
   { flag: "max-n", key: "maxN", kind: "int", min: 1, description: "upper bound of n", defaultText: "16" },
   { flag: "max-stop-strings", key: "maxStopStrings", kind: "int", min: 1, description: "upper bound of stop strings per request", defaultText: "16" },
@@ -237,6 +240,7 @@ function defaults(): ServeConfig {
     device: null,
     nGpuLayers: null,
     enablePrefixCaching: null,
+    maxCachedTokens: null,
     maxLogprobs: 20,
     maxN: 16,
     maxStopStrings: 16,

@@ -123,6 +123,10 @@ export interface EngineStats {
   kvCacheUsage: number;
   kvCellsUsed: number;
   kvCellsTotal: number;
+  /** Cells held only by finished requests' cached prefixes. */
+  kvCellsCached: number;
+  /** Cached prefixes evicted to keep the prefix cache within its cap (not for lack of cells). */
+  numCacheEvictions: number;
   prefixCacheQueries: number;
   prefixCacheHits: number;
   numPromptTokensComputed: number;
@@ -174,6 +178,11 @@ export interface EngineConfig {
   threads: number;
   /** Keep KV of finished requests for prefix reuse (LRU under the KV budget). */
   enablePrefixCaching: boolean;
+  /**
+   * Most KV cells finished requests' cached prefixes may hold while requests decode; undefined or
+   * negative = auto (as many as the running requests use, at least maxModelLen). See Scheduler.
+   */
+  maxCachedTokens?: number | undefined;
   /** GPU layers when device is not cpu (-1 = all). */
   nGpuLayers: number;
   /** Pin the KV layout: "unified" (one buffer, prefix sharing without copies — default). */

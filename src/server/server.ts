@@ -65,6 +65,7 @@ export function toEngineConfig(config: ServeConfig, modelOrPath: ResolvedModel |
     device: config.device ?? c.device,
     nGpuLayers: config.nGpuLayers ?? c.nGpuLayers,
     enablePrefixCaching: config.enablePrefixCaching ?? c.enablePrefixCaching,
+    maxCachedTokens: config.maxCachedTokens ?? undefined,
   };
 }
 

@@ -26,6 +26,22 @@ describe("ProcessClient", () => {
     expect(client.isAlive()).toBe(false);
   });
 
+  it("tokenizes in the caller's process: answers while the engine process is stopped", async () => {
+    const client = await ProcessClient.create(config());
+    const pid = client.pid as number;
+    process.kill(pid, "SIGSTOP");
+    try {
+      // An IPC round trip would hang here until SIGCONT.
+      expect(await client.tokenize("Once upon a time")).toEqual([1, 403, 407, 261, 378]);
+      expect(await client.tokenize("<s>Once", { addSpecial: false, parseSpecial: true })).toEqual([1, 403]);
+      expect(await client.detokenize([403, 407, 261, 378])).toBe(" Once upon a time"); // SentencePiece keeps the word-start space
+      await expect(client.detokenize([1, 99999])).rejects.toBeInstanceOf(InvalidRequestError);
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    await client.close();
+  });
+
   it("reports a llama.cpp abort as engine death to every in-flight request, and a new engine starts", async () => {
     process.env.HERD_ENABLE_TEST_HOOKS = "1";
     const client = await ProcessClient.create(config());

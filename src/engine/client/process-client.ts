@@ -8,6 +8,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { CapacityError, InvalidRequestError, type ServeError } from "../../common/errors.js";
 import type { EngineConfig, EngineRequest, EngineStats, ModelInfo, TokenId } from "../types.js";
+import { LlamaVocab } from "../runner/llama-vocab.js";
 import { BaseEngineClient } from "./base-client.js";
 import type { TokenizeOptions } from "./engine-client.js";
 import type { EngineInit, FromEngine, ToEngine } from "./protocol.js";
@@ -65,11 +66,23 @@ export class ProcessClient extends BaseEngineClient {
     });
     const client = new ProcessClient(child, ready.modelInfo, ready.config, exited);
     client.#log = log;
+    // Tokenize here, not in the child: a tokenize call would otherwise wait for the current decode
+    // step (tens of ms under load) and cost two IPC hops.
+    try {
+      client.#vocab = LlamaVocab.loadVocabOnly(ready.config.model, (level, message) => log(level, message));
+      if (client.#vocab.vocabSize !== ready.modelInfo.vocabSize) throw new Error("vocabulary size differs from the engine's");
+    } catch (err) {
+      client.#vocab?.close();
+      client.#vocab = null;
+      log("warn", `tokenizing in the engine process: ${err instanceof Error ? err.message : String(err)}`);
+    }
     onExit = (code, signal) => client.#onExit(code, signal);
     return client;
   }
 
   #log: EngineLog = () => {};
+  /** The model's vocabulary loaded in this process (null: ask the engine process). */
+  #vocab: LlamaVocab | null = null;
 
   #onMessage(m: FromEngine): void {
     switch (m.type) {
@@ -127,11 +140,23 @@ export class ProcessClient extends BaseEngineClient {
   }
 
   tokenize(text: string, opts: TokenizeOptions = {}): Promise<TokenId[]> {
+    if (this.#vocab) return this.#local(() => this.#vocab!.tokenize(text, opts.addSpecial ?? true, opts.parseSpecial ?? true));
     return this.#call({ type: "tokenize", text, addSpecial: opts.addSpecial ?? true, parseSpecial: opts.parseSpecial ?? true });
   }
 
   detokenize(tokenIds: TokenId[], opts: { special?: boolean } = {}): Promise<string> {
+    if (this.#vocab) return this.#local(() => this.#vocab!.detokenize(tokenIds, opts.special ?? false));
     return this.#call({ type: "detokenize", tokenIds, special: opts.special ?? false });
+  }
+
+  /** Runs a vocabulary call here; failures are the caller's invalid input, as from the engine. */
+  #local<T>(fn: () => T): Promise<T> {
+    if (!this.isAlive()) return Promise.reject(new Error("the engine is not running"));
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(new InvalidRequestError(err instanceof Error ? err.message : String(err)));
+    }
   }
 
   stats(): Promise<EngineStats> {
@@ -149,6 +174,8 @@ export class ProcessClient extends BaseEngineClient {
   }
 
   protected async shutdown(): Promise<void> {
+    this.#vocab?.close();
+    this.#vocab = null;
     this.#send({ type: "shutdown" });
     const timer = setTimeout(() => this.#child.kill("SIGKILL"), 5000);
     await this.#exited;

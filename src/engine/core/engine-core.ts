@@ -59,6 +59,8 @@ export class EngineCore {
         maxNumSeqs: config.maxNumSeqs,
         maxNumBatchedTokens: Math.min(config.maxNumBatchedTokens, runner.maxBatchTokens),
         enablePrefixCaching: config.enablePrefixCaching,
+        maxCachedTokens: config.maxCachedTokens !== undefined && config.maxCachedTokens >= 0 ? config.maxCachedTokens : null,
+        cacheFloorCells: config.maxModelLen,
       },
       this.kv,
     );
@@ -339,6 +341,8 @@ export class EngineCore {
       kvCacheUsage: this.kv.usedCells / this.kv.totalCells,
       kvCellsUsed: this.kv.usedCells,
       kvCellsTotal: this.kv.totalCells,
+      kvCellsCached: this.kv.cachedOnlyCells,
+      numCacheEvictions: this.scheduler.numCacheEvictions,
       prefixCacheQueries: this.scheduler.prefixCache.queries,
       prefixCacheHits: this.scheduler.prefixCache.hits,
       numPromptTokensComputed: this.#numPromptTokensComputed,

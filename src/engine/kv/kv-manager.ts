@@ -186,6 +186,48 @@ export class KvManager {
     this.#drop(seq);
   }
 
+  /**
+   * Cells held only by cached (finished) entries: what keeping the prefix cache costs beyond the
+   * running sequences' own KV.
+   */
+  get cachedOnlyCells(): number {
+    const running = new Set<Segment>();
+    for (const seq of this.#live.values()) if (!seq.cached) for (const seg of seq.segments) running.add(seg);
+    const counted = new Set<Segment>();
+    let n = 0;
+    for (const seq of this.#live.values()) {
+      if (!seq.cached) continue;
+      for (const seg of seq.segments) {
+        if (running.has(seg) || counted.has(seg)) continue;
+        counted.add(seg);
+        n += seg.numCells;
+      }
+    }
+    return n;
+  }
+
+  /** Cells referenced by running (not cached) sequences. */
+  get runningCells(): number {
+    return this.#usedCells - this.cachedOnlyCells;
+  }
+
+  /**
+   * Evicts cached entries, least recently used first, until the cells held only by cached entries
+   * are at most `maxCells`. Returns how many entries were evicted.
+   */
+  trimCache(maxCells: number): number {
+    let evicted = 0;
+    let excess = this.cachedOnlyCells - maxCells;
+    while (excess > 0) {
+      const before = this.#usedCells;
+      if (!this.evictOne()) break;
+      // Cells freed by evicting a cached entry were all cached-only ones.
+      excess -= before - this.#usedCells;
+      evicted++;
+    }
+    return evicted;
+  }
+
   /** Evicts the least recently used cached entry. False when there is none. */
   evictOne(): boolean {
     let victim: SeqKv | null = null;

@@ -11,6 +11,7 @@ import type { MemoryOp } from "../kv/kv-manager.js";
 import { MAX_SEQ_LABELS } from "../kv/kv-manager.js";
 import type { EngineConfig, ModelInfo, TokenId } from "../types.js";
 import { loadModel, type LoadedModel } from "./llama-model.js";
+import { LlamaVocab } from "./llama-vocab.js";
 import type { BatchItem, ModelRunner, VisionRunner } from "./model-runner.js";
 import { finalizeEngineConfig } from "../config.js";
 import type { GrammarConstraint } from "../sample/grammar.js";
@@ -34,7 +35,8 @@ export class LlamaRunner implements ModelRunner {
   readonly #mem: MemoryPtr;
   readonly #tokenBatch: BatchBuffer;
   #embd: BatchBuffer | null = null;
-  readonly #pieces = new Map<number, Uint8Array>();
+  /** Tokenizer over the loaded model's vocabulary. */
+  readonly vocab: LlamaVocab;
   #logitsView: { ptr: bigint; rows: number; data: Float32Array } | null = null;
   #candidates: TokenCandidates | null = null;
   #busy = false;
@@ -87,6 +89,7 @@ export class LlamaRunner implements ModelRunner {
     this.#m = loadModel(requested.model, requested.device, requested.nGpuLayers);
     this.#b = this.#m.b;
     this.modelInfo = this.#m.info;
+    this.vocab = new LlamaVocab(this.#b, this.#m.vocab);
     const config = finalizeEngineConfig(requested, this.modelInfo.contextTrainLength);
     this.config = config;
     const b = this.#b;
@@ -217,39 +220,15 @@ export class LlamaRunner implements ModelRunner {
   }
 
   tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): TokenId[] {
-    const bytes = Buffer.from(text, "utf8");
-    let out = new Int32Array(Math.max(16, bytes.length + 8));
-    let n = this.#b.tokenize(this.#m.vocab, bytes, bytes.length, out, out.length, addSpecial, parseSpecial);
-    if (n < 0) {
-      if (n === -2147483648) throw new Error("text too long to tokenize");
-      out = new Int32Array(-n);
-      n = this.#b.tokenize(this.#m.vocab, bytes, bytes.length, out, out.length, addSpecial, parseSpecial);
-    }
-    return Array.from(out.subarray(0, n));
+    return this.vocab.tokenize(text, addSpecial, parseSpecial);
   }
 
   pieceOf(tokenId: TokenId, special = false): Uint8Array {
-    const key = special ? -1 - tokenId : tokenId;
-    const hit = this.#pieces.get(key);
-    if (hit) return hit;
-    let buf = new Uint8Array(64);
-    let n = this.#b.tokenToPiece(this.#m.vocab, tokenId, buf, buf.length, 0, special);
-    if (n < 0) {
-      buf = new Uint8Array(-n);
-      n = this.#b.tokenToPiece(this.#m.vocab, tokenId, buf, buf.length, 0, special);
-    }
-    const piece = buf.slice(0, Math.max(0, n));
-    this.#pieces.set(key, piece);
-    return piece;
+    return this.vocab.pieceOf(tokenId, special);
   }
 
   detokenize(tokenIds: readonly TokenId[], special: boolean): string {
-    const parts: Uint8Array[] = [];
-    for (const t of tokenIds) {
-      if (!Number.isInteger(t) || t < 0 || t >= this.modelInfo.vocabSize) throw new Error(`token id ${t} outside the vocabulary`);
-      parts.push(this.pieceOf(t, special));
-    }
-    return Buffer.concat(parts).toString("utf8");
+    return this.vocab.detokenize(tokenIds, special);
   }
 
   /** Test hook: hands llama.cpp a well-formed batch larger than n_batch, which trips a GGML_ASSERT and aborts the process. */

@@ -108,6 +108,55 @@ describe("scheduler policies (fake runner)", () => {
     await client.close();
   });
 
+  it("an idle engine keeps its prefix cache: the next request hits it even with max-cached-tokens 0", async () => {
+    const { client } = engine({ vocabSize: 256, config: { maxCachedTokens: 0 } });
+    const prompt = range(1, 30);
+    await collect(client, makeRequest(prompt, { maxTokens: 3 }));
+    expect((await client.stats()).kvCellsCached).toBe(32); // 30 prompt + 2 decoded (the last token is never decoded)
+    const second = await collect(client, makeRequest([...prompt, 200], { maxTokens: 3 }));
+    expect(second.outputs.at(-1)!.numCachedTokens).toBe(30);
+    // ...but once work runs, the cap applies: nothing stays cached beyond what running requests hold.
+    const s = await client.stats();
+    expect(s.numCacheEvictions).toBeGreaterThanOrEqual(1);
+    await client.close();
+  });
+
+  it("bounds the cells of finished prefixes while others decode, evicting least recently used first", async () => {
+    const { client } = engine({ vocabSize: 256, config: { maxCachedTokens: 50 } });
+    const long = collect(client, makeRequest([5], { maxTokens: 200, ignoreEos: true })); // decodes while the others come and go
+    const prompts = [range(10, 20), range(40, 20), range(70, 20), range(100, 20)];
+    let maxCached = 0;
+    for (const p of prompts) {
+      await collect(client, makeRequest(p, { maxTokens: 2 }));
+      maxCached = Math.max(maxCached, (await client.stats()).kvCellsCached);
+    }
+    const s = await client.stats();
+    // Each finished request leaves 21 cached cells; the cap (50) holds two. The trim runs when the
+    // next step is planned, so between a finish and that step one entry more may be held.
+    expect(maxCached).toBeLessThanOrEqual(50 + 21);
+    expect(s.numCacheEvictions).toBeGreaterThanOrEqual(1);
+    // The most recent prompt is still cached, the oldest is not.
+    const recent = await collect(client, makeRequest([...prompts[3]!, 7], { maxTokens: 1 }));
+    expect(recent.outputs.at(-1)!.numCachedTokens).toBe(20);
+    const oldest = await collect(client, makeRequest([...prompts[0]!, 7], { maxTokens: 1 }));
+    expect(oldest.outputs.at(-1)!.numCachedTokens).toBe(0);
+    await long;
+    await client.close();
+  });
+
+  it("auto cap: cached prefixes may hold as many cells as running requests use, at least max-model-len", async () => {
+    const { client } = engine({ vocabSize: 256, numKvCells: 1024, config: { maxModelLen: 128 } });
+    const long = collect(client, makeRequest([5], { maxTokens: 120, ignoreEos: true }));
+    for (let i = 0; i < 12; i++) await collect(client, makeRequest(range(10 + i * 19, 20), { maxTokens: 2 }));
+    const s = await client.stats();
+    // 12 × 21 cells finished; about 128 (+ one entry not yet trimmed) may stay.
+    expect(s.kvCellsCached).toBeLessThanOrEqual(128 + 21);
+    expect(s.kvCellsCached).toBeGreaterThanOrEqual(128 - 21);
+    expect(s.numCacheEvictions).toBeGreaterThanOrEqual(4);
+    await long;
+    await client.close();
+  });
+
   it("n > 1 shares the prompt: siblings copy completion 0's KV", async () => {
     const { client, runner } = engine({ vocabSize: 256 });
     const out = await collect(client, makeRequest(range(1, 20), { maxTokens: 2, n: 3 }));
