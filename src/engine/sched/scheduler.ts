@@ -112,6 +112,8 @@ export class Scheduler {
   }
 
   #trimCache(): void {
+    const floor = this.config.maxCachedTokens ?? this.config.cacheFloorCells;
+    if (this.kv.usedCells <= floor) return; // cached-only cells ≤ used cells: nothing to trim (cheap common case)
     const cap = this.config.maxCachedTokens ?? Math.max(this.config.cacheFloorCells, this.kv.runningCells);
     this.numCacheEvictions += this.kv.trimCache(cap);
   }
