@@ -65,6 +65,14 @@ describe("herd bench against herd serve (embedded Llama 4)", () => {
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org|127\.0\.0\.1)/);
   });
 
+  it("--extra-body is merged into every request (after the benchmark's own fields); bad JSON is refused", async () => {
+    const { result } = await bench(["--num-prompts", "3", "--max-concurrency", "3", "--extra-body", '{"max_tokens": 3, "logit_bias": {"1": -100}}'], "extra-body");
+    expect(result.runs[0]!.output_lens).toEqual([3, 3, 3]);
+    await expect(run(process.execPath, ["--import", "tsx", "src/cli/main.ts", "bench", "--base-url", server.url, "--extra-body", "[1]"], { cwd: REPO_ROOT })).rejects.toMatchObject({
+      stderr: expect.stringMatching(/--extra-body.*must be a JSON object/),
+    });
+  });
+
   it("open loop: Poisson arrivals at --request-rate follow the seeded schedule; a sweep runs every point", async () => {
     const { stdout, result } = await bench(["--num-prompts", "6", "--request-rate", "8,inf", "--max-concurrency", "2"], "sweep");
     expect(result.runs.map((r) => [r.request_rate, r.max_concurrency])).toEqual([

@@ -45,6 +45,7 @@ interface BenchFlags {
   topP?: number;
   topK?: number;
   minP?: number;
+  extraBody?: Record<string, unknown>;
   requestTimeout: number;
   metricPercentiles: number[];
   saveResult?: boolean;
@@ -55,6 +56,17 @@ interface BenchFlags {
   metadata?: string[];
   disableTqdm?: boolean;
   compare?: string[];
+}
+
+function jsonObject(v: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(v);
+  } catch (e) {
+    throw new InvalidArgumentError(`not JSON: ${(e as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new InvalidArgumentError("must be a JSON object");
+  return parsed as Record<string, unknown>;
 }
 
 function int(min: number) {
@@ -131,6 +143,7 @@ function addOptions(cmd: Command): void {
   opt("--top-p <p>", "sampling top_p", float(0));
   opt("--top-k <k>", "sampling top_k", int(-1));
   opt("--min-p <p>", "sampling min_p", float(0));
+  opt("--extra-body <json>", 'JSON object merged into every request body, e.g. \'{"logit_bias": {"1234": 5}}\'', jsonObject);
   opt("--request-timeout <s>", "per-request timeout in seconds (herd)", float(0.001), 600);
   opt("--metric-percentiles <list>", "percentiles reported for TTFT, TPOT, ITL and E2EL", floatList, [...DEFAULT_PERCENTILES], DEFAULT_PERCENTILES.join(","));
   opt("--save-result", "write the JSON result (and the HTML report beside it)");
@@ -159,7 +172,7 @@ function toConfig(flags: BenchFlags): BenchConfig {
     if (i <= 0) throw new InvalidArgumentError(`--metadata takes KEY=VALUE, got ${kv}`);
     metadata[kv.slice(0, i)] = kv.slice(i + 1);
   }
-  const extraBody: Record<string, unknown> = { temperature: flags.temperature };
+  const extraBody: Record<string, unknown> = { temperature: flags.temperature, ...flags.extraBody };
   if (flags.topP !== undefined) extraBody.top_p = flags.topP;
   if (flags.topK !== undefined) extraBody.top_k = flags.topK;
   if (flags.minP !== undefined) extraBody.min_p = flags.minP;

@@ -30,7 +30,7 @@ export interface SchedulerConfig {
    * Llama 4 with 30k cached cells, −75% on stories260K).
    */
   maxCachedTokens: number | null;
-  /** Lower bound of the auto cap (the engine passes max-model-len: one whole conversation). */
+  /** Lower bound of the auto cap (the engine passes min(max-model-len, 2048)). */
   cacheFloorCells: number;
 }
 
