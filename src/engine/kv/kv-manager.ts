@@ -206,18 +206,14 @@ export class KvManager {
     return n;
   }
 
-  /** Cells referenced by running (not cached) sequences. */
-  get runningCells(): number {
-    return this.#usedCells - this.cachedOnlyCells;
-  }
-
   /**
    * Evicts cached entries, least recently used first, until the cells held only by cached entries
-   * are at most `maxCells`. Returns how many entries were evicted.
+   * are at most `capFor(cells referenced by running sequences)`. Returns how many were evicted.
    */
-  trimCache(maxCells: number): number {
+  trimCache(capFor: (runningCells: number) => number): number {
+    const cachedOnly = this.cachedOnlyCells;
+    let excess = cachedOnly - capFor(this.#usedCells - cachedOnly);
     let evicted = 0;
-    let excess = this.cachedOnlyCells - maxCells;
     while (excess > 0) {
       const before = this.#usedCells;
       if (!this.evictOne()) break;

@@ -25,8 +25,9 @@ export class LlamaVocab {
   }
 
   /**
-   * Loads only the vocabulary of a GGUF (no tensors: milliseconds, a few MB) with the CPU build of
-   * the libraries, whatever device the engine uses. llama.cpp's log goes to `log` (warnings and up).
+   * Loads only the vocabulary of a GGUF (no tensors: 26 ms for stories260K, 0.7 s and a few MB for
+   * Llama 4's 202k tokens) with the CPU build of the libraries, whatever device the engine uses.
+   * llama.cpp's log goes to `log` (warnings and up).
    */
   static loadVocabOnly(path: string, log: LogSink): LlamaVocab {
     if (!existsSync(path)) throw new Error(`model file not found: ${path}`);

@@ -112,10 +112,9 @@ export class Scheduler {
   }
 
   #trimCache(): void {
-    const floor = this.config.maxCachedTokens ?? this.config.cacheFloorCells;
-    if (this.kv.usedCells <= floor) return; // cached-only cells ≤ used cells: nothing to trim (cheap common case)
-    const cap = this.config.maxCachedTokens ?? Math.max(this.config.cacheFloorCells, this.kv.runningCells);
-    this.numCacheEvictions += this.kv.trimCache(cap);
+    const { maxCachedTokens, cacheFloorCells } = this.config;
+    if (this.kv.usedCells <= (maxCachedTokens ?? cacheFloorCells)) return; // cached-only cells ≤ used cells: nothing to trim
+    this.numCacheEvictions += this.kv.trimCache((running) => maxCachedTokens ?? Math.max(cacheFloorCells, running));
   }
 
   /** Reserves n cells for `req`, preempting newer running requests if needed. False if `req` itself was preempted. */
