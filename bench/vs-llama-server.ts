@@ -160,6 +160,7 @@ async function asciiBias(herdUrl: string): Promise<Record<string, number>> {
 }
 
 let extraBody = "{}";
+const failures: string[] = [];
 
 /**
  * Runs `herd bench` (the CLI, from source) against `s`; returns its saved result. Asynchronous on
@@ -181,7 +182,13 @@ async function bench(s: Server, w: Workload, dir: string, tag: string): Promise<
   if (r.status !== 0) throw new Error(`herd bench against ${s.name} failed (${r.status}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
   const result = JSON.parse(readFileSync(join(dir, file), "utf8")) as BenchResult;
   const failed = m(result).failed ?? 0;
-  if (failed > 0) throw new Error(`${failed} requests failed against ${s.name}: ${result.runs[0]!.errors.find((e) => e)}\n${s.name}'s log:\n${s.log().slice(-4000)}`);
+  if (failed > 0) {
+    // Recorded, not fatal: a rare dropped connection should not void a long comparison run.
+    const total = failed + (m(result).completed ?? 0);
+    console.error(`  ${failed} of ${total} requests failed against ${s.name}: ${result.runs[0]!.errors.find((e) => e)}`);
+    if (failed * 2 > total) throw new Error(`most requests failed against ${s.name}\n${s.name}'s log:\n${s.log().slice(-4000)}`);
+    failures.push(`${w.key}/${s.name}/${tag}: ${failed} failed`);
+  }
   return result;
 }
 
@@ -239,8 +246,9 @@ async function main(): Promise<void> {
   console.log("| workload | herd | llama-server | herd / llama-server | target |");
   console.log("|---|---|---|---|---|");
   for (const r of rows) console.log(`| ${r.title} (${r.unit}) | ${r.herd.toFixed(1)} | ${r.llamaServer.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.target} |`);
+  if (failures.length > 0) console.log(`\nfailed requests (excluded from the metrics, as vLLM's benchmark does): ${failures.join("; ")}`);
   const out = args.out ?? `${dir}.json`;
-  await writeFile(out, `${JSON.stringify({ date: date.toISOString(), cpu: cpus()[0]?.model, cores: availableParallelism(), threads: THREADS, kvTokens: KV, batch: BATCH, seqs: SEQS, model, herd: herd.argv, llamaServer: peerServer.argv, rows }, null, 2)}\n`);
+  await writeFile(out, `${JSON.stringify({ date: date.toISOString(), cpu: cpus()[0]?.model, cores: availableParallelism(), threads: THREADS, kvTokens: KV, batch: BATCH, seqs: SEQS, model, herd: herd.argv, llamaServer: peerServer.argv, rows, failures }, null, 2)}\n`);
   console.log(`\nsaved ${out} (herd bench results in ${dir})`);
 }
 
