@@ -32,16 +32,6 @@ export const LLAMA4_IMAGE_TOKEN_TEXT: Readonly<Record<keyof Llama4ImageTokens, s
   patch: "<|patch|>",
 });
 
-/** The ids in Meta's Llama 4 vocabulary (§3.1); the server reads them from the loaded vocabulary. */
-export const LLAMA4_IMAGE_TOKEN_IDS: Readonly<Llama4ImageTokens> = Object.freeze({
-  imageStart: 200080,
-  imageEnd: 200081,
-  tileXSeparator: 200084,
-  tileYSeparator: 200085,
-  image: 200090,
-  patch: 200092,
-});
-
 /** Embeddings per 336×336 tile: (336/14)² patches after a 0.5 pixel shuffle. */
 export const LLAMA4_PATCHES_PER_TILE = 144;
 

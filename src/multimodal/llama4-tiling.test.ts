@@ -1,6 +1,7 @@
 /** Llama 4 tiling plans and prompt lengths: every worked example of llama4.md §4.3, plus HF's tie-break order. */
 import { describe, expect, it } from "vitest";
-import { expandImageTokens, imageTokenCount, LLAMA4_IMAGE_TOKEN_IDS as T } from "./llama4-prompt.js";
+import { LLAMA4_TOKEN_IDS as T } from "../model/llama4/tokenizer.js";
+import { expandImageTokens, imageTokenCount } from "./llama4-prompt.js";
 import { bestCanvas, candidateCanvases, encoderTiles, planTiling, resizeTarget } from "./llama4-tiling.js";
 
 // image W×H | canvas W×H | rows×cols | resized W×H | tiles to ViT | prompt tokens   (llama4.md §4.3)

@@ -10,7 +10,7 @@ import { resolveServeConfig, type RawServeOptions } from "../config/serve-config
 import type { EngineClient } from "../engine/client/engine-client.js";
 import { defaultEngineConfig } from "../engine/config.js";
 import type { EngineRequest, ModelInfo, RequestOutput } from "../engine/types.js";
-import { LLAMA4_IMAGE_TOKEN_IDS as T } from "../multimodal/llama4-prompt.js";
+import { LLAMA4_TOKEN_IDS as T } from "../model/llama4/tokenizer.js";
 import { createApp } from "./app.js";
 import { ServerContext } from "./context.js";
 import { EngineHost } from "./engine-host.js";
