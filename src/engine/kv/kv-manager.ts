@@ -108,6 +108,11 @@ export class KvManager {
     return best;
   }
 
+  /** Whether `seq` is still held (not evicted or released). */
+  holds(seq: SeqKv): boolean {
+    return this.#live.get(seq.seqId) === seq;
+  }
+
   /**
    * Makes `dst` (empty) share the first `numTokens` cells of `source`. Costs no free cells.
    * Queues the llama.cpp `seq_cp`.

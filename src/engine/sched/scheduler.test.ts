@@ -3,6 +3,7 @@ import { InProcessClient } from "../client/in-process-client.js";
 import { FakeRunner, type FakeRunnerOptions } from "../runner/fake-runner.js";
 import { collect, makeRequest } from "../../../test/fixtures/engine.js";
 import { CapacityError, ContextLengthExceededError } from "../../common/errors.js";
+import { IN_FLIGHT_PREFIX_MIN } from "./scheduler.js";
 
 function engine(opts: FakeRunnerOptions = {}) {
   const runner = new FakeRunner(opts);
@@ -154,6 +155,27 @@ describe("scheduler policies (fake runner)", () => {
     expect(s.kvCellsCached).toBeGreaterThanOrEqual(128 - 21);
     expect(s.numCacheEvictions).toBeGreaterThanOrEqual(4);
     await long;
+    await client.close();
+  });
+
+  it("a request whose prefix is being computed by another waits for it instead of computing it twice", async () => {
+    // Budget 64: step 1 computes 64 of a's 101 tokens; in step 2 a takes 37 and 27 are left, which b
+    // would otherwise spend on recomputing a's next prefix tokens.
+    const { client, runner } = engine({ maxBatchTokens: 64, vocabSize: 1024 });
+    const prefix = range(1, 100);
+    const [a, b] = await Promise.all([
+      collect(client, makeRequest([...prefix, 500], { maxTokens: 2 })),
+      collect(client, makeRequest([...prefix, 600, 601], { maxTokens: 2 })),
+    ]);
+    expect(a.tokenIds[0]).toEqual([501, 502]);
+    expect(b.tokenIds[0]).toEqual([602, 603]);
+    expect(b.outputs.at(-1)!.numCachedTokens).toBe(100);
+    const computed = runner.batches.flat().reduce((n, it) => n + it.tokens.length, 0);
+    expect(computed).toBe(101 + 2 + 2); // both prompts, the shared 100 tokens once, and 2 decodes
+    // A short shared prefix (< IN_FLIGHT_PREFIX_MIN tokens) does not hold anyone back.
+    const before = runner.batches.length;
+    await Promise.all([collect(client, makeRequest([...range(700, IN_FLIGHT_PREFIX_MIN - 1), 1, 2], { maxTokens: 1 })), collect(client, makeRequest([...range(700, IN_FLIGHT_PREFIX_MIN - 1), 3, 4], { maxTokens: 1 }))]);
+    expect(runner.batches[before]!.length).toBe(2);
     await client.close();
   });
 

@@ -6,7 +6,8 @@
  * token budget. Running requests go first, in admission order — so sequences that are decoding
  * (one token behind) come before chunks of newer prompts — then waiting requests are admitted
  * while sequence slots, budget and KV cells last (llama-server's `update_slots()` order, vLLM's
- * token-budget model).
+ * token-budget model). A waiting request whose prefix a running request is computing right now waits
+ * for it instead of computing it twice (see `#prefixInFlight`).
  *
  * KV is allocated incrementally. When a running request cannot get cells, cached prefixes are
  * evicted first (LRU), then the most recently admitted running request is preempted: its KV is
@@ -17,6 +18,12 @@
 import type { KvManager, MemoryOp } from "../kv/kv-manager.js";
 import type { Request } from "../request.js";
 import type { TokenId } from "../types.js";
+
+/**
+ * A waiting request is held back while a running request computes a prefix of it that is at least
+ * this many tokens longer than its cached prefix (SGLang uses 32 for the same check).
+ */
+export const IN_FLIGHT_PREFIX_MIN = 32;
 
 export interface SchedulerConfig {
   maxNumSeqs: number;
@@ -146,13 +153,20 @@ export class Scheduler {
         i++; // an n > 1 sibling waiting for completion 0's prompt; do not block the queue
         continue;
       }
-      const seq = this.kv.allocateSeq();
-      if (!seq) break;
-      req.kv = seq;
       const tokens = req.allKeys();
       const reuse = this.config.enablePrefixCaching || req.firstSibling !== null;
       // Keep at least the last token to compute: its logits give the next token.
-      const match = reuse ? this.kv.findPrefix(tokens, tokens.length - 1) : null;
+      const maxReuse = tokens.length - 1;
+      let match = reuse ? this.kv.findPrefix(tokens, maxReuse) : null;
+      if (this.config.enablePrefixCaching && this.#prefixInFlight(tokens, maxReuse, match?.numTokens ?? 0)) {
+        i++; // it will share that prefix once computed; do not block the queue meanwhile
+        continue;
+      }
+      const seq = this.kv.allocateSeq();
+      if (!seq) break;
+      req.kv = seq;
+      // Allocating may have evicted the match's source (out of sequence labels): look again.
+      if (match && !this.kv.holds(match.source)) match = this.kv.findPrefix(tokens, maxReuse);
       if (match) this.kv.sharePrefix(seq, match.source, match.numTokens);
       const numReused = match?.numTokens ?? 0;
       const n = this.#chunk(req, numReused, Math.min(tokens.length - numReused, budget));
@@ -175,6 +189,25 @@ export class Scheduler {
       budget -= n;
     }
     return budget;
+  }
+
+  /**
+   * True when a running request is still computing a part of its prompt that `keys` share, and the
+   * shared prefix is at least IN_FLIGHT_PREFIX_MIN longer than what the cache already holds for `keys`
+   * (`numCached`). The waiting request is then better admitted once that prefix is in the cache than
+   * computing a second copy alongside it (SGLang's in-batch prefix caching): concurrent requests with
+   * one new system prompt compute it once.
+   */
+  #prefixInFlight(keys: readonly number[], maxReuse: number, numCached: number): boolean {
+    for (const r of this.running) {
+      const computed = r.numComputedTokens;
+      const limit = Math.min(maxReuse, r.numPromptTokens);
+      if (computed >= r.numPromptTokens || limit <= computed || limit < numCached + IN_FLIGHT_PREFIX_MIN) continue;
+      let n = 0;
+      while (n < limit && r.keyAt(n) === keys[n]) n++;
+      if (n > computed && n >= numCached + IN_FLIGHT_PREFIX_MIN) return true;
+    }
+    return false;
   }
 
   /** How many of `max` positions from `start` go in one item: cut where text meets image embeddings. */
