@@ -26,11 +26,14 @@ export class EngineLoop {
         await new Promise<void>((resolve) => (this.#wake = resolve));
         continue;
       }
+      // Every step starts from the check phase (setImmediate), so an event-loop poll phase always
+      // runs between two steps: requests and aborts that arrived while the previous (synchronous)
+      // decode ran join this step. A step started straight from the wake-up (an IPC message, in the
+      // poll phase) would be followed by a second one before the pipe is read again.
+      await new Promise((r) => setImmediate(r));
       const didWork = await this.core.step();
-      // Let queued events (new requests, aborts) in between steps — a synchronous decode never yields
-      // on its own. Nothing could be scheduled (e.g. only siblings waiting): wait a little longer.
-      if (didWork) await new Promise((r) => setImmediate(r));
-      else await new Promise((r) => setTimeout(r, 1));
+      // Nothing could be scheduled (e.g. only siblings waiting): wait a little longer.
+      if (!didWork) await new Promise((r) => setTimeout(r, 1));
     }
   }
 
