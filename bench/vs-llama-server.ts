@@ -3,7 +3,7 @@
  * (`scripts/build-llama-peer.sh` links llama-server against the libraries herd loads), the same
  * threads, KV cells and batch; the same `herd bench` workloads against each, interleaved.
  *
- *   npx tsx bench/vs-llama-server.ts [--model X.gguf] [--threads 2] [--kv-tokens 16384] [--repeat 1]
+ *   npx tsx bench/vs-llama-server.ts [--model X.gguf] [--threads 2] [--kv-tokens 16384] [--repeat 1] [--reuse-prompts]
  *
  * Reports, with the ratio herd / llama-server:
  * - single-stream decode: 1 request at a time, 64 prompt + 128 generated tokens; 1000 / mean TPOT (tok/s);
@@ -12,6 +12,8 @@
  * - shared-prefix TTFT: `--dataset-name prefix` (2 system prompts of 1024 words, a distinct 32-word
  *   question each, 16 tokens out) at concurrency 4; mean TTFT (lower is better).
  * Targets (issue 7): aggregate ≥ 1.0× at 8 and 32; shared-prefix TTFT ≤ 0.5× llama-server's.
+ * Every round and workload draws new prompts (the same for both servers), so no round is served from
+ * a cache an earlier round filled; `--reuse-prompts` repeats the same prompts every round instead.
  *
  * llama-server runs with `-np 32 -kvu` (unified KV, the prompt cache on: its defaults), herd with
  * `--max-num-seqs 32` (prefix caching on: its default). Results: stdout (a Markdown table for the
@@ -43,6 +45,7 @@ const { values: args } = parseArgs({
     only: { type: "string", default: "single,agg8,agg32,prefix" },
     out: { type: "string" },
     "herd-args": { type: "string", default: "" },
+    "reuse-prompts": { type: "boolean", default: false },
   },
 });
 const THREADS = Number(args.threads);
@@ -64,7 +67,7 @@ interface Workload {
 }
 
 const m = (r: BenchResult) => r.runs[0]!.metrics as unknown as Record<string, number>;
-const common = ["--dataset-name", "random", "--random-input-len", "64", "--random-output-len", "128", "--ignore-eos", "--seed", "1"];
+const common = ["--dataset-name", "random", "--random-input-len", "64", "--random-output-len", "128", "--ignore-eos"];
 const WORKLOADS: Workload[] = [
   { key: "single", title: "single-stream decode", flags: [...common, "--max-concurrency", "1", "--num-prompts", "3"], value: (r) => 1000 / m(r).mean_tpot_ms!, unit: "tok/s", higherIsBetter: true, target: "" },
   { key: "agg8", title: "aggregate, 8 streams", flags: [...common, "--max-concurrency", "8", "--num-prompts", "16"], value: (r) => m(r).output_throughput!, unit: "tok/s", higherIsBetter: true, target: "≥ 1.0×" },
@@ -73,7 +76,7 @@ const WORKLOADS: Workload[] = [
     key: "prefix",
     title: "shared-prefix mean TTFT",
     flags: ["--dataset-name", "prefix", "--prefix-repetition-prefix-len", "1024", "--prefix-repetition-suffix-len", "32", "--prefix-repetition-num-prefixes", "2",
-      "--prefix-repetition-output-len", "16", "--ignore-eos", "--num-prompts", "24", "--max-concurrency", "4", "--seed", "1"],
+      "--prefix-repetition-output-len", "16", "--ignore-eos", "--num-prompts", "24", "--max-concurrency", "4"],
     value: (r) => m(r).mean_ttft_ms!,
     unit: "ms",
     higherIsBetter: false,
@@ -167,10 +170,10 @@ const failures: string[] = [];
  * purpose: the servers' output pipes must keep draining meanwhile (a blocked pipe stalls llama-server,
  * which logs every request).
  */
-async function bench(s: Server, w: Workload, dir: string, tag: string): Promise<BenchResult> {
+async function bench(s: Server, w: Workload, dir: string, tag: string, seed: number): Promise<BenchResult> {
   const file = `${w.key}-${s.name}-${tag}.json`;
   const argv = ["--import", "tsx", "src/cli/main.ts", "bench", "--base-url", s.url, "--model", "bench", "--label", s.name, "--disable-tqdm",
-    "--save-result", "--result-dir", dir, "--result-filename", file, "--request-timeout", "300", "--extra-body", extraBody, ...w.flags];
+    "--save-result", "--result-dir", dir, "--result-filename", file, "--request-timeout", "300", "--extra-body", extraBody, "--seed", String(seed), ...w.flags];
   const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
     const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -190,6 +193,16 @@ async function bench(s: Server, w: Workload, dir: string, tag: string): Promise<
     failures.push(`${w.key}/${s.name}/${tag}: ${failed} failed`);
   }
   return result;
+}
+
+/**
+ * The prompts' seed: the same for both servers in a round, new for every round and workload, so
+ * neither server answers from what an earlier round left in its caches (llama-server keeps finished
+ * prompts in host memory, `--cache-ram`, and restores them on an exact repeat). `--reuse-prompts`
+ * sends the same prompts every round instead (one fixed seed, like repeated runs of `vllm bench serve`).
+ */
+function seedFor(w: Workload, rep: number): number {
+  return args["reuse-prompts"] ? 1 : 1000 * (WORKLOADS.indexOf(w) + 1) + rep;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -217,7 +230,7 @@ async function main(): Promise<void> {
   const values: Record<string, { herd: number[]; peer: number[]; load: number[] }> = {};
   try {
     // One unrecorded request each: first decodes allocate compute buffers.
-    for (const s of [herd, peerServer]) await bench(s, { ...WORKLOADS[0]!, flags: [...common, "--max-concurrency", "1", "--num-prompts", "1"] }, dir, "warmup");
+    for (const s of [herd, peerServer]) await bench(s, { ...WORKLOADS[0]!, flags: [...common, "--max-concurrency", "1", "--num-prompts", "1"] }, dir, "warmup", 9999);
     for (let rep = 0; rep < REPEAT; rep++) {
       for (const w of workloads) {
         const v = (values[w.key] ??= { herd: [], peer: [], load: [] });
@@ -225,7 +238,7 @@ async function main(): Promise<void> {
         const order = rep % 2 === 0 ? [herd, peerServer] : [peerServer, herd];
         for (const s of order) {
           v.load.push(loadavg()[0]!);
-          const x = w.value(await bench(s, w, dir, `r${rep}`));
+          const x = w.value(await bench(s, w, dir, `r${rep}`, seedFor(w, rep)));
           (s === herd ? v.herd : v.peer).push(x);
           console.error(`  ${w.title} — ${s.name}: ${x.toFixed(1)} ${w.unit} (load ${loadavg()[0]!.toFixed(2)})`);
         }
@@ -248,7 +261,7 @@ async function main(): Promise<void> {
   for (const r of rows) console.log(`| ${r.title} (${r.unit}) | ${r.herd.toFixed(1)} | ${r.llamaServer.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.target} |`);
   if (failures.length > 0) console.log(`\nfailed requests (excluded from the metrics, as vLLM's benchmark does): ${failures.join("; ")}`);
   const out = args.out ?? `${dir}.json`;
-  await writeFile(out, `${JSON.stringify({ date: date.toISOString(), cpu: cpus()[0]?.model, cores: availableParallelism(), threads: THREADS, kvTokens: KV, batch: BATCH, seqs: SEQS, model, herd: herd.argv, llamaServer: peerServer.argv, rows, failures }, null, 2)}\n`);
+  await writeFile(out, `${JSON.stringify({ date: date.toISOString(), cpu: cpus()[0]?.model, cores: availableParallelism(), threads: THREADS, kvTokens: KV, batch: BATCH, seqs: SEQS, reusePrompts: args["reuse-prompts"], model, herd: herd.argv, llamaServer: peerServer.argv, rows, failures }, null, 2)}\n`);
   console.log(`\nsaved ${out} (herd bench results in ${dir})`);
 }
 
