@@ -38,12 +38,29 @@ export interface SeqKv {
   lastUsed: number;
   /** Finished and kept only for prefix reuse. */
   cached: boolean;
+  /** How many later requests reused at least PROVEN_HIT_TOKENS of it (see `sharePrefix`). */
+  numHits: number;
 }
 
 export interface PrefixMatch {
   source: SeqKv;
   numTokens: number;
 }
+
+/**
+ * While requests decode, cached entries that never served a prefix hit may hold at most this share of
+ * the prefix cache's base cap (`--max-cached-tokens`, or the auto floor; see SchedulerConfig): one-off prompts are the
+ * likeliest never to be reused, and every cached cell slows every decode (llama.cpp attends over
+ * them, masked). Measured on the 0.58B bench model at 32 streams: ~2,000 such cells made each step
+ * 25–40% slower than with none.
+ */
+export const UNPROVEN_SHARE = 1 / 8;
+
+/**
+ * A reuse of at least this many tokens proves an entry worth keeping; shorter matches are what every
+ * prompt shares anyway (BOS, a chat template's header).
+ */
+export const PROVEN_HIT_TOKENS = 32;
 
 /** llama.cpp accepts seq ids below LLAMA_MAX_SEQ (256) in a unified cache. */
 export const MAX_SEQ_LABELS = 256;
@@ -87,7 +104,7 @@ export class KvManager {
   allocateSeq(): SeqKv | null {
     if (this.#freeLabels.length === 0 && !this.evictOne()) return null;
     const seqId = this.#freeLabels.pop()!;
-    const seq: SeqKv = { seqId, tokens: [], segments: [], lastUsed: ++this.#clock, cached: false };
+    const seq: SeqKv = { seqId, tokens: [], segments: [], lastUsed: ++this.#clock, cached: false, numHits: 0 };
     this.#live.set(seqId, seq);
     return seq;
   }
@@ -136,6 +153,7 @@ export class KvManager {
     }
     for (let i = 0; i < numTokens; i++) dst.tokens.push(source.tokens[i]!);
     source.lastUsed = ++this.#clock;
+    if (numTokens >= PROVEN_HIT_TOKENS) source.numHits++;
     this.#pendingOps.push({ op: "copy", src: source.seqId, dst: dst.seqId, numTokens });
   }
 
@@ -196,44 +214,75 @@ export class KvManager {
    * running sequences' own KV.
    */
   get cachedOnlyCells(): number {
+    return this.#cachedCells().all;
+  }
+
+  /**
+   * Cells held only by cached entries (`all`), and of those, cells held only by entries that never
+   * served a prefix hit (`unproven`).
+   */
+  #cachedCells(): { all: number; unproven: number } {
     const running = new Set<Segment>();
-    for (const seq of this.#live.values()) if (!seq.cached) for (const seg of seq.segments) running.add(seg);
+    const proven = new Set<Segment>();
+    for (const seq of this.#live.values()) {
+      const into = !seq.cached ? running : seq.numHits > 0 ? proven : null;
+      if (into) for (const seg of seq.segments) into.add(seg);
+    }
     const counted = new Set<Segment>();
-    let n = 0;
+    let all = 0;
+    let unproven = 0;
     for (const seq of this.#live.values()) {
       if (!seq.cached) continue;
       for (const seg of seq.segments) {
         if (running.has(seg) || counted.has(seg)) continue;
         counted.add(seg);
-        n += seg.numCells;
+        all += seg.numCells;
+        if (!proven.has(seg)) unproven += seg.numCells;
       }
     }
-    return n;
+    return { all, unproven };
   }
 
   /**
-   * Evicts cached entries, least recently used first, until the cells held only by cached entries
-   * are at most `capFor(cells referenced by running sequences)`. Returns how many were evicted.
+   * Evicts cached entries until the cells held only by cached entries are at most
+   * `capFor(cells referenced by running sequences)`, and those held only by entries that never served
+   * a prefix hit at most `unprovenCap`. Entries that never served a hit go first, least recently used
+   * first; then the others, least recently used first. Returns how many were evicted.
    */
-  trimCache(capFor: (runningCells: number) => number): number {
-    const cachedOnly = this.cachedOnlyCells;
-    let excess = cachedOnly - capFor(this.#usedCells - cachedOnly);
+  trimCache(capFor: (runningCells: number) => number, unprovenCap: number): number {
+    let { all, unproven } = this.#cachedCells();
+    const cap = capFor(this.#usedCells - all);
     let evicted = 0;
-    while (excess > 0) {
+    while (all > cap || unproven > unprovenCap) {
       const before = this.#usedCells;
-      if (!this.evictOne()) break;
-      // Cells freed by evicting a cached entry were all cached-only ones.
-      excess -= before - this.#usedCells;
+      if (!this.#evictLru(false)) break;
+      // The cells an unproven entry frees were held by unproven cached entries alone.
+      all -= before - this.#usedCells;
+      unproven -= before - this.#usedCells;
+      evicted++;
+    }
+    while (all > cap) {
+      const before = this.#usedCells;
+      if (!this.#evictLru(true)) break;
+      all -= before - this.#usedCells;
       evicted++;
     }
     return evicted;
   }
 
-  /** Evicts the least recently used cached entry. False when there is none. */
+  /**
+   * Evicts one cached entry: the least recently used of those that never served a prefix hit, else
+   * the least recently used of all. False when there is none.
+   */
   evictOne(): boolean {
+    return this.#evictLru(false) || this.#evictLru(true);
+  }
+
+  /** Evicts the least recently used cached entry (only unproven ones unless `anyEntry`). */
+  #evictLru(anyEntry: boolean): boolean {
     let victim: SeqKv | null = null;
     for (const seq of this.#live.values()) {
-      if (seq.cached && (!victim || seq.lastUsed < victim.lastUsed)) victim = seq;
+      if (seq.cached && (anyEntry || seq.numHits === 0) && (!victim || seq.lastUsed < victim.lastUsed)) victim = seq;
     }
     if (!victim) return false;
     this.#drop(victim);

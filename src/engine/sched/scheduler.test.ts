@@ -3,6 +3,7 @@ import { InProcessClient } from "../client/in-process-client.js";
 import { FakeRunner, type FakeRunnerOptions } from "../runner/fake-runner.js";
 import { collect, makeRequest } from "../../../test/fixtures/engine.js";
 import { CapacityError, ContextLengthExceededError } from "../../common/errors.js";
+import { PROVEN_HIT_TOKENS, UNPROVEN_SHARE } from "../kv/kv-manager.js";
 import { IN_FLIGHT_PREFIX_MIN } from "./scheduler.js";
 
 function engine(opts: FakeRunnerOptions = {}) {
@@ -145,15 +146,58 @@ describe("scheduler policies (fake runner)", () => {
     await client.close();
   });
 
-  it("auto cap: cached prefixes may hold as many cells as running requests use, at least max-model-len", async () => {
+  it("auto cap: cached prefixes may hold as many cells as running requests use, at least max-model-len; never-reused ones an eighth of the floor", async () => {
     const { client } = engine({ vocabSize: 256, numKvCells: 1024, config: { maxModelLen: 128 } });
     const long = collect(client, makeRequest([5], { maxTokens: 120, ignoreEos: true }));
     for (let i = 0; i < 12; i++) await collect(client, makeRequest(range(10 + i * 19, 20), { maxTokens: 2 }));
-    const s = await client.stats();
-    // 12 × 21 cells finished; about 128 (+ one entry not yet trimmed) may stay.
-    expect(s.kvCellsCached).toBeLessThanOrEqual(128 + 21);
-    expect(s.kvCellsCached).toBeGreaterThanOrEqual(128 - 21);
-    expect(s.numCacheEvictions).toBeGreaterThanOrEqual(4);
+    let s = await client.stats();
+    // 12 × 21 cells finished, none reused: at most 128 × UNPROVEN_SHARE (+ one entry not yet trimmed) stay.
+    expect(s.kvCellsCached).toBeLessThanOrEqual(Math.floor(128 * UNPROVEN_SHARE) + 21);
+    expect(s.numCacheEvictions).toBeGreaterThanOrEqual(10);
+    // Entries that served a hit (of at least PROVEN_HIT_TOKENS) may fill the whole cap.
+    for (let i = 0; i < 4; i++) {
+      const p = range(10 + i * 41, 40);
+      await collect(client, makeRequest(p, { maxTokens: 1 }));
+      expect((await collect(client, makeRequest([...p, 1], { maxTokens: 1 }))).outputs.at(-1)!.numCachedTokens).toBe(40);
+    }
+    s = await client.stats();
+    expect(s.kvCellsCached).toBeGreaterThanOrEqual(2 * 40);
+    expect(s.kvCellsCached).toBeLessThanOrEqual(128 + 42);
+    await long;
+    await client.close();
+  });
+
+  it("auto cap: with every sequence slot busy, nothing stays cached (as in llama-server, only idle slots keep prompts)", async () => {
+    const { client } = engine({ vocabSize: 256, config: { maxNumSeqs: 4, maxModelLen: 128 } });
+    const first = collect(client, makeRequest([5], { maxTokens: 120, ignoreEos: true }));
+    const system = range(10, PROVEN_HIT_TOKENS);
+    await collect(client, makeRequest([...system, 1], { maxTokens: 1 }));
+    await collect(client, makeRequest([...system, 2], { maxTokens: 1 })); // a hit: the entry is proven
+    expect((await client.stats()).kvCellsCached).toBeGreaterThanOrEqual(PROVEN_HIT_TOKENS); // 1 of 4 slots busy: kept
+    const others = [200, 210, 220].map((t) => collect(client, makeRequest([t], { maxTokens: 100, ignoreEos: true })));
+    let s = await client.stats();
+    for (let i = 0; i < 1000 && s.numRunning < 4; i++) {
+      await new Promise((r) => setTimeout(r, 1));
+      s = await client.stats();
+    }
+    await new Promise((r) => setTimeout(r, 5)); // steps with all 4 slots busy
+    s = await client.stats();
+    expect(s.numRunning).toBe(4);
+    expect(s.kvCellsCached).toBe(0);
+    await Promise.all([first, ...others]);
+    await client.close();
+  });
+
+  it("while others decode, a prefix that served hits outlives newer prefixes that did not", async () => {
+    const { client } = engine({ vocabSize: 256, config: { maxCachedTokens: 100 } });
+    const long = collect(client, makeRequest([5], { maxTokens: 300, ignoreEos: true }));
+    const system = range(10, PROVEN_HIT_TOKENS);
+    await collect(client, makeRequest([...system, 1], { maxTokens: 1 }));
+    expect((await collect(client, makeRequest([...system, 2], { maxTokens: 1 }))).outputs.at(-1)!.numCachedTokens).toBe(PROVEN_HIT_TOKENS);
+    for (let i = 0; i < 6; i++) await collect(client, makeRequest(range(60 + i * 21, 20), { maxTokens: 2 })); // one-off prompts
+    expect((await collect(client, makeRequest([...system, 3], { maxTokens: 1 }))).outputs.at(-1)!.numCachedTokens).toBe(PROVEN_HIT_TOKENS);
+    // The oldest one-off prompt is gone.
+    expect((await collect(client, makeRequest([...range(60, 20), 9], { maxTokens: 1 }))).outputs.at(-1)!.numCachedTokens).toBe(0);
     await long;
     await client.close();
   });

@@ -15,7 +15,7 @@
  * failed because others are running; they wait (bounded queue, then a capacity error).
  * @module
  */
-import type { KvManager, MemoryOp } from "../kv/kv-manager.js";
+import { type KvManager, type MemoryOp, UNPROVEN_SHARE } from "../kv/kv-manager.js";
 import type { Request } from "../request.js";
 import type { TokenId } from "../types.js";
 
@@ -30,14 +30,17 @@ export interface SchedulerConfig {
   maxNumBatchedTokens: number;
   enablePrefixCaching: boolean;
   /**
-   * Most KV cells that finished requests' cached prefixes may hold while a step runs; null = auto:
-   * as many as the running requests use, at least `cacheFloorCells`. llama.cpp's unified cache
-   * attends over every cell up to the highest one in use, masked, for every token of every step, so
-   * an unbounded prefix cache slows every decode (measured: −23% decode at 16 streams on a 0.58B
-   * Llama 4 with 30k cached cells, −75% on stories260K).
+   * Most KV cells that finished requests' cached prefixes may hold while a step runs; entries that
+   * never served a prefix hit may hold only UNPROVEN_SHARE of it. null = auto: as many as the running
+   * requests use, at least `cacheFloorCells` (never-reused entries: UNPROVEN_SHARE of the floor), both
+   * scaled by the share of idle sequence slots (1 − running / maxNumSeqs), like llama-server, where
+   * only idle slots keep old prompts. llama.cpp's unified cache attends over every cell up to the
+   * highest one in use, masked, for every token of every step, so an unbounded prefix cache slows
+   * every decode (measured: −23% decode at 16 streams on a 0.58B Llama 4 with 30k cached cells, −75%
+   * on stories260K; 2k cached cells of finished one-off prompts: steps 25–40% slower at 32 streams).
    */
   maxCachedTokens: number | null;
-  /** Lower bound of the auto cap (the engine passes min(max-model-len, 2048)). */
+  /** Lower bound of the auto cap (the engine passes min(max-model-len, 4096)). */
   cacheFloorCells: number;
 }
 
@@ -119,9 +122,14 @@ export class Scheduler {
   }
 
   #trimCache(): void {
-    const { maxCachedTokens, cacheFloorCells } = this.config;
-    if (this.kv.usedCells <= (maxCachedTokens ?? cacheFloorCells)) return; // cached-only cells ≤ used cells: nothing to trim
-    this.numCacheEvictions += this.kv.trimCache((running) => maxCachedTokens ?? Math.max(cacheFloorCells, running));
+    const { maxCachedTokens, cacheFloorCells, maxNumSeqs } = this.config;
+    // Auto: like llama-server's idle slots, which alone keep old prompts, the busier the engine the
+    // less it keeps (nothing at max-num-seqs running sequences).
+    const idle = maxCachedTokens === null ? Math.max(0, 1 - this.running.length / maxNumSeqs) : 1;
+    const unprovenCap = Math.floor((maxCachedTokens ?? cacheFloorCells) * UNPROVEN_SHARE * idle);
+    if (this.kv.usedCells <= unprovenCap) return; // cached-only cells ≤ used cells: nothing to trim
+    const capFor = (running: number) => maxCachedTokens ?? Math.floor(Math.max(cacheFloorCells, running) * idle);
+    this.numCacheEvictions += this.kv.trimCache(capFor, unprovenCap);
   }
 
   /** Reserves n cells for `req`, preempting newer running requests if needed. False if `req` itself was preempted. */
