@@ -72,6 +72,9 @@ describe("stories260K greedy goldens", () => {
 
   it("gives identical tokens from the prefix cache and computes fewer prompt tokens", async () => {
     const c = cases[1]!;
+    // Its own first run: under the batched load above, entries never reused get only a small share of
+    // the cache, so the test does not rely on what that left.
+    await run(c);
     const before = await client.stats();
     const again = await run(c);
     const after = await client.stats();
