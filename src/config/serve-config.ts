@@ -116,7 +116,7 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: "device", key: "device", kind: "choice", choices: DEVICES, description: "compute device", defaultText: "cpu" },
   { flag: "n-gpu-layers", key: "nGpuLayers", kind: "int", min: -1, description: "layers to offload when --device is not cpu (-1 = all)", defaultText: "-1" },
   { flag: "enable-prefix-caching", key: "enablePrefixCaching", kind: "bool", description: "reuse KV of shared prompt prefixes (--no-enable-prefix-caching to disable)", defaultText: "true" },
-  { flag: "max-cached-tokens", key: "maxCachedTokens", kind: "int", min: 0, description: "KV cells finished requests' prefixes may keep while others decode (llama.cpp attends over every cell in use, so cached cells slow each decode step)", defaultText: "as many as the running requests use, at least min(max-model-len, 2048)" },
+  { flag: "max-cached-tokens", key: "maxCachedTokens", kind: "int", min: 0, description: "KV cells finished requests' prefixes may keep while others decode, prefixes never reused an eighth of it (llama.cpp attends over every cell in use, so cached cells slow each decode step)", defaultText: "as many as the running requests use, at least min(max-model-len, 4096), times the share of idle sequence slots" },
   { flag: "max-logprobs", key: "maxLogprobs", kind: "int", min: 0, description: "upper bound of top_logprobs / logprobs", defaultText: "20" },
   { flag: "max-n", key: "maxN", kind: "int", min: 1, description: "upper bound of n", defaultText: "16" },
   { flag: "max-stop-strings", key: "maxStopStrings", kind: "int", min: 1, description: "upper bound of stop strings per request", defaultText: "16" },
