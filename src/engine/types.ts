@@ -180,7 +180,8 @@ export interface EngineConfig {
   enablePrefixCaching: boolean;
   /**
    * Most KV cells finished requests' cached prefixes may hold while requests decode; undefined or
-   * negative = auto (as many as the running requests use, at least min(maxModelLen, 2048)). See Scheduler.
+   * negative = auto (as many as the running requests use, at least min(maxModelLen, 4096), scaled by
+   * the share of idle sequence slots). See SchedulerConfig.maxCachedTokens.
    */
   maxCachedTokens?: number | undefined;
   /** GPU layers when device is not cpu (-1 = all). */
