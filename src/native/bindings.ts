@@ -15,6 +15,7 @@ export type ContextPtr = bigint & { readonly __context: never };
 export type VocabPtr = bigint & { readonly __vocab: never };
 export type MemoryPtr = bigint & { readonly __memory: never };
 export type SamplerPtr = bigint & { readonly __sampler: never };
+export type ThreadpoolPtr = bigint & { readonly __threadpool: never };
 
 export interface ModelParams {
   n_gpu_layers: number; split_mode: number; main_gpu: number;
@@ -65,11 +66,44 @@ function declareTypes(): void {
   });
   koffi.struct("llama_token_data_array", { data: "void *", size: "size_t", selected: "int64_t", sorted: "bool" });
   koffi.proto("void herd_log_cb(int level, const char *text, void *user_data)");
+  // ggml.h: GGML_MAX_N_THREADS = 512.
+  koffi.struct("ggml_threadpool_params", { cpumask: koffi.array("bool", 512), n_threads: "int32_t", prio: "int32_t", poll: "uint32_t", strict_cpu: "bool", paused: "bool" });
+  koffi.proto("void *herd_threadpool_new(ggml_threadpool_params *params)");
+  koffi.proto("void herd_threadpool_free(void *threadpool)");
+}
+
+/**
+ * A persistent ggml CPU threadpool, as llama.cpp's own tools attach one (`common_threadpools`). Without
+ * it every `llama_decode` starts and joins its worker threads (ggml's "disposable threadpool"); with
+ * it they stay and poll briefly for the next graph (ggml's default polling level, 50, as
+ * llama-server). The pool functions live in the dynamically loaded CPU backend library, so they are
+ * looked up through the backend registry. Null when there is no CPU backend.
+ */
+function threadpoolApi(ggml: ReturnType<typeof loadLibraries>["ggml"]) {
+  const devByType = ggml.func("void *ggml_backend_dev_by_type(int type)");
+  const devReg = ggml.func("void *ggml_backend_dev_backend_reg(void *dev)");
+  const procAddress = ggml.func("void *ggml_backend_reg_get_proc_address(void *reg, const char *name)");
+  const paramsInit = ggml.func("void ggml_threadpool_params_init(_Out_ ggml_threadpool_params *p, int n_threads)");
+  const cpu = devByType(0 /* GGML_BACKEND_DEVICE_TYPE_CPU */);
+  const reg = cpu ? devReg(cpu) : null;
+  const newPtr = reg ? procAddress(reg, "ggml_threadpool_new") : null;
+  const freePtr = reg ? procAddress(reg, "ggml_threadpool_free") : null;
+  if (!newPtr || !freePtr) return null;
+  return {
+    create(nThreads: number): ThreadpoolPtr | null {
+      const params: Record<string, unknown> = {};
+      paramsInit(params, nThreads);
+      return (koffi.call(newPtr, "herd_threadpool_new", params) as ThreadpoolPtr | null) ?? null;
+    },
+    free(tp: ThreadpoolPtr): void {
+      koffi.call(freePtr, "herd_threadpool_free", tp);
+    },
+  };
 }
 
 /** Builds the typed surface. Called once per process by `getBindings()`. */
 function bind(device: DeviceKind) {
-  const { llama, files } = loadLibraries(device);
+  const { llama, ggml, files } = loadLibraries(device);
   declareTypes();
   const f = (sig: string) => llama.func(sig);
   const decodeFn = f("int32_t llama_decode(llama_context *ctx, llama_batch batch)");
@@ -110,6 +144,9 @@ function bind(device: DeviceKind) {
     /** Runs `llama_decode` on koffi's worker thread so the event loop stays responsive. */
     decodeAsync: (c: ContextPtr, b: RawBatch): Promise<number> =>
       new Promise((resolve, reject) => decodeFn.async(c, b, (err: unknown, rc: number) => (err ? reject(err) : resolve(rc)))),
+    threadpool: threadpoolApi(ggml),
+    attachThreadpool: f("void llama_attach_threadpool(llama_context *ctx, void *threadpool, void *threadpool_batch)") as (c: ContextPtr, tp: ThreadpoolPtr, tpb: ThreadpoolPtr) => void,
+    detachThreadpool: f("void llama_detach_threadpool(llama_context *ctx)") as (c: ContextPtr) => void,
     setNThreads: f("void llama_set_n_threads(llama_context *ctx, int32_t n_threads, int32_t n_threads_batch)") as (c: ContextPtr, a: number, b: number) => void,
     getLogits: f("float *llama_get_logits(llama_context *ctx)") as (c: ContextPtr) => bigint | null,
     getLogitsIth: f("float *llama_get_logits_ith(llama_context *ctx, int32_t i)") as (c: ContextPtr, i: number) => bigint | null,
