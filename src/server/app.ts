@@ -6,14 +6,15 @@
  * @module
  */
 import { randomUUID } from "node:crypto";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { cors } from "hono/cors";
 import { NotFoundError } from "../common/errors.js";
 import { bearerAuth } from "./auth.js";
 import { handleChatCompletion } from "./chat-completions/handler.js";
 import { handleCompletion } from "./completions/handler.js";
-import type { RequestVars, ServerContext } from "./context.js";
+import type { Exchange, RequestVars, ServerContext } from "./context.js";
 import { errorResponse, toErrorResponse, toServeError } from "./errors.js";
+import { nodeBindings } from "./node-http.js";
 import { handleHealth, handleListModels, handleMetrics, handleReady, handleVersion } from "./ops.js";
 import { handleDetokenize, handleTokenize } from "./tokenize/handler.js";
 import { mountChatPage } from "./web.js";
@@ -38,8 +39,12 @@ export function createApp(ctx: ServerContext): App {
     c.set("requestId", requestId);
     c.set("log", log);
     const t0 = performance.now();
+    // Under node:http the header goes on Node's response (merged into whatever head is written):
+    // setting it on a finished web Response makes Hono copy that response, body and all.
+    const node = nodeBindings(c.env);
+    node?.outgoing.setHeader("x-request-id", requestId);
     await next();
-    c.header("x-request-id", requestId);
+    if (!node) c.header("x-request-id", requestId);
     if (!ctx.config.disableLogRequests && !QUIET_PATHS.has(c.req.path)) {
       log.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round((performance.now() - t0) * 10) / 10 }, "request");
     }
@@ -52,11 +57,12 @@ export function createApp(ctx: ServerContext): App {
   mountChatPage(app); // before auth: the page asks for the key itself
   if (ctx.config.apiKey !== null) app.use(bearerAuth(ctx.config.apiKey));
 
-  app.post("/v1/chat/completions", (c) => handleChatCompletion(ctx, c.req.raw, c.get("log")));
-  app.post("/v1/completions", (c) => handleCompletion(ctx, c.req.raw, c.get("log")));
+  const exchange = (c: Context<{ Variables: RequestVars }>): Exchange => ({ req: c.req.raw, log: c.get("log"), node: nodeBindings(c.env) });
+  app.post("/v1/chat/completions", (c) => handleChatCompletion(ctx, exchange(c)));
+  app.post("/v1/completions", (c) => handleCompletion(ctx, exchange(c)));
   app.get("/v1/models", () => handleListModels(ctx));
-  app.post("/tokenize", (c) => handleTokenize(ctx, c.req.raw));
-  app.post("/detokenize", (c) => handleDetokenize(ctx, c.req.raw));
+  app.post("/tokenize", (c) => handleTokenize(ctx, exchange(c)));
+  app.post("/detokenize", (c) => handleDetokenize(ctx, exchange(c)));
   app.get("/version", () => handleVersion());
   app.get("/health", () => handleHealth(ctx));
   app.get("/ready", () => handleReady(ctx));

@@ -3,14 +3,18 @@
  * Error messages never quote the body (it may hold a prompt).
  * @module
  */
+import type { IncomingMessage } from "node:http";
 import { InvalidRequestError, PayloadTooLargeError } from "../common/errors.js";
+import type { Exchange } from "./context.js";
 
 function tooLarge(maxBytes: number): PayloadTooLargeError {
   return new PayloadTooLargeError(`Request body is larger than the server's limit of ${maxBytes} bytes (--max-request-body-bytes).`);
 }
 
 /** The body's bytes, refusing more than `maxBytes` without reading the rest. */
-export async function readBodyBytes(req: Request, maxBytes: number): Promise<Uint8Array> {
+export async function readBodyBytes(ex: Pick<Exchange, "req" | "node">, maxBytes: number): Promise<Uint8Array> {
+  if (ex.node) return readNodeBody(ex.node.incoming, maxBytes);
+  const req = ex.req;
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
   if (req.body === null) return new Uint8Array(0);
@@ -37,11 +41,56 @@ export async function readBodyBytes(req: Request, maxBytes: number): Promise<Uin
   return out;
 }
 
+/**
+ * The same from Node's request (no web stream, no undici `Request`). Past the limit it stops
+ * collecting; the adapter drains or closes the rest when the response ends.
+ */
+function readNodeBody(incoming: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
+  const declared = incoming.headers["content-length"];
+  if (declared !== undefined && Number(declared) > maxBytes) return Promise.reject(tooLarge(maxBytes));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const cleanup = () => {
+      incoming.off("data", onData);
+      incoming.off("end", onEnd);
+      incoming.off("error", onError);
+      incoming.off("close", onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.byteLength;
+      if (total > maxBytes) {
+        cleanup();
+        reject(tooLarge(maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = () => {
+      if (incoming.readableEnded) return onEnd();
+      cleanup();
+      reject(new InvalidRequestError("The request body ended early (the client closed the connection).", { code: "invalid_body" }));
+    };
+    incoming.on("data", onData);
+    incoming.on("end", onEnd);
+    incoming.on("error", onError);
+    incoming.on("close", onClose);
+  });
+}
+
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /** Parses the body as one JSON object. */
-export async function readJsonObject(req: Request, maxBytes: number): Promise<Record<string, unknown>> {
-  const bytes = await readBodyBytes(req, maxBytes);
+export async function readJsonObject(ex: Pick<Exchange, "req" | "node">, maxBytes: number): Promise<Record<string, unknown>> {
+  const bytes = await readBodyBytes(ex, maxBytes);
   if (bytes.byteLength === 0) throw new InvalidRequestError("Request body is empty; expected a JSON object.", { code: "invalid_json" });
   let text: string;
   try {

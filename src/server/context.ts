@@ -9,6 +9,7 @@ import type { EngineHost } from "./engine-host.js";
 import type { Logger } from "./logger.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { ModelContext } from "./model-context.js";
+import type { NodeBindings } from "./node-http.js";
 
 export class ServerContext {
   #model: ModelContext | null = null;
@@ -39,4 +40,12 @@ export class ServerContext {
 export interface RequestVars {
   requestId: string;
   log: Logger;
+}
+
+/** One HTTP exchange as the request handlers see it. */
+export interface Exchange {
+  readonly req: Request;
+  readonly log: Logger;
+  /** Node's own request and response under `herd serve` (the fast path); null under `app.request()`. */
+  readonly node: NodeBindings | null;
 }

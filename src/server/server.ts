@@ -27,6 +27,7 @@ import { EngineHost } from "./engine-host.js";
 import { createLogger, type Logger } from "./logger.js";
 import { ServerMetrics } from "./metrics.js";
 import { createModelContext, servedModelNames } from "./model-context.js";
+import { nodeFetch } from "./node-http.js";
 
 export interface StartServerOptions {
   log?: Logger;
@@ -88,7 +89,7 @@ async function resolveModelPath(config: ServeConfig, log: Logger, resolveModel?:
 
 function listen(app: App, config: ServeConfig): Promise<{ server: Server; port: number }> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }) as Server;
+    const server = serve({ fetch: nodeFetch(app.fetch), port: config.port, hostname: config.host }) as Server;
     server.once("error", reject);
     server.once("listening", () => {
       server.off("error", reject);

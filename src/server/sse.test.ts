@@ -1,8 +1,14 @@
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import { serve } from "@hono/node-server";
 import { APIError } from "openai";
 import { Stream } from "openai/core/streaming";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CapacityError } from "../common/errors.js";
-import { encodeSSE, sseResponse } from "./sse.js";
+import { nodeBindings, nodeFetch } from "./node-http.js";
+import { encodeSSE, sseResponse, type SSEOptions } from "./sse.js";
+
+type Produce = Parameters<typeof sseResponse>[0];
 
 async function collect(res: Response): Promise<unknown[]> {
   const out: unknown[] = [];
@@ -10,13 +16,55 @@ async function collect(res: Response): Promise<unknown[]> {
   return out;
 }
 
-describe("SSE framing", () => {
+async function until(cond: () => boolean, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+}
+
+/**
+ * The two ways a stream leaves the server: a web `ReadableStream` body (`app.request()`), and
+ * straight to Node's response through a real node:http server (`herd serve`). One suite, both.
+ */
+interface Transport {
+  name: string;
+  open(produce: Produce, parent?: AbortSignal, opts?: SSEOptions): Promise<Response>;
+}
+
+const web: Transport = { name: "web ReadableStream", open: async (produce, parent, opts) => sseResponse(produce, parent, opts) };
+
+let server: Server | undefined;
+let nextStream: ((env: unknown) => Response) | undefined;
+const node: Transport = {
+  name: "node:http response",
+  async open(produce, parent, opts) {
+    nextStream = (env) => {
+      const bindings = nodeBindings(env);
+      if (!bindings) throw new Error("no node bindings");
+      return sseResponse(produce, parent, opts, bindings);
+    };
+    const { port } = (server as Server).address() as AddressInfo;
+    return fetch(`http://127.0.0.1:${port}/`);
+  },
+};
+
+beforeAll(async () => {
+  server = serve({ fetch: nodeFetch((_req, env) => (nextStream as (env: unknown) => Response)(env)), port: 0, hostname: "127.0.0.1" }) as Server;
+  await new Promise((resolve) => server?.once("listening", resolve));
+});
+afterAll(() => {
+  server?.closeAllConnections();
+  server?.close();
+});
+
+describe("SSE event encoding", () => {
   it("frames one JSON object per data line, even with newlines in strings", () => {
     expect(new TextDecoder().decode(encodeSSE({ a: "x\ny" }))).toBe('data: {"a":"x\\ny"}\n\n');
   });
+});
 
+describe.each([web, node])("SSE over a $name", (t) => {
   it("is read back by openai-node, ending at [DONE]", async () => {
-    const res = sseResponse(async function* () {
+    const res = await t.open(async function* () {
       yield [{ n: 1 }];
       yield [];
       yield [{ n: 2, text: "héllo\n\ndata: not an event" }, { n: 3 }];
@@ -26,7 +74,7 @@ describe("SSE framing", () => {
   });
 
   it("ends the raw stream with data: [DONE]", async () => {
-    const res = sseResponse(async function* () {
+    const res = await t.open(async function* () {
       yield [{ n: 1 }, { n: 2 }];
     }, undefined);
     expect(await res.text()).toBe('data: {"n":1}\n\ndata: {"n":2}\n\ndata: [DONE]\n\n');
@@ -35,7 +83,7 @@ describe("SSE framing", () => {
   it("turns a mid-stream failure into an error event without [DONE], which openai-node throws", async () => {
     const closes: string[] = [];
     const make = () =>
-      sseResponse(
+      t.open(
         async function* () {
           yield [{ n: 1 }];
           throw new CapacityError("queue full");
@@ -43,17 +91,17 @@ describe("SSE framing", () => {
         undefined,
         { onClose: (o) => closes.push(o) },
       );
-    const text = await make().text();
+    const text = await (await make()).text();
     expect(text).toContain('data: {"error":{"message":"queue full","type":"rate_limit_error"');
     expect(text).not.toContain("[DONE]");
-    await expect(collect(make())).rejects.toBeInstanceOf(APIError);
+    await expect(collect(await make())).rejects.toBeInstanceOf(APIError);
     expect(closes).toEqual(["error", "error"]);
   });
 
   it("aborts the producer's signal when the client cancels", async () => {
     let signal: AbortSignal | undefined;
     const closes: string[] = [];
-    const res = sseResponse(
+    const res = await t.open(
       async function* (s) {
         signal = s;
         for (let i = 0; ; i++) {
@@ -67,20 +115,49 @@ describe("SSE framing", () => {
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     await reader.read();
     await reader.cancel();
+    await until(() => closes.length > 0);
     expect(signal?.aborted).toBe(true);
+    expect(closes).toEqual(["cancelled"]);
+  });
+
+  it("produces only as fast as the client reads (backpressure)", async () => {
+    let produced = 0;
+    const closes: string[] = [];
+    const big = "x".repeat(64 * 1024);
+    const res = await t.open(
+      async function* () {
+        for (;;) {
+          produced++;
+          yield [{ big }];
+          await new Promise((r) => setImmediate(r));
+        }
+      },
+      undefined,
+      { onClose: (o) => closes.push(o) },
+    );
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    await new Promise((r) => setTimeout(r, 300)); // a client that stops reading
+    // Unbounded, the producer would have made thousands of 64 KiB events by now; the socket and
+    // stream buffers hold a few MiB at most.
+    expect(produced).toBeLessThan(150);
+    await reader.cancel();
+    await until(() => closes.length > 0);
     expect(closes).toEqual(["cancelled"]);
   });
 
   it("aborts when the parent (request) signal aborts", async () => {
     const parent = new AbortController();
     let signal: AbortSignal | undefined;
-    const res = sseResponse(async function* (s) {
+    const res = await t.open(async function* (s) {
       signal = s;
       yield [{ i: 0 }];
+      await new Promise((r) => s.addEventListener("abort", r)); // still running when the parent aborts
     }, parent.signal);
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     await reader.read();
     parent.abort();
+    await until(() => signal?.aborted === true);
     expect(signal?.aborted).toBe(true);
   });
 });

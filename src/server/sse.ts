@@ -10,28 +10,35 @@
  * The stream is pull-based: the next batch is produced only when the HTTP layer wants more bytes, so
  * a slow client applies backpressure instead of growing a buffer. When the client goes away the
  * stream is cancelled, which aborts `signal` (and with it the engine request) and closes the producer.
+ *
+ * Under `herd serve` (Node bindings present) the events are written straight to Node's response
+ * (`node-http.ts`); otherwise (`app.request()` in tests) the body is a web `ReadableStream`. Both
+ * behave the same: `sse.test.ts` runs one suite against each.
  * @module
  */
+import type { ServerResponse } from "node:http";
 import { toErrorResponse } from "./errors.js";
+import { deferStream, type NodeBindings } from "./node-http.js";
 
 const encoder = new TextEncoder();
-const DONE = encoder.encode("data: [DONE]\n\n");
+const DONE_TEXT = "data: [DONE]\n\n";
+const DONE = encoder.encode(DONE_TEXT);
 
 /** One SSE `data:` event with a JSON payload. JSON never contains a raw newline, so one line suffices. */
 export function encodeSSE(payload: unknown): Uint8Array {
-  return encoder.encode(`data: ${JSON.stringify(payload)}\n\n`);
+  return encoder.encode(sseText([payload]));
 }
 
-/** Several events as one write. */
-export function encodeSSEBatch(payloads: readonly unknown[]): Uint8Array {
+/** Several events as one string (one write). */
+function sseText(payloads: readonly unknown[]): string {
   let text = "";
   for (const p of payloads) text += `data: ${JSON.stringify(p)}\n\n`;
-  return encoder.encode(text);
+  return text;
 }
 
 /** The mid-stream error event (no `[DONE]` follows it). */
-export function encodeSSEError(err: unknown): Uint8Array {
-  return encodeSSE(toErrorResponse(err).body);
+function sseErrorText(err: unknown): string {
+  return sseText([toErrorResponse(err).body]);
 }
 
 export const SSE_HEADERS: Readonly<Record<string, string>> = {
@@ -49,15 +56,16 @@ export interface SSEOptions {
   onError?: (err: unknown) => void;
 }
 
+type Produce = (signal: AbortSignal) => AsyncIterable<readonly unknown[]>;
+
 /**
  * A `text/event-stream` Response whose events are the payloads `produce(signal)` yields, one batch
- * (array) at a time. `signal` aborts when the client disconnects (or `parentSignal` aborts).
+ * (array) at a time. `signal` aborts when the client disconnects (or `parentSignal` aborts). With
+ * `node`, the response is a placeholder and the events go straight to Node's response.
  */
-export function sseResponse(
-  produce: (signal: AbortSignal) => AsyncIterable<readonly unknown[]>,
-  parentSignal: AbortSignal | undefined,
-  opts: SSEOptions = {},
-): Response {
+export function sseResponse(produce: Produce, parentSignal: AbortSignal | undefined, opts: SSEOptions = {}, node: NodeBindings | null = null): Response {
+  const headers = { ...SSE_HEADERS, ...opts.headers };
+  if (node) return deferStream(node, headers, new NodeSSE(produce, parentSignal, opts));
   const ac = new AbortController();
   const onParentAbort = () => ac.abort(parentSignal?.reason);
   if (parentSignal?.aborted) ac.abort(parentSignal.reason);
@@ -83,7 +91,7 @@ export function sseResponse(
           controller.close();
           close("done");
         } else {
-          controller.enqueue(encodeSSEBatch(next.value));
+          controller.enqueue(encoder.encode(sseText(next.value)));
         }
       } catch (err) {
         if (ac.signal.aborted) {
@@ -93,7 +101,7 @@ export function sseResponse(
           return;
         }
         opts.onError?.(err);
-        controller.enqueue(encodeSSEError(err));
+        controller.enqueue(encoder.encode(sseErrorText(err)));
         controller.close();
         close("error");
       }
@@ -107,5 +115,99 @@ export function sseResponse(
       });
     },
   });
-  return new Response(body, { status: 200, headers: { ...SSE_HEADERS, ...opts.headers } });
+  return new Response(body, { status: 200, headers });
+}
+
+/**
+ * The same stream written to Node's response: a loop of `next()` → `write()`, waiting for `drain`
+ * when the socket buffer is full (backpressure); the response's `close` before its end is the client
+ * going away.
+ */
+class NodeSSE {
+  readonly #ac = new AbortController();
+  #closed = false;
+
+  constructor(
+    readonly produce: Produce,
+    readonly parentSignal: AbortSignal | undefined,
+    readonly opts: SSEOptions,
+  ) {
+    if (parentSignal?.aborted) this.#ac.abort(parentSignal.reason);
+    else parentSignal?.addEventListener("abort", this.#onParentAbort, { once: true });
+  }
+
+  #onParentAbort = (): void => this.#ac.abort(this.parentSignal?.reason);
+
+  #close(outcome: "done" | "error" | "cancelled"): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.parentSignal?.removeEventListener("abort", this.#onParentAbort);
+    this.opts.onClose?.(outcome);
+  }
+
+  /** Never started (the app replaced the placeholder): release what `onClose` releases. */
+  cancel(reason: Error): void {
+    this.#ac.abort(reason);
+    this.#close("cancelled");
+  }
+
+  start(out: ServerResponse, status: number, headers: Record<string, string>): void {
+    // No flushHeaders(): the head goes out with the first events, in one write (the first output is
+    // already there: the handlers wait for it before they answer).
+    out.writeHead(status, headers);
+    void this.#pump(out);
+  }
+
+  async #pump(out: ServerResponse): Promise<void> {
+    const ac = this.#ac;
+    const it = this.produce(ac.signal)[Symbol.asyncIterator]();
+    const onClose = () => {
+      if (out.writableFinished) return;
+      ac.abort(new Error("client disconnected"));
+      // Not awaited: a pending next() settles first (the abort above ends it promptly).
+      it.return?.().catch(() => undefined);
+    };
+    out.on("close", onClose);
+    try {
+      for (;;) {
+        const next = await it.next();
+        if (next.done || ac.signal.aborted) break;
+        if (next.value.length === 0) continue;
+        if (!out.write(sseText(next.value))) await drained(out);
+      }
+      if (ac.signal.aborted) {
+        this.#close("cancelled");
+        it.return?.().catch(() => undefined);
+        out.destroy();
+        return;
+      }
+      out.end(DONE_TEXT);
+      this.#close("done");
+    } catch (err) {
+      if (ac.signal.aborted) {
+        // The client is gone: nobody reads the error event.
+        this.#close("cancelled");
+        out.destroy();
+        return;
+      }
+      this.opts.onError?.(err);
+      out.end(sseErrorText(err));
+      this.#close("error");
+    } finally {
+      out.off("close", onClose);
+    }
+  }
+}
+
+/** Resolves when `out` can take more (or is gone). */
+function drained(out: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off("drain", done);
+      out.off("close", done);
+      resolve();
+    };
+    out.on("drain", done);
+    out.on("close", done);
+  });
 }

@@ -176,6 +176,28 @@ describe.skipIf(!modelPath || !goldenPath)("completions e2e (stories260K)", () =
     for (const r of results) expect(r).toEqual({ text: expected, finish: "length" });
   });
 
+  it("sends x-request-id and the SSE head on Node's own response (JSON, stream, errors)", async () => {
+    const post = (body: object, id: string) =>
+      server.fetch("/v1/completions", { method: "POST", headers: { "content-type": "application/json", "x-request-id": id }, body: JSON.stringify(body) });
+    const json = await post({ prompt: "Once upon a time", max_tokens: 2, temperature: 0 }, "req-json");
+    expect(json.headers.get("x-request-id")).toBe("req-json");
+    expect(json.headers.get("content-type")).toContain("application/json");
+    expect((await json.json()) as object).toHaveProperty("choices");
+    const sse = await post({ prompt: "Once upon a time", max_tokens: 3, temperature: 0, stream: true }, "req-sse");
+    expect(sse.headers.get("x-request-id")).toBe("req-sse");
+    expect(sse.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
+    expect(sse.headers.get("cache-control")).toBe("no-cache");
+    const text = await sse.text();
+    expect(text.match(/^data: \{/gm)).toHaveLength(3);
+    expect(text.endsWith("data: [DONE]\n\n")).toBe(true);
+    const bad = await post({ prompt: "x", max_tokens: -1 }, "req-bad");
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get("x-request-id")).toBe("req-bad");
+    const missing = await server.fetch("/v1/nothing", { headers: { "x-request-id": "req-404" } });
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get("x-request-id")).toBe("req-404");
+  });
+
   it("a client that disconnects mid-stream frees its sequence", async () => {
     const before = (await getMetric(server, "vllm:request_success_total", { finished_reason: "abort" })) ?? 0;
     const ac = new AbortController();

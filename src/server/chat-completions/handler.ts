@@ -8,10 +8,9 @@
 import { InvalidRequestError } from "../../common/errors.js";
 import type { CompletionDelta, SamplingParams } from "../../engine/types.js";
 import { readJsonObject } from "../body.js";
-import type { ServerContext } from "../context.js";
+import type { Exchange, ServerContext } from "../context.js";
 import { newRequestId, runGeneration, type GenerationJob, type JobOutput } from "../generation.js";
 import { checkImageParts, collectImageParts, newImageSentinel, tokenizeWithImages } from "../images.js";
-import type { Logger } from "../logger.js";
 import { toChatLogprobs, type ChatLogprobs } from "../logprobs.js";
 import { checkModelName } from "../model-context.js";
 import { type ServingLimits, toSamplingParams } from "../sampling.js";
@@ -67,8 +66,9 @@ interface ChatRun {
   tools: ToolCallParserOptions | null;
 }
 
-export async function handleChatCompletion(ctx: ServerContext, req: Request, log: Logger): Promise<Response> {
-  const body = await readJsonObject(req, ctx.config.maxRequestBodyBytes);
+export async function handleChatCompletion(ctx: ServerContext, ex: Exchange): Promise<Response> {
+  const { req, log } = ex;
+  const body = await readJsonObject(ex, ctx.config.maxRequestBodyBytes);
   const r = parseRequest(ChatCompletionRequestSchema, body);
   const model = ctx.model();
   checkModelName(model, r.model);
@@ -107,7 +107,7 @@ export async function handleChatCompletion(ctx: ServerContext, req: Request, log
     if (!r.stream) return Response.json(await collectResponse(run));
     handedOff = true;
     const includeUsage = r.stream_options?.include_usage ?? false;
-    return sseResponse((signal) => streamChunks(run, includeUsage, ctx.config.streamInterval, signal), req.signal, leasedStreamOptions(lease, log));
+    return sseResponse((signal) => streamChunks(run, includeUsage, ctx.config.streamInterval, signal), req.signal, leasedStreamOptions(lease, log), ex.node);
   } finally {
     if (!handedOff) lease.release();
   }

@@ -7,9 +7,8 @@ import { InvalidRequestError } from "../../common/errors.js";
 import type { EngineClient } from "../../engine/client/engine-client.js";
 import type { TokenId } from "../../engine/types.js";
 import { readJsonObject } from "../body.js";
-import type { ServerContext } from "../context.js";
+import type { Exchange, ServerContext } from "../context.js";
 import { newRequestId, runGeneration, type GenerationJob, type JobOutput } from "../generation.js";
-import type { Logger } from "../logger.js";
 import { CompletionLogprobsBuilder, concatCompletionLogprobs, type CompletionLogprobs } from "../logprobs.js";
 import { checkModelName, type ModelContext } from "../model-context.js";
 import { toSamplingParams } from "../sampling.js";
@@ -68,8 +67,9 @@ async function tokenizePrompts(model: ModelContext, client: EngineClient, prompt
   );
 }
 
-export async function handleCompletion(ctx: ServerContext, req: Request, log: Logger): Promise<Response> {
-  const body = await readJsonObject(req, ctx.config.maxRequestBodyBytes);
+export async function handleCompletion(ctx: ServerContext, ex: Exchange): Promise<Response> {
+  const { req, log } = ex;
+  const body = await readJsonObject(ex, ctx.config.maxRequestBodyBytes);
   const r = parseRequest(CompletionRequestSchema, body);
   const model = ctx.model();
   checkModelName(model, r.model);
@@ -96,7 +96,7 @@ export async function handleCompletion(ctx: ServerContext, req: Request, log: Lo
     if (!r.stream) return Response.json(await collectResponse(run));
     handedOff = true;
     const includeUsage = r.stream_options?.include_usage ?? false;
-    return sseResponse(() => streamChunks(run, includeUsage, ctx.config.streamInterval), req.signal, leasedStreamOptions(lease, log));
+    return sseResponse(() => streamChunks(run, includeUsage, ctx.config.streamInterval), req.signal, leasedStreamOptions(lease, log), ex.node);
   } finally {
     if (!handedOff) lease.release();
   }

@@ -9,7 +9,7 @@ import { InvalidRequestError } from "../../common/errors.js";
 import { readJsonObject } from "../body.js";
 import { renderChatPrompt, tokenizeChatPrompt } from "../chat-completions/prompt.js";
 import { ChatMessageSchema } from "../chat-completions/schema.js";
-import type { ServerContext } from "../context.js";
+import type { Exchange, ServerContext } from "../context.js";
 import { checkImageParts, collectImageParts, newImageSentinel, tokenizeWithImages } from "../images.js";
 import { checkModelName } from "../model-context.js";
 import { int } from "../protocol/common.js";
@@ -32,8 +32,9 @@ const DetokenizeSchema = z.object({
   tokens: z.array(int()),
 });
 
-export async function handleTokenize(ctx: ServerContext, req: Request): Promise<Response> {
-  const r = parseRequest(TokenizeSchema, await readJsonObject(req, ctx.config.maxRequestBodyBytes));
+export async function handleTokenize(ctx: ServerContext, ex: Exchange): Promise<Response> {
+  const req = ex.req;
+  const r = parseRequest(TokenizeSchema, await readJsonObject(ex, ctx.config.maxRequestBodyBytes));
   const model = ctx.model();
   checkModelName(model, r.model);
   const hasPrompt = r.prompt !== null && r.prompt !== undefined;
@@ -72,8 +73,8 @@ export async function handleTokenize(ctx: ServerContext, req: Request): Promise<
   }
 }
 
-export async function handleDetokenize(ctx: ServerContext, req: Request): Promise<Response> {
-  const r = parseRequest(DetokenizeSchema, await readJsonObject(req, ctx.config.maxRequestBodyBytes));
+export async function handleDetokenize(ctx: ServerContext, ex: Exchange): Promise<Response> {
+  const r = parseRequest(DetokenizeSchema, await readJsonObject(ex, ctx.config.maxRequestBodyBytes));
   const model = ctx.model();
   checkModelName(model, r.model);
   const vocab = model.info.vocabSize;
