@@ -74,10 +74,10 @@ function declareTypes(): void {
 
 /**
  * A persistent ggml CPU threadpool, as llama.cpp's own tools attach one (`common_threadpools`). Without
- * it every `llama_decode` starts and joins its worker threads (ggml's "disposable threadpool"); with
- * it they stay and poll briefly for the next graph (ggml's default polling level, 50, as
- * llama-server). The pool functions live in the dynamically loaded CPU backend library, so they are
- * looked up through the backend registry. Null when there is no CPU backend.
+ * it every `llama_decode` starts and joins its worker threads (ggml's "disposable threadpool"). `poll`
+ * is ggml's polling level (0–100) for idle workers waiting for the next graph. The pool functions live
+ * in the dynamically loaded CPU backend library, so they are looked up through the backend registry.
+ * Null when there is no CPU backend.
  */
 function threadpoolApi(ggml: ReturnType<typeof loadLibraries>["ggml"]) {
   const devByType = ggml.func("void *ggml_backend_dev_by_type(int type)");
@@ -90,9 +90,10 @@ function threadpoolApi(ggml: ReturnType<typeof loadLibraries>["ggml"]) {
   const freePtr = reg ? procAddress(reg, "ggml_threadpool_free") : null;
   if (!newPtr || !freePtr) return null;
   return {
-    create(nThreads: number): ThreadpoolPtr | null {
+    create(nThreads: number, poll: number): ThreadpoolPtr | null {
       const params: Record<string, unknown> = {};
       paramsInit(params, nThreads);
+      params.poll = poll;
       return (koffi.call(newPtr, "herd_threadpool_new", params) as ThreadpoolPtr | null) ?? null;
     },
     free(tp: ThreadpoolPtr): void {
