@@ -1,5 +1,40 @@
 import { describe, expect, it } from "vitest";
-import { StreamBatcher, UsageCounter } from "./streaming.js";
+import { primeGenerator, StreamBatcher, UsageCounter } from "./streaming.js";
+
+describe("primeGenerator", () => {
+  it("has pulled the first item (errors before any output surface here), then replays it and continues", async () => {
+    const pulled: number[] = [];
+    async function* source() {
+      for (const i of [1, 2, 3]) {
+        pulled.push(i);
+        yield i;
+      }
+    }
+    const g = await primeGenerator(source());
+    expect(pulled).toEqual([1]);
+    const seen: number[] = [];
+    for await (const v of g) seen.push(v);
+    expect(seen).toEqual([1, 2, 3]);
+    await expect(primeGenerator((async function* () { throw new Error("queue full"); })())).rejects.toThrow("queue full");
+  });
+
+  it("return() closes the source, running its finally", async () => {
+    let closed = false;
+    async function* source() {
+      try {
+        yield 1;
+        yield 2;
+      } finally {
+        closed = true;
+      }
+    }
+    const g = await primeGenerator(source());
+    expect((await g.next()).value).toBe(1);
+    await g.return(undefined);
+    expect(closed).toBe(true);
+    expect((await g.next()).done).toBe(true);
+  });
+});
 
 describe("StreamBatcher", () => {
   it("writes every output when the interval is 1", () => {

@@ -23,13 +23,27 @@ export function leasedStreamOptions(lease: Lease, log: Logger): SSEOptions {
  * 200 followed by an error event. Returns a generator that replays the first item and continues.
  */
 export async function primeGenerator<T>(gen: AsyncGenerator<T>): Promise<AsyncGenerator<T>> {
-  const first = await gen.next();
-  async function* replay(): AsyncGenerator<T> {
-    if (first.done) return;
-    yield first.value;
-    yield* gen;
-  }
-  return replay();
+  let first: IteratorResult<T> | null = await gen.next();
+  // Not a wrapping generator: every later item goes straight through `gen.next()` (one async layer
+  // less per streamed token).
+  const primed: AsyncGenerator<T> = {
+    next: () => {
+      if (first === null) return gen.next();
+      const r = first;
+      first = null;
+      return Promise.resolve(r);
+    },
+    return: (value) => {
+      first = null;
+      return gen.return(value);
+    },
+    throw: (err) => {
+      first = null;
+      return gen.throw(err);
+    },
+    [Symbol.asyncIterator]: () => primed,
+  };
+  return primed;
 }
 
 /**
