@@ -192,6 +192,8 @@ async function main(): Promise<void> {
   console.log(`  engine.generate() directly          ${fmt(m("enginep50"))}  ${fmt(m("enginep99"))}`);
   console.log(`  HTTP /v1/completions, text prompt   ${fmt(m("httpp50"))}  ${fmt(m("httpp99"))}   (+${(m("httpp50") - m("enginep50")).toFixed(3)} ms p50)`);
   console.log(`  HTTP /v1/completions, token ids     ${fmt(m("idsp50"))}  ${fmt(m("idsp99"))}   (+${(m("idsp50") - m("enginep50")).toFixed(3)} ms p50)`);
+  // HTTP = the floor (client + socket + a minimal server) + the engine + herd's own server work.
+  console.log(`  herd's own work (token ids − direct − floor)   ${(m("idsp50") - m("enginep50") - m("barep50")).toFixed(3)} ms p50`);
   console.log(`throughput, ${STREAMS} concurrent streams (generated tok/s)`);
   console.log(`  engine directly                     ${m("engineTps").toFixed(0).padStart(8)}`);
   console.log(`  HTTP SSE streams                    ${m("httpTps").toFixed(0).padStart(8)}   (${((m("httpTps") / m("engineTps") - 1) * 100).toFixed(1)}%)`);

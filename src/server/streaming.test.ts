@@ -15,7 +15,11 @@ describe("primeGenerator", () => {
     const seen: number[] = [];
     for await (const v of g) seen.push(v);
     expect(seen).toEqual([1, 2, 3]);
-    await expect(primeGenerator((async function* () { throw new Error("queue full"); })())).rejects.toThrow("queue full");
+    async function* failing(): AsyncGenerator<number> {
+      if (pulled.length > 0) throw new Error("queue full");
+      yield 0;
+    }
+    await expect(primeGenerator(failing())).rejects.toThrow("queue full");
   });
 
   it("return() closes the source, running its finally", async () => {
