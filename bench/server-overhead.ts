@@ -5,7 +5,7 @@
  *                                    [--in-process] [--stream-interval N]
  *
  * Both sides use the same engine setup: "direct" is an `EngineClient` in this process; "HTTP" is a
- * real `herd serve` process, driven with keep-alive fetch. By default the engine runs in a child
+ * real `herd serve` process, driven by a keep-alive node:http client. By default the engine runs in a child
  * process on both sides (as `herd serve` runs it), so HTTP adds a process hop plus the server's
  * work. With `--in-process` the engine runs inside the caller on both sides (`--in-process-engine`
  * for the server): the difference is then only HTTP and the server's code (parsing, validation,
@@ -18,6 +18,7 @@
  * Target (issue #3): HTTP adds < 1 ms at p50 and costs < 3% of throughput.
  */
 import { spawn } from "node:child_process";
+import http from "node:http";
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
@@ -101,34 +102,48 @@ async function engineStream(engine: EngineClient, ids: number[]): Promise<number
   return n;
 }
 
+/**
+ * The HTTP client: node:http with keep-alive, not fetch. undici's web streams cost the client ~2×
+ * node:http's CPU per event, and on 2 cores the client competes with the server and the engine: a
+ * heavy client would be counted as server overhead. Stream events are not parsed one by one (no
+ * latencies are taken from them); the token count comes from the final usage event.
+ */
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+function post(url: string, body: unknown): Promise<http.IncomingMessage> {
+  const u = new URL(url);
+  const data = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: u.hostname, port: u.port, path: u.pathname, method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data) } },
+      resolve,
+    );
+    req.on("error", reject);
+    req.end(data);
+  });
+}
+
 async function httpOneToken(url: string, prompt: string | number[]): Promise<void> {
-  const res = await fetch(`${url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt, max_tokens: 1, temperature: 0 }) });
-  if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-  await res.arrayBuffer();
+  const res = await post(`${url}/v1/completions`, { prompt, max_tokens: 1, temperature: 0 });
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${Buffer.concat(chunks).toString()}`);
 }
 
 async function httpStream(url: string, ids: number[]): Promise<number> {
-  const res = await fetch(`${url}/v1/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ prompt: ids, max_tokens: TOKENS, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }),
-  });
-  if (res.status !== 200 || !res.body) throw new Error(`HTTP ${res.status}`);
-  let buf = "";
-  let tokens = 0;
-  const decoder = new TextDecoder();
-  for await (const chunk of res.body) {
-    buf += decoder.decode(chunk as Uint8Array, { stream: true });
-    let at: number;
-    while ((at = buf.indexOf("\n\n")) >= 0) {
-      const event = buf.slice(0, at);
-      buf = buf.slice(at + 2);
-      if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
-      const usage = (JSON.parse(event.slice(6)) as { usage?: { completion_tokens: number } | null }).usage;
-      if (usage) tokens = usage.completion_tokens;
-    }
+  const res = await post(`${url}/v1/completions`, { prompt: ids, max_tokens: TOKENS, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } });
+  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+  // Keep the last two chunks: the usage event and [DONE] end the stream.
+  let prev: Buffer = Buffer.alloc(0);
+  let last: Buffer = Buffer.alloc(0);
+  for await (const chunk of res) {
+    prev = last;
+    last = chunk as Buffer;
   }
-  return tokens;
+  const events = Buffer.concat([prev, last]).toString("utf8").split("\n\n");
+  const usageEvent = events.reverse().find((e) => e.startsWith("data: {") && e.includes('"usage":{'));
+  if (!usageEvent) throw new Error("no usage event at the end of the stream");
+  return (JSON.parse(usageEvent.slice(6)) as { usage: { completion_tokens: number } }).usage.completion_tokens;
 }
 
 /**
