@@ -145,7 +145,11 @@ class NodeSSE {
     this.opts.onClose?.(outcome);
   }
 
-  /** Never started (the app replaced the placeholder): release what `onClose` releases. */
+  /**
+   * Never started (middleware replaced the placeholder; herd's own middleware does not): release what
+   * `onClose` releases. The producer never ran, so an engine request its caller already started ends
+   * with the HTTP request's signal or on its own.
+   */
   cancel(reason: Error): void {
     this.#ac.abort(reason);
     this.#close("cancelled");
