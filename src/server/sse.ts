@@ -65,21 +65,9 @@ type Produce = (signal: AbortSignal) => AsyncIterable<readonly unknown[]>;
  */
 export function sseResponse(produce: Produce, parentSignal: AbortSignal | undefined, opts: SSEOptions = {}, node: NodeBindings | null = null): Response {
   const headers = { ...SSE_HEADERS, ...opts.headers };
-  if (node) return deferStream(node, headers, new NodeSSE(produce, parentSignal, opts));
-  const ac = new AbortController();
-  const onParentAbort = () => ac.abort(parentSignal?.reason);
-  if (parentSignal?.aborted) ac.abort(parentSignal.reason);
-  else parentSignal?.addEventListener("abort", onParentAbort, { once: true });
-
+  const { ac, close } = streamLifecycle(parentSignal, opts);
+  if (node) return deferStream(node, headers, new NodeSSE(produce, ac, close, opts));
   let iterator: AsyncIterator<readonly unknown[]> | undefined;
-  let closed = false;
-  const close = (outcome: "done" | "error" | "cancelled") => {
-    if (closed) return;
-    closed = true;
-    parentSignal?.removeEventListener("abort", onParentAbort);
-    opts.onClose?.(outcome);
-  };
-
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
@@ -118,32 +106,36 @@ export function sseResponse(produce: Produce, parentSignal: AbortSignal | undefi
   return new Response(body, { status: 200, headers });
 }
 
+type Outcome = "done" | "error" | "cancelled";
+
+/** What both transports share: the producer's signal (aborted with the parent's) and a once-only close. */
+function streamLifecycle(parentSignal: AbortSignal | undefined, opts: SSEOptions): { ac: AbortController; close: (outcome: Outcome) => void } {
+  const ac = new AbortController();
+  const onParentAbort = () => ac.abort(parentSignal?.reason);
+  if (parentSignal?.aborted) ac.abort(parentSignal.reason);
+  else parentSignal?.addEventListener("abort", onParentAbort, { once: true });
+  let closed = false;
+  const close = (outcome: Outcome) => {
+    if (closed) return;
+    closed = true;
+    parentSignal?.removeEventListener("abort", onParentAbort);
+    opts.onClose?.(outcome);
+  };
+  return { ac, close };
+}
+
 /**
  * The same stream written to Node's response: a loop of `next()` → `write()`, waiting for `drain`
  * when the socket buffer is full (backpressure); the response's `close` before its end is the client
  * going away.
  */
 class NodeSSE {
-  readonly #ac = new AbortController();
-  #closed = false;
-
   constructor(
     readonly produce: Produce,
-    readonly parentSignal: AbortSignal | undefined,
+    readonly ac: AbortController,
+    readonly close: (outcome: Outcome) => void,
     readonly opts: SSEOptions,
-  ) {
-    if (parentSignal?.aborted) this.#ac.abort(parentSignal.reason);
-    else parentSignal?.addEventListener("abort", this.#onParentAbort, { once: true });
-  }
-
-  #onParentAbort = (): void => this.#ac.abort(this.parentSignal?.reason);
-
-  #close(outcome: "done" | "error" | "cancelled"): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.parentSignal?.removeEventListener("abort", this.#onParentAbort);
-    this.opts.onClose?.(outcome);
-  }
+  ) {}
 
   /**
    * Never started (middleware replaced the placeholder; herd's own middleware does not): release what
@@ -151,8 +143,8 @@ class NodeSSE {
    * with the HTTP request's signal or on its own.
    */
   cancel(reason: Error): void {
-    this.#ac.abort(reason);
-    this.#close("cancelled");
+    this.ac.abort(reason);
+    this.close("cancelled");
   }
 
   start(out: ServerResponse, status: number, headers: Record<string, string>): void {
@@ -163,7 +155,7 @@ class NodeSSE {
   }
 
   async #pump(out: ServerResponse): Promise<void> {
-    const ac = this.#ac;
+    const ac = this.ac;
     const it = this.produce(ac.signal)[Symbol.asyncIterator]();
     const onClose = () => {
       if (out.writableFinished) return;
@@ -180,23 +172,23 @@ class NodeSSE {
         if (!out.write(sseText(next.value))) await drained(out);
       }
       if (ac.signal.aborted) {
-        this.#close("cancelled");
+        this.close("cancelled");
         it.return?.().catch(() => undefined);
         out.destroy();
         return;
       }
       out.end(DONE_TEXT);
-      this.#close("done");
+      this.close("done");
     } catch (err) {
       if (ac.signal.aborted) {
         // The client is gone: nobody reads the error event.
-        this.#close("cancelled");
+        this.close("cancelled");
         out.destroy();
         return;
       }
       this.opts.onError?.(err);
       out.end(sseErrorText(err));
-      this.#close("error");
+      this.close("error");
     } finally {
       out.off("close", onClose);
     }
