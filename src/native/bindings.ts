@@ -147,7 +147,6 @@ function bind(device: DeviceKind) {
       new Promise((resolve, reject) => decodeFn.async(c, b, (err: unknown, rc: number) => (err ? reject(err) : resolve(rc)))),
     threadpool: threadpoolApi(ggml),
     attachThreadpool: f("void llama_attach_threadpool(llama_context *ctx, void *threadpool, void *threadpool_batch)") as (c: ContextPtr, tp: ThreadpoolPtr, tpb: ThreadpoolPtr) => void,
-    detachThreadpool: f("void llama_detach_threadpool(llama_context *ctx)") as (c: ContextPtr) => void,
     setNThreads: f("void llama_set_n_threads(llama_context *ctx, int32_t n_threads, int32_t n_threads_batch)") as (c: ContextPtr, a: number, b: number) => void,
     getLogits: f("float *llama_get_logits(llama_context *ctx)") as (c: ContextPtr) => bigint | null,
     getLogitsIth: f("float *llama_get_logits_ith(llama_context *ctx, int32_t i)") as (c: ContextPtr, i: number) => bigint | null,
