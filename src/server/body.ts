@@ -13,10 +13,10 @@ function tooLarge(maxBytes: number): PayloadTooLargeError {
 
 /** The body's bytes, refusing more than `maxBytes` without reading the rest. */
 export async function readBodyBytes(ex: Pick<Exchange, "req" | "node">, maxBytes: number): Promise<Uint8Array> {
+  const declared = ex.node ? ex.node.incoming.headers["content-length"] : ex.req.headers.get("content-length");
+  if (declared != null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
   if (ex.node) return readNodeBody(ex.node.incoming, maxBytes);
   const req = ex.req;
-  const declared = req.headers.get("content-length");
-  if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
   if (req.body === null) return new Uint8Array(0);
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -46,8 +46,6 @@ export async function readBodyBytes(ex: Pick<Exchange, "req" | "node">, maxBytes
  * collecting; the adapter drains or closes the rest when the response ends.
  */
 function readNodeBody(incoming: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
-  const declared = incoming.headers["content-length"];
-  if (declared !== undefined && Number(declared) > maxBytes) return Promise.reject(tooLarge(maxBytes));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
