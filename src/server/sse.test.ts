@@ -6,7 +6,7 @@ import { Stream } from "openai/core/streaming";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CapacityError } from "../common/errors.js";
 import { nodeBindings, nodeFetch } from "./node-http.js";
-import { encodeSSE, sseResponse, type SSEOptions } from "./sse.js";
+import { sseResponse, type SSEOptions } from "./sse.js";
 
 type Produce = Parameters<typeof sseResponse>[0];
 
@@ -57,8 +57,11 @@ afterAll(() => {
 });
 
 describe("SSE event encoding", () => {
-  it("frames one JSON object per data line, even with newlines in strings", () => {
-    expect(new TextDecoder().decode(encodeSSE({ a: "x\ny" }))).toBe('data: {"a":"x\\ny"}\n\n');
+  it("frames one JSON object per data line, even with newlines in strings", async () => {
+    const res = await web.open(async function* () {
+      yield [{ a: "x\ny" }];
+    });
+    expect(await res.text()).toBe('data: {"a":"x\\ny"}\n\ndata: [DONE]\n\n');
   });
 });
 

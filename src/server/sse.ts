@@ -24,12 +24,7 @@ const encoder = new TextEncoder();
 const DONE_TEXT = "data: [DONE]\n\n";
 const DONE = encoder.encode(DONE_TEXT);
 
-/** One SSE `data:` event with a JSON payload. JSON never contains a raw newline, so one line suffices. */
-export function encodeSSE(payload: unknown): Uint8Array {
-  return encoder.encode(sseText([payload]));
-}
-
-/** Several events as one string (one write). */
+/** Several `data:` events with JSON payloads as one string (one write). JSON never contains a raw newline, so one line each suffices. */
 function sseText(payloads: readonly unknown[]): string {
   let text = "";
   for (const p of payloads) text += `data: ${JSON.stringify(p)}\n\n`;
