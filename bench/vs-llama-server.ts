@@ -4,6 +4,7 @@
  * threads, KV cells and batch; the same `herd bench` workloads against each, interleaved.
  *
  *   npx tsx bench/vs-llama-server.ts [--model X.gguf] [--threads 2] [--kv-tokens 16384] [--repeat 1] [--reuse-prompts]
+ *     [--only single,agg8,agg32,prefix] [--herd-args "..."] [--peer-args "..."] [--peer-env K=V ...]
  *
  * Reports, with the ratio herd / llama-server:
  * - single-stream decode: 1 request at a time, 64 prompt + 128 generated tokens; 1000 / mean TPOT (tok/s);
@@ -16,7 +17,10 @@
  * a cache an earlier round filled; `--reuse-prompts` repeats the same prompts every round instead.
  *
  * llama-server runs with `-np 32 -kvu` (unified KV, the prompt cache on: its defaults), herd with
- * `--max-num-seqs 32` (prefix caching on: its default). Results: stdout (a Markdown table for the
+ * `--max-num-seqs 32` (prefix caching on: its default). Each loads the weights its own default way: herd
+ * into its memory on transparent huge pages (`--load-mode auto` = none on the CPU), llama-server by
+ * mmap. The control run that gives llama-server the same loading:
+ * `--peer-args "--load-mode none" --peer-env GLIBC_TUNABLES=glibc.malloc.hugetlb=1`. Results: stdout (a Markdown table for the
  * README) and `.cache/bench/vs-llama-server-<date>.json`, with every `herd bench` result beside it.
  * Not a test: run it on a quiet machine.
  * @module
@@ -45,6 +49,8 @@ const { values: args } = parseArgs({
     only: { type: "string", default: "single,agg8,agg32,prefix" },
     out: { type: "string" },
     "herd-args": { type: "string", default: "" },
+    "peer-args": { type: "string", default: "" },
+    "peer-env": { type: "string", multiple: true, default: [] },
     "reuse-prompts": { type: "boolean", default: false },
   },
 });
@@ -128,12 +134,14 @@ async function startHerd(model: string, port: number): Promise<Server> {
 async function startLlamaServer(model: string, port: number): Promise<Server> {
   const bin = join(args["peer-bin"]!, "llama-server");
   const argv = ["-m", model, "-c", String(KV), "-b", String(BATCH), "-ub", String(Math.min(512, BATCH)), "-t", String(THREADS), "-tb", String(THREADS),
-    "-kvu", "--swa-full", "-fa", "auto", "-np", String(SEQS), "--host", "127.0.0.1", "--port", String(port), "--no-webui", "--fit", "off", "-a", "bench"];
-  const child = spawn(bin, argv, { stdio: ["ignore", "pipe", "pipe"] });
+    "-kvu", "--swa-full", "-fa", "auto", "-np", String(SEQS), "--host", "127.0.0.1", "--port", String(port), "--no-webui", "--fit", "off", "-a", "bench",
+    ...(args["peer-args"] ? args["peer-args"].split(/\s+/) : [])];
+  const env = { ...process.env, ...Object.fromEntries(args["peer-env"]!.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])) };
+  const child = spawn(bin, argv, { env, stdio: ["ignore", "pipe", "pipe"] });
   const log = capture(child);
   const url = `http://127.0.0.1:${port}`;
   await waitHealthy(url, "/health", child, log, "llama-server");
-  return { name: "llama-server", url, child, argv: ["llama-server", ...argv], log };
+  return { name: "llama-server", url, child, argv: [...args["peer-env"]!, "llama-server", ...argv], log };
 }
 
 async function stop(s: Server): Promise<void> {

@@ -30,9 +30,10 @@ describe("resolveServeConfig", () => {
 
   it("parses lists, booleans, choices and seconds", () => {
     const c = resolveServeConfig(
-      { servedModelNames: "a, b", allowedOrigins: "https://x.example", enablePrefixCaching: false, disableLogRequests: "true", device: "cuda", shutdownTimeoutMs: "5" },
+      { servedModelNames: "a, b", allowedOrigins: "https://x.example", enablePrefixCaching: false, disableLogRequests: "true", device: "cuda", shutdownTimeoutMs: "5", loadMode: "mmap+mlock" },
       { useEnv: false },
     );
+    expect(c.loadMode).toBe("mmap+mlock");
     expect(c.servedModelNames).toEqual(["a", "b"]);
     expect(c.enablePrefixCaching).toBe(false);
     expect(c.disableLogRequests).toBe(true);
@@ -46,6 +47,7 @@ describe("resolveServeConfig", () => {
     [{ maxNumSeqs: "0" }, "max-num-seqs"],
     [{ maxModelLen: "1.5" }, "max-model-len"],
     [{ device: "tpu" }, "device"],
+    [{ loadMode: "no-mmap" }, "load-mode"],
     [{ disableLogRequests: "maybe" }, "disable-log-requests"],
     [{ servedModelNames: " , " }, "served-model-name"],
   ])("rejects %j naming --%s", (flags, flag) => {

@@ -6,6 +6,7 @@
  * @module
  */
 import { isIP } from "node:net";
+import { LOAD_MODES, type LoadMode } from "../engine/types.js";
 import { flagEnvName, readApiKeyEnv, readEnv, readFlagEnv } from "./env.js";
 
 export type Device = "cpu" | "cuda" | "vulkan";
@@ -34,6 +35,8 @@ export interface ServeConfig {
   readonly threads: number | null;
   readonly device: Device | null;
   readonly nGpuLayers: number | null;
+  /** How llama.cpp loads the weights (llama-server's --load-mode); null = auto. */
+  readonly loadMode: LoadMode | null;
   readonly enablePrefixCaching: boolean | null;
   /** Cap on KV cells held by finished requests' cached prefixes while others decode; null = auto. */
   readonly maxCachedTokens: number | null;
@@ -115,6 +118,14 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
   { flag: "threads", key: "threads", kind: "int", min: 1, description: "CPU threads for llama.cpp", defaultText: "all cores" },
   { flag: "device", key: "device", kind: "choice", choices: DEVICES, description: "compute device", defaultText: "cpu" },
   { flag: "n-gpu-layers", key: "nGpuLayers", kind: "int", min: -1, description: "layers to offload when --device is not cpu (-1 = all)", defaultText: "-1" },
+  {
+    flag: "load-mode",
+    key: "loadMode",
+    kind: "choice",
+    choices: LOAD_MODES,
+    description: "how the weights are loaded (llama-server's --load-mode): none reads them into the engine's memory, on transparent huge pages; mmap maps the file (shared page cache, quicker start); mlock, mmap+mlock and dio as in llama.cpp",
+    defaultText: "auto: none on the CPU, llama.cpp's choice (mmap) on a GPU",
+  },
   { flag: "enable-prefix-caching", key: "enablePrefixCaching", kind: "bool", description: "reuse KV of shared prompt prefixes (--no-enable-prefix-caching to disable)", defaultText: "true" },
   { flag: "max-cached-tokens", key: "maxCachedTokens", kind: "int", min: 0, description: "KV cells finished requests' prefixes may keep while others decode, prefixes never reused an eighth of it (llama.cpp attends over every cell in use, so cached cells slow each decode step)", defaultText: "as many as the running requests use, at least min(max-model-len, 4096), times the share of idle sequence slots" },
   { flag: "max-logprobs", key: "maxLogprobs", kind: "int", min: 0, description: "upper bound of top_logprobs / logprobs", defaultText: "20" },
@@ -239,6 +250,7 @@ function defaults(): ServeConfig {
     threads: null,
     device: null,
     nGpuLayers: null,
+    loadMode: null,
     enablePrefixCaching: null,
     maxCachedTokens: null,
     maxLogprobs: 20,

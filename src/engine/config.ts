@@ -22,6 +22,7 @@ export function defaultEngineConfig(model: string): EngineConfig {
     nGpuLayers: -1,
     kvUnified: true,
     flashAttn: "auto",
+    loadMode: "auto",
   };
 }
 

@@ -198,4 +198,14 @@ export interface EngineConfig {
   syncDecode?: boolean | undefined;
   /** Flash attention: "auto" | "on" | "off". */
   flashAttn: "auto" | "on" | "off";
+  /**
+   * How the weights are loaded (llama.cpp's load modes, llama-server's `--load-mode`). "auto": into the
+   * engine's own memory on the CPU device ("none"), where the engine process asks for transparent huge
+   * pages; llama.cpp's choice (mmap) on a GPU. See `resolveLoadMode`.
+   */
+  loadMode: LoadMode;
 }
+
+/** llama.cpp's model load modes by llama-server's names, plus herd's "auto". */
+export const LOAD_MODES = ["auto", "none", "mmap", "mlock", "mmap+mlock", "dio"] as const;
+export type LoadMode = (typeof LOAD_MODES)[number];

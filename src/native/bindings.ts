@@ -18,7 +18,7 @@ export type SamplerPtr = bigint & { readonly __sampler: never };
 export type ThreadpoolPtr = bigint & { readonly __threadpool: never };
 
 export interface ModelParams {
-  n_gpu_layers: number; split_mode: number; main_gpu: number;
+  n_gpu_layers: number; split_mode: number; main_gpu: number; load_mode: number;
   vocab_only: boolean; check_tensors: boolean; use_extra_bufts: boolean; [k: string]: unknown;
 }
 export interface ContextParams {

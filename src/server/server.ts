@@ -65,6 +65,7 @@ export function toEngineConfig(config: ServeConfig, modelOrPath: ResolvedModel |
     threads: config.threads ?? c.threads,
     device: config.device ?? c.device,
     nGpuLayers: config.nGpuLayers ?? c.nGpuLayers,
+    loadMode: config.loadMode ?? c.loadMode,
     enablePrefixCaching: config.enablePrefixCaching ?? c.enablePrefixCaching,
     maxCachedTokens: config.maxCachedTokens ?? undefined,
   };

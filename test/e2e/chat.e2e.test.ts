@@ -2,11 +2,13 @@
  * /v1/chat/completions end to end on the embedded random-weight Llama 4 model (what `herd serve`
  * serves with no model argument), through the official `openai` client.
  */
+import { existsSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type OpenAI from "openai";
 import { startHerd, type HerdServer } from "./helpers/herd-server.js";
 
 const GUIDE_MODEL = "meta-llama/Llama-4-Scout-17B-16E-Instruct";
+const THP = "/sys/kernel/mm/transparent_hugepage/enabled";
 
 describe("chat e2e (embedded Llama 4)", () => {
   let server: HerdServer;
@@ -28,6 +30,15 @@ describe("chat e2e (embedded Llama 4)", () => {
     const loaded = server.logs.find((l) => String(l.msg).startsWith("model loaded"));
     expect(loaded).toMatchObject({ chatTemplate: "gguf", model: { architecture: "llama4" } });
     expect(server.logs.some((l) => l.msg === "resolved configuration")).toBe(true);
+  });
+
+  it("loads the weights into the engine's memory, on transparent huge pages where the kernel has them", () => {
+    const line = String(server.logs.find((l) => String(l.msg).startsWith("weights:"))?.msg);
+    expect(line).toMatch(/^weights: load mode none; \d+ MiB resident/);
+    // The engine process is started with glibc.malloc.hugetlb=1: its large blocks (the 110 MiB of
+    // weights among them) are advised onto huge pages. THP "never" (or no /sys) leaves them on 4 KiB pages.
+    const thp = existsSync(THP) ? readFileSync(THP, "utf8") : "";
+    if (/\[(always|madvise)\]/.test(thp)) expect(Number(/(\d+) MiB on transparent huge pages/.exec(line)?.[1])).toBeGreaterThanOrEqual(64);
   });
 
   it("lists the served names", async () => {

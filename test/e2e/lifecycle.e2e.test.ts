@@ -67,9 +67,10 @@ describe.skipIf(!modelPath)("lifecycle e2e (stories260K)", () => {
     }
   });
 
-  it("reports the engine dead, fails in-flight requests, and starts a new engine", async () => {
-    const server = await startHerd([modelPath as string, "--threads", "1"]);
+  it("reports the engine dead, fails in-flight requests, and starts a new engine (--load-mode mmap)", async () => {
+    const server = await startHerd([modelPath as string, "--threads", "1", "--load-mode", "mmap"]);
     try {
+      expect(server.logs.some((l) => String(l.msg).startsWith("weights: load mode mmap;"))).toBe(true);
       const client = server.client();
       const [engine] = childPids(server.proc.pid as number);
       expect(engine).toBeGreaterThan(0);

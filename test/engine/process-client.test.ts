@@ -3,12 +3,20 @@
  * fails with EngineDeadError, the client reports it, and a new engine can be started.
  */
 import { describe, expect, it } from "vitest";
-import { ProcessClient } from "../../src/engine/client/process-client.js";
+import { engineEnv, ProcessClient } from "../../src/engine/client/process-client.js";
 import { defaultEngineConfig } from "../../src/engine/config.js";
 import { EngineDeadError, InvalidRequestError } from "../../src/common/errors.js";
 import { collect, makeRequest, sharedFixture } from "../fixtures/engine.js";
 
 const config = () => ({ ...defaultEngineConfig(sharedFixture("stories260K.gguf")), threads: 1, maxModelLen: 512 });
+
+describe("engineEnv", () => {
+  it("asks glibc for huge pages in the engine process, keeping other tunables and a hugetlb value already set", () => {
+    expect(engineEnv({ PATH: "/bin" })).toEqual({ PATH: "/bin", GLIBC_TUNABLES: "glibc.malloc.hugetlb=1" });
+    expect(engineEnv({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2" }).GLIBC_TUNABLES).toBe("glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1");
+    expect(engineEnv({ GLIBC_TUNABLES: "glibc.malloc.hugetlb=0" }).GLIBC_TUNABLES).toBe("glibc.malloc.hugetlb=0");
+  });
+});
 
 describe("ProcessClient", () => {
   it("serves requests from a child process, validates before sending, and shuts down", async () => {

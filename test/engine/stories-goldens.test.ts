@@ -25,6 +25,15 @@ afterAll(async () => {
 const run = (c: GoldenCase) => collect(client, makeRequest(c.prompt_token_ids, { maxTokens: c.max_tokens }));
 
 describe("stories260K greedy goldens", () => {
+  it("reproduces every golden with the weights memory-mapped (--load-mode mmap) as in process memory (the default)", async () => {
+    const mapped = await InProcessClient.create({ ...defaultEngineConfig(sharedFixture("stories260K.gguf")), threads: 1, maxModelLen: 512, loadMode: "mmap" });
+    try {
+      for (const c of cases) expect((await collect(mapped, makeRequest(c.prompt_token_ids, { maxTokens: c.max_tokens }))).tokenIds[0]).toEqual(c.completion_token_ids);
+    } finally {
+      await mapped.close();
+    }
+  });
+
   it("tokenizes the prompts exactly as llama.cpp did", async () => {
     for (const c of cases) expect(await client.tokenize(c.prompt)).toEqual(c.prompt_token_ids);
   });

@@ -3,16 +3,40 @@
  * parent's messages. If llama.cpp aborts, only this process dies; the parent notices the exit.
  * @module
  */
+import { readFileSync } from "node:fs";
 import { isServeError } from "../../common/errors.js";
 import { getBindings } from "../../native/bindings.js";
 import { installLlamaLog, type GgmlLogLevel } from "../../native/log.js";
 import { EngineCore } from "../core/engine-core.js";
+import { resolveLoadMode } from "../runner/llama-model.js";
 import { LlamaRunner } from "../runner/llama-runner.js";
 import { EngineLoop } from "./engine-loop.js";
 import type { EngineInit, FromEngine, ToEngine } from "./protocol.js";
 
 function send(msg: FromEngine): void {
   process.send?.(msg);
+}
+
+const MiB = 2 ** 20;
+
+/**
+ * One line on where the loaded model sits: the load mode, this process's resident memory and how much
+ * of it is on transparent huge pages (Linux's /proc; the line says less elsewhere).
+ */
+function memoryLine(runner: LlamaRunner): string {
+  const mode = resolveLoadMode(runner.config.loadMode, runner.config.device);
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch {
+      return null;
+    }
+  };
+  const smaps = read("/proc/self/smaps_rollup");
+  if (smaps === null) return `weights: load mode ${mode}`;
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(smaps)?.[1] ?? 0) * 1024;
+  const thp = /\[(\w+)\]/.exec(read("/sys/kernel/mm/transparent_hugepage/enabled") ?? "")?.[1] ?? "unknown";
+  return `weights: load mode ${mode}; ${(kib("Rss") / MiB).toFixed(0)} MiB resident, ${(kib("AnonHugePages") / MiB).toFixed(0)} MiB on transparent huge pages (THP ${thp})`;
 }
 
 function handle(core: EngineCore, loop: EngineLoop, runner: LlamaRunner, msg: ToEngine): void {
@@ -83,6 +107,7 @@ async function start(init: EngineInit): Promise<void> {
     process.exit(70);
   });
   process.on("message", (m: ToEngine) => handle(core, loop, runner, m));
+  send({ type: "log", level: "info", message: memoryLine(runner) });
   send({ type: "ready", modelInfo: runner.modelInfo, config: runner.config });
 }
 

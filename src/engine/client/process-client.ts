@@ -15,6 +15,19 @@ import type { EngineInit, FromEngine, ToEngine } from "./protocol.js";
 
 export type EngineLog = (level: "debug" | "info" | "warn" | "error", message: string) => void;
 
+/**
+ * The engine process's environment: glibc's `glibc.malloc.hugetlb=1` tunable, so that malloc advises
+ * transparent huge pages (MADV_HUGEPAGE) for its large blocks — the weights under load mode "none", the
+ * KV cache, the compute buffers. Each decode step streams all the weights; on 4 KiB pages that costs
+ * TLB misses (README, "Performance"). Read by glibc at process start only, hence here and not in the
+ * engine; ignored by other C libraries and where THP is "never". A hugetlb value already given wins.
+ */
+export function engineEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const tunables = env.GLIBC_TUNABLES ?? "";
+  if (/(^|:)glibc\.malloc\.hugetlb=/.test(tunables)) return env;
+  return { ...env, GLIBC_TUNABLES: tunables === "" ? "glibc.malloc.hugetlb=1" : `${tunables}:glibc.malloc.hugetlb=1` };
+}
+
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 interface PendingCall {
@@ -45,7 +58,7 @@ export class ProcessClient extends BaseEngineClient {
       entryPath = entryPath.replace(/\.js$/, ".ts");
       execArgv.push("--import", "tsx");
     }
-    const child = fork(entryPath, [], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" });
+    const child = fork(entryPath, [], { execArgv, env: engineEnv(process.env), stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" });
     let onExit: (code: number | null, signal: NodeJS.Signals | null) => void = () => {};
     const exited = new Promise<void>((resolve) => child.once("exit", (code, signal) => { onExit(code, signal); resolve(); }));
     const ready = await new Promise<Extract<FromEngine, { type: "ready" }>>((resolve, reject) => {

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { checkAbi } from "../../native/abi-check.js";
 import { getBindings, type Bindings, type ModelPtr, type VocabPtr } from "../../native/bindings.js";
 import type { DeviceKind } from "../../native/library.js";
-import type { ModelInfo, TokenId } from "../types.js";
+import type { LoadMode, ModelInfo, TokenId } from "../types.js";
 
 /** Llama 4's stop ids (end_of_text, eom, eot): llama.cpp's name heuristics miss `<|eom|>`/`<|eot|>`. */
 const LLAMA4_STOP_IDS = [200001, 200007, 200008];
@@ -18,12 +18,27 @@ export interface LoadedModel {
   info: ModelInfo;
 }
 
-export function loadModel(path: string, device: DeviceKind, nGpuLayers: number): LoadedModel {
+/** llama.cpp's `enum llama_load_mode`. */
+const LLAMA_LOAD_MODE: Record<LoadMode, number> = { auto: -1, none: 0, mmap: 1, mlock: 2, "mmap+mlock": 3, dio: 4 };
+
+/**
+ * herd's "auto": on the CPU device the weights are read into the engine's own memory ("none"), which
+ * the engine process backs with transparent huge pages (process-client.ts); decode streams every
+ * weight each step, and served from a memory-mapped file through 4 KiB pages it ran slower and with a
+ * longer tail here (README, "Performance"). On a GPU the weights live in device memory: llama.cpp's own
+ * "auto" (mmap). Any other mode is passed through.
+ */
+export function resolveLoadMode(mode: LoadMode, device: DeviceKind): LoadMode {
+  return mode === "auto" && device === "cpu" ? "none" : mode;
+}
+
+export function loadModel(path: string, device: DeviceKind, nGpuLayers: number, loadMode: LoadMode = "auto"): LoadedModel {
   if (!existsSync(path)) throw new Error(`model file not found: ${path}`);
   const b = getBindings(device);
   checkAbi(b);
   const params = b.modelDefaultParams();
   params.n_gpu_layers = device === "cpu" ? 0 : nGpuLayers < 0 ? 999 : nGpuLayers;
+  params.load_mode = LLAMA_LOAD_MODE[resolveLoadMode(loadMode, device)];
   const model = b.modelLoadFromFile(path, params);
   if (!model) throw new Error(`llama.cpp could not load ${path} (not a GGUF it supports, or corrupt); see the log above`);
   const vocab = b.modelGetVocab(model);

@@ -88,7 +88,7 @@ export class LlamaRunner implements ModelRunner {
   }
 
   private constructor(requested: EngineConfig) {
-    this.#m = loadModel(requested.model, requested.device, requested.nGpuLayers);
+    this.#m = loadModel(requested.model, requested.device, requested.nGpuLayers, requested.loadMode);
     this.#b = this.#m.b;
     this.modelInfo = this.#m.info;
     this.vocab = new LlamaVocab(this.#b, this.#m.vocab);
