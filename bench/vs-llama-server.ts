@@ -19,10 +19,11 @@
  * llama-server runs with `-np 32 -kvu` (unified KV, the prompt cache on: its defaults), herd with
  * `--max-num-seqs 32` (prefix caching on: its default). Each loads the weights its own default way: herd
  * into its memory on transparent huge pages (`--load-mode auto` = none on the CPU), llama-server by
- * mmap. The control run that gives llama-server the same loading:
- * `--peer-args "--load-mode none" --peer-env GLIBC_TUNABLES=glibc.malloc.hugetlb=1`. Results: stdout (a Markdown table for the
- * README) and `.cache/bench/vs-llama-server-<date>.json`, with every `herd bench` result beside it.
- * Not a test: run it on a quiet machine.
+ * mmap. The control run that gives llama-server the same loading (the `=` is needed: a separate value
+ * that starts with `--` reads as another flag):
+ *   `--peer-args="--load-mode none" --peer-env GLIBC_TUNABLES=glibc.malloc.hugetlb=1`
+ * Results: stdout (a Markdown table for the README) and `.cache/bench/vs-llama-server-<date>.json`,
+ * with every `herd bench` result beside it. Not a test: run it on a quiet machine.
  * @module
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
