@@ -60,6 +60,14 @@ const KV = Number(args["kv-tokens"]);
 const BATCH = Number(args["batch-tokens"]);
 const REPEAT = Number(args.repeat);
 const SEQS = 32;
+/** `--peer-env NAME=VALUE`, parsed before anything starts. */
+const PEER_ENV = Object.fromEntries(
+  args["peer-env"]!.map((kv) => {
+    const eq = kv.indexOf("=");
+    if (eq <= 0) throw new Error(`--peer-env takes NAME=VALUE (got ${JSON.stringify(kv)})`);
+    return [kv.slice(0, eq), kv.slice(eq + 1)];
+  }),
+);
 
 interface Workload {
   key: string;
@@ -132,19 +140,12 @@ async function startHerd(model: string, port: number): Promise<Server> {
   return { name: "herd", url, child, argv: ["herd", ...argv.slice(4)], log };
 }
 
-/** `--peer-env K=V` → [K, V]. */
-function envPair(kv: string): [string, string] {
-  const eq = kv.indexOf("=");
-  if (eq <= 0) throw new Error(`--peer-env takes NAME=VALUE (got ${JSON.stringify(kv)})`);
-  return [kv.slice(0, eq), kv.slice(eq + 1)];
-}
-
 async function startLlamaServer(model: string, port: number): Promise<Server> {
   const bin = join(args["peer-bin"]!, "llama-server");
   const argv = ["-m", model, "-c", String(KV), "-b", String(BATCH), "-ub", String(Math.min(512, BATCH)), "-t", String(THREADS), "-tb", String(THREADS),
     "-kvu", "--swa-full", "-fa", "auto", "-np", String(SEQS), "--host", "127.0.0.1", "--port", String(port), "--no-webui", "--fit", "off", "-a", "bench",
     ...(args["peer-args"] ? args["peer-args"].split(/\s+/) : [])];
-  const env = { ...process.env, ...Object.fromEntries(args["peer-env"]!.map(envPair)) };
+  const env = { ...process.env, ...PEER_ENV };
   const child = spawn(bin, argv, { env, stdio: ["ignore", "pipe", "pipe"] });
   const log = capture(child);
   const url = `http://127.0.0.1:${port}`;
