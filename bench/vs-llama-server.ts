@@ -242,7 +242,10 @@ async function main(): Promise<void> {
   console.log(`model: ${model} (${(statSync(model).size / 2 ** 20).toFixed(0)} MiB); KV ${KV} cells unified, batch ${BATCH}, ${SEQS} sequences`);
 
   const herd = await startHerd(model, 18401);
-  const peerServer = await startLlamaServer(model, 18402);
+  const peerServer = await startLlamaServer(model, 18402).catch(async (err: unknown) => {
+    await stop(herd);
+    throw err;
+  });
   extraBody = JSON.stringify({ logit_bias: await asciiBias(herd.url) });
   const values: Record<string, { herd: number[]; peer: number[]; load: number[] }> = {};
   try {
