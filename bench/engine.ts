@@ -355,7 +355,8 @@ function request(prompt: number[], maxTokens: number): EngineRequest {
 async function runHerdOnce(client: EngineClient, prompts: number[][], n: number): Promise<Measurement> {
   const load = await waitForQuiet(`herd N=${n}`);
   resetProfile();
-  const meter = new OthersMeter().start();
+  // Under --client process the engine's own child process is not another job.
+  const meter = new OthersMeter(client instanceof ProcessClient ? client.pid : undefined).start();
   const start = performance.now();
   const arrivals = await Promise.all(
     prompts.slice(0, n).map(async (p) => {
