@@ -42,6 +42,7 @@ export function createApp(ctx: ServerContext): App {
     // Under node:http the header goes on Node's response (merged into whatever head is written):
     // setting it on a finished web Response makes Hono copy that response, body and all.
     const node = nodeBindings(c.env);
+    c.set("node", node);
     node?.outgoing.setHeader("x-request-id", requestId);
     await next();
     if (!node) c.header("x-request-id", requestId);
@@ -57,7 +58,7 @@ export function createApp(ctx: ServerContext): App {
   mountChatPage(app); // before auth: the page asks for the key itself
   if (ctx.config.apiKey !== null) app.use(bearerAuth(ctx.config.apiKey));
 
-  const exchange = (c: Context<{ Variables: RequestVars }>): Exchange => ({ req: c.req.raw, log: c.get("log"), node: nodeBindings(c.env) });
+  const exchange = (c: Context<{ Variables: RequestVars }>): Exchange => ({ req: c.req.raw, log: c.get("log"), node: c.get("node") });
   app.post("/v1/chat/completions", (c) => handleChatCompletion(ctx, exchange(c)));
   app.post("/v1/completions", (c) => handleCompletion(ctx, exchange(c)));
   app.get("/v1/models", () => handleListModels(ctx));

@@ -40,6 +40,8 @@ export class ServerContext {
 export interface RequestVars {
   requestId: string;
   log: Logger;
+  /** Node's request and response under `herd serve`; null under `app.request()`. */
+  node: NodeBindings | null;
 }
 
 /** One HTTP exchange as the request handlers see it. */
