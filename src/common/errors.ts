@@ -27,9 +27,12 @@ export class InvalidRequestError extends ServeError {
 
 /** The prompt (plus the requested output) can never fit this server's context. */
 export class ContextLengthExceededError extends InvalidRequestError {
-  constructor(readonly numPromptTokens: number, readonly maxModelLen: number, detail = "") {
+  /** `opts.atLeast`: the count is a lower bound found without tokenizing, and why (e.g. from the text's length). */
+  constructor(readonly numPromptTokens: number, readonly maxModelLen: number, detail = "", opts: { atLeast?: string } = {}) {
     super(
-      `This model's maximum context length is ${maxModelLen} tokens, but the request has ${numPromptTokens} prompt tokens${detail}. Shorten the prompt or lower max_tokens.`,
+      opts.atLeast === undefined
+        ? `This model's maximum context length is ${maxModelLen} tokens, but the request has ${numPromptTokens} prompt tokens${detail}. Shorten the prompt or lower max_tokens.`
+        : `This model's maximum context length is ${maxModelLen} tokens, but the request has at least ${numPromptTokens} prompt tokens (${opts.atLeast} bytes), so it was refused before tokenizing${detail}. Shorten the prompt.`,
       { code: "context_length_exceeded", param: "messages" },
     );
   }

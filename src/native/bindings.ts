@@ -159,6 +159,7 @@ function bind(device: DeviceKind) {
     vocabIsControl: f("bool llama_vocab_is_control(const llama_vocab *vocab, int32_t token)") as (v: VocabPtr, t: number) => boolean,
     vocabGetAttr: f("int32_t llama_vocab_get_attr(const llama_vocab *vocab, int32_t token)") as (v: VocabPtr, t: number) => number,
     vocabGetAddBos: f("bool llama_vocab_get_add_bos(const llama_vocab *vocab)") as (v: VocabPtr) => boolean,
+    vocabGetAddEos: f("bool llama_vocab_get_add_eos(const llama_vocab *vocab)") as (v: VocabPtr) => boolean,
     tokenize: f("int32_t llama_tokenize(const llama_vocab *vocab, const uint8_t *text, int32_t text_len, _Out_ int32_t *tokens, int32_t n_tokens_max, bool add_special, bool parse_special)") as
       (v: VocabPtr, text: Uint8Array, len: number, out: Int32Array, max: number, addSpecial: boolean, parseSpecial: boolean) => number,
     tokenToPiece: f("int32_t llama_token_to_piece(const llama_vocab *vocab, int32_t token, _Out_ uint8_t *buf, int32_t length, int32_t lstrip, bool special)") as

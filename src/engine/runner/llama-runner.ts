@@ -91,7 +91,7 @@ export class LlamaRunner implements ModelRunner {
     this.#m = loadModel(requested.model, requested.device, requested.nGpuLayers, requested.loadMode);
     this.#b = this.#m.b;
     this.modelInfo = this.#m.info;
-    this.vocab = new LlamaVocab(this.#b, this.#m.vocab);
+    this.vocab = new LlamaVocab(this.#b, this.#m.vocab, requested.model);
     const config = finalizeEngineConfig(requested, this.modelInfo.contextTrainLength);
     this.config = config;
     const b = this.#b;

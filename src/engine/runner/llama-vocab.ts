@@ -3,25 +3,46 @@
  * its loaded model; the child-process client loads the vocabulary alone (`vocab_only`, no weights)
  * so the API server tokenizes in its own process — as vLLM's API server does — instead of waiting for
  * the engine process between two decode steps.
+ *
+ * Tokenizing goes through `SafeTokenizer` (engine/tokenizer/): llama.cpp's own tokenizer for short
+ * texts, and for long ones a split that never hands llama.cpp's regex a long run (which crashes it).
+ * `tokenizeAsync` gives the event loop a turn every few milliseconds of that work.
  * @module
  */
 import { existsSync } from "node:fs";
+import { readGgufTokenizerArrays } from "../../model/gguf/gguf-tokenizer-reader.js";
 import { checkAbi } from "../../native/abi-check.js";
 import { getBindings, type Bindings, type ModelPtr, type VocabPtr } from "../../native/bindings.js";
 import { installLlamaLog, type LogSink } from "../../native/log.js";
+import { bpeTables, type BpeTables } from "../tokenizer/bpe.js";
+import { type LongTextSupport, SafeTokenizer, type SafeTokenizeOptions, type SafeTokenizerLimits, type SpecialToken } from "../tokenizer/safe-tokenizer.js";
 import type { TokenId } from "../types.js";
+
+/** llama_vocab_type */
+const VOCAB_TYPE_BPE = 2;
+/** llama_token_attr bits */
+const ATTR = { unknown: 1 << 0, control: 1 << 3, userDefined: 1 << 4, lstrip: 1 << 7, rstrip: 1 << 8 } as const;
+/** `tokenizer.ggml.pre` values llama.cpp maps to LLAMA_VOCAB_PRE_TYPE_GPT4O. */
+const GPT4O_PRE = new Set(["gpt-4o", "llama4", "kanana2", "talkie"]);
+/** Time slice of tokenizing work between two turns of the event loop. */
+const SLICE_MS = 8;
 
 export class LlamaVocab {
   readonly vocabSize: number;
   readonly #pieces = new Map<number, Uint8Array>();
   /** Set when this object loaded the model itself (vocab-only) and must free it. */
   #owned: ModelPtr | null = null;
+  readonly #safe: SafeTokenizer;
 
+  /** `ggufPath`: the model file, read for the tokenizer arrays when a long text needs them. */
   constructor(
     private readonly b: Bindings,
     private readonly vocab: VocabPtr,
+    private readonly ggufPath: string | null = null,
+    limits?: SafeTokenizerLimits,
   ) {
     this.vocabSize = b.vocabNTokens(vocab);
+    this.#safe = new SafeTokenizer({ raw: (t, a, p) => this.llamaTokenize(t, a, p), longTextSupport: () => this.#longTextSupport() }, limits);
   }
 
   /**
@@ -29,7 +50,7 @@ export class LlamaVocab {
    * Llama 4's 202k tokens) with the CPU build of the libraries, whatever device the engine uses.
    * llama.cpp's log goes to `log` (warnings and up).
    */
-  static loadVocabOnly(path: string, log: LogSink): LlamaVocab {
+  static loadVocabOnly(path: string, log: LogSink, limits?: SafeTokenizerLimits): LlamaVocab {
     if (!existsSync(path)) throw new Error(`model file not found: ${path}`);
     const b = getBindings("cpu");
     checkAbi(b);
@@ -39,12 +60,35 @@ export class LlamaVocab {
     params.n_gpu_layers = 0;
     const model = b.modelLoadFromFile(path, params);
     if (!model) throw new Error(`llama.cpp could not read the vocabulary of ${path}`);
-    const v = new LlamaVocab(b, b.modelGetVocab(model));
+    const v = new LlamaVocab(b, b.modelGetVocab(model), path, limits);
     v.#owned = model;
     return v;
   }
 
-  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): TokenId[] {
+  /** Tokenizes on the caller's stack to the end (the engine's own short texts, tests). */
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean, maxTokens?: number): TokenId[] {
+    return this.#safe.tokenizeSync(text, { addSpecial, parseSpecial, maxTokens });
+  }
+
+  /** Tokenizes with a turn of the event loop every few milliseconds of work (long prompts). */
+  async tokenizeAsync(text: string, opts: SafeTokenizeOptions): Promise<TokenId[]> {
+    const gen = this.#safe.tokenize(text, opts);
+    let sliceStart = performance.now();
+    for (;;) {
+      const r = gen.next();
+      if (r.done) return r.value;
+      if (performance.now() - sliceStart >= SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+      }
+    }
+  }
+
+  /**
+   * llama.cpp's llama_tokenize, unguarded: a long run in `text` crashes the process. For the pieces
+   * the safe tokenizer hands it, and for tests that compare against llama.cpp itself.
+   */
+  llamaTokenize(text: string, addSpecial: boolean, parseSpecial: boolean): TokenId[] {
     const bytes = Buffer.from(text, "utf8");
     let out = new Int32Array(Math.max(16, bytes.length + 8));
     let n = this.b.tokenize(this.vocab, bytes, bytes.length, out, out.length, addSpecial, parseSpecial);
@@ -54,6 +98,40 @@ export class LlamaVocab {
       n = this.b.tokenize(this.vocab, bytes, bytes.length, out, out.length, addSpecial, parseSpecial);
     }
     return Array.from(out.subarray(0, n));
+  }
+
+  /** What long texts need: special tokens, BOS/EOS, the longest piece, the GGUF's BPE tables. */
+  #longTextSupport(): LongTextSupport {
+    const b = this.b;
+    const v = this.vocab;
+    const gguf = this.ggufPath !== null && existsSync(this.ggufPath) ? readGgufTokenizerArrays(this.ggufPath) : null;
+    const bpe = b.vocabType(v) === VOCAB_TYPE_BPE;
+    const specials: SpecialToken[] = [];
+    let maxTokenBytes = 1;
+    const buf = new Uint8Array(256);
+    for (let id = 0; id < this.vocabSize; id++) {
+      const attr = b.vocabGetAttr(v, id);
+      let n = b.tokenToPiece(v, id, buf, buf.length, 0, true);
+      if (n < 0) n = -n;
+      if (n > maxTokenBytes) maxTokenBytes = n;
+      if (attr & (ATTR.control | ATTR.userDefined | ATTR.unknown)) {
+        const text = gguf?.tokens[id] ?? Buffer.from(this.pieceOf(id, true)).toString("utf8");
+        specials.push({ id, text, lstrip: (attr & ATTR.lstrip) !== 0, rstrip: (attr & ATTR.rstrip) !== 0, controlOrUnknown: (attr & (ATTR.control | ATTR.unknown)) !== 0 });
+      }
+    }
+    const gpt4o = bpe && gguf !== null && gguf.model === "gpt2" && gguf.pre !== null && GPT4O_PRE.has(gguf.pre);
+    let tables: BpeTables | null = null;
+    return {
+      splitter: gpt4o ? "gpt4o" : bpe ? "bpe" : "other",
+      specials,
+      bos: b.vocabGetAddBos(v) ? b.vocabBos(v) : null,
+      eos: b.vocabGetAddEos(v) ? b.vocabEos(v) : null,
+      maxTokenBytes,
+      bpeTables: () => {
+        tables ??= bpeTables(gguf?.tokens ?? [], gguf?.merges ?? []);
+        return tables;
+      },
+    };
   }
 
   /** The UTF-8 bytes of one token (cached; possibly part of a character). */

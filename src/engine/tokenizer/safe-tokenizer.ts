@@ -1,0 +1,208 @@
+/**
+ * Tokenization that no input can crash or make slow to refuse.
+ *
+ * llama.cpp's pre-tokenizer for the GPT-4o / o200k pattern (Llama 4's) runs `std::regex`, which
+ * recurses once per character of a match and overflows the stack near 26k characters: one chat
+ * message of 20,000 `x` killed the process (ggml-org/llama.cpp#27783). So llama.cpp is never handed a
+ * long run here:
+ * - a text of at most `run` UTF-16 units (4,096) goes to llama.cpp whole, as before;
+ * - a longer one is cut as llama.cpp would cut it, then tokenized piece by piece: special tokens are
+ *   split out first (`partition`, llama.cpp's `tokenizer_st_partition`), each text fragment is split into
+ *   words by the same pre-tokenizer (`gpt4o-split.ts`), consecutive words go to llama.cpp in chunks of at
+ *   most `chunk` units, and a word longer than `run` is tokenized by herd's own byte-level BPE over the
+ *   GGUF's vocabulary and merges (`bpe.ts`). Tokens never cross a word, so the result is llama.cpp's
+ *   (checked on a corpus against llama.cpp itself: test/engine/tokenizer-corpus.test.ts);
+ * - vocabularies without a regex pre-tokenizer (SentencePiece and the like) go to llama.cpp whole;
+ *   other BPE pre-tokenizers are cut only where a letter meets whitespace (a word boundary for every
+ *   such pattern), and a run longer than `run` without one is refused with a clear error.
+ * A `maxTokens` bound refuses a text that cannot fit before any of this: no token covers more than
+ * the vocabulary's longest piece, so `bytes / longest` tokens at least.
+ *
+ * The work is a generator that yields every few milliseconds' worth of steps: `tokenizeSync` runs it
+ * to the end, the async driver in `llama-vocab.ts` gives the event loop a turn at each yield.
+ * @module
+ */
+import { ContextLengthExceededError, InvalidRequestError } from "../../common/errors.js";
+import type { TokenId } from "../types.js";
+import { type BpeTables, bpeWord } from "./bpe.js";
+import { splitGpt4o } from "./gpt4o-split.js";
+
+/** What the safe tokenizer needs of a vocabulary (llama.cpp's, through `LlamaVocab`). */
+export interface VocabAccess {
+  /** llama.cpp's own `llama_tokenize` (safe only for short texts). */
+  raw(text: string, addSpecial: boolean, parseSpecial: boolean): TokenId[];
+  /** Everything needed for long texts, loaded once on first use (reads the GGUF's tokenizer arrays). */
+  longTextSupport(): LongTextSupport;
+}
+
+export interface SpecialToken {
+  readonly id: TokenId;
+  readonly text: string;
+  readonly lstrip: boolean;
+  readonly rstrip: boolean;
+  /** CONTROL or UNKNOWN: matched only when parsing special tokens (USER_DEFINED always is). */
+  readonly controlOrUnknown: boolean;
+}
+
+export interface LongTextSupport {
+  /** "gpt4o": herd reproduces the split; "bpe": another regex pre-tokenizer; "other": no regex. */
+  readonly splitter: "gpt4o" | "bpe" | "other";
+  readonly specials: readonly SpecialToken[];
+  /** BOS / EOS added by `addSpecial` (null: none). */
+  readonly bos: TokenId | null;
+  readonly eos: TokenId | null;
+  /** Bytes of the longest token piece (special tokens as text included). */
+  readonly maxTokenBytes: number;
+  /** For "gpt4o" only: the BPE tables (loaded on the first word that needs them). */
+  bpeTables(): BpeTables;
+}
+
+export interface SafeTokenizerLimits {
+  /** Longest text (UTF-16 units) handed to llama.cpp unsplit, and longest word handed to it at all. */
+  readonly run: number;
+  /** Longest piece of consecutive words per llama.cpp call. */
+  readonly chunk: number;
+}
+
+export const DEFAULT_TOKENIZER_LIMITS: SafeTokenizerLimits = { run: 4096, chunk: 16384 };
+
+export interface SafeTokenizeOptions {
+  readonly addSpecial: boolean;
+  readonly parseSpecial: boolean;
+  /** Refuse (ContextLengthExceededError) a text that cannot fit in this many tokens. */
+  readonly maxTokens?: number;
+}
+
+export class SafeTokenizer {
+  #support: LongTextSupport | null = null;
+  readonly #partitioners = new Map<boolean, RegExp | null>();
+
+  constructor(private readonly vocab: VocabAccess, readonly limits: SafeTokenizerLimits = DEFAULT_TOKENIZER_LIMITS) {}
+
+  #long(): LongTextSupport {
+    this.#support ??= this.vocab.longTextSupport();
+    return this.#support;
+  }
+
+  /** The tokenizer as a generator that yields between bounded steps. */
+  *tokenize(text: string, opts: SafeTokenizeOptions): Generator<void, TokenId[]> {
+    if (opts.maxTokens !== undefined && text.length > opts.maxTokens) {
+      // UTF-8 takes at least one byte per UTF-16 unit, so only such texts can fail the bound.
+      const bytes = Buffer.byteLength(text, "utf8");
+      const longest = this.#long().maxTokenBytes;
+      const atLeast = Math.ceil(bytes / longest);
+      if (atLeast > opts.maxTokens) {
+        throw new ContextLengthExceededError(atLeast, opts.maxTokens, "", { atLeast: `${bytes} bytes of text, and no token of this model covers more than ${longest}` });
+      }
+    }
+    if (text.length <= this.limits.run) return this.vocab.raw(text, opts.addSpecial, opts.parseSpecial);
+    const s = this.#long();
+    if (s.splitter === "other") return this.vocab.raw(text, opts.addSpecial, opts.parseSpecial);
+    const out: TokenId[] = [];
+    if (opts.addSpecial && s.bos !== null) out.push(s.bos);
+    for (const frag of partition(text, this.#partitioner(s, opts.parseSpecial), s.specials)) {
+      if (typeof frag === "number") out.push(frag);
+      else append(out, yield* this.#fragment(frag, s));
+      yield;
+    }
+    if (opts.addSpecial && s.eos !== null) out.push(s.eos);
+    return out;
+  }
+
+  /** Runs `tokenize` to the end without yielding. */
+  tokenizeSync(text: string, opts: SafeTokenizeOptions): TokenId[] {
+    const gen = this.tokenize(text, opts);
+    for (;;) {
+      const r = gen.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  #partitioner(s: LongTextSupport, parseSpecial: boolean): RegExp | null {
+    if (!this.#partitioners.has(parseSpecial)) {
+      const texts = s.specials.filter((t) => t.text.length > 0 && (parseSpecial || !t.controlOrUnknown)).map((t) => t.text);
+      texts.sort((a, b) => Buffer.byteLength(b) - Buffer.byteLength(a));
+      this.#partitioners.set(parseSpecial, texts.length === 0 ? null : new RegExp(texts.map(escapeRegExp).join("|"), "g"));
+    }
+    return this.#partitioners.get(parseSpecial)!;
+  }
+
+  /** One text fragment (no special tokens in it) → tokens, never handing llama.cpp a long word. */
+  *#fragment(text: string, s: LongTextSupport): Generator<void, TokenId[]> {
+    if (text.length <= this.limits.run) return this.vocab.raw(text, false, false);
+    const ends = s.splitter === "gpt4o" ? yield* splitGpt4o(text) : letterSpaceCuts(text);
+    const out: TokenId[] = [];
+    let chunkStart = 0;
+    let wordStart = 0;
+    const flush = (end: number) => {
+      if (end > chunkStart) append(out, this.vocab.raw(text.slice(chunkStart, end), false, false));
+      chunkStart = end;
+    };
+    for (const end of ends) {
+      if (end - wordStart > this.limits.run) {
+        if (s.splitter !== "gpt4o") {
+          throw new InvalidRequestError(
+            `The prompt has a run of ${end - wordStart} characters without a break between a letter and whitespace; this model's tokenizer takes at most ${this.limits.run}.`,
+            { code: "prompt_run_too_long", param: "messages" },
+          );
+        }
+        flush(wordStart);
+        append(out, yield* bpeWord(text.slice(wordStart, end), s.bpeTables()));
+        chunkStart = end;
+      } else if (end - chunkStart > this.limits.chunk) {
+        flush(wordStart);
+        yield;
+      }
+      wordStart = end;
+    }
+    flush(text.length);
+    return out;
+  }
+}
+
+/**
+ * llama.cpp's special-token partition: the text split around every occurrence of a special token's
+ * text (longest texts first; one leftmost-longest scan gives the same cuts as llama.cpp's
+ * token-by-token passes whenever no special text can overlap another, as in Llama 4's `<|…|>` set),
+ * with whitespace stripped beside tokens marked lstrip / rstrip.
+ */
+export function partition(text: string, re: RegExp | null, specials: readonly SpecialToken[]): Array<string | TokenId> {
+  if (re === null) return [text];
+  const byText = new Map<string, SpecialToken>();
+  for (const t of specials) if (!byText.has(t.text)) byText.set(t.text, t);
+  const out: Array<string | TokenId> = [];
+  let pos = 0;
+  let stripNext = false;
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    const tok = byText.get(m[0])!;
+    let left = text.slice(pos, m.index);
+    if (stripNext) left = left.replace(/^[ \t\n\v\f\r]+/, "");
+    if (tok.lstrip) left = left.replace(/[ \t\n\v\f\r]+$/, "");
+    if (left.length > 0) out.push(left);
+    out.push(tok.id);
+    stripNext = tok.rstrip;
+    pos = m.index + m[0].length;
+  }
+  let rest = text.slice(pos);
+  if (stripNext) rest = rest.replace(/^[ \t\n\v\f\r]+/, "");
+  if (rest.length > 0) out.push(rest);
+  return out;
+}
+
+/** Cut points where a letter meets whitespace (a word boundary in every regex pre-tokenizer). */
+function letterSpaceCuts(text: string): number[] {
+  const ends: number[] = [];
+  const re = /(?<=\p{L})(?=[ \t\n\r])/gu;
+  for (const m of text.matchAll(re)) if (m.index > 0) ends.push(m.index);
+  ends.push(text.length);
+  return ends;
+}
+
+function append(out: TokenId[], ids: readonly TokenId[]): void {
+  for (const id of ids) out.push(id);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}
