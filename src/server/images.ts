@@ -156,13 +156,13 @@ export async function tokenizeWithImages(
     }
     throw err;
   }
-  const pieces = await Promise.all(segments.map((s) => (s === "" ? Promise.resolve([]) : client.tokenize(s, { addSpecial: false, parseSpecial: true }))));
+  const pieces = await Promise.all(segments.map((s) => (s === "" ? Promise.resolve([]) : client.tokenize(s, { addSpecial: false, parseSpecial: true, maxTokens: model.limits.maxModelLen }))));
   const patchesPerTile = model.info.vision?.embeddingsPerTile ?? patchesPerTileFromMetadata(model.info.metadata);
   const ids: TokenId[] = [];
   pieces.forEach((piece, i) => {
-    ids.push(...piece);
+    for (const t of piece) ids.push(t); // not push(...piece): a long prompt overflows the argument stack
     const img = loaded[i];
-    if (img) ids.push(...expandImageTokens(img.plan.canvas, tokens, patchesPerTile));
+    if (img) for (const t of expandImageTokens(img.plan.canvas, tokens, patchesPerTile)) ids.push(t);
   });
   const bos = model.info.bosTokenId;
   if (model.info.addBos && bos >= 0 && ids[0] !== bos) ids.unshift(bos);

@@ -11,6 +11,11 @@ export interface TokenizeOptions {
   addSpecial?: boolean;
   /** Parse special-token text such as `<|eot|>` into its id. Default true. */
   parseSpecial?: boolean;
+  /**
+   * Refuse with `ContextLengthExceededError` a text that cannot fit in this many tokens, judged from its
+   * length before tokenizing (no token covers more than the vocabulary's longest piece).
+   */
+  maxTokens?: number;
 }
 
 export interface EngineClient {

@@ -65,12 +65,17 @@ function handle(core: EngineCore, loop: EngineLoop, runner: LlamaRunner, msg: To
       loop.notify();
       return;
     case "tokenize":
+      // Async: a long text gives the step loop a turn every few milliseconds.
+      runner.tokenizeAsync(msg.text, { addSpecial: msg.addSpecial, parseSpecial: msg.parseSpecial, maxTokens: msg.maxTokens }).then(
+        (result) => send({ type: "reply", callId: msg.callId, result }),
+        (err: unknown) => send({ type: "reply", callId: msg.callId, error: err instanceof Error ? err.message : String(err) }),
+      );
+      return;
     case "detokenize":
     case "stats":
       try {
         const result =
-          msg.type === "tokenize" ? runner.tokenize(msg.text, msg.addSpecial, msg.parseSpecial)
-          : msg.type === "detokenize" ? runner.detokenize(msg.tokenIds, msg.special)
+          msg.type === "detokenize" ? runner.detokenize(msg.tokenIds, msg.special)
           : core.stats();
         send({ type: "reply", callId: msg.callId, result });
       } catch (err) {

@@ -46,7 +46,8 @@ export class InProcessClient extends BaseEngineClient {
   }
 
   async tokenize(text: string, opts: TokenizeOptions = {}): Promise<TokenId[]> {
-    return this.runner.tokenize(text, opts.addSpecial ?? true, opts.parseSpecial ?? true);
+    const o = { addSpecial: opts.addSpecial ?? true, parseSpecial: opts.parseSpecial ?? true, maxTokens: opts.maxTokens };
+    return this.runner.tokenizeAsync ? this.runner.tokenizeAsync(text, o) : this.runner.tokenize(text, o.addSpecial, o.parseSpecial, o.maxTokens);
   }
 
   async detokenize(tokenIds: TokenId[], opts: { special?: boolean } = {}): Promise<string> {

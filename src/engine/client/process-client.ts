@@ -6,7 +6,7 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { CapacityError, InvalidRequestError, type ServeError } from "../../common/errors.js";
+import { CapacityError, InvalidRequestError, ServeError } from "../../common/errors.js";
 import type { EngineConfig, EngineRequest, EngineStats, ModelInfo, TokenId } from "../types.js";
 import { LlamaVocab } from "../runner/llama-vocab.js";
 import { BaseEngineClient } from "./base-client.js";
@@ -153,8 +153,9 @@ export class ProcessClient extends BaseEngineClient {
   }
 
   tokenize(text: string, opts: TokenizeOptions = {}): Promise<TokenId[]> {
-    if (this.#vocab) return this.#local(() => this.#vocab!.tokenize(text, opts.addSpecial ?? true, opts.parseSpecial ?? true));
-    return this.#call({ type: "tokenize", text, addSpecial: opts.addSpecial ?? true, parseSpecial: opts.parseSpecial ?? true });
+    const o = { addSpecial: opts.addSpecial ?? true, parseSpecial: opts.parseSpecial ?? true, maxTokens: opts.maxTokens };
+    if (this.#vocab) return this.#local(() => this.#vocab!.tokenizeAsync(text, o));
+    return this.#call({ type: "tokenize", text, ...o });
   }
 
   detokenize(tokenIds: TokenId[], opts: { special?: boolean } = {}): Promise<string> {
@@ -163,12 +164,13 @@ export class ProcessClient extends BaseEngineClient {
   }
 
   /** Runs a vocabulary call here; failures are the caller's invalid input, as from the engine. */
-  #local<T>(fn: () => T): Promise<T> {
-    if (!this.isAlive()) return Promise.reject(new Error("the engine is not running"));
+  async #local<T>(fn: () => T | Promise<T>): Promise<T> {
+    if (!this.isAlive()) throw new Error("the engine is not running");
     try {
-      return Promise.resolve(fn());
+      return await fn();
     } catch (err) {
-      return Promise.reject(new InvalidRequestError(err instanceof Error ? err.message : String(err)));
+      if (err instanceof ServeError) throw err;
+      throw new InvalidRequestError(err instanceof Error ? err.message : String(err));
     }
   }
 

@@ -8,7 +8,7 @@ import type { EngineConfig, EngineRequest, EngineStats, ModelInfo, RequestOutput
 export type ToEngine =
   | { type: "add"; request: EngineRequest }
   | { type: "abort"; requestId: string }
-  | { type: "tokenize"; callId: number; text: string; addSpecial: boolean; parseSpecial: boolean }
+  | { type: "tokenize"; callId: number; text: string; addSpecial: boolean; parseSpecial: boolean; maxTokens?: number }
   | { type: "detokenize"; callId: number; tokenIds: TokenId[]; special: boolean }
   | { type: "stats"; callId: number }
   | { type: "shutdown" }

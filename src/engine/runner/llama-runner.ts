@@ -229,8 +229,12 @@ export class LlamaRunner implements ModelRunner {
     return out;
   }
 
-  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): TokenId[] {
-    return this.vocab.tokenize(text, addSpecial, parseSpecial);
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean, maxTokens?: number): TokenId[] {
+    return this.vocab.tokenize(text, addSpecial, parseSpecial, maxTokens);
+  }
+
+  tokenizeAsync(text: string, opts: { addSpecial: boolean; parseSpecial: boolean; maxTokens?: number }): Promise<TokenId[]> {
+    return this.vocab.tokenizeAsync(text, opts);
   }
 
   pieceOf(tokenId: TokenId, special = false): Uint8Array {

@@ -10,7 +10,7 @@
  * @module
  */
 import { existsSync } from "node:fs";
-import { readGgufTokenizerArrays } from "../../model/gguf/gguf-tokenizer-reader.js";
+import { readGgufTokenizer } from "../../model/gguf/gguf-tokenizer-reader.js";
 import { checkAbi } from "../../native/abi-check.js";
 import { getBindings, type Bindings, type ModelPtr, type VocabPtr } from "../../native/bindings.js";
 import { installLlamaLog, type LogSink } from "../../native/log.js";
@@ -101,10 +101,11 @@ export class LlamaVocab {
   }
 
   /** What long texts need: special tokens, BOS/EOS, the longest piece, the GGUF's BPE tables. */
-  #longTextSupport(): LongTextSupport {
+  *#longTextSupport(): Generator<void, LongTextSupport> {
     const b = this.b;
     const v = this.vocab;
-    const gguf = this.ggufPath !== null && existsSync(this.ggufPath) ? readGgufTokenizerArrays(this.ggufPath) : null;
+    const path = this.ggufPath !== null && existsSync(this.ggufPath) ? this.ggufPath : null;
+    const keys = path !== null ? yield* readGgufTokenizer(path, false) : null;
     const bpe = b.vocabType(v) === VOCAB_TYPE_BPE;
     const specials: SpecialToken[] = [];
     let maxTokenBytes = 1;
@@ -115,11 +116,12 @@ export class LlamaVocab {
       if (n < 0) n = -n;
       if (n > maxTokenBytes) maxTokenBytes = n;
       if (attr & (ATTR.control | ATTR.userDefined | ATTR.unknown)) {
-        const text = gguf?.tokens[id] ?? Buffer.from(this.pieceOf(id, true)).toString("utf8");
+        const text = Buffer.from(this.pieceOf(id, true)).toString("utf8");
         specials.push({ id, text, lstrip: (attr & ATTR.lstrip) !== 0, rstrip: (attr & ATTR.rstrip) !== 0, controlOrUnknown: (attr & (ATTR.control | ATTR.unknown)) !== 0 });
       }
+      if ((id & 0x3fff) === 0) yield;
     }
-    const gpt4o = bpe && gguf !== null && gguf.model === "gpt2" && gguf.pre !== null && GPT4O_PRE.has(gguf.pre);
+    const gpt4o = bpe && keys !== null && keys.model === "gpt2" && keys.pre !== null && GPT4O_PRE.has(keys.pre);
     let tables: BpeTables | null = null;
     return {
       splitter: gpt4o ? "gpt4o" : bpe ? "bpe" : "other",
@@ -127,8 +129,11 @@ export class LlamaVocab {
       bos: b.vocabGetAddBos(v) ? b.vocabBos(v) : null,
       eos: b.vocabGetAddEos(v) ? b.vocabEos(v) : null,
       maxTokenBytes,
-      bpeTables: () => {
-        tables ??= bpeTables(gguf?.tokens ?? [], gguf?.merges ?? []);
+      *bpeTables() {
+        if (tables === null) {
+          const arrays = path !== null ? yield* readGgufTokenizer(path, true) : { tokens: [], merges: [] };
+          tables = yield* bpeTables(arrays.tokens, arrays.merges);
+        }
         return tables;
       },
     };

@@ -47,7 +47,9 @@ export interface ModelRunner {
    */
   execute(items: readonly BatchItem[], memoryOps: readonly MemoryOp[]): Promise<Float32Array[]>;
 
-  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): TokenId[];
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean, maxTokens?: number): TokenId[];
+  /** The same, giving the event loop a turn every few milliseconds of work (long texts). */
+  tokenizeAsync?(text: string, opts: { addSpecial: boolean; parseSpecial: boolean; maxTokens?: number }): Promise<TokenId[]>;
   /** The UTF-8 bytes of one token as generated text (special tokens render empty unless `special`). */
   pieceOf(tokenId: TokenId, special?: boolean): Uint8Array;
   detokenize(tokenIds: readonly TokenId[], special: boolean): string;

@@ -66,7 +66,8 @@ export interface CollapsedText {
   readonly offsets: Uint32Array;
 }
 
-export function collapseText(text: string): CollapsedText {
+/** A generator that yields every 64k code points (see `splitGpt4o`). */
+export function* collapseText(text: string): Generator<void, CollapsedText> {
   const offsets = new Uint32Array(text.length + 1);
   const codes = new Uint16Array(text.length);
   let n = 0;
@@ -75,6 +76,7 @@ export function collapseText(text: string): CollapsedText {
     offsets[n] = i;
     codes[n++] = collapse(cp);
     i += cp > 0xffff ? 2 : 1;
+    if ((n & 0xffff) === 0) yield;
   }
   offsets[n] = text.length;
   let collapsed = "";
@@ -85,11 +87,11 @@ export function collapseText(text: string): CollapsedText {
 /**
  * The words of `text` as UTF-16 end offsets (each word runs from the previous end), exactly as
  * llama.cpp's `unicode_regex_split` cuts it for the GPT4O pre-tokenizer: matches of the pattern, and
- * any unmatched stretch between them as a word of its own. `onProgress` is called every few thousand
- * words so a caller can yield.
+ * any unmatched stretch between them as a word of its own. A generator that yields every few thousand
+ * words, so a caller can give the event loop a turn.
  */
 export function* splitGpt4o(text: string): Generator<void, number[]> {
-  const { collapsed, offsets } = collapseText(text);
+  const { collapsed, offsets } = yield* collapseText(text);
   const ends: number[] = [];
   const re = new RegExp(GPT4O_COLLAPSED.source, "g");
   let prev = 0;

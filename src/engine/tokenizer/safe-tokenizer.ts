@@ -31,8 +31,11 @@ import { splitGpt4o } from "./gpt4o-split.js";
 export interface VocabAccess {
   /** llama.cpp's own `llama_tokenize` (safe only for short texts). */
   raw(text: string, addSpecial: boolean, parseSpecial: boolean): TokenId[];
-  /** Everything needed for long texts, loaded once on first use (reads the GGUF's tokenizer arrays). */
-  longTextSupport(): LongTextSupport;
+  /**
+   * Everything needed for long texts, loaded once on first use (reads the GGUF's tokenizer arrays); a
+   * generator that yields between slices of the work.
+   */
+  longTextSupport(): Generator<void, LongTextSupport>;
 }
 
 export interface SpecialToken {
@@ -53,8 +56,8 @@ export interface LongTextSupport {
   readonly eos: TokenId | null;
   /** Bytes of the longest token piece (special tokens as text included). */
   readonly maxTokenBytes: number;
-  /** For "gpt4o" only: the BPE tables (loaded on the first word that needs them). */
-  bpeTables(): BpeTables;
+  /** For "gpt4o" only: the BPE tables (built on the first word that needs them; yields while building). */
+  bpeTables(): Generator<void, BpeTables>;
 }
 
 export interface SafeTokenizerLimits {
@@ -79,8 +82,8 @@ export class SafeTokenizer {
 
   constructor(private readonly vocab: VocabAccess, readonly limits: SafeTokenizerLimits = DEFAULT_TOKENIZER_LIMITS) {}
 
-  #long(): LongTextSupport {
-    this.#support ??= this.vocab.longTextSupport();
+  *#long(): Generator<void, LongTextSupport> {
+    this.#support ??= yield* this.vocab.longTextSupport();
     return this.#support;
   }
 
@@ -89,14 +92,14 @@ export class SafeTokenizer {
     if (opts.maxTokens !== undefined && text.length > opts.maxTokens) {
       // UTF-8 takes at least one byte per UTF-16 unit, so only such texts can fail the bound.
       const bytes = Buffer.byteLength(text, "utf8");
-      const longest = this.#long().maxTokenBytes;
+      const longest = (yield* this.#long()).maxTokenBytes;
       const atLeast = Math.ceil(bytes / longest);
       if (atLeast > opts.maxTokens) {
         throw new ContextLengthExceededError(atLeast, opts.maxTokens, "", { atLeast: `${bytes} bytes of text, and no token of this model covers more than ${longest}` });
       }
     }
     if (text.length <= this.limits.run) return this.vocab.raw(text, opts.addSpecial, opts.parseSpecial);
-    const s = this.#long();
+    const s = yield* this.#long();
     if (s.splitter === "other") return this.vocab.raw(text, opts.addSpecial, opts.parseSpecial);
     const out: TokenId[] = [];
     if (opts.addSpecial && s.bos !== null) out.push(s.bos);
@@ -147,7 +150,7 @@ export class SafeTokenizer {
           );
         }
         flush(wordStart);
-        append(out, yield* bpeWord(text.slice(wordStart, end), s.bpeTables()));
+        append(out, yield* bpeWord(text.slice(wordStart, end), yield* s.bpeTables()));
         chunkStart = end;
       } else if (end - chunkStart > this.limits.chunk) {
         flush(wordStart);

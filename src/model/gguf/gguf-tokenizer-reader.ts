@@ -1,7 +1,8 @@
 /**
- * Reads the tokenizer arrays of a GGUF (`tokenizer.ggml.tokens`, `tokenizer.ggml.merges`,
- * `tokenizer.ggml.model`, `tokenizer.ggml.pre`) synchronously, skipping every other key without
- * decoding it. For the engine's own BPE of words too long for llama.cpp's pre-tokenizer.
+ * Reads the tokenizer keys of a GGUF (`tokenizer.ggml.model`, `tokenizer.ggml.pre`, and with `arrays`
+ * `tokenizer.ggml.tokens` and `tokenizer.ggml.merges`) synchronously, skipping every other key without
+ * decoding it. For the engine's own BPE of words too long for llama.cpp's pre-tokenizer. A generator
+ * that yields every 16k strings decoded, so a caller can give the event loop a turn.
  * @module
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
@@ -80,7 +81,7 @@ class SyncReader {
   }
 }
 
-export function readGgufTokenizerArrays(path: string): GgufTokenizerArrays {
+export function* readGgufTokenizer(path: string, arrays: boolean): Generator<void, GgufTokenizerArrays> {
   const fd = openSync(path, "r");
   try {
     const r = new SyncReader(fd, fstatSync(fd).size);
@@ -92,7 +93,7 @@ export function readGgufTokenizerArrays(path: string): GgufTokenizerArrays {
     for (let i = 0; i < nKv; i++) {
       const key = r.str();
       const type = r.u32();
-      if (!WANTED.has(key)) {
+      if (!WANTED.has(key) || (type === 9 && !arrays)) {
         r.skipValue(type);
         continue;
       }
@@ -113,10 +114,14 @@ export function readGgufTokenizerArrays(path: string): GgufTokenizerArrays {
         continue;
       }
       const list: string[] = new Array(count);
-      for (let j = 0; j < count; j++) list[j] = r.str();
+      for (let j = 0; j < count; j++) {
+        list[j] = r.str();
+        if ((j & 0x3fff) === 0) yield;
+      }
       if (key === "tokenizer.ggml.tokens") out.tokens = list;
       else out.merges = list;
     }
+    if (!arrays && out.model !== null && out.pre !== null) return out;
     return out;
   } finally {
     closeSync(fd);

@@ -103,7 +103,7 @@ export function renderChatPrompt(model: ModelContext, opts: ChatPromptOptions): 
 }
 
 export async function tokenizeChatPrompt(model: ModelContext, client: EngineClient, text: string): Promise<TokenId[]> {
-  const ids = await client.tokenize(text, { addSpecial: false, parseSpecial: true });
+  const ids = await client.tokenize(text, { addSpecial: false, parseSpecial: true, maxTokens: model.limits.maxModelLen });
   const bos = model.info.bosTokenId;
   if (model.info.addBos && bos >= 0 && ids[0] !== bos) ids.unshift(bos);
   return ids;

@@ -60,7 +60,7 @@ async function tokenizePrompts(model: ModelContext, client: EngineClient, prompt
         if (bad !== undefined) throw new InvalidRequestError(`'prompt' contains token id ${bad}, outside the vocabulary (0..${vocab - 1}).`, { param: "prompt", code: "invalid_parameter" });
         return p.tokenIds;
       }
-      const ids = await client.tokenize(p.text ?? "", { addSpecial, parseSpecial: true });
+      const ids = await client.tokenize(p.text ?? "", { addSpecial, parseSpecial: true, maxTokens: model.limits.maxModelLen });
       if (ids.length === 0) throw new InvalidRequestError("'prompt' is empty after tokenization.", { param: "prompt", code: "invalid_parameter" });
       return ids;
     }),
