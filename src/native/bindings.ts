@@ -108,6 +108,7 @@ function bind(device: DeviceKind) {
   declareTypes();
   const f = (sig: string) => llama.func(sig);
   const decodeFn = f("int32_t llama_decode(llama_context *ctx, llama_batch batch)");
+  const tokenizeFn = f("int32_t llama_tokenize(const llama_vocab *vocab, const uint8_t *text, int32_t text_len, _Out_ int32_t *tokens, int32_t n_tokens_max, bool add_special, bool parse_special)");
   return {
     files,
     version: f("const char *llama_version(void)") as () => string,
@@ -160,8 +161,12 @@ function bind(device: DeviceKind) {
     vocabGetAttr: f("int32_t llama_vocab_get_attr(const llama_vocab *vocab, int32_t token)") as (v: VocabPtr, t: number) => number,
     vocabGetAddBos: f("bool llama_vocab_get_add_bos(const llama_vocab *vocab)") as (v: VocabPtr) => boolean,
     vocabGetAddEos: f("bool llama_vocab_get_add_eos(const llama_vocab *vocab)") as (v: VocabPtr) => boolean,
-    tokenize: f("int32_t llama_tokenize(const llama_vocab *vocab, const uint8_t *text, int32_t text_len, _Out_ int32_t *tokens, int32_t n_tokens_max, bool add_special, bool parse_special)") as
-      (v: VocabPtr, text: Uint8Array, len: number, out: Int32Array, max: number, addSpecial: boolean, parseSpecial: boolean) => number,
+    tokenize: tokenizeFn as (v: VocabPtr, text: Uint8Array, len: number, out: Int32Array, max: number, addSpecial: boolean, parseSpecial: boolean) => number,
+    /** `llama_tokenize` on koffi's worker thread (for texts llama.cpp may take seconds over). */
+    tokenizeAsync: (v: VocabPtr, text: Uint8Array, len: number, out: Int32Array, max: number, addSpecial: boolean, parseSpecial: boolean): Promise<number> =>
+      new Promise((resolve, reject) =>
+        tokenizeFn.async(v, text, len, out, max, addSpecial, parseSpecial, (err: unknown, n: number) => (err ? reject(err) : resolve(n))),
+      ),
     tokenToPiece: f("int32_t llama_token_to_piece(const llama_vocab *vocab, int32_t token, _Out_ uint8_t *buf, int32_t length, int32_t lstrip, bool special)") as
       (v: VocabPtr, t: number, buf: Uint8Array, len: number, lstrip: number, special: boolean) => number,
     modelQuantize: f(`uint32_t llama_model_quantize(const char *fname_inp, const char *fname_out, const ${QUANTIZE_PARAMS} *params)`) as

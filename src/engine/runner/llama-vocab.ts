@@ -74,14 +74,32 @@ export class LlamaVocab {
   async tokenizeAsync(text: string, opts: SafeTokenizeOptions): Promise<TokenId[]> {
     const gen = this.#safe.tokenize(text, opts);
     let sliceStart = performance.now();
+    let reply: TokenId[] | undefined;
     for (;;) {
-      const r = gen.next();
+      const r = gen.next(reply);
       if (r.done) return r.value;
-      if (performance.now() - sliceStart >= SLICE_MS) {
+      reply = undefined;
+      if (r.value) {
+        reply = await this.#llamaTokenizeAsync(r.value.text, r.value.addSpecial, r.value.parseSpecial);
+        sliceStart = performance.now();
+      } else if (performance.now() - sliceStart >= SLICE_MS) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         sliceStart = performance.now();
       }
     }
+  }
+
+  /** `llamaTokenize` on a worker thread: one call that may take long, off the event loop. */
+  async #llamaTokenizeAsync(text: string, addSpecial: boolean, parseSpecial: boolean): Promise<TokenId[]> {
+    const bytes = Buffer.from(text, "utf8");
+    let out = new Int32Array(bytes.length + 8);
+    let n = await this.b.tokenizeAsync(this.vocab, bytes, bytes.length, out, out.length, addSpecial, parseSpecial);
+    if (n < 0) {
+      if (n === -2147483648) throw new Error("text too long to tokenize");
+      out = new Int32Array(-n);
+      n = await this.b.tokenizeAsync(this.vocab, bytes, bytes.length, out, out.length, addSpecial, parseSpecial);
+    }
+    return Array.from(out.subarray(0, n));
   }
 
   /**
@@ -101,7 +119,7 @@ export class LlamaVocab {
   }
 
   /** What long texts need: special tokens, BOS/EOS, the longest piece, the GGUF's BPE tables. */
-  *#longTextSupport(): Generator<void, LongTextSupport> {
+  *#longTextSupport(): Generator<undefined, LongTextSupport> {
     const b = this.b;
     const v = this.vocab;
     const path = this.ggufPath !== null && existsSync(this.ggufPath) ? this.ggufPath : null;

@@ -40,7 +40,7 @@ const BYTE_CHARS: string[] = (() => {
  * every 16k entries. A merge whose parts or result are not tokens can never apply (llama.cpp would
  * find no token for its result either) and is left out.
  */
-export function* bpeTables(tokens: readonly string[], merges: readonly string[]): Generator<void, BpeTables> {
+export function* bpeTables(tokens: readonly string[], merges: readonly string[]): Generator<undefined, BpeTables> {
   if (tokens.length > 0x400000) throw new Error("vocabulary too large for herd's BPE tables");
   const ids = new Map<string, TokenId>();
   for (let i = 0; i < tokens.length; i++) {
@@ -152,7 +152,7 @@ const DEAD = -2;
  * The tokens of one pre-tokenizer word. A generator that yields every few thousand steps, so a
  * caller can give the event loop a turn during a very long word.
  */
-export function* bpeWord(word: string, tables: BpeTables): Generator<void, TokenId[]> {
+export function* bpeWord(word: string, tables: BpeTables): Generator<undefined, TokenId[]> {
   const bytes = Buffer.from(word, "utf8");
   const n = bytes.length;
   const sym = new Int32Array(n);

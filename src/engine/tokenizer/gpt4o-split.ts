@@ -67,7 +67,7 @@ export interface CollapsedText {
 }
 
 /** A generator that yields every 64k code points (see `splitGpt4o`). */
-export function* collapseText(text: string): Generator<void, CollapsedText> {
+export function* collapseText(text: string): Generator<undefined, CollapsedText> {
   const offsets = new Uint32Array(text.length + 1);
   const codes = new Uint16Array(text.length);
   let n = 0;
@@ -90,7 +90,7 @@ export function* collapseText(text: string): Generator<void, CollapsedText> {
  * any unmatched stretch between them as a word of its own. A generator that yields every few thousand
  * words, so a caller can give the event loop a turn.
  */
-export function* splitGpt4o(text: string): Generator<void, number[]> {
+export function* splitGpt4o(text: string): Generator<undefined, number[]> {
   const { collapsed, offsets } = yield* collapseText(text);
   const ends: number[] = [];
   const re = new RegExp(GPT4O_COLLAPSED.source, "g");

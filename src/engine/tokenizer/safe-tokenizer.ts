@@ -5,7 +5,7 @@
  * recurses once per character of a match and overflows the stack near 26k characters: one chat
  * message of 20,000 `x` killed the process (ggml-org/llama.cpp#27783). So llama.cpp is never handed a
  * long run here:
- * - a text of at most `run` UTF-16 units (4,096) goes to llama.cpp whole, as before;
+ * - a text of at most `run` UTF-16 units (1,000) goes to llama.cpp whole, as before;
  * - a longer one is cut as llama.cpp would cut it, then tokenized piece by piece: special tokens are
  *   split out first (`partition`, llama.cpp's `tokenizer_st_partition`), each text fragment is split into
  *   words by the same pre-tokenizer (`gpt4o-split.ts`), consecutive words go to llama.cpp in chunks of at
@@ -18,8 +18,11 @@
  * A `maxTokens` bound refuses a text that cannot fit before any of this: no token covers more than
  * the vocabulary's longest piece, so `bytes / longest` tokens at least.
  *
- * The work is a generator that yields every few milliseconds' worth of steps: `tokenizeSync` runs it
- * to the end, the async driver in `llama-vocab.ts` gives the event loop a turn at each yield.
+ * The work is a generator that yields every few milliseconds' worth of steps (`undefined`), and yields
+ * a `RawCall` where a whole text goes to llama.cpp in one call that may take long (SentencePiece is
+ * quadratic on some runs: 1 MB of newlines takes it a minute): `tokenizeSync` runs it to the end and
+ * makes such calls itself, the async driver in `llama-vocab.ts` gives the event loop a turn at each
+ * plain yield and makes a raw call on a worker thread.
  * @module
  */
 import { ContextLengthExceededError, InvalidRequestError } from "../../common/errors.js";
@@ -35,7 +38,7 @@ export interface VocabAccess {
    * Everything needed for long texts, loaded once on first use (reads the GGUF's tokenizer arrays); a
    * generator that yields between slices of the work.
    */
-  longTextSupport(): Generator<void, LongTextSupport>;
+  longTextSupport(): Generator<undefined, LongTextSupport>;
 }
 
 export interface SpecialToken {
@@ -57,7 +60,7 @@ export interface LongTextSupport {
   /** Bytes of the longest token piece (special tokens as text included). */
   readonly maxTokenBytes: number;
   /** For "gpt4o" only: the BPE tables (built on the first word that needs them; yields while building). */
-  bpeTables(): Generator<void, BpeTables>;
+  bpeTables(): Generator<undefined, BpeTables>;
 }
 
 export interface SafeTokenizerLimits {
@@ -67,7 +70,22 @@ export interface SafeTokenizerLimits {
   readonly chunk: number;
 }
 
-export const DEFAULT_TOKENIZER_LIMITS: SafeTokenizerLimits = { run: 4096, chunk: 16384 };
+/**
+ * `run`: llama.cpp's regex crashed on the main thread's 8 MiB stack at 6,000 characters of alternating
+ * space and newline and at 24,000 of one letter (measured with this build); 1,000 leaves a margin of
+ * six. Texts longer than that take the split path, checked token for token on the corpus.
+ */
+export const DEFAULT_TOKENIZER_LIMITS: SafeTokenizerLimits = { run: 1000, chunk: 16384 };
+
+/** A whole text for llama.cpp in one call; the driver sends back its tokens. */
+export interface RawCall {
+  readonly text: string;
+  readonly addSpecial: boolean;
+  readonly parseSpecial: boolean;
+}
+
+/** What the tokenizer generator yields, and what its driver sends back. */
+export type TokenizeStep = Generator<RawCall | undefined, TokenId[], TokenId[] | undefined>;
 
 export interface SafeTokenizeOptions {
   readonly addSpecial: boolean;
@@ -82,13 +100,13 @@ export class SafeTokenizer {
 
   constructor(private readonly vocab: VocabAccess, readonly limits: SafeTokenizerLimits = DEFAULT_TOKENIZER_LIMITS) {}
 
-  *#long(): Generator<void, LongTextSupport> {
+  *#long(): Generator<undefined, LongTextSupport> {
     this.#support ??= yield* this.vocab.longTextSupport();
     return this.#support;
   }
 
   /** The tokenizer as a generator that yields between bounded steps. */
-  *tokenize(text: string, opts: SafeTokenizeOptions): Generator<void, TokenId[]> {
+  *tokenize(text: string, opts: SafeTokenizeOptions): TokenizeStep {
     if (opts.maxTokens !== undefined && text.length > opts.maxTokens) {
       // UTF-8 takes at least one byte per UTF-16 unit, so only such texts can fail the bound.
       const bytes = Buffer.byteLength(text, "utf8");
@@ -100,7 +118,7 @@ export class SafeTokenizer {
     }
     if (text.length <= this.limits.run) return this.vocab.raw(text, opts.addSpecial, opts.parseSpecial);
     const s = yield* this.#long();
-    if (s.splitter === "other") return this.vocab.raw(text, opts.addSpecial, opts.parseSpecial);
+    if (s.splitter === "other") return (yield { text, addSpecial: opts.addSpecial, parseSpecial: opts.parseSpecial })!;
     const out: TokenId[] = [];
     if (opts.addSpecial && s.bos !== null) out.push(s.bos);
     for (const frag of partition(text, this.#partitioner(s, opts.parseSpecial), s.specials)) {
@@ -115,9 +133,11 @@ export class SafeTokenizer {
   /** Runs `tokenize` to the end without yielding. */
   tokenizeSync(text: string, opts: SafeTokenizeOptions): TokenId[] {
     const gen = this.tokenize(text, opts);
+    let reply: TokenId[] | undefined;
     for (;;) {
-      const r = gen.next();
+      const r = gen.next(reply);
       if (r.done) return r.value;
+      reply = r.value ? this.vocab.raw(r.value.text, r.value.addSpecial, r.value.parseSpecial) : undefined;
     }
   }
 
@@ -131,7 +151,7 @@ export class SafeTokenizer {
   }
 
   /** One text fragment (no special tokens in it) → tokens, never handing llama.cpp a long word. */
-  *#fragment(text: string, s: LongTextSupport): Generator<void, TokenId[]> {
+  *#fragment(text: string, s: LongTextSupport): Generator<undefined, TokenId[]> {
     if (text.length <= this.limits.run) return this.vocab.raw(text, false, false);
     const ends = s.splitter === "gpt4o" ? yield* splitGpt4o(text) : letterSpaceCuts(text);
     const out: TokenId[] = [];

@@ -81,7 +81,7 @@ class SyncReader {
   }
 }
 
-export function* readGgufTokenizer(path: string, arrays: boolean): Generator<void, GgufTokenizerArrays> {
+export function* readGgufTokenizer(path: string, arrays: boolean): Generator<undefined, GgufTokenizerArrays> {
   const fd = openSync(path, "r");
   try {
     const r = new SyncReader(fd, fstatSync(fd).size);
