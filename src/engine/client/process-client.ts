@@ -84,6 +84,7 @@ export class ProcessClient extends BaseEngineClient {
     try {
       client.#vocab = LlamaVocab.loadVocabOnly(ready.config.model, (level, message) => log(level, message));
       if (client.#vocab.vocabSize !== ready.modelInfo.vocabSize) throw new Error("vocabulary size differs from the engine's");
+      void client.#vocab.prepareLongTexts().catch(() => {}); // in the background; a failure shows on first use
     } catch (err) {
       client.#vocab?.close();
       client.#vocab = null;

@@ -277,6 +277,7 @@ export class LlamaRunner implements ModelRunner {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.vocab.close(); // stops tokenizing work waiting for its next slice
     void this.#encoder?.dispose();
     this.#tokenBatch.free();
     this.#embd?.free();

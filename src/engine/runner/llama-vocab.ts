@@ -32,6 +32,9 @@ export class LlamaVocab {
   readonly #pieces = new Map<number, Uint8Array>();
   /** Set when this object loaded the model itself (vocab-only) and must free it. */
   #owned: ModelPtr | null = null;
+  #closed = false;
+  /** Calls running on a worker thread; the model is freed only once none is. */
+  #inflight = 0;
   readonly #safe: SafeTokenizer;
 
   /** `ggufPath`: the model file, read for the tokenizer arrays when a long text needs them. */
@@ -86,6 +89,7 @@ export class LlamaVocab {
         await new Promise<void>((resolve) => setImmediate(resolve));
         sliceStart = performance.now();
       }
+      this.#checkOpen();
     }
   }
 
@@ -93,13 +97,38 @@ export class LlamaVocab {
   async #llamaTokenizeAsync(text: string, addSpecial: boolean, parseSpecial: boolean): Promise<TokenId[]> {
     const bytes = Buffer.from(text, "utf8");
     let out = new Int32Array(bytes.length + 8);
-    let n = await this.b.tokenizeAsync(this.vocab, bytes, bytes.length, out, out.length, addSpecial, parseSpecial);
+    const call = async (): Promise<number> => {
+      this.#checkOpen();
+      this.#inflight++;
+      try {
+        return await this.b.tokenizeAsync(this.vocab, bytes, bytes.length, out, out.length, addSpecial, parseSpecial);
+      } finally {
+        this.#inflight--;
+        if (this.#closed) this.#freeIfIdle();
+      }
+    };
+    let n = await call();
     if (n < 0) {
       if (n === -2147483648) throw new Error("text too long to tokenize");
       out = new Int32Array(-n);
-      n = await this.b.tokenizeAsync(this.vocab, bytes, bytes.length, out, out.length, addSpecial, parseSpecial);
+      n = await call();
     }
     return Array.from(out.subarray(0, n));
+  }
+
+  /**
+   * Loads what long texts need (special tokens, the longest piece, the pre-tokenizer) a slice at a
+   * time, so the first long prompt does not wait for it. Idempotent; failures surface on first use.
+   */
+  async prepareLongTexts(): Promise<void> {
+    const gen = this.#safe.prepare();
+    let sliceStart = performance.now();
+    while (!this.#closed && !gen.next().done) {
+      if (performance.now() - sliceStart >= SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+      }
+    }
   }
 
   /**
@@ -107,6 +136,7 @@ export class LlamaVocab {
    * the safe tokenizer hands it, and for tests that compare against llama.cpp itself.
    */
   llamaTokenize(text: string, addSpecial: boolean, parseSpecial: boolean): TokenId[] {
+    this.#checkOpen();
     const bytes = Buffer.from(text, "utf8");
     let out = new Int32Array(Math.max(16, bytes.length + 8));
     let n = this.b.tokenize(this.vocab, bytes, bytes.length, out, out.length, addSpecial, parseSpecial);
@@ -137,7 +167,7 @@ export class LlamaVocab {
         const text = Buffer.from(this.pieceOf(id, true)).toString("utf8");
         specials.push({ id, text, lstrip: (attr & ATTR.lstrip) !== 0, rstrip: (attr & ATTR.rstrip) !== 0, controlOrUnknown: (attr & (ATTR.control | ATTR.unknown)) !== 0 });
       }
-      if ((id & 0x3fff) === 0) yield;
+      if ((id & 0xfff) === 0) yield;
     }
     const gpt4o = bpe && keys !== null && keys.model === "gpt2" && keys.pre !== null && GPT4O_PRE.has(keys.pre);
     let tables: BpeTables | null = null;
@@ -162,6 +192,7 @@ export class LlamaVocab {
     const key = special ? -1 - tokenId : tokenId;
     const hit = this.#pieces.get(key);
     if (hit) return hit;
+    this.#checkOpen();
     let buf = new Uint8Array(64);
     let n = this.b.tokenToPiece(this.vocab, tokenId, buf, buf.length, 0, special);
     if (n < 0) {
@@ -184,7 +215,18 @@ export class LlamaVocab {
 
   /** Frees the vocabulary-only model this object loaded (a no-op for a runner's vocabulary). */
   close(): void {
-    if (this.#owned) this.b.modelFree(this.#owned);
+    this.#closed = true;
+    this.#freeIfIdle();
+  }
+
+  #freeIfIdle(): void {
+    if (this.#inflight > 0 || !this.#owned) return;
+    this.b.modelFree(this.#owned);
     this.#owned = null;
+  }
+
+  /** After `close()`, work that was waiting for its next slice stops here instead of using freed memory. */
+  #checkOpen(): void {
+    if (this.#closed) throw new Error("the vocabulary is closed (the engine is shutting down)");
   }
 }

@@ -105,6 +105,11 @@ export class SafeTokenizer {
     return this.#support;
   }
 
+  /** Loads what long texts need ahead of the first one (a generator like `tokenize`). */
+  *prepare(): Generator<undefined, void> {
+    yield* this.#long();
+  }
+
   /** The tokenizer as a generator that yields between bounded steps. */
   *tokenize(text: string, opts: SafeTokenizeOptions): TokenizeStep {
     if (opts.maxTokens !== undefined && text.length > opts.maxTokens) {
