@@ -27,6 +27,7 @@ export class ServerMetrics {
   readonly #running: Gauge<L>;
   readonly #waiting: Gauge<L>;
   readonly #kvUsage: Gauge<L>;
+  readonly #kvCached: Gauge<L>;
   readonly #engineReady: Gauge<L>;
   readonly #prefixQueries: Counter<L>;
   readonly #prefixHits: Counter<L>;
@@ -50,6 +51,7 @@ export class ServerMetrics {
     this.#running = gauge("vllm:num_requests_running", "Number of requests in model execution batches.");
     this.#waiting = gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.");
     this.#kvUsage = gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.");
+    this.#kvCached = gauge("herd:kv_cache_cached_perc", "Share of the KV cache held only by cached prefixes of finished requests (part of vllm:kv_cache_usage_perc).");
     this.#engineReady = gauge("herd:engine_ready", "1 when the engine is loaded, warmed up and accepting requests.");
     this.#prefixQueries = counter("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.");
     this.#prefixHits = counter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.");
@@ -79,6 +81,7 @@ export class ServerMetrics {
     this.#running.set(this.#labels, stats?.numRunning ?? 0);
     this.#waiting.set(this.#labels, stats?.numWaiting ?? 0);
     this.#kvUsage.set(this.#labels, stats?.kvCacheUsage ?? 0);
+    this.#kvCached.set(this.#labels, stats && stats.kvCellsTotal > 0 ? stats.kvCellsCached / stats.kvCellsTotal : 0);
     this.#engineReady.set(this.#labels, ready ? 1 : 0);
   }
 
