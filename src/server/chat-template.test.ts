@@ -71,3 +71,19 @@ describe("ChatTemplate", () => {
     }
   });
 });
+
+describe("renderAsync", () => {
+  it("renders a long conversation on the worker thread exactly as inline", async () => {
+    const t = ChatTemplate.create({ modelTemplate: null, bosToken: "<|begin_of_text|>", eosToken: "<|eot|>" });
+    const messages = Array.from({ length: 2000 }, (_, i) => ({ role: i % 2 ? ("assistant" as const) : ("user" as const), content: `message ${i}` }));
+    const inline = t.render(messages, { addGenerationPrompt: true });
+    await expect(t.renderAsync(messages, { addGenerationPrompt: true })).resolves.toBe(inline);
+    await expect(t.renderAsync(messages.slice(0, 3), { addGenerationPrompt: true })).resolves.toBe(t.render(messages.slice(0, 3), { addGenerationPrompt: true }));
+  });
+
+  it("turns a template error on the worker into a 400 on messages", async () => {
+    const t = ChatTemplate.create({ modelTemplate: "{{ raise_exception('no ' + messages[0]['content']) }}", bosToken: "", eosToken: "" });
+    const messages = Array.from({ length: 300 }, () => ({ role: "user" as const, content: "thanks" }));
+    await expect(t.renderAsync(messages, { addGenerationPrompt: true })).rejects.toThrow(/rejected these messages: .*no thanks/);
+  });
+});

@@ -13,6 +13,7 @@
  */
 import { Template } from "@huggingface/jinja";
 import { InvalidRequestError } from "../common/errors.js";
+import { renderOnWorker, TemplateRenderError, WORKER_MESSAGE_THRESHOLD } from "./template-worker.js";
 
 export const LLAMA4_CHAT_TEMPLATE = `{{- bos_token }}
 {%- if messages[0]['role'] == 'system' %}
@@ -57,6 +58,8 @@ export class ChatTemplate {
   private constructor(
     readonly source: ChatTemplateSource,
     private readonly template: Template,
+    /** The Jinja text (the worker thread compiles its own copy). */
+    private readonly text: string,
     readonly bosToken: string,
     readonly eosToken: string,
   ) {}
@@ -68,30 +71,45 @@ export class ChatTemplate {
   static create(opts: { modelTemplate: string | null; bosToken: string; eosToken: string; onFallback?: (reason: string) => void }): ChatTemplate {
     if (opts.modelTemplate !== null && opts.modelTemplate.trim() !== "") {
       try {
-        return new ChatTemplate("gguf", new Template(opts.modelTemplate), opts.bosToken, opts.eosToken);
+        return new ChatTemplate("gguf", new Template(opts.modelTemplate), opts.modelTemplate, opts.bosToken, opts.eosToken);
       } catch (err) {
         opts.onFallback?.(`the model's chat template does not parse (${err instanceof Error ? err.message : String(err)})`);
       }
     } else {
       opts.onFallback?.("the model has no chat template (tokenizer.chat_template)");
     }
-    return new ChatTemplate("builtin-llama4", new Template(LLAMA4_CHAT_TEMPLATE), opts.bosToken, opts.eosToken);
+    return new ChatTemplate("builtin-llama4", new Template(LLAMA4_CHAT_TEMPLATE), LLAMA4_CHAT_TEMPLATE, opts.bosToken, opts.eosToken);
   }
 
   /** The prompt text. Template errors (e.g. `raise_exception`) become 400 on `messages`. */
   render(messages: readonly TemplateMessage[], opts: RenderOptions): string {
-    const vars: Record<string, unknown> = {
-      ...opts.kwargs,
-      messages,
-      add_generation_prompt: opts.addGenerationPrompt,
-      bos_token: this.bosToken,
-      eos_token: this.eosToken,
-    };
     try {
-      return this.template.render(vars);
+      return this.template.render(this.#vars(messages, opts));
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      throw new InvalidRequestError(`The chat template rejected these messages: ${msg}`, { param: "messages", code: "invalid_chat" });
+      throw rejected(err);
     }
   }
+
+  /**
+   * The same, on a worker thread when the conversation is long (more than
+   * `WORKER_MESSAGE_THRESHOLD` messages), so rendering never holds the event loop.
+   */
+  async renderAsync(messages: readonly TemplateMessage[], opts: RenderOptions): Promise<string> {
+    if (messages.length <= WORKER_MESSAGE_THRESHOLD) return this.render(messages, opts);
+    try {
+      return await renderOnWorker(this.text, this.#vars(messages, opts));
+    } catch (err) {
+      if (err instanceof TemplateRenderError) throw rejected(err);
+      throw err;
+    }
+  }
+
+  #vars(messages: readonly TemplateMessage[], opts: RenderOptions): Record<string, unknown> {
+    return { ...opts.kwargs, messages, add_generation_prompt: opts.addGenerationPrompt, bos_token: this.bosToken, eos_token: this.eosToken };
+  }
+}
+
+function rejected(err: unknown): InvalidRequestError {
+  const msg = err instanceof Error ? err.message : String(err);
+  return new InvalidRequestError(`The chat template rejected these messages: ${msg}`, { param: "messages", code: "invalid_chat" });
 }

@@ -92,6 +92,35 @@ describe("the event loop", () => {
   });
 });
 
+describe("huge conversations", () => {
+  it("refuses more messages than the context has tokens before validating them, renders long ones off the event loop", async () => {
+    const post = (messages: unknown[]) =>
+      server.fetch("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: MODEL, max_tokens: 2, messages }) });
+    const worst: number[] = [];
+    let done = false;
+    const prober = (async () => {
+      while (!done) {
+        const t0 = performance.now();
+        await server.fetch("/health");
+        worst.push(performance.now() - t0);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const tiny = Array.from({ length: 200_000 }, (_, i) => ({ role: i % 2 ? "assistant" : "user", content: "hi" }));
+    const many = Array.from({ length: 3_000 }, (_, i) => ({ role: i % 2 ? "assistant" : "user", content: "hi" }));
+    const [refused, rendered, ok] = await Promise.all([post(tiny), post(many), post(many.slice(0, 301))]);
+    done = true;
+    await prober;
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/at least 200000 prompt tokens \(200000 messages/);
+    // 3,000 messages render (on the worker thread) to more tokens than the context holds.
+    expect(rendered.status).toBe(400);
+    expect(((await rendered.json()) as { error: { code: string } }).error.code).toBe("context_length_exceeded");
+    expect(ok.status).toBe(200);
+    expect(Math.max(...worst)).toBeLessThan(100);
+  });
+});
+
 describe("engine death under load", () => {
   it("fails every in-flight stream with engine_dead, answers 503 while restarting, then serves again", async () => {
     const streams = Array.from({ length: 12 }, async () => {

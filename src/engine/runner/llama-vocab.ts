@@ -15,7 +15,8 @@ import { checkAbi } from "../../native/abi-check.js";
 import { getBindings, type Bindings, type ModelPtr, type VocabPtr } from "../../native/bindings.js";
 import { installLlamaLog, type LogSink } from "../../native/log.js";
 import { bpeTables, type BpeTables } from "../tokenizer/bpe.js";
-import { type LongTextSupport, SafeTokenizer, type SafeTokenizeOptions, type SafeTokenizerLimits, type SpecialToken } from "../tokenizer/safe-tokenizer.js";
+import { SharedLoad } from "../tokenizer/shared-load.js";
+import { type LongTextSupport, type RawCall, SafeTokenizer, type TokenizeStep, type SafeTokenizeOptions, type SafeTokenizerLimits, type SpecialToken } from "../tokenizer/safe-tokenizer.js";
 import type { TokenId } from "../types.js";
 
 /** llama_vocab_type */
@@ -26,6 +27,20 @@ const ATTR = { unknown: 1 << 0, control: 1 << 3, userDefined: 1 << 4, lstrip: 1 
 const GPT4O_PRE = new Set(["gpt-4o", "llama4", "kanana2", "talkie"]);
 /** Time slice of tokenizing work between two turns of the event loop. */
 const SLICE_MS = 8;
+
+/**
+ * Long tokenizations take turns, one at a time per process: several sliced jobs resumed in the same
+ * turn of the event loop would each spend a slice before it polls for I/O again (seven hostile
+ * prompts together held /health for 700 ms). Short texts never wait for this.
+ */
+let longJobs: Promise<void> = Promise.resolve();
+function takeLongJobTurn(): Promise<() => void> {
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => (release = resolve));
+  const turn = longJobs.then(() => release);
+  longJobs = longJobs.then(() => mine);
+  return turn;
+}
 
 export class LlamaVocab {
   readonly vocabSize: number;
@@ -76,12 +91,25 @@ export class LlamaVocab {
   /** Tokenizes with a turn of the event loop every few milliseconds of work (long prompts). */
   async tokenizeAsync(text: string, opts: SafeTokenizeOptions): Promise<TokenId[]> {
     const gen = this.#safe.tokenize(text, opts);
+    const first = gen.next();
+    if (first.done) return first.value; // a short text: done at once, no turn taken
+    const release = await takeLongJobTurn();
+    try {
+      return await this.#drive(gen, first.value);
+    } finally {
+      release();
+    }
+  }
+
+  async #drive(gen: TokenizeStep, firstStep: RawCall | undefined): Promise<TokenId[]> {
+    this.#checkOpen();
     let sliceStart = performance.now();
     let reply: TokenId[] | undefined;
+    let step: IteratorResult<RawCall | undefined, TokenId[]> = { done: false, value: firstStep };
     for (;;) {
-      const r = gen.next(reply);
-      if (r.done) return r.value;
+      if (step.done) return step.value;
       reply = undefined;
+      const r = step;
       if (r.value) {
         reply = await this.#llamaTokenizeAsync(r.value.text, r.value.addSpecial, r.value.parseSpecial);
         sliceStart = performance.now();
@@ -90,6 +118,7 @@ export class LlamaVocab {
         sliceStart = performance.now();
       }
       this.#checkOpen();
+      step = gen.next(reply);
     }
   }
 
@@ -122,12 +151,17 @@ export class LlamaVocab {
    */
   async prepareLongTexts(): Promise<void> {
     const gen = this.#safe.prepare();
-    let sliceStart = performance.now();
-    while (!this.#closed && !gen.next().done) {
-      if (performance.now() - sliceStart >= SLICE_MS) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        sliceStart = performance.now();
+    const release = await takeLongJobTurn();
+    try {
+      let sliceStart = performance.now();
+      while (!this.#closed && !gen.next().done) {
+        if (performance.now() - sliceStart >= SLICE_MS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          sliceStart = performance.now();
+        }
       }
+    } finally {
+      release();
     }
   }
 
@@ -170,20 +204,17 @@ export class LlamaVocab {
       if ((id & 0xfff) === 0) yield;
     }
     const gpt4o = bpe && keys !== null && keys.model === "gpt2" && keys.pre !== null && GPT4O_PRE.has(keys.pre);
-    let tables: BpeTables | null = null;
+    const tables = new SharedLoad<BpeTables>(function* () {
+      const arrays = path !== null ? yield* readGgufTokenizer(path, true) : { tokens: [], merges: [] };
+      return yield* bpeTables(arrays.tokens, arrays.merges);
+    });
     return {
       splitter: gpt4o ? "gpt4o" : bpe ? "bpe" : "other",
       specials,
       bos: b.vocabGetAddBos(v) ? b.vocabBos(v) : null,
       eos: b.vocabGetAddEos(v) ? b.vocabEos(v) : null,
       maxTokenBytes,
-      *bpeTables() {
-        if (tables === null) {
-          const arrays = path !== null ? yield* readGgufTokenizer(path, true) : { tokens: [], merges: [] };
-          tables = yield* bpeTables(arrays.tokens, arrays.merges);
-        }
-        return tables;
-      },
+      bpeTables: () => tables.get(),
     };
   }
 

@@ -29,6 +29,7 @@ import { ContextLengthExceededError, InvalidRequestError } from "../../common/er
 import type { TokenId } from "../types.js";
 import { type BpeTables, bpeWord } from "./bpe.js";
 import { splitGpt4o } from "./gpt4o-split.js";
+import { SharedLoad } from "./shared-load.js";
 
 /** What the safe tokenizer needs of a vocabulary (llama.cpp's, through `LlamaVocab`). */
 export interface VocabAccess {
@@ -95,14 +96,13 @@ export interface SafeTokenizeOptions {
 }
 
 export class SafeTokenizer {
-  #support: LongTextSupport | null = null;
+  readonly #support = new SharedLoad(() => this.vocab.longTextSupport());
   readonly #partitioners = new Map<boolean, RegExp | null>();
 
   constructor(private readonly vocab: VocabAccess, readonly limits: SafeTokenizerLimits = DEFAULT_TOKENIZER_LIMITS) {}
 
   *#long(): Generator<undefined, LongTextSupport> {
-    this.#support ??= yield* this.vocab.longTextSupport();
-    return this.#support;
+    return yield* this.#support.get();
   }
 
   /** Loads what long texts need ahead of the first one (a generator like `tokenize`). */
@@ -118,7 +118,7 @@ export class SafeTokenizer {
       const longest = (yield* this.#long()).maxTokenBytes;
       const atLeast = Math.ceil(bytes / longest);
       if (atLeast > opts.maxTokens) {
-        throw new ContextLengthExceededError(atLeast, opts.maxTokens, "", { atLeast: `${bytes} bytes of text, and no token of this model covers more than ${longest}` });
+        throw new ContextLengthExceededError(atLeast, opts.maxTokens, "", { atLeast: `${bytes} bytes of text, and no token of this model covers more than ${longest} bytes` });
       }
     }
     if (text.length <= this.limits.run) return this.vocab.raw(text, opts.addSpecial, opts.parseSpecial);

@@ -21,7 +21,7 @@ import type { ToolCallParserOptions } from "../tools/pythonic-parser.js";
 import { sseResponse } from "../sse.js";
 import { leasedStreamOptions, primeGenerator, StreamBatcher, UsageCounter } from "../streaming.js";
 import { parseRequest } from "../validation.js";
-import { renderChatPrompt, tokenizeChatPrompt } from "./prompt.js";
+import { checkMessageCount, renderChatPrompt, tokenizeChatPrompt } from "./prompt.js";
 import { ChatCompletionRequestSchema, type ChatCompletionRequest } from "./schema.js";
 
 interface ChoiceAcc {
@@ -69,8 +69,9 @@ interface ChatRun {
 export async function handleChatCompletion(ctx: ServerContext, ex: Exchange): Promise<Response> {
   const { req, log } = ex;
   const body = await readJsonObject(ex, ctx.config.maxRequestBodyBytes);
-  const r = parseRequest(ChatCompletionRequestSchema, body);
   const model = ctx.model();
+  checkMessageCount(body, model.limits.maxModelLen);
+  const r = parseRequest(ChatCompletionRequestSchema, body);
   checkModelName(model, r.model);
   refuseUnsupported(r);
   const toolConfig = resolveTools(r);
@@ -78,7 +79,7 @@ export async function handleChatCompletion(ctx: ServerContext, ex: Exchange): Pr
   const imageParts = collectImageParts(r.messages);
   checkImageParts(imageParts, model, ctx.config.limitMmPerPrompt);
   const imageSentinel = imageParts.length > 0 ? newImageSentinel() : undefined;
-  const text = renderChatPrompt(model, {
+  const text = await renderChatPrompt(model, {
     messages: r.messages,
     addGenerationPrompt: r.add_generation_prompt,
     continueFinalMessage: r.continue_final_message,

@@ -12,7 +12,7 @@
  *    template did not render it.
  * @module
  */
-import { InvalidRequestError } from "../../common/errors.js";
+import { ContextLengthExceededError, InvalidRequestError } from "../../common/errors.js";
 import type { EngineClient } from "../../engine/client/engine-client.js";
 import type { TokenId } from "../../engine/types.js";
 import type { TemplateMessage } from "../chat-template.js";
@@ -76,7 +76,7 @@ export function toTemplateMessages(messages: readonly WireChatMessage[], imagePl
 }
 
 /** The rendered prompt text. */
-export function renderChatPrompt(model: ModelContext, opts: ChatPromptOptions): string {
+export async function renderChatPrompt(model: ModelContext, opts: ChatPromptOptions): Promise<string> {
   const messages = toTemplateMessages(opts.messages, opts.imagePlaceholder);
   const toolConfig = opts.toolConfig !== undefined ? opts.toolConfig : resolveTools({ tools: opts.tools, tool_choice: opts.toolChoice, parallel_tool_calls: opts.parallelToolCalls });
   const formatted = applyToolFormat(messages, toolConfig);
@@ -89,7 +89,7 @@ export function renderChatPrompt(model: ModelContext, opts: ChatPromptOptions): 
   if (cont && last?.role !== "assistant") {
     throw new InvalidRequestError("'continue_final_message' needs the last message to be from the assistant.", { param: "continue_final_message" });
   }
-  let text = model.chatTemplate.render(formatted, {
+  let text = await model.chatTemplate.renderAsync(formatted, {
     addGenerationPrompt: addGen,
     kwargs: opts.chatTemplateKwargs ?? undefined,
   });
@@ -100,6 +100,18 @@ export function renderChatPrompt(model: ModelContext, opts: ChatPromptOptions): 
     if (at >= 0) text = text.slice(0, at + content.length);
   }
   return text;
+}
+
+/**
+ * Refuses, before validating or rendering it, a conversation with more messages than the context has
+ * tokens (every message takes at least one: its role header). Keeps a body of 200,000 tiny messages
+ * (under the body limit) from costing schema validation and a template render first.
+ */
+export function checkMessageCount(body: Record<string, unknown>, maxModelLen: number): void {
+  const messages = body.messages;
+  if (Array.isArray(messages) && messages.length > maxModelLen) {
+    throw new ContextLengthExceededError(messages.length, maxModelLen, "", { atLeast: `${messages.length} messages of at least one token each` });
+  }
 }
 
 export async function tokenizeChatPrompt(model: ModelContext, client: EngineClient, text: string): Promise<TokenId[]> {

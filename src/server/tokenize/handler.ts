@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { InvalidRequestError } from "../../common/errors.js";
 import { readJsonObject } from "../body.js";
-import { renderChatPrompt, tokenizeChatPrompt } from "../chat-completions/prompt.js";
+import { checkMessageCount, renderChatPrompt, tokenizeChatPrompt } from "../chat-completions/prompt.js";
 import { ChatMessageSchema } from "../chat-completions/schema.js";
 import type { Exchange, ServerContext } from "../context.js";
 import { checkImageParts, collectImageParts, newImageSentinel, tokenizeWithImages } from "../images.js";
@@ -34,8 +34,10 @@ const DetokenizeSchema = z.object({
 
 export async function handleTokenize(ctx: ServerContext, ex: Exchange): Promise<Response> {
   const req = ex.req;
-  const r = parseRequest(TokenizeSchema, await readJsonObject(ex, ctx.config.maxRequestBodyBytes));
+  const body = await readJsonObject(ex, ctx.config.maxRequestBodyBytes);
   const model = ctx.model();
+  checkMessageCount(body, model.limits.maxModelLen);
+  const r = parseRequest(TokenizeSchema, body);
   checkModelName(model, r.model);
   const hasPrompt = r.prompt !== null && r.prompt !== undefined;
   const hasMessages = r.messages !== null && r.messages !== undefined;
@@ -49,7 +51,7 @@ export async function handleTokenize(ctx: ServerContext, ex: Exchange): Promise<
       const imageParts = collectImageParts(r.messages);
       checkImageParts(imageParts, model, ctx.config.limitMmPerPrompt);
       const imageSentinel = imageParts.length > 0 ? newImageSentinel() : undefined;
-      const text = renderChatPrompt(model, {
+      const text = await renderChatPrompt(model, {
         messages: r.messages,
         addGenerationPrompt: r.add_generation_prompt,
         continueFinalMessage: r.continue_final_message,
