@@ -25,6 +25,11 @@ const VOCAB_TYPE_BPE = 2;
 const ATTR = { unknown: 1 << 0, control: 1 << 3, userDefined: 1 << 4, lstrip: 1 << 7, rstrip: 1 << 8 } as const;
 /** `tokenizer.ggml.pre` values llama.cpp maps to LLAMA_VOCAB_PRE_TYPE_GPT4O. */
 const GPT4O_PRE = new Set(["gpt-4o", "llama4", "kanana2", "talkie"]);
+/**
+ * Pre-tokenizers llama.cpp splits with its own linear code rather than `std::regex` (the GPT-2,
+ * Llama 3 and Qwen 2 patterns: `unicode_regex_split_custom`): nothing to crash, so whole texts go to it.
+ */
+const LINEAR_SPLIT_PRE = new Set(["gpt-2", "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "qwen2", "deepseek-r1-qwen", "megrez"]);
 /** Time slice of tokenizing work between two turns of the event loop. */
 const SLICE_MS = 8;
 
@@ -209,7 +214,7 @@ export class LlamaVocab {
       return yield* bpeTables(arrays.tokens, arrays.merges);
     });
     return {
-      splitter: gpt4o ? "gpt4o" : bpe ? "bpe" : "other",
+      splitter: gpt4o ? "gpt4o" : bpe && !(keys?.pre && LINEAR_SPLIT_PRE.has(keys.pre)) ? "bpe" : "other",
       specials,
       bos: b.vocabGetAddBos(v) ? b.vocabBos(v) : null,
       eos: b.vocabGetAddEos(v) ? b.vocabEos(v) : null,

@@ -12,9 +12,10 @@
  *   most `chunk` units, and a word longer than `run` is tokenized by herd's own byte-level BPE over the
  *   GGUF's vocabulary and merges (`bpe.ts`). Tokens never cross a word, so the result is llama.cpp's
  *   (checked on a corpus against llama.cpp itself: test/engine/tokenizer-corpus.test.ts);
- * - vocabularies without a regex pre-tokenizer (SentencePiece and the like) go to llama.cpp whole;
- *   other BPE pre-tokenizers are cut only where a letter meets whitespace (a word boundary for every
- *   such pattern), and a run longer than `run` without one is refused with a clear error.
+ * - vocabularies without a regex pre-tokenizer (SentencePiece and the like) and BPE pre-tokenizers
+ *   llama.cpp splits with linear code (GPT-2, Llama 3, Qwen 2 patterns) go to llama.cpp whole; other
+ *   BPE pre-tokenizers are cut only where a letter meets whitespace (a word boundary for every such
+ *   pattern), and a stretch longer than 4 × `run` without one is refused with a clear error.
  * A `maxTokens` bound refuses a text that cannot fit before any of this: no token covers more than
  * the vocabulary's longest piece, so `bytes / longest` tokens at least.
  *
@@ -167,13 +168,13 @@ export class SafeTokenizer {
       chunkStart = end;
     };
     for (const end of ends) {
-      if (end - wordStart > this.limits.run) {
-        if (s.splitter !== "gpt4o") {
-          throw new InvalidRequestError(
-            `The prompt has a run of ${end - wordStart} characters without a break between a letter and whitespace; this model's tokenizer takes at most ${this.limits.run}.`,
-            { code: "prompt_run_too_long", param: "messages" },
-          );
-        }
+      if (s.splitter !== "gpt4o" && end - wordStart > 4 * this.limits.run) {
+        throw new InvalidRequestError(
+          `The prompt has a run of ${end - wordStart} characters without a break between a letter and whitespace; this model's tokenizer takes at most ${4 * this.limits.run}.`,
+          { code: "prompt_run_too_long", param: "messages" },
+        );
+      }
+      if (s.splitter === "gpt4o" && end - wordStart > this.limits.run) {
         flush(wordStart);
         append(out, yield* bpeWord(text.slice(wordStart, end), yield* s.bpeTables()));
         chunkStart = end;
