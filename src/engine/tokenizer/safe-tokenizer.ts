@@ -74,8 +74,9 @@ export interface SafeTokenizerLimits {
 
 /**
  * `run`: llama.cpp's regex crashed on the main thread's 8 MiB stack at 6,000 characters of alternating
- * space and newline and at 24,000 of one letter (measured with this build); 1,000 leaves a margin of
- * six. Texts longer than that take the split path, checked token for token on the corpus.
+ * space and newline (4,000 passed) and at 8,000 of one letter (5,000 passed), measured with this
+ * build; 1,000 leaves a margin of four. Longer texts take the split path, checked token for token on
+ * the corpus.
  */
 export const DEFAULT_TOKENIZER_LIMITS: SafeTokenizerLimits = { run: 1000, chunk: 16384 };
 
