@@ -108,5 +108,32 @@ export async function readJsonObject(ex: Pick<Exchange, "req" | "node">, maxByte
       code: "invalid_json",
     });
   }
+  const depth = jsonDepth(value, MAX_JSON_DEPTH);
+  if (depth > MAX_JSON_DEPTH) {
+    throw new InvalidRequestError(`The request body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep; at most ${MAX_JSON_DEPTH} are accepted.`, {
+      code: "invalid_json",
+    });
+  }
   return value as Record<string, unknown>;
+}
+
+/**
+ * Deepest nesting accepted in a request body. JSON.parse reads any depth, but what handles the value
+ * afterwards recurses (JSON.stringify for cache keys, schema validation, the JSON-schema converter):
+ * a schema nested 3,000 levels overflowed the stack, a 500 instead of a 400.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** The nesting depth of a parsed JSON value, walked without recursion; stops counting past `limit`. */
+export function jsonDepth(value: unknown, limit: number): number {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (d > max) max = d;
+    if (max > limit) return max;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === "object" && child !== null) stack.push([child, d + 1]);
+  }
+  return max;
 }

@@ -121,6 +121,37 @@ describe("huge conversations", () => {
   });
 });
 
+describe("hostile structured requests", () => {
+  // As JSON text: JSON.stringify itself overflows the stack on these.
+  const nestObjects = (d: number) => `${'{"type":"object","required":["a"],"properties":{"a":'.repeat(d)}{"type":"string"}${"}}".repeat(d)}`;
+  const nestArrays = (d: number) => {
+    let s: unknown = { type: "string" };
+    for (let i = 0; i < d; i++) s = { type: "array", items: s };
+    return s;
+  };
+  /** `schema` as JSON text. */
+  const withSchema = (schema: string) =>
+    `{"model":"${MODEL}","max_tokens":2,"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":${schema}}}}`;
+  it.each([
+    ["a schema nested 3,000 objects deep (overflowed the stack: 500)", withSchema(nestObjects(3000)), /nests arrays and objects more than 128 levels/],
+    ["a schema of 50 nested arrays (its grammar doubled per level: 23 s, then 500)", withSchema(JSON.stringify(nestArrays(50))), /too large/],
+    ["an enum of 100,000 values (deduplicated pairwise: minutes with the event loop held)", withSchema(JSON.stringify({ enum: Array.from({ length: 100_000 }, (_, i) => String(i)) })), /too large/],
+    [
+      "tool parameters nested 2,000 objects deep",
+      `{"model":"${MODEL}","max_tokens":2,"messages":[{"role":"user","content":"hi"}],"tool_choice":"required","tools":[{"type":"function","function":{"name":"f","parameters":${nestObjects(2000)}}}]}`,
+      /128 levels/,
+    ],
+    ["a body of 200,000 nested arrays", `{"model":"${MODEL}","messages":${"[".repeat(200_000)}${"]".repeat(200_000)}}`, /128 levels/],
+  ])("%s: a quick 400, /health unaffected", async (_name, body, message) => {
+    const t0 = performance.now();
+    const res = await server.fetch("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(message);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    await goodRequestWorks();
+  });
+});
+
 describe("engine death under load", () => {
   it("fails every in-flight stream with engine_dead, answers 503 while restarting, then serves again", async () => {
     const streams = Array.from({ length: 12 }, async () => {

@@ -55,7 +55,14 @@ export function alt(...items: Node[]): Node {
     else if (it.k === "alt") flat.push(...it.items);
     else flat.push(it);
   }
-  const unique = flat.filter((n, i) => flat.findIndex((m) => sameNode(m, n)) === i);
+  const ids = structuralIds();
+  const seen = new Set<number>();
+  const unique = flat.filter((n) => {
+    const id = ids(n);
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
   let out: Node;
   if (unique.length === 0) return EMPTY;
   if (unique.length === 1) out = unique[0] as Node;
@@ -63,8 +70,52 @@ export function alt(...items: Node[]): Node {
   return hasEmpty ? opt(out) : out;
 }
 
-function sameNode(a: Node, b: Node): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+/**
+ * Equal structures get equal ids, in time linear in the number of distinct node objects: nodes share
+ * subtrees (`list` uses its item twice), so comparing their JSON text grew exponentially with nesting.
+ */
+function structuralIds(): (n: Node) => number {
+  const byNode = new Map<Node, number>();
+  const byKey = new Map<string, number>();
+  const id = (n: Node): number => {
+    const hit = byNode.get(n);
+    if (hit !== undefined) return hit;
+    let key: string;
+    switch (n.k) {
+      case "lit":
+        key = `l${JSON.stringify(n.s)}`;
+        break;
+      case "cls":
+        key = `c${JSON.stringify(n.gbnf)}`;
+        break;
+      case "ref":
+        key = `r${n.name}`;
+        break;
+      case "rep":
+        key = `p${n.min},${n.max},${id(n.item)}`;
+        break;
+      default:
+        key = `${n.k}${n.items.map(id).join(",")}`;
+    }
+    let v = byKey.get(key);
+    if (v === undefined) {
+      v = byKey.size;
+      byKey.set(key, v);
+    }
+    byNode.set(n, v);
+    return v;
+  };
+  return id;
+}
+
+/** A grammar past this many characters is refused (the engine parses it for every request). */
+export const MAX_GRAMMAR_CHARS = 100_000;
+
+/** The grammar grew past `MAX_GRAMMAR_CHARS` while rendering (nested schemas repeat their parts). */
+export class GrammarTooLargeError extends Error {
+  constructor() {
+    super(`the grammar grew past ${MAX_GRAMMAR_CHARS} characters`);
+  }
 }
 
 export function rep(item: Node, min: number, max: number | null): Node {
@@ -158,6 +209,12 @@ export class GrammarBuilder {
 
   /** prec: 0 = top (alternation allowed), 1 = inside a sequence, 2 = operand of a quantifier. */
   #render(n: Node, prec: number): string {
+    const s = this.#renderNode(n, prec);
+    if (s.length > MAX_GRAMMAR_CHARS) throw new GrammarTooLargeError();
+    return s;
+  }
+
+  #renderNode(n: Node, prec: number): string {
     switch (n.k) {
       case "lit":
         return gbnfLiteral(n.s);

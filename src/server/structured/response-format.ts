@@ -10,7 +10,7 @@
  */
 import { InvalidRequestError } from "../../common/errors.js";
 import { hashKey, LruCache } from "./cache.js";
-import { GrammarBuilder, type Node } from "./gbnf.js";
+import { GrammarBuilder, GrammarTooLargeError, MAX_GRAMMAR_CHARS, type Node } from "./gbnf.js";
 import { SchemaConverter, SUPPORTED_SUMMARY } from "./json-schema.js";
 
 export type ResponseFormat =
@@ -19,7 +19,22 @@ export type ResponseFormat =
   | { type: "json_schema"; json_schema: { name?: string | null | undefined; schema?: Record<string, unknown> | null | undefined; strict?: boolean | null | undefined } };
 
 /** The engine refuses grammars longer than this (engine/sample/sampling-params.ts). */
-export const MAX_GRAMMAR_CHARS = 100_000;
+export { MAX_GRAMMAR_CHARS };
+
+/** Runs a grammar build, turning a grammar that outgrows the limit into the caller's 400 on `param`. */
+export function withGrammarLimit<T>(param: string, build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    if (err instanceof GrammarTooLargeError) {
+      throw new InvalidRequestError(`The schema is too large: its grammar grows past ${MAX_GRAMMAR_CHARS} characters (nested arrays, objects and alternatives repeat their parts).`, {
+        param,
+        code: "unsupported_schema",
+      });
+    }
+    throw err;
+  }
+}
 
 const PARAM = "response_format";
 
@@ -70,10 +85,12 @@ const cache = new LruCache<string>(256);
 export function responseFormatGrammar(rf: ResponseFormat | null | undefined): string | undefined {
   if (!rf || rf.type === "text") return undefined;
   const key = hashKey(["response_format", rf.type, rf.type === "json_schema" ? rf.json_schema.schema : null]);
-  return cache.getOrCreate(key, () => {
-    const b = new GrammarBuilder();
-    return finishGrammar(b, responseFormatRoot(b, rf) as Node, PARAM);
-  });
+  return cache.getOrCreate(key, () =>
+    withGrammarLimit(PARAM, () => {
+      const b = new GrammarBuilder();
+      return finishGrammar(b, responseFormatRoot(b, rf) as Node, PARAM);
+    }),
+  );
 }
 
 /** Cache statistics (tests, debugging). */

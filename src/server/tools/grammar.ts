@@ -17,7 +17,7 @@
 import { hashKey, LruCache } from "../structured/cache.js";
 import { alt, cls, GrammarBuilder, list, lit, type Node, seq, star } from "../structured/gbnf.js";
 import { SchemaConverter } from "../structured/json-schema.js";
-import { finishGrammar, refuseIssues, type ResponseFormat, responseFormatGrammar, responseFormatRoot } from "../structured/response-format.js";
+import { finishGrammar, refuseIssues, withGrammarLimit, type ResponseFormat, responseFormatGrammar, responseFormatRoot } from "../structured/response-format.js";
 import { type ToolConfig, toolsActive, type ToolSpec } from "./config.js";
 
 const cache = new LruCache<string | null>(256);
@@ -53,8 +53,10 @@ export function toolGrammar(cfg: ToolConfig, rf: ResponseFormat | null): { b: Gr
 }
 
 function build(cfg: ToolConfig, rf: ResponseFormat | null): string | null {
-  const g = toolGrammar(cfg, rf);
-  return g === null ? null : finishGrammar(g.b, g.root, g.param);
+  return withGrammarLimit("tools", () => {
+    const g = toolGrammar(cfg, rf);
+    return g === null ? null : finishGrammar(g.b, g.root, g.param);
+  });
 }
 
 /** The grammar for this request's tools and response format; undefined = unconstrained. */
