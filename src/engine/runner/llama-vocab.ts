@@ -49,7 +49,8 @@ function takeLongJobTurn(): Promise<() => void> {
 
 export class LlamaVocab {
   readonly vocabSize: number;
-  readonly #pieces = new Map<number, Uint8Array>();
+  #pieceTable: { bytes: Uint8Array; offsets: Uint32Array } | null = null;
+  readonly #specialPieces = new Map<number, Uint8Array>();
   /** Set when this object loaded the model itself (vocab-only) and must free it. */
   #owned: ModelPtr | null = null;
   #closed = false;
@@ -151,11 +152,17 @@ export class LlamaVocab {
   }
 
   /**
-   * Loads what long texts need (special tokens, the longest piece, the pre-tokenizer) a slice at a
-   * time, so the first long prompt does not wait for it. Idempotent; failures surface on first use.
+   * Loads what long texts need (special tokens, the longest piece, the pre-tokenizer) and the piece
+   * table a slice at a time, so the first long prompt does not wait for it. Idempotent; failures
+   * surface on first use.
    */
   async prepareLongTexts(): Promise<void> {
-    const gen = this.#safe.prepare();
+    const safe = this.#safe;
+    const vocab = this;
+    const gen = (function* () {
+      yield* safe.prepare();
+      yield* vocab.buildPieceTable();
+    })();
     const release = await takeLongJobTurn();
     try {
       let sliceStart = performance.now();
@@ -223,11 +230,28 @@ export class LlamaVocab {
     };
   }
 
-  /** The UTF-8 bytes of one token (cached; possibly part of a character). */
+  /**
+   * The UTF-8 bytes of one token (possibly part of a character). From the piece table once it is built
+   * (`buildPieceTable`); special tokens rendered as text are cached apart (a few thousand at most).
+   */
   pieceOf(tokenId: TokenId, special = false): Uint8Array {
-    const key = special ? -1 - tokenId : tokenId;
-    const hit = this.#pieces.get(key);
-    if (hit) return hit;
+    const table = this.#pieceTable;
+    if (table && !(special && this.#specialText(tokenId))) return table.bytes.subarray(table.offsets[tokenId]!, table.offsets[tokenId + 1]!);
+    if (special) {
+      const hit = this.#specialPieces.get(tokenId);
+      if (hit) return hit;
+    }
+    const piece = this.#piece(tokenId, special);
+    if (special) this.#specialPieces.set(tokenId, piece);
+    return piece;
+  }
+
+  /** Whether rendering special tokens changes this token's piece (control and similar tokens). */
+  #specialText(tokenId: TokenId): boolean {
+    return (this.b.vocabGetAttr(this.vocab, tokenId) & (ATTR.control | ATTR.unknown)) !== 0;
+  }
+
+  #piece(tokenId: TokenId, special: boolean): Uint8Array {
     this.#checkOpen();
     let buf = new Uint8Array(64);
     let n = this.b.tokenToPiece(this.vocab, tokenId, buf, buf.length, 0, special);
@@ -235,9 +259,48 @@ export class LlamaVocab {
       buf = new Uint8Array(-n);
       n = this.b.tokenToPiece(this.vocab, tokenId, buf, buf.length, 0, special);
     }
-    const piece = buf.slice(0, Math.max(0, n));
-    this.#pieces.set(key, piece);
-    return piece;
+    return buf.slice(0, Math.max(0, n));
+  }
+
+  /**
+   * Builds the table of every token's piece: one byte array and offsets (Llama 4: 1.4 MB for 202k
+   * tokens), instead of a cache that grew with every new token a model emitted (a Map entry and a
+   * small array each: the engine's memory crept up for the whole of a 10-minute soak). A generator
+   * that yields every 16k tokens; `buildPieceTableSync` runs it to the end.
+   */
+  *buildPieceTable(): Generator<undefined, void> {
+    if (this.#pieceTable) return;
+    const n = this.vocabSize;
+    const offsets = new Uint32Array(n + 1);
+    let bytes = new Uint8Array(Math.max(1024, n * 8));
+    let at = 0;
+    const buf = new Uint8Array(256);
+    for (let id = 0; id < n; id++) {
+      this.#checkOpen();
+      let len = this.b.tokenToPiece(this.vocab, id, buf, buf.length, 0, false);
+      let piece: Uint8Array = buf;
+      if (len < 0) {
+        piece = new Uint8Array(-len);
+        len = this.b.tokenToPiece(this.vocab, id, piece, piece.length, 0, false);
+      }
+      len = Math.max(0, len);
+      if (at + len > bytes.length) {
+        const grown = new Uint8Array(Math.max(bytes.length * 2, at + len));
+        grown.set(bytes.subarray(0, at));
+        bytes = grown;
+      }
+      bytes.set(piece.subarray(0, len), at);
+      offsets[id] = at;
+      at += len;
+      if ((id & 0x3fff) === 0x3fff) yield;
+    }
+    offsets[n] = at;
+    this.#pieceTable = { bytes: bytes.slice(0, at), offsets };
+  }
+
+  buildPieceTableSync(): void {
+    const gen = this.buildPieceTable();
+    while (!gen.next().done) {}
   }
 
   detokenize(tokenIds: readonly TokenId[], special: boolean): string {

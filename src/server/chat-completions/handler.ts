@@ -69,9 +69,9 @@ interface ChatRun {
 export async function handleChatCompletion(ctx: ServerContext, ex: Exchange): Promise<Response> {
   const { req, log } = ex;
   const body = await readJsonObject(ex, ctx.config.maxRequestBodyBytes);
-  const model = ctx.model();
-  checkMessageCount(body, model.limits.maxModelLen);
+  if (ctx.hasModel) checkMessageCount(body, ctx.model().limits.maxModelLen);
   const r = parseRequest(ChatCompletionRequestSchema, body);
+  const model = ctx.model();
   checkModelName(model, r.model);
   refuseUnsupported(r);
   const toolConfig = resolveTools(r);

@@ -35,9 +35,9 @@ const DetokenizeSchema = z.object({
 export async function handleTokenize(ctx: ServerContext, ex: Exchange): Promise<Response> {
   const req = ex.req;
   const body = await readJsonObject(ex, ctx.config.maxRequestBodyBytes);
-  const model = ctx.model();
-  checkMessageCount(body, model.limits.maxModelLen);
+  if (ctx.hasModel) checkMessageCount(body, ctx.model().limits.maxModelLen);
   const r = parseRequest(TokenizeSchema, body);
+  const model = ctx.model();
   checkModelName(model, r.model);
   const hasPrompt = r.prompt !== null && r.prompt !== undefined;
   const hasMessages = r.messages !== null && r.messages !== undefined;
