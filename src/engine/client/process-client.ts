@@ -28,6 +28,22 @@ export function engineEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...env, GLIBC_TUNABLES: tunables === "" ? "glibc.malloc.hugetlb=1" : `${tunables}:glibc.malloc.hugetlb=1` };
 }
 
+/**
+ * The API process's vocabulary of each model file, loaded once and kept for the process's life: a
+ * restarted engine reuses it instead of loading it again on the event loop (0.2–0.7 s for Llama 4,
+ * a /health stall at every restart), along with its prepared long-text tables and piece table.
+ */
+const vocabs = new Map<string, LlamaVocab>();
+function sharedVocab(path: string, log: EngineLog): LlamaVocab {
+  let v = vocabs.get(path);
+  if (!v) {
+    v = LlamaVocab.loadVocabOnly(path, (level, message) => log(level, message));
+    vocabs.set(path, v);
+    void v.prepareLongTexts().catch(() => {}); // in the background; a failure shows on first use
+  }
+  return v;
+}
+
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 interface PendingCall {
@@ -82,12 +98,10 @@ export class ProcessClient extends BaseEngineClient {
     // Tokenize here, not in the child: a tokenize call would otherwise wait for the current decode
     // step (tens of ms under load) and cost two IPC hops.
     try {
-      client.#vocab = LlamaVocab.loadVocabOnly(ready.config.model, (level, message) => log(level, message));
-      if (client.#vocab.vocabSize !== ready.modelInfo.vocabSize) throw new Error("vocabulary size differs from the engine's");
-      void client.#vocab.prepareLongTexts().catch(() => {}); // in the background; a failure shows on first use
+      const vocab = sharedVocab(ready.config.model, log);
+      if (vocab.vocabSize !== ready.modelInfo.vocabSize) throw new Error("vocabulary size differs from the engine's");
+      client.#vocab = vocab;
     } catch (err) {
-      client.#vocab?.close();
-      client.#vocab = null;
       log("warn", `tokenizing in the engine process: ${err instanceof Error ? err.message : String(err)}`);
     }
     onExit = (code, signal) => client.#onExit(code, signal);
@@ -190,8 +204,7 @@ export class ProcessClient extends BaseEngineClient {
   }
 
   protected async shutdown(): Promise<void> {
-    this.#vocab?.close();
-    this.#vocab = null;
+    this.#vocab = null; // shared with the next engine on this model (see sharedVocab)
     this.#send({ type: "shutdown" });
     const timer = setTimeout(() => this.#child.kill("SIGKILL"), 5000);
     await this.#exited;
