@@ -75,6 +75,9 @@ export class ProcessClient extends BaseEngineClient {
       execArgv.push("--import", "tsx");
     }
     const child = fork(entryPath, [], { execArgv, env: engineEnv(process.env), stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" });
+    // Errors of the child object itself (a failed spawn, kill or IPC write) are logged; its exit is what
+    // fails the requests and starts a new engine.
+    child.on("error", (err) => log("warn", `engine process: ${err.message}`));
     let onExit: (code: number | null, signal: NodeJS.Signals | null) => void = () => {};
     const exited = new Promise<void>((resolve) => child.once("exit", (code, signal) => { onExit(code, signal); resolve(); }));
     const ready = await new Promise<Extract<FromEngine, { type: "ready" }>>((resolve, reject) => {
@@ -88,7 +91,7 @@ export class ProcessClient extends BaseEngineClient {
         }
       });
       const init: EngineInit = { type: "init", config, llamaLogLevel: 3 };
-      child.send(init);
+      child.send(init, (err) => err && reject(new Error(`could not send the engine its configuration: ${err.message}`)));
     }).catch((err: unknown) => {
       child.kill("SIGKILL");
       throw err;
@@ -147,7 +150,10 @@ export class ProcessClient extends BaseEngineClient {
   }
 
   #send(msg: ToEngine): void {
-    if (this.#child.connected) this.#child.send(msg);
+    // With a callback, a failed write (EPIPE: the engine died an instant ago) is reported here instead
+    // of as an 'error' event on the child, which nothing may leave unhandled: a soak with engine kills
+    // every minute took the whole server down that way. The exit handler fails the requests.
+    if (this.#child.connected) this.#child.send(msg, (err) => err && this.#log("debug", `message to the engine not delivered: ${err.message}`));
   }
 
   #call<T>(msg: DistributiveOmit<Extract<ToEngine, { callId: number }>, "callId">): Promise<T> {
