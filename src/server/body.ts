@@ -90,12 +90,16 @@ const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 export async function readJsonObject(ex: Pick<Exchange, "req" | "node">, maxBytes: number): Promise<Record<string, unknown>> {
   const bytes = await readBodyBytes(ex, maxBytes);
   if (bytes.byteLength === 0) throw new InvalidRequestError("Request body is empty; expected a JSON object.", { code: "invalid_json" });
+  // A large body is decoded, parsed and checked in separate turns of the event loop (tens of ms each
+  // for 8 MB), so requests beside it, and /health, wait for one step at most.
+  const big = bytes.byteLength > LARGE_BODY_BYTES;
   let text: string;
   try {
     text = utf8.decode(bytes);
   } catch {
     throw new InvalidRequestError("Request body is not valid UTF-8.", { code: "invalid_encoding" });
   }
+  if (big) await nextTurn();
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -108,6 +112,7 @@ export async function readJsonObject(ex: Pick<Exchange, "req" | "node">, maxByte
       code: "invalid_json",
     });
   }
+  if (big) await nextTurn();
   const depth = jsonDepth(value, MAX_JSON_DEPTH);
   if (depth > MAX_JSON_DEPTH) {
     throw new InvalidRequestError(`The request body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep; at most ${MAX_JSON_DEPTH} are accepted.`, {
@@ -116,6 +121,9 @@ export async function readJsonObject(ex: Pick<Exchange, "req" | "node">, maxByte
   }
   return value as Record<string, unknown>;
 }
+
+const LARGE_BODY_BYTES = 1 << 20;
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Deepest nesting accepted in a request body. JSON.parse reads any depth, but what handles the value
