@@ -13,7 +13,7 @@
  */
 import { Template } from "@huggingface/jinja";
 import { InvalidRequestError } from "../common/errors.js";
-import { renderOnWorker, TemplateRenderError, WORKER_MESSAGE_THRESHOLD } from "./template-worker.js";
+import { renderOnWorker, TemplateRenderError, WORKER_KWARGS_CHARS, WORKER_MESSAGE_THRESHOLD } from "./template-worker.js";
 
 export const LLAMA4_CHAT_TEMPLATE = `{{- bos_token }}
 {%- if messages[0]['role'] == 'system' %}
@@ -92,10 +92,12 @@ export class ChatTemplate {
 
   /**
    * The same, on a worker thread when the conversation is long (more than
-   * `WORKER_MESSAGE_THRESHOLD` messages), so rendering never holds the event loop.
+   * `WORKER_MESSAGE_THRESHOLD` messages) or `chat_template_kwargs` is large (a template may loop over
+   * what it holds), so rendering never holds the event loop.
    */
   async renderAsync(messages: readonly TemplateMessage[], opts: RenderOptions): Promise<string> {
-    if (messages.length <= WORKER_MESSAGE_THRESHOLD) return this.render(messages, opts);
+    const bigKwargs = opts.kwargs !== undefined && JSON.stringify(opts.kwargs).length > WORKER_KWARGS_CHARS;
+    if (messages.length <= WORKER_MESSAGE_THRESHOLD && !bigKwargs) return this.render(messages, opts);
     try {
       return await renderOnWorker(this.text, this.#vars(messages, opts));
     } catch (err) {

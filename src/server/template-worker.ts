@@ -18,6 +18,8 @@ type RenderReply = { id: number; text: string } | { id: number; error: string };
 
 /** Conversations with more messages than this render on the worker thread. */
 export const WORKER_MESSAGE_THRESHOLD = 256;
+/** …and so do those whose `chat_template_kwargs` serialize to more characters than this. */
+export const WORKER_KWARGS_CHARS = 65_536;
 
 let worker: Worker | null = null;
 let nextId = 1;
@@ -37,6 +39,7 @@ function startWorker(): Worker {
     else p.resolve(m.text);
   });
   const fail = (err: Error) => {
+    if (worker !== w) return; // an 'exit' after 'error': this worker was already replaced
     for (const p of pending.values()) p.reject(err);
     pending.clear();
     worker = null;

@@ -64,6 +64,19 @@ describe.each([
     expect(compared).toBeGreaterThan(200_000);
   });
 
+  it("matches llama.cpp wherever a chunk is cut (whitespace runs before digits, tabs, newlines)", async () => {
+    const path = await modelPath();
+    const tricky = Array.from({ length: 40 }, (_, i) => `Total${" ".repeat(1 + (i % 4))}${1000 + i}\t\t!!!${" ".repeat(i % 3)}\n${"\n".repeat(i % 2)}  x${i % 5 === 0 ? "  " : ""}`).join("");
+    for (const chunk of [8, 13, 21, 34]) {
+      const v = LlamaVocab.loadVocabOnly(path, quiet, { run: 8, chunk });
+      try {
+        expect(v.tokenize(tricky, false, true)).toEqual(v.llamaTokenize(tricky, false, true));
+      } finally {
+        v.close();
+      }
+    }
+  });
+
   it("matches llama.cpp on the whole corpus at once with the default limits", () => {
     expect(real.tokenize(corpus, true, true)).toEqual(real.llamaTokenize(corpus, true, true));
   });

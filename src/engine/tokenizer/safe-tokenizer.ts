@@ -124,11 +124,12 @@ export class SafeTokenizer {
       }
     }
     if (text.length <= this.limits.run) return this.vocab.raw(text, opts.addSpecial, opts.parseSpecial);
+    yield; // before any work that grows with the text: the async driver takes its turn here
     const s = yield* this.#long();
     if (s.splitter === "other") return (yield { text, addSpecial: opts.addSpecial, parseSpecial: opts.parseSpecial })!;
     const out: TokenId[] = [];
     if (opts.addSpecial && s.bos !== null) out.push(s.bos);
-    for (const frag of partition(text, this.#partitioner(s, opts.parseSpecial), s.specials)) {
+    for (const frag of yield* partition(text, this.#partitioner(s, opts.parseSpecial), s.specials)) {
       if (typeof frag === "number") out.push(frag);
       else append(out, yield* this.#fragment(frag, s));
       yield;
@@ -164,9 +165,20 @@ export class SafeTokenizer {
     const out: TokenId[] = [];
     let chunkStart = 0;
     let wordStart = 0;
-    const flush = (end: number) => {
-      if (end > chunkStart) append(out, this.vocab.raw(text.slice(chunkStart, end), false, false));
-      chunkStart = end;
+    /** Ends of the words in the current chunk (the chunk runs from `chunkStart` to the last). */
+    const chunkEnds: number[] = [];
+    // A chunk never ends with a whitespace-only word: in "a  1" llama.cpp's `\s+(?!\S)` backs off
+    // one space because "1" follows (words "a", " ", " ", "1"), but at the end of a chunk the
+    // lookahead succeeds and "  " would be one word. Trailing whitespace words are tokenized one by
+    // one instead; alone, each is matched whole, as in the full text.
+    const flush = () => {
+      let k = chunkEnds.length;
+      while (k > 0 && BLANK.test(text.slice(k > 1 ? chunkEnds[k - 2]! : chunkStart, chunkEnds[k - 1]!))) k--;
+      const cut = k > 0 ? chunkEnds[k - 1]! : chunkStart;
+      if (cut > chunkStart) append(out, this.vocab.raw(text.slice(chunkStart, cut), false, false));
+      for (let j = k, from = cut; j < chunkEnds.length; from = chunkEnds[j++]!) append(out, this.vocab.raw(text.slice(from, chunkEnds[j]!), false, false));
+      chunkStart = wordStart;
+      chunkEnds.length = 0;
     };
     for (const end of ends) {
       if (s.splitter !== "gpt4o" && end - wordStart > 4 * this.limits.run) {
@@ -176,16 +188,19 @@ export class SafeTokenizer {
         );
       }
       if (s.splitter === "gpt4o" && end - wordStart > this.limits.run) {
-        flush(wordStart);
+        flush();
         append(out, yield* bpeWord(text.slice(wordStart, end), yield* s.bpeTables()));
         chunkStart = end;
-      } else if (end - chunkStart > this.limits.chunk) {
-        flush(wordStart);
-        yield;
+      } else {
+        if (end - chunkStart > this.limits.chunk && chunkEnds.length > 0) {
+          flush();
+          yield;
+        }
+        chunkEnds.push(end);
       }
       wordStart = end;
     }
-    flush(text.length);
+    flush();
     return out;
   }
 }
@@ -196,7 +211,7 @@ export class SafeTokenizer {
  * token-by-token passes whenever no special text can overlap another, as in Llama 4's `<|…|>` set),
  * with whitespace stripped beside tokens marked lstrip / rstrip.
  */
-export function partition(text: string, re: RegExp | null, specials: readonly SpecialToken[]): Array<string | TokenId> {
+export function* partition(text: string, re: RegExp | null, specials: readonly SpecialToken[]): Generator<undefined, Array<string | TokenId>> {
   if (re === null) return [text];
   const byText = new Map<string, SpecialToken>();
   for (const t of specials) if (!byText.has(t.text)) byText.set(t.text, t);
@@ -204,20 +219,35 @@ export function partition(text: string, re: RegExp | null, specials: readonly Sp
   let pos = 0;
   let stripNext = false;
   re.lastIndex = 0;
+  let count = 0;
   for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    if ((++count & 0xfff) === 0) yield;
     const tok = byText.get(m[0])!;
     let left = text.slice(pos, m.index);
-    if (stripNext) left = left.replace(/^[ \t\n\v\f\r]+/, "");
-    if (tok.lstrip) left = left.replace(/[ \t\n\v\f\r]+$/, "");
+    if (stripNext) left = stripStart(left);
+    if (tok.lstrip) left = stripEnd(left);
     if (left.length > 0) out.push(left);
     out.push(tok.id);
     stripNext = tok.rstrip;
     pos = m.index + m[0].length;
   }
   let rest = text.slice(pos);
-  if (stripNext) rest = rest.replace(/^[ \t\n\v\f\r]+/, "");
+  if (stripNext) rest = stripStart(rest);
   if (rest.length > 0) out.push(rest);
   return out;
+}
+
+/** C's isspace in the "C" locale, as llama.cpp strips beside lstrip/rstrip tokens (a loop: V8's `\s+$` is quadratic). */
+const isCSpace = (c: number) => c === 0x20 || (c >= 0x09 && c <= 0x0d);
+function stripStart(s: string): string {
+  let i = 0;
+  while (i < s.length && isCSpace(s.charCodeAt(i))) i++;
+  return s.slice(i);
+}
+function stripEnd(s: string): string {
+  let i = s.length;
+  while (i > 0 && isCSpace(s.charCodeAt(i - 1))) i--;
+  return s.slice(0, i);
 }
 
 /** Cut points where a letter meets whitespace (a word boundary in every regex pre-tokenizer). */
@@ -228,6 +258,9 @@ function letterSpaceCuts(text: string): number[] {
   ends.push(text.length);
   return ends;
 }
+
+/** A whitespace-only word (JS `\s` plus U+0085, which llama.cpp also counts as whitespace). */
+const BLANK = /^[\s\u0085]+$/u;
 
 function append(out: TokenId[], ids: readonly TokenId[]): void {
   for (const id of ids) out.push(id);

@@ -73,9 +73,17 @@ export function alt(...items: Node[]): Node {
 /**
  * Equal structures get equal ids, in time linear in the number of distinct node objects: nodes share
  * subtrees (`list` uses its item twice), so comparing their JSON text grew exponentially with nesting.
+ * One id space serves every call (nested alternatives are flattened into their parents, so each level
+ * would otherwise number the same nodes again); it starts afresh past a million structures.
  */
+let idSpace: ((n: Node) => number) & { size: () => number } = newIdSpace();
 function structuralIds(): (n: Node) => number {
-  const byNode = new Map<Node, number>();
+  if (idSpace.size() > 1_000_000) idSpace = newIdSpace();
+  return idSpace;
+}
+
+function newIdSpace(): ((n: Node) => number) & { size: () => number } {
+  const byNode = new WeakMap<Node, number>();
   const byKey = new Map<string, number>();
   const id = (n: Node): number => {
     const hit = byNode.get(n);
@@ -105,7 +113,7 @@ function structuralIds(): (n: Node) => number {
     byNode.set(n, v);
     return v;
   };
-  return id;
+  return Object.assign(id, { size: () => byKey.size });
 }
 
 /** A grammar past this many characters is refused (the engine parses it for every request). */
