@@ -278,13 +278,13 @@ export class LlamaRunner implements ModelRunner {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.vocab.close(); // stops tokenizing work waiting for its next slice
     void this.#encoder?.dispose();
     this.#tokenBatch.free();
     this.#embd?.free();
     this.#b.free(this.#ctx);
     if (this.#threadpool) this.#b.threadpool?.free(this.#threadpool);
-    this.#b.modelFree(this.#m.model);
+    // The vocabulary lives in the model: freed once no tokenize call is running on a worker thread.
+    this.vocab.close(() => this.#b.modelFree(this.#m.model));
   }
 }
 

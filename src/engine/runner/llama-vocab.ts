@@ -54,6 +54,7 @@ export class LlamaVocab {
   /** Set when this object loaded the model itself (vocab-only) and must free it. */
   #owned: ModelPtr | null = null;
   #closed = false;
+  #afterIdle: (() => void) | null = null;
   /** Calls running on a worker thread; the model is freed only once none is. */
   #inflight = 0;
   readonly #safe: SafeTokenizer;
@@ -313,15 +314,24 @@ export class LlamaVocab {
   }
 
   /** Frees the vocabulary-only model this object loaded (a no-op for a runner's vocabulary). */
-  close(): void {
+  /**
+   * Stops tokenizing work at its next slice and frees the vocabulary-only model this object loaded.
+   * `thenFree` frees a model owned elsewhere (the runner's) on the same terms: at once, or when the
+   * last call running on a worker thread returns.
+   */
+  close(thenFree?: () => void): void {
     this.#closed = true;
+    if (thenFree) this.#afterIdle = thenFree;
     this.#freeIfIdle();
   }
 
   #freeIfIdle(): void {
-    if (this.#inflight > 0 || !this.#owned) return;
-    this.b.modelFree(this.#owned);
+    if (this.#inflight > 0) return;
+    if (this.#owned) this.b.modelFree(this.#owned);
     this.#owned = null;
+    const free = this.#afterIdle;
+    this.#afterIdle = null;
+    free?.();
   }
 
   /** After `close()`, work that was waiting for its next slice stops here instead of using freed memory. */
