@@ -78,7 +78,7 @@ beforeAll(async () => {
   const m = b.modelLoadFromFile(modelPath, { ...b.modelDefaultParams(), n_gpu_layers: 0 });
   if (!m) throw new Error(`could not load ${modelPath}`);
   model = m;
-  // One thread: ggml's spinning threadpool collapses when the cores are shared (see the README).
+  // One thread: ggml's spinning threadpool collapses when the cores are shared (see docs/engine.md).
   enc = await VisionEncoder.create(mmproj, model, 1, { libmtmd: lib });
   raw = await VisionEncoder.create(mmproj, model, 1, { libmtmd: lib, tokenOrder: "llama.cpp" });
 }, 30 * 60_000);

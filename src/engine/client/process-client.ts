@@ -19,7 +19,7 @@ export type EngineLog = (level: "debug" | "info" | "warn" | "error", message: st
  * The engine process's environment: glibc's `glibc.malloc.hugetlb=1` tunable, so that malloc advises
  * transparent huge pages (MADV_HUGEPAGE) for its large blocks — the weights under load mode "none", the
  * KV cache, the compute buffers. Each decode step streams all the weights; on 4 KiB pages that costs
- * TLB misses (README, "Performance"). Read by glibc at process start only, hence here and not in the
+ * TLB misses (docs/performance.md). Read by glibc at process start only, hence here and not in the
  * engine; ignored by other C libraries and where THP is "never". A hugetlb value already given wins.
  */
 export function engineEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {

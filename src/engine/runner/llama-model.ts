@@ -25,7 +25,7 @@ const LLAMA_LOAD_MODE: Record<LoadMode, number> = { auto: -1, none: 0, mmap: 1, 
  * herd's "auto": on the CPU device the weights are read into the engine's own memory ("none"), which
  * the engine process backs with transparent huge pages (process-client.ts); decode streams every
  * weight each step, and served from a memory-mapped file through 4 KiB pages it ran slower and with a
- * longer tail here (README, "Performance"). On a GPU the weights live in device memory: llama.cpp's own
+ * longer tail here (docs/performance.md). On a GPU the weights live in device memory: llama.cpp's own
  * "auto" (mmap). Any other mode is passed through.
  */
 export function resolveLoadMode(mode: LoadMode, device: DeviceKind): LoadMode {
