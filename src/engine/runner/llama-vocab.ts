@@ -153,17 +153,12 @@ export class LlamaVocab {
   }
 
   /**
-   * Loads what long texts need (special tokens, the longest piece, the pre-tokenizer) and the piece
-   * table a slice at a time, so the first long prompt does not wait for it. Idempotent; failures
-   * surface on first use.
+   * Loads what long texts need (the piece table, special tokens, the longest piece, the pre-tokenizer)
+   * a slice at a time, so the first long prompt does not wait for it. Idempotent; failures surface on
+   * first use.
    */
   async prepareLongTexts(): Promise<void> {
-    const safe = this.#safe;
-    const vocab = this;
-    const gen = (function* () {
-      yield* safe.prepare();
-      yield* vocab.buildPieceTable();
-    })();
+    const gen = this.#safe.prepare();
     const release = await takeLongJobTurn();
     try {
       let sliceStart = performance.now();
@@ -195,26 +190,29 @@ export class LlamaVocab {
     return Array.from(out.subarray(0, n));
   }
 
-  /** What long texts need: special tokens, BOS/EOS, the longest piece, the GGUF's BPE tables. */
+  /**
+   * What long texts need: special tokens, BOS/EOS, the longest piece (from the piece table, which
+   * this builds if nothing has yet, and the special tokens' text), the GGUF's BPE tables.
+   */
   *#longTextSupport(): Generator<undefined, LongTextSupport> {
     const b = this.b;
     const v = this.vocab;
     const path = this.ggufPath !== null && existsSync(this.ggufPath) ? this.ggufPath : null;
     const keys = path !== null ? yield* readGgufTokenizer(path, false) : null;
     const bpe = b.vocabType(v) === VOCAB_TYPE_BPE;
+    yield* this.buildPieceTable();
+    const { offsets } = this.#pieceTable!;
     const specials: SpecialToken[] = [];
     let maxTokenBytes = 1;
-    const buf = new Uint8Array(256);
     for (let id = 0; id < this.vocabSize; id++) {
+      maxTokenBytes = Math.max(maxTokenBytes, offsets[id + 1]! - offsets[id]!);
       const attr = b.vocabGetAttr(v, id);
-      let n = b.tokenToPiece(v, id, buf, buf.length, 0, true);
-      if (n < 0) n = -n;
-      if (n > maxTokenBytes) maxTokenBytes = n;
       if (attr & (ATTR.control | ATTR.userDefined | ATTR.unknown)) {
-        const text = Buffer.from(this.pieceOf(id, true)).toString("utf8");
-        specials.push({ id, text, lstrip: (attr & ATTR.lstrip) !== 0, rstrip: (attr & ATTR.rstrip) !== 0, controlOrUnknown: (attr & (ATTR.control | ATTR.unknown)) !== 0 });
+        const piece = this.pieceOf(id, true);
+        maxTokenBytes = Math.max(maxTokenBytes, piece.length);
+        specials.push({ id, text: Buffer.from(piece).toString("utf8"), lstrip: (attr & ATTR.lstrip) !== 0, rstrip: (attr & ATTR.rstrip) !== 0, controlOrUnknown: (attr & (ATTR.control | ATTR.unknown)) !== 0 });
       }
-      if ((id & 0xfff) === 0) yield;
+      if ((id & 0x3fff) === 0) yield;
     }
     const gpt4o = bpe && keys !== null && keys.model === "gpt2" && keys.pre !== null && GPT4O_PRE.has(keys.pre);
     const tables = new SharedLoad<BpeTables>(function* () {
@@ -313,7 +311,6 @@ export class LlamaVocab {
     return Buffer.concat(parts).toString("utf8");
   }
 
-  /** Frees the vocabulary-only model this object loaded (a no-op for a runner's vocabulary). */
   /**
    * Stops tokenizing work at its next slice and frees the vocabulary-only model this object loaded.
    * `thenFree` frees a model owned elsewhere (the runner's) on the same terms: at once, or when the
