@@ -3,6 +3,7 @@
  * Error messages never quote the body (it may hold a prompt).
  * @module
  */
+import { setImmediate as nextTurn } from "node:timers/promises";
 import type { IncomingMessage } from "node:http";
 import { InvalidRequestError, PayloadTooLargeError } from "../common/errors.js";
 import type { Exchange } from "./context.js";
@@ -123,7 +124,6 @@ export async function readJsonObject(ex: Pick<Exchange, "req" | "node">, maxByte
 }
 
 const LARGE_BODY_BYTES = 1 << 20;
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Deepest nesting accepted in a request body. JSON.parse reads any depth, but what handles the value

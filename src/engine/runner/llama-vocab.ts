@@ -10,13 +10,14 @@
  * @module
  */
 import { existsSync } from "node:fs";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { readGgufTokenizer } from "../../model/gguf/gguf-tokenizer-reader.js";
 import { checkAbi } from "../../native/abi-check.js";
 import { getBindings, type Bindings, type ModelPtr, type VocabPtr } from "../../native/bindings.js";
 import { installLlamaLog, type LogSink } from "../../native/log.js";
 import { bpeTables, type BpeTables } from "../tokenizer/bpe.js";
 import { SharedLoad } from "../tokenizer/shared-load.js";
-import { type LongTextSupport, type RawCall, SafeTokenizer, type TokenizeStep, type SafeTokenizeOptions, type SafeTokenizerLimits, type SpecialToken } from "../tokenizer/safe-tokenizer.js";
+import { type LongTextSupport, type RawCall, SafeTokenizer, type SafeTokenizeOptions, type SafeTokenizerLimits, type SpecialToken } from "../tokenizer/safe-tokenizer.js";
 import type { TokenId } from "../types.js";
 
 /** llama_vocab_type */
@@ -100,32 +101,34 @@ export class LlamaVocab {
     const gen = this.#safe.tokenize(text, opts);
     const first = gen.next();
     if (first.done) return first.value; // a short text: done at once, no turn taken
-    const release = await takeLongJobTurn();
-    try {
-      return await this.#drive(gen, first.value);
-    } finally {
-      release();
-    }
+    return this.#drive(gen, first);
   }
 
-  async #drive(gen: TokenizeStep, firstStep: RawCall | undefined): Promise<TokenId[]> {
-    this.#checkOpen();
-    let sliceStart = performance.now();
-    let reply: TokenId[] | undefined;
-    let step: IteratorResult<RawCall | undefined, TokenId[]> = { done: false, value: firstStep };
-    for (;;) {
-      if (step.done) return step.value;
-      reply = undefined;
-      const r = step;
-      if (r.value) {
-        reply = await this.#llamaTokenizeAsync(r.value.text, r.value.addSpecial, r.value.parseSpecial);
-        sliceStart = performance.now();
-      } else if (performance.now() - sliceStart >= SLICE_MS) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        sliceStart = performance.now();
-      }
+  /**
+   * Runs tokenizing work in its turn among long jobs: a turn of the event loop every `SLICE_MS`, raw
+   * calls on a worker thread. `first`: a step the caller already took (before waiting for the turn).
+   */
+  async #drive<T>(gen: Generator<RawCall | undefined, T, TokenId[] | undefined>, first?: IteratorResult<RawCall | undefined, T>): Promise<T> {
+    const release = await takeLongJobTurn();
+    try {
       this.#checkOpen();
-      step = gen.next(reply);
+      let step = first ?? gen.next();
+      let sliceStart = performance.now();
+      for (;;) {
+        if (step.done) return step.value;
+        let reply: TokenId[] | undefined;
+        if (step.value) {
+          reply = await this.#llamaTokenizeAsync(step.value.text, step.value.addSpecial, step.value.parseSpecial);
+          sliceStart = performance.now();
+        } else if (performance.now() - sliceStart >= SLICE_MS) {
+          await nextTurn();
+          sliceStart = performance.now();
+        }
+        this.#checkOpen();
+        step = gen.next(reply);
+      }
+    } finally {
+      release();
     }
   }
 
@@ -158,19 +161,7 @@ export class LlamaVocab {
    * first use.
    */
   async prepareLongTexts(): Promise<void> {
-    const gen = this.#safe.prepare();
-    const release = await takeLongJobTurn();
-    try {
-      let sliceStart = performance.now();
-      while (!this.#closed && !gen.next().done) {
-        if (performance.now() - sliceStart >= SLICE_MS) {
-          await new Promise<void>((resolve) => setImmediate(resolve));
-          sliceStart = performance.now();
-        }
-      }
-    } finally {
-      release();
-    }
+    await this.#drive(this.#safe.prepare());
   }
 
   /**

@@ -27,6 +27,7 @@
  * @module
  */
 import { ContextLengthExceededError, InvalidRequestError } from "../../common/errors.js";
+import { escapeRegExp } from "../../common/regexp.js";
 import type { TokenId } from "../types.js";
 import { type BpeTables, bpeWord } from "./bpe.js";
 import { splitGpt4o } from "./gpt4o-split.js";
@@ -266,6 +267,3 @@ function append(out: TokenId[], ids: readonly TokenId[]): void {
   for (const id of ids) out.push(id);
 }
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-}

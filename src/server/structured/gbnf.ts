@@ -8,6 +8,8 @@
  * @module
  */
 
+import { escapeRegExp } from "../../common/regexp.js";
+
 export type Node =
   | { readonly k: "lit"; readonly s: string }
   | { readonly k: "cls"; readonly gbnf: string; readonly re: string }
@@ -160,9 +162,6 @@ export function gbnfLiteral(s: string): string {
   return out + '"';
 }
 
-function regexLiteral(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-}
 
 /** Collects named rules for one grammar. */
 export class GrammarBuilder {
@@ -257,7 +256,7 @@ export class GrammarBuilder {
   #regex(n: Node, stack: string[]): string {
     switch (n.k) {
       case "lit":
-        return regexLiteral(n.s);
+        return escapeRegExp(n.s);
       case "cls":
         return n.re;
       case "ref": {
