@@ -80,7 +80,15 @@ const { values: args } = parseArgs({
 });
 if (args.help) {
   const doc = readFileSync(fileURLToPath(import.meta.url), "utf8").split("\n");
-  console.log(doc.slice(1, doc.findIndex((l) => l.includes("@module"))).map((l) => l.replace(/^ \* ?/, "")).join("\n"));
+  console.log(
+    doc
+      .slice(
+        1,
+        doc.findIndex((l) => l.includes("@module")),
+      )
+      .map((l) => l.replace(/^ \* ?/, ""))
+      .join("\n"),
+  );
   process.exit(0);
 }
 
@@ -99,7 +107,12 @@ const MAX_BUSY = Number(args["max-busy"]);
 const WAIT_S = int("wait-quiet-s", args["wait-quiet-s"]);
 const REPEAT = Math.max(1, int("repeat", args.repeat));
 const RETRIES = int("retries", args.retries);
-const PEERS = new Set(args.peer.split(",").map((s) => s.trim()).filter((s) => s && s !== "none"));
+const PEERS = new Set(
+  args.peer
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s && s !== "none"),
+);
 const MAX_N = Math.max(...LEVELS);
 if (!["engine-default", "caller", "worker"].includes(args["decode-thread"])) throw new Error("--decode-thread must be caller or worker");
 if (!["in-process", "process"].includes(args.client)) throw new Error("--client must be in-process or process");
@@ -138,7 +151,15 @@ function summarize(side: string, n: number, start: number, arrivals: Arrivals[],
   const end = Math.max(...arrivals.map((a) => a[a.length - 1]!));
   let count = 0;
   for (const a of arrivals) for (const t of a) if (t > t0 && t <= t1) count++;
-  return { side, n, decodeTps: t1 > t0 ? (count * 1000) / (t1 - t0) : NaN, e2eTps: (n * GEN * 1000) / (end - start), wallS: (end - start) / 1000, load, extra };
+  return {
+    side,
+    n,
+    decodeTps: t1 > t0 ? (count * 1000) / (t1 - t0) : NaN,
+    e2eTps: (n * GEN * 1000) / (end - start),
+    wallS: (end - start) / 1000,
+    load,
+    extra,
+  };
 }
 
 const load1 = (): number => loadavg()[0]!;
@@ -166,7 +187,11 @@ const TICK_MS = 10; // USER_HZ = 100 on Linux
 
 /** CPU time (ms) of this process, its threads and its reaped children, plus `pid`'s when given. */
 function ownCpuMs(pid?: number): number {
-  const fields = (path: string) => readFileSync(path, "utf8").replace(/^.*\) /s, "").split(" ").map(Number);
+  const fields = (path: string) =>
+    readFileSync(path, "utf8")
+      .replace(/^.*\) /s, "")
+      .split(" ")
+      .map(Number);
   const f = fields("/proc/self/stat"); // after "(comm) ": state=0 … utime=11 stime=12 cutime=13 cstime=14
   let ticks = f[11]! + f[12]! + f[13]! + f[14]!;
   if (pid !== undefined) {
@@ -224,7 +249,10 @@ async function waitForQuiet(what: string): Promise<Load> {
 // ---------------------------------------------------------------------------------------------------
 // Prompts: distinct, exactly PROMPT tokens, identical for herd and llama-server
 
-const WORDS = "time person year way day thing man world life hand part child eye woman place work week case point government company number group problem fact river stone garden music paper window light table market".split(" ");
+const WORDS =
+  "time person year way day thing man world life hand part child eye woman place work week case point government company number group problem fact river stone garden music paper window light table market".split(
+    " ",
+  );
 
 /**
  * Token ids of plain ASCII words, each biased by +BIAS on both sides: random weights otherwise emit
@@ -275,8 +303,27 @@ interface HerdProfile {
   lastExecuteEnd: number;
 }
 
-const profile: HerdProfile = { steps: 0, batchTokens: 0, executeMs: 0, decodeMs: 0, sampleMs: 0, samples: 0, firstExecute: 0, lastExecuteEnd: 0 };
-const resetProfile = () => Object.assign(profile, { steps: 0, batchTokens: 0, executeMs: 0, decodeMs: 0, sampleMs: 0, samples: 0, firstExecute: 0, lastExecuteEnd: 0 });
+const profile: HerdProfile = {
+  steps: 0,
+  batchTokens: 0,
+  executeMs: 0,
+  decodeMs: 0,
+  sampleMs: 0,
+  samples: 0,
+  firstExecute: 0,
+  lastExecuteEnd: 0,
+};
+const resetProfile = () =>
+  Object.assign(profile, {
+    steps: 0,
+    batchTokens: 0,
+    executeMs: 0,
+    decodeMs: 0,
+    sampleMs: 0,
+    samples: 0,
+    firstExecute: 0,
+    lastExecuteEnd: 0,
+  });
 
 /** Times llama_decode, runner.execute and Sampler.sample without touching src/engine (in-process only). */
 function instrument(client: InProcessClient): void {
@@ -346,7 +393,10 @@ function request(prompt: number[], maxTokens: number): EngineRequest {
     requestId: `bench-${++requestCounter}`,
     promptTokenIds: prompt,
     sampling: {
-      ...defaultSamplingParams(), temperature: 0, ignoreEos: true, maxTokens,
+      ...defaultSamplingParams(),
+      temperature: 0,
+      ignoreEos: true,
+      maxTokens,
       logitBias: Object.fromEntries(asciiTokenIds.map((id) => [id, ASCII_BIAS])),
     },
   };
@@ -408,8 +458,22 @@ function run(cmd: string, argv: string[]): Promise<{ code: number | null; stdout
 }
 
 const commonPeerFlags = (model: string) => [
-  "-m", model, "-c", String(KV), "-b", String(BATCH), "-ub", String(Math.min(512, BATCH)),
-  "-t", String(THREADS), "-tb", String(THREADS), "-kvu", "--swa-full", "-fa", "auto",
+  "-m",
+  model,
+  "-c",
+  String(KV),
+  "-b",
+  String(BATCH),
+  "-ub",
+  String(Math.min(512, BATCH)),
+  "-t",
+  String(THREADS),
+  "-tb",
+  String(THREADS),
+  "-kvu",
+  "--swa-full",
+  "-fa",
+  "auto",
 ];
 
 let peerBackend = "";
@@ -429,14 +493,32 @@ async function runBatchedBench(model: string, n: number): Promise<Measurement> {
   if (r.code !== 0 || !line) throw new Error(`llama-batched-bench failed (${r.code}):\n${r.stderr.slice(-2000)}`);
   const j = JSON.parse(line) as { t_pp: number; t_tg: number; speed_tg: number; speed_pp: number };
   return {
-    side: "llama-batched-bench", n, decodeTps: j.speed_tg, e2eTps: (n * GEN) / (j.t_pp + j.t_tg), wallS: j.t_pp + j.t_tg,
-    load, extra: { t_pp: j.t_pp, t_tg: j.t_tg, speed_pp: j.speed_pp, cmd: `llama-batched-bench ${argv.join(" ")}` },
+    side: "llama-batched-bench",
+    n,
+    decodeTps: j.speed_tg,
+    e2eTps: (n * GEN) / (j.t_pp + j.t_tg),
+    wallS: j.t_pp + j.t_tg,
+    load,
+    extra: { t_pp: j.t_pp, t_tg: j.t_tg, speed_pp: j.speed_pp, cmd: `llama-batched-bench ${argv.join(" ")}` },
   };
 }
 
 async function startServer(model: string, n: number, port: number): Promise<{ child: ChildProcess; log: () => string; argv: string[] }> {
-  const argv = [...commonPeerFlags(model), "-np", String(n), "--host", "127.0.0.1", "--port", String(port),
-    "--no-webui", "--fit", "off", "--no-cache-prompt", "-cram", "0"];
+  const argv = [
+    ...commonPeerFlags(model),
+    "-np",
+    String(n),
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--no-webui",
+    "--fit",
+    "off",
+    "--no-cache-prompt",
+    "-cram",
+    "0",
+  ];
   const child = spawn(peerBin("llama-server"), argv, { stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   child.stdout!.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-20000)));
@@ -471,9 +553,16 @@ async function serverComplete(port: number, prompt: number[], nPredict: number):
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({
-      prompt, n_predict: nPredict, ignore_eos: true, temperature: 0, samplers: ["top_k"], top_k: 1,
+      prompt,
+      n_predict: nPredict,
+      ignore_eos: true,
+      temperature: 0,
+      samplers: ["top_k"],
+      top_k: 1,
       logit_bias: asciiTokenIds.map((id) => [id, ASCII_BIAS]),
-      stream: true, cache_prompt: false, return_tokens: true,
+      stream: true,
+      cache_prompt: false,
+      return_tokens: true,
     }),
   });
   if (!res.ok || !res.body) throw new Error(`llama-server /completion: HTTP ${res.status} ${await res.text()}`);
@@ -557,7 +646,11 @@ function printReport(levels: number[], results: Measurement[]): void {
   const peers = ["llama-batched-bench", "llama-server"].filter((s) => results.some((m) => m.side === s));
   const of = (side: string, n: number) => results.filter((r) => r.side === side && r.n === n);
   console.log("\ntok/s: median (range) of the repeats; herd/peer: median (range) of the per-round ratios");
-  console.log("\n| N | metric | herd | " + peers.map((p) => `${p} | herd/${p.replace("llama-", "")}`).join(" | ") + " | target | other jobs' cores during (herd/peers) |");
+  console.log(
+    "\n| N | metric | herd | " +
+      peers.map((p) => `${p} | herd/${p.replace("llama-", "")}`).join(" | ") +
+      " | target | other jobs' cores during (herd/peers) |",
+  );
   console.log("|---|---|---|" + peers.map(() => "---|---").join("|") + "|---|---|");
   for (const n of levels) {
     const herd = of("herd", n);
@@ -567,11 +660,17 @@ function printReport(levels: number[], results: Measurement[]): void {
       const cells = peers.map((p) => {
         const peer = of(p, n);
         const ratios = peer.slice(0, herd.length).map((m, i) => herd[i]![metric] / m[metric]);
-        return peer.length ? `${cell(peer)} | **${fmt(median(ratios), 3)}×**${ratios.length > 1 ? ` (${fmt(Math.min(...ratios), 2)}–${fmt(Math.max(...ratios), 2)})` : ""}` : "– | –";
+        return peer.length
+          ? `${cell(peer)} | **${fmt(median(ratios), 3)}×**${ratios.length > 1 ? ` (${fmt(Math.min(...ratios), 2)}–${fmt(Math.max(...ratios), 2)})` : ""}`
+          : "– | –";
       });
       const target = metric === "decodeTps" ? (n === 1 ? "≥ 0.98×" : "≥ 1.0×") : "";
-      const others = [herd, ...peers.map((p) => of(p, n))].map((ms) => fmt(Math.max(...ms.map((m) => m.load.othersDuring ?? NaN)), 2)).join("/");
-      console.log(`| ${n} | ${metric === "decodeTps" ? "decode" : "e2e"} | ${cell(herd)} | ${cells.join(" | ")} | ${target} | ≤ ${others} |`);
+      const others = [herd, ...peers.map((p) => of(p, n))]
+        .map((ms) => fmt(Math.max(...ms.map((m) => m.load.othersDuring ?? NaN)), 2))
+        .join("/");
+      console.log(
+        `| ${n} | ${metric === "decodeTps" ? "decode" : "e2e"} | ${cell(herd)} | ${cells.join(" | ")} | ${target} | ≤ ${others} |`,
+      );
     }
   }
   console.log("\nherd step profile (median repeat; per engine step; decode = llama_decode incl. the koffi worker hop):");
@@ -584,20 +683,32 @@ function printReport(levels: number[], results: Measurement[]): void {
 
 async function main(): Promise<void> {
   if (args.report) {
-    const saved = JSON.parse(readFileSync(args.report, "utf8")) as { date: string; cpu: string; threads: number; model: string; modelBytes: number; params: number; results: Measurement[] };
-    console.log(`${saved.date}, ${saved.cpu}, threads ${saved.threads}, ${saved.model} (${(saved.params / 1e9).toFixed(3)}B params, ${(saved.modelBytes / 2 ** 20).toFixed(0)} MiB)`);
+    const saved = JSON.parse(readFileSync(args.report, "utf8")) as {
+      date: string;
+      cpu: string;
+      threads: number;
+      model: string;
+      modelBytes: number;
+      params: number;
+      results: Measurement[];
+    };
+    console.log(
+      `${saved.date}, ${saved.cpu}, threads ${saved.threads}, ${saved.model} (${(saved.params / 1e9).toFixed(3)}B params, ${(saved.modelBytes / 2 ** 20).toFixed(0)} MiB)`,
+    );
     printReport([...new Set(saved.results.map((m) => m.n))], saved.results);
     return;
   }
   const date = new Date();
-  const model = args.model ? resolve(args.model) : await (async () => {
-    console.error("preparing the bench-preset random Llama 4 (Q8_0; generated once, then cached)…");
-    const t = performance.now();
-    const p = await ensureEmbeddedModel({ preset: "bench", quant: "Q8_0" });
-    const s = (performance.now() - t) / 1000;
-    if (s > 1) console.error(`  ready in ${s.toFixed(1)}s`);
-    return p;
-  })();
+  const model = args.model
+    ? resolve(args.model)
+    : await (async () => {
+        console.error("preparing the bench-preset random Llama 4 (Q8_0; generated once, then cached)…");
+        const t = performance.now();
+        const p = await ensureEmbeddedModel({ preset: "bench", quant: "Q8_0" });
+        const s = (performance.now() - t) / 1000;
+        if (s > 1) console.error(`  ready in ${s.toFixed(1)}s`);
+        return p;
+      })();
   const sizeBytes = statSync(model).size;
 
   const config = herdConfig(model);
@@ -628,14 +739,22 @@ async function main(): Promise<void> {
     loadAtStart: loadavg(),
   };
   console.log(`herd engine benchmark — ${header.date}`);
-  console.log(`cpu: ${header.cpu} (${header.cores} cores), threads ${THREADS}, load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
-  console.log(`model: ${model}\n  ${info.description}, ${(info.numParams / 1e9).toFixed(3)}B params, ${(sizeBytes / 2 ** 20).toFixed(0)} MiB, vocab ${info.vocabSize}`);
+  console.log(
+    `cpu: ${header.cpu} (${header.cores} cores), threads ${THREADS}, load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
+  console.log(
+    `model: ${model}\n  ${info.description}, ${(info.numParams / 1e9).toFixed(3)}B params, ${(sizeBytes / 2 ** 20).toFixed(0)} MiB, vocab ${info.vocabSize}`,
+  );
   console.log(`workload: N × (${PROMPT} prompt + ${GEN} generated) tokens, greedy, ignore_eos; KV ${KV} cells (unified), batch ${BATCH}`);
 
   const results: Measurement[] = [];
   const report = (m: Measurement) => {
     results.push(m);
-    console.error(`  ${m.side} N=${m.n}: decode ${fmt(m.decodeTps)} tok/s, e2e ${fmt(m.e2eTps)} tok/s (other jobs: ${m.load.busyBefore} cores before, ${m.load.othersDuring} during; load ${m.load.load1})`);
+    console.error(
+      `  ${m.side} N=${m.n}: decode ${fmt(m.decodeTps)} tok/s, e2e ${fmt(m.e2eTps)} tok/s (other jobs: ${m.load.busyBefore} cores before, ${m.load.othersDuring} during; load ${m.load.load1})`,
+    );
   };
   // herd: warm up (the first decodes allocate compute buffers).
   for await (const _ of client.generate(request(prompts[0]!.slice(0, 16), 8))) void _;
@@ -663,12 +782,21 @@ async function main(): Promise<void> {
   }
   await client.close();
 
-  console.log(`\nkernels: herd ${backend}; peers ${peerBackend || "–"}${existsSync(join(args["peer-bin"], "../build-info.txt")) ? `\npeer build: ${readFileSync(join(args["peer-bin"], "../build-info.txt"), "utf8").split("\n")[0]}` : ""}`);
+  console.log(
+    `\nkernels: herd ${backend}; peers ${peerBackend || "–"}${existsSync(join(args["peer-bin"], "../build-info.txt")) ? `\npeer build: ${readFileSync(join(args["peer-bin"], "../build-info.txt"), "utf8").split("\n")[0]}` : ""}`,
+  );
   printReport(LEVELS, results);
 
   const out = args.out ?? join(ROOT, ".cache/bench", `engine-${date.toISOString().replace(/[:]/g, "-").replace(/\..*/, "")}.json`);
   await mkdir(dirname(out), { recursive: true });
-  await writeFile(out, JSON.stringify({ ...header, loadAtEnd: loadavg(), herdBackend: backend, peerBackend, asciiBiasTokenIds: asciiTokenIds, results }, null, 2) + "\n");
+  await writeFile(
+    out,
+    JSON.stringify(
+      { ...header, loadAtEnd: loadavg(), herdBackend: backend, peerBackend, asciiBiasTokenIds: asciiTokenIds, results },
+      null,
+      2,
+    ) + "\n",
+  );
   console.log(`\nresults: ${out}`);
 }
 

@@ -65,7 +65,10 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 function median(xs: number[]): number {
-  return percentile([...xs].sort((a, b) => a - b), 50);
+  return percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 }
 
 async function latencies(n: number, one: () => Promise<void>): Promise<{ p50: number; p99: number }> {
@@ -96,7 +99,11 @@ async function engineOneToken(engine: EngineClient, ids: number[]): Promise<void
 
 async function engineStream(engine: EngineClient, ids: number[]): Promise<number> {
   let n = 0;
-  for await (const out of engine.generate({ requestId: `b${++seq}`, promptTokenIds: ids, sampling: sampling({ maxTokens: TOKENS, ignoreEos: true }) })) {
+  for await (const out of engine.generate({
+    requestId: `b${++seq}`,
+    promptTokenIds: ids,
+    sampling: sampling({ maxTokens: TOKENS, ignoreEos: true }),
+  })) {
     for (const d of out.deltas) n += d.tokenIds.length;
   }
   return n;
@@ -115,7 +122,14 @@ function post(url: string, body: unknown): Promise<http.IncomingMessage> {
   const data = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: u.hostname, port: u.port, path: u.pathname, method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data) } },
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: "POST",
+        agent,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(data) },
+      },
       resolve,
     );
     req.on("error", reject);
@@ -131,7 +145,14 @@ async function httpOneToken(url: string, prompt: string | number[]): Promise<voi
 }
 
 async function httpStream(url: string, ids: number[]): Promise<number> {
-  const res = await post(`${url}/v1/completions`, { prompt: ids, max_tokens: TOKENS, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } });
+  const res = await post(`${url}/v1/completions`, {
+    prompt: ids,
+    max_tokens: TOKENS,
+    temperature: 0,
+    ignore_eos: true,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
   if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
   // Keep the last two chunks: the usage event and [DONE] end the stream.
   let prev: Buffer = Buffer.alloc(0);
@@ -159,7 +180,10 @@ async function startBareServer(): Promise<{ url: string; stop: () => void }> {
 
 async function main(): Promise<void> {
   const maxNumSeqs = String(Math.max(STREAMS, 16));
-  const config = resolveServeConfig({ model: args.model, maxNumSeqs, ...(args.threads ? { threads: args.threads } : {}) }, { useEnv: false });
+  const config = resolveServeConfig(
+    { model: args.model, maxNumSeqs, ...(args.threads ? { threads: args.threads } : {}) },
+    { useEnv: false },
+  );
   const inProcess = args["in-process"] ?? false;
   const engine = await createEngineClient(toEngineConfig(config, args.model), { inProcess });
   const server = await startHerd([
@@ -174,7 +198,20 @@ async function main(): Promise<void> {
   ]);
   const ids = await engine.tokenize(PROMPT);
   const bare = await startBareServer();
-  const rows: Record<string, number[]> = { enginep50: [], enginep99: [], httpp50: [], httpp99: [], idsp50: [], idsp99: [], barep50: [], barep99: [], engineTps: [], httpTps: [], cpuReq: [], cpuTok: [] };
+  const rows: Record<string, number[]> = {
+    enginep50: [],
+    enginep99: [],
+    httpp50: [],
+    httpp99: [],
+    idsp50: [],
+    idsp99: [],
+    barep50: [],
+    barep99: [],
+    engineTps: [],
+    httpTps: [],
+    cpuReq: [],
+    cpuTok: [],
+  };
   const spid = server.proc.pid as number;
   for (let r = 0; r < ROUNDS; r++) {
     const b = await latencies(REQUESTS, () => httpOneToken(bare.url, PROMPT));
@@ -197,21 +234,33 @@ async function main(): Promise<void> {
     rows.idsp99?.push(hi.p99);
     rows.engineTps?.push(et);
     rows.httpTps?.push(ht);
-    console.error(`round ${r + 1}/${ROUNDS}: engine p50 ${e.p50.toFixed(3)} ms, http p50 ${h.p50.toFixed(3)} ms; engine ${et.toFixed(0)} tok/s, http ${ht.toFixed(0)} tok/s`);
+    console.error(
+      `round ${r + 1}/${ROUNDS}: engine p50 ${e.p50.toFixed(3)} ms, http p50 ${h.p50.toFixed(3)} ms; engine ${et.toFixed(0)} tok/s, http ${ht.toFixed(0)} tok/s`,
+    );
   }
   const m = (k: string) => median(rows[k] ?? []);
   const fmt = (x: number) => x.toFixed(3).padStart(8);
-  console.log(`model ${args.model}; engine ${inProcess ? "in-process" : "in a child process"}; --stream-interval ${args["stream-interval"]}; ${REQUESTS} sequential 1-token requests × ${ROUNDS} rounds; ${STREAMS} streams × ${TOKENS} tokens`);
+  console.log(
+    `model ${args.model}; engine ${inProcess ? "in-process" : "in a child process"}; --stream-interval ${args["stream-interval"]}; ${REQUESTS} sequential 1-token requests × ${ROUNDS} rounds; ${STREAMS} streams × ${TOKENS} tokens`,
+  );
   console.log("latency of a 1-token completion (ms)      p50       p99");
-  console.log(`  floor: bare node:http echo server   ${fmt(m("barep50"))}  ${fmt(m("barep99"))}   (no model; any Node HTTP server pays this)`);
+  console.log(
+    `  floor: bare node:http echo server   ${fmt(m("barep50"))}  ${fmt(m("barep99"))}   (no model; any Node HTTP server pays this)`,
+  );
   console.log(`  engine.generate() directly          ${fmt(m("enginep50"))}  ${fmt(m("enginep99"))}`);
-  console.log(`  HTTP /v1/completions, text prompt   ${fmt(m("httpp50"))}  ${fmt(m("httpp99"))}   (+${(m("httpp50") - m("enginep50")).toFixed(3)} ms p50)`);
-  console.log(`  HTTP /v1/completions, token ids     ${fmt(m("idsp50"))}  ${fmt(m("idsp99"))}   (+${(m("idsp50") - m("enginep50")).toFixed(3)} ms p50)`);
+  console.log(
+    `  HTTP /v1/completions, text prompt   ${fmt(m("httpp50"))}  ${fmt(m("httpp99"))}   (+${(m("httpp50") - m("enginep50")).toFixed(3)} ms p50)`,
+  );
+  console.log(
+    `  HTTP /v1/completions, token ids     ${fmt(m("idsp50"))}  ${fmt(m("idsp99"))}   (+${(m("idsp50") - m("enginep50")).toFixed(3)} ms p50)`,
+  );
   // HTTP = the floor (client + socket + a minimal server) + the engine + herd's own server work.
   console.log(`  herd's own work (token ids − direct − floor)   ${(m("idsp50") - m("enginep50") - m("barep50")).toFixed(3)} ms p50`);
   console.log(`throughput, ${STREAMS} concurrent streams (generated tok/s)`);
   console.log(`  engine directly                     ${m("engineTps").toFixed(0).padStart(8)}`);
-  console.log(`  HTTP SSE streams                    ${m("httpTps").toFixed(0).padStart(8)}   (${((m("httpTps") / m("engineTps") - 1) * 100).toFixed(1)}%)`);
+  console.log(
+    `  HTTP SSE streams                    ${m("httpTps").toFixed(0).padStart(8)}   (${((m("httpTps") / m("engineTps") - 1) * 100).toFixed(1)}%)`,
+  );
   if (!inProcess) {
     console.log("CPU used by the server process itself (load-independent; 10 ms clock ticks)");
     console.log(`  per 1-token request (text prompt)   ${m("cpuReq").toFixed(3).padStart(8)} ms`);

@@ -265,7 +265,14 @@ export interface SoakResult {
     idle: { kvUsage: number | null; running: number | null; waiting: number | null; cachedShare: number | null };
     check: string;
   };
-  chaos: { killsDone: number; recoveries: number; recoveryMs: Stats; kills: EngineKill[]; restartsMetric: number | null; unexplainedEngineRestarts: number };
+  chaos: {
+    killsDone: number;
+    recoveries: number;
+    recoveryMs: Stats;
+    kills: EngineKill[];
+    restartsMetric: number | null;
+    unexplainedEngineRestarts: number;
+  };
   drain: {
     done: boolean;
     streams: number;
@@ -279,7 +286,11 @@ export interface SoakResult {
     ttftMs: Stats;
     problems: string[];
   } | null;
-  server: { exitedUnexpectedly: { code: number | null; signal: string | null; atS: number } | null; errorLogs: Record<string, number>; logTail: string | null };
+  server: {
+    exitedUnexpectedly: { code: number | null; signal: string | null; atS: number } | null;
+    errorLogs: Record<string, number>;
+    logTail: string | null;
+  };
   samples: Sample[];
 }
 
@@ -313,7 +324,10 @@ export function stats(xs: number[]): Stats {
 }
 
 function median(xs: number[]): number | null {
-  return quantile([...xs].sort((a, b) => a - b), 0.5);
+  return quantile(
+    [...xs].sort((a, b) => a - b),
+    0.5,
+  );
 }
 
 function inc(map: Record<string, number>, key: string, by = 1): void {
@@ -401,21 +415,44 @@ interface ServerUnderTest {
 }
 
 async function startServer(opts: SoakOptions, log: (s: string) => void): Promise<ServerUnderTest> {
-  const argv = ["--import", "tsx", "src/cli/main.ts", "serve", ...(opts.model ? [opts.model] : []), "--host", "127.0.0.1", "--port", "0",
-    "--shutdown-timeout", String(opts.shutdownTimeoutS), ...opts.serveArgs];
+  const argv = [
+    "--import",
+    "tsx",
+    "src/cli/main.ts",
+    "serve",
+    ...(opts.model ? [opts.model] : []),
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--shutdown-timeout",
+    String(opts.shutdownTimeoutS),
+    ...opts.serveArgs,
+  ];
   log(`starting: herd ${argv.slice(3).join(" ")}`);
-  const proc = spawn(process.execPath, argv, { cwd: ROOT, env: { ...process.env, HERD_LOG_LEVEL: process.env.HERD_LOG_LEVEL ?? "info" }, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(process.execPath, argv, {
+    cwd: ROOT,
+    env: { ...process.env, HERD_LOG_LEVEL: process.env.HERD_LOG_LEVEL ?? "info" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const lines: string[] = [];
   const keep = (l: string) => {
     lines.push(l);
     if (lines.length > 400) lines.splice(0, lines.length - 200);
   };
   const errorLogs: Record<string, number> = {};
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once("exit", (code, signal) => r({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    proc.once("exit", (code, signal) => r({ code, signal })),
+  );
   createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on("line", keep);
   const port = await new Promise<number>((resolvePort, reject) => {
-    const timer = setTimeout(() => reject(new Error(`herd serve did not start listening:\n${lines.join("\n")}`)), opts.readyTimeoutS * 1000);
-    void exited.then(({ code, signal }) => reject(new Error(`herd serve exited (${signal ?? code}) before listening:\n${lines.slice(-50).join("\n")}`)));
+    const timer = setTimeout(
+      () => reject(new Error(`herd serve did not start listening:\n${lines.join("\n")}`)),
+      opts.readyTimeoutS * 1000,
+    );
+    void exited.then(({ code, signal }) =>
+      reject(new Error(`herd serve exited (${signal ?? code}) before listening:\n${lines.slice(-50).join("\n")}`)),
+    );
     createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on("line", (line) => {
       keep(line);
       if (!line.startsWith("{")) return;
@@ -425,7 +462,7 @@ async function startServer(opts: SoakOptions, log: (s: string) => void): Promise
           clearTimeout(timer);
           resolvePort(entry.port);
         }
-        const level = typeof entry.level === "number" ? entry.level : { error: 50, fatal: 60 }[String(entry.level)] ?? 0;
+        const level = typeof entry.level === "number" ? entry.level : ({ error: 50, fatal: 60 }[String(entry.level)] ?? 0);
         if (level >= 50) inc(errorLogs, String(entry.msg).slice(0, 120));
       } catch {
         /* not a log line */
@@ -435,7 +472,8 @@ async function startServer(opts: SoakOptions, log: (s: string) => void): Promise
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + opts.readyTimeoutS * 1000;
   for (;;) {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`herd serve exited before it was ready:\n${lines.slice(-50).join("\n")}`);
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(`herd serve exited before it was ready:\n${lines.slice(-50).join("\n")}`);
     try {
       if ((await fetch(`${url}/ready`)).status === 200) break;
     } catch {
@@ -470,7 +508,15 @@ interface Spec {
 
 type Raw =
   | { type: "http_error"; status: number; code: string | null; retryAfterS: number | null }
-  | { type: "stream"; sawDone: boolean; errorCode: string | null; finishReasons: Array<string | null>; ttftMs: number | null; itlsMs: number[]; bad?: string }
+  | {
+      type: "stream";
+      sawDone: boolean;
+      errorCode: string | null;
+      finishReasons: Array<string | null>;
+      ttftMs: number | null;
+      itlsMs: number[];
+      bad?: string;
+    }
   | { type: "json"; finishReasons: Array<string | null>; bad?: string }
   | { type: "aborted" }
   | { type: "timeout" }
@@ -565,7 +611,10 @@ async function execute(url: string, spec: Spec, requestId: string, timeoutMs: nu
           sawDone = true;
           continue;
         }
-        let ev: { error?: { code?: string | null; type?: string }; choices?: Array<{ index?: number; delta?: { content?: string | null }; text?: string; finish_reason?: string | null }> };
+        let ev: {
+          error?: { code?: string | null; type?: string };
+          choices?: Array<{ index?: number; delta?: { content?: string | null }; text?: string; finish_reason?: string | null }>;
+        };
         try {
           ev = JSON.parse(data);
         } catch {
@@ -625,8 +674,16 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
   let server: ServerUnderTest;
   if (opts.baseUrl) {
     const u = new URL(opts.baseUrl);
-    if (!["127.0.0.1", "localhost", "[::1]"].includes(u.hostname)) throw new Error("--base-url must be on 127.0.0.1 (the soak sends hostile traffic)");
-    server = { url: opts.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, ""), pid: opts.serverPid ?? null, proc: null, exited: null, errorLogs: {}, tail: () => "" };
+    if (!["127.0.0.1", "localhost", "[::1]"].includes(u.hostname))
+      throw new Error("--base-url must be on 127.0.0.1 (the soak sends hostile traffic)");
+    server = {
+      url: opts.baseUrl.replace(/\/+$/, "").replace(/\/v1$/, ""),
+      pid: opts.serverPid ?? null,
+      proc: null,
+      exited: null,
+      errorLogs: {},
+      tail: () => "",
+    };
   } else {
     server = await startServer(opts, log);
   }
@@ -634,7 +691,13 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
   let serverDied: { code: number | null; signal: string | null; atS: number } | null = null;
   let sigtermSent = false;
 
-  const tokenize = (await (await fetch(`${url}/tokenize`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: "hello" }) })).json()) as {
+  const tokenize = (await (
+    await fetch(`${url}/tokenize`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ prompt: "hello" }),
+    })
+  ).json()) as {
     max_model_len?: number;
   };
   const maxModelLen = tokenize.max_model_len ?? null;
@@ -661,23 +724,38 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
     run_cjk: "漢".repeat(L),
     run_emoji: "😀".repeat(L),
   };
-  const oversize = Buffer.concat([Buffer.from(`{"model":"${modelName}","max_tokens":8,"messages":[{"role":"user","content":"`), Buffer.alloc(bodyLimit + 1024, 0x61), Buffer.from('"}]}')]);
+  const oversize = Buffer.concat([
+    Buffer.from(`{"model":"${modelName}","max_tokens":8,"messages":[{"role":"user","content":"`),
+    Buffer.alloc(bodyLimit + 1024, 0x61),
+    Buffer.from('"}]}'),
+  ]);
   const overContext = " hello".repeat((maxModelLen ?? 8192) + 256);
   const systemPrompt = Array.from({ length: 48 }, (_, i) => WORDS[(i * 7) % WORDS.length]).join(" ");
   const words = (n: number) => Array.from({ length: n }, () => WORDS[Math.floor(rng() * WORDS.length)]).join(" ");
   const maxTokens = () => opts.minTokens + Math.floor(rng() * (opts.maxTokens - opts.minTokens + 1));
   const chatBody = (content: string, extra: Record<string, unknown> = {}) => {
-    const messages = rng() < 0.5 ? [{ role: "system", content: systemPrompt }, { role: "user", content }] : [{ role: "user", content }];
+    const messages =
+      rng() < 0.5
+        ? [
+            { role: "system", content: systemPrompt },
+            { role: "user", content },
+          ]
+        : [{ role: "user", content }];
     return JSON.stringify({ model: modelName, messages, max_tokens: maxTokens(), ...extra });
   };
   const STREAM = { stream: true, stream_options: { include_usage: true } };
 
-  const enabled = KINDS.filter((k) => (opts.mix[k] ?? 0) > 0 && (opts.hostile || !HOSTILE_KINDS.includes(k)) && (opts.hostileRuns || !RUN_KINDS.includes(k)));
+  const enabled = KINDS.filter(
+    (k) => (opts.mix[k] ?? 0) > 0 && (opts.hostile || !HOSTILE_KINDS.includes(k)) && (opts.hostileRuns || !RUN_KINDS.includes(k)),
+  );
   if (enabled.length === 0) throw new Error("the request mix is empty");
   const totalWeight = enabled.reduce((a, k) => a + opts.mix[k], 0);
   // The first requests sweep every enabled kind once (the instant 4xx ones first), so even a short
   // run sends each; after that, the weights decide.
-  const sweep = [...enabled.filter((k) => HOSTILE_KINDS.includes(k) && !RUN_KINDS.includes(k)), ...enabled.filter((k) => !HOSTILE_KINDS.includes(k) || RUN_KINDS.includes(k))];
+  const sweep = [
+    ...enabled.filter((k) => HOSTILE_KINDS.includes(k) && !RUN_KINDS.includes(k)),
+    ...enabled.filter((k) => !HOSTILE_KINDS.includes(k) || RUN_KINDS.includes(k)),
+  ];
   const pick = (): Kind => {
     const first = sweep.shift();
     if (first !== undefined) return first;
@@ -690,22 +768,59 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
     const ctx400 = { statuses: [400], codes: ["context_length_exceeded"] };
     switch (kind) {
       case "chat_stream":
-        return { kind, path: "/v1/chat/completions", body: chatBody(words(8 + Math.floor(rng() * 56)), STREAM), stream: true, allow200: true };
+        return {
+          kind,
+          path: "/v1/chat/completions",
+          body: chatBody(words(8 + Math.floor(rng() * 56)), STREAM),
+          stream: true,
+          allow200: true,
+        };
       case "chat":
         return { kind, path: "/v1/chat/completions", body: chatBody(words(8 + Math.floor(rng() * 56))), stream: false, allow200: true };
       case "completion_stream":
-        return { kind, path: "/v1/completions", body: JSON.stringify({ model: modelName, prompt: words(8 + Math.floor(rng() * 56)), max_tokens: maxTokens(), ...STREAM }), stream: true, allow200: true };
+        return {
+          kind,
+          path: "/v1/completions",
+          body: JSON.stringify({ model: modelName, prompt: words(8 + Math.floor(rng() * 56)), max_tokens: maxTokens(), ...STREAM }),
+          stream: true,
+          allow200: true,
+        };
       case "disconnect_mid_stream":
-        return { kind, path: "/v1/chat/completions", body: chatBody(words(16), { ...STREAM, max_tokens: opts.maxTokens, ignore_eos: true }), stream: true, allow200: true, abortAfterFirstChunk: true };
+        return {
+          kind,
+          path: "/v1/chat/completions",
+          body: chatBody(words(16), { ...STREAM, max_tokens: opts.maxTokens, ignore_eos: true }),
+          stream: true,
+          allow200: true,
+          abortAfterFirstChunk: true,
+        };
       case "cancel_early":
-        return { kind, path: "/v1/chat/completions", body: chatBody(words(16), STREAM), stream: true, allow200: true, abortAfterMs: Math.floor(rng() * 5) };
+        return {
+          kind,
+          path: "/v1/chat/completions",
+          body: chatBody(words(16), STREAM),
+          stream: true,
+          allow200: true,
+          abortAfterMs: Math.floor(rng() * 5),
+        };
       case "oversize_body":
-        return { kind, path: "/v1/chat/completions", body: oversize, stream: false, allow200: false, expect4xx: { statuses: [413], codes: ["request_too_large"] } };
+        return {
+          kind,
+          path: "/v1/chat/completions",
+          body: oversize,
+          stream: false,
+          allow200: false,
+          expect4xx: { statuses: [413], codes: ["request_too_large"] },
+        };
       case "invalid_utf8":
         return {
           kind,
           path: rng() < 0.5 ? "/v1/chat/completions" : "/v1/completions",
-          body: Buffer.concat([Buffer.from('{"messages":[{"role":"user","content":"'), Buffer.from([0xc3, 0x28, 0xff, 0xfe, 0xed]), Buffer.from('"}],"prompt":"a","max_tokens":8}')]),
+          body: Buffer.concat([
+            Buffer.from('{"messages":[{"role":"user","content":"'),
+            Buffer.from([0xc3, 0x28, 0xff, 0xfe, 0xed]),
+            Buffer.from('"}],"prompt":"a","max_tokens":8}'),
+          ]),
           stream: false,
           allow200: false,
           expect4xx: { statuses: [400], codes: ["invalid_encoding"] },
@@ -714,15 +829,36 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
         return {
           kind,
           path: rng() < 0.5 ? "/v1/chat/completions" : "/v1/completions",
-          body: ['{"messages":[{"role":"user","content":"hi"}', "{", '{"prompt": "a", "max_tokens": 8,}', "null", "[1,2]", '{"prompt":"\\u12"}'][Math.floor(rng() * 6)] as string,
+          body: [
+            '{"messages":[{"role":"user","content":"hi"}',
+            "{",
+            '{"prompt": "a", "max_tokens": 8,}',
+            "null",
+            "[1,2]",
+            '{"prompt":"\\u12"}',
+          ][Math.floor(rng() * 6)] as string,
           stream: false,
           allow200: false,
           expect4xx: { statuses: [400], codes: ["invalid_json"] },
         };
       case "over_context":
         return rng() < 0.5
-          ? { kind, path: "/v1/chat/completions", body: JSON.stringify({ model: modelName, messages: [{ role: "user", content: overContext }], max_tokens: 8 }), stream: false, allow200: false, expect4xx: ctx400 }
-          : { kind, path: "/v1/completions", body: JSON.stringify({ model: modelName, prompt: overContext, max_tokens: 8 }), stream: false, allow200: false, expect4xx: ctx400 };
+          ? {
+              kind,
+              path: "/v1/chat/completions",
+              body: JSON.stringify({ model: modelName, messages: [{ role: "user", content: overContext }], max_tokens: 8 }),
+              stream: false,
+              allow200: false,
+              expect4xx: ctx400,
+            }
+          : {
+              kind,
+              path: "/v1/completions",
+              body: JSON.stringify({ model: modelName, prompt: overContext, max_tokens: 8 }),
+              stream: false,
+              allow200: false,
+              expect4xx: ctx400,
+            };
       default: {
         // One long run of one character class, in a chat message or as a completion prompt.
         const content = runs[kind] as string;
@@ -738,7 +874,8 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
   // --- chaos bookkeeping
   const outages: Array<{ start: number; end: number | null }> = [];
   const OUTAGE_GRACE_MS = 2000;
-  const inOutage = (from: number, to: number) => outages.some((o) => from <= (o.end ?? Number.POSITIVE_INFINITY) + OUTAGE_GRACE_MS && to >= o.start);
+  const inOutage = (from: number, to: number) =>
+    outages.some((o) => from <= (o.end ?? Number.POSITIVE_INFINITY) + OUTAGE_GRACE_MS && to >= o.start);
 
   const records: RequestRecord[] = [];
   const ttfts: number[] = [];
@@ -784,7 +921,8 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
           if (raw.errorCode === "engine_dead") return rec("engine_dead", inOutage(start, end), { status: 200, code: raw.errorCode });
           return rec("error_event", false, { status: 200, code: raw.errorCode });
         }
-        if (raw.type === "stream" && !raw.sawDone) return rec("truncated", false, { status: 200, detail: "stream ended without [DONE] or an error event" });
+        if (raw.type === "stream" && !raw.sawDone)
+          return rec("truncated", false, { status: 200, detail: "stream ended without [DONE] or an error event" });
         if (!s.allow200) return rec("unexpected_200", false, { status: 200, detail: `expected ${s.expect4xx?.statuses.join("/")}` });
         if (raw.bad) return rec("bad_response", false, { status: 200, detail: raw.bad });
         if (raw.finishReasons.length === 0 || !raw.finishReasons.every((f) => f !== null && NORMAL_FINISH.has(f))) {
@@ -864,7 +1002,13 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
       log(`the engine process changed (${lastEnginePid} → ${ePid}) without a kill from this run`);
     }
     if (ePid !== null) lastEnginePid = ePid;
-    const s: Sample = { t: sec(performance.now()), ...m, apiRssMiB: server.pid ? rssMiB(server.pid) : null, enginePid: ePid, engineRssMiB: ePid ? rssMiB(ePid) : null };
+    const s: Sample = {
+      t: sec(performance.now()),
+      ...m,
+      apiRssMiB: server.pid ? rssMiB(server.pid) : null,
+      enginePid: ePid,
+      engineRssMiB: ePid ? rssMiB(ePid) : null,
+    };
     samples.push(s);
     return s;
   }
@@ -879,8 +1023,7 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
         if (r.status === 200) {
           healthMs.push(performance.now() - t);
           healthAt.push({ atS: sec(t), ms: Math.round((performance.now() - t) * 10) / 10 });
-        }
-        else healthFailures++;
+        } else healthFailures++;
       } catch {
         if (!stopSamplers) healthFailures++;
       }
@@ -901,16 +1044,22 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
   const loadEnd = t0 + opts.durationS * 1000;
   const warmupEnd = t0 + Math.min(opts.warmupS, opts.durationS) * 1000;
   const stopLoad = () => performance.now() >= loadEnd || serverDied !== null;
-  log(`load: ${opts.concurrency} workers for ${opts.durationS} s (warm-up ${opts.warmupS} s), kinds: ${enabled.join(", ")}${opts.killEngineEveryS > 0 ? `; engine kill every ${opts.killEngineEveryS} s` : ""}`);
+  log(
+    `load: ${opts.concurrency} workers for ${opts.durationS} s (warm-up ${opts.warmupS} s), kinds: ${enabled.join(", ")}${opts.killEngineEveryS > 0 ? `; engine kill every ${opts.killEngineEveryS} s` : ""}`,
+  );
 
   async function worker(): Promise<void> {
     while (!stopLoad()) {
       const s = spec(pick());
       const { rec, raw } = await one(s);
       records.push(rec);
-      if (!rec.expected) log(`UNEXPECTED ${rec.kind} ${rec.outcome}${rec.status ? ` ${rec.status}` : ""}${rec.code ? ` ${rec.code}` : ""}${rec.detail ? ` (${rec.detail})` : ""} [${rec.id}]`);
+      if (!rec.expected)
+        log(
+          `UNEXPECTED ${rec.kind} ${rec.outcome}${rec.status ? ` ${rec.status}` : ""}${rec.code ? ` ${rec.code}` : ""}${rec.detail ? ` (${rec.detail})` : ""} [${rec.id}]`,
+        );
       // Back off as a client would: retry-after on 503/500 engine_dead, a short pause after connection errors.
-      if (raw.type === "http_error" && (raw.status === 503 || raw.status === 429 || raw.code === "engine_dead")) await sleep(Math.min(2, raw.retryAfterS ?? 1) * 1000);
+      if (raw.type === "http_error" && (raw.status === 503 || raw.status === 429 || raw.code === "engine_dead"))
+        await sleep(Math.min(2, raw.retryAfterS ?? 1) * 1000);
       else if (raw.type === "stream" && raw.errorCode === "engine_dead") await sleep(1000);
       else if (raw.type === "conn_error") await sleep(200);
     }
@@ -1035,10 +1184,21 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
     const finishReasons: Record<string, number> = {};
     const tStreams = performance.now();
     const streams = Array.from({ length: n }, async () => {
-      const body = JSON.stringify({ model: modelName, messages: [{ role: "user", content: words(16) }], max_tokens: opts.maxTokens, ignore_eos: true, stream: true });
+      const body = JSON.stringify({
+        model: modelName,
+        messages: [{ role: "user", content: words(16) }],
+        max_tokens: opts.maxTokens,
+        ignore_eos: true,
+        stream: true,
+      });
       // Read it here (not through execute) to know when its first chunk arrived.
       try {
-        const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body, signal: AbortSignal.timeout(opts.requestTimeoutS * 1000) });
+        const res = await fetch(`${url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body,
+          signal: AbortSignal.timeout(opts.requestTimeoutS * 1000),
+        });
         if (res.status !== 200 || !res.body) return `HTTP ${res.status} ${(await res.text()).slice(0, 200)}`;
         const reader = res.body.getReader();
         const sse = new SseReader();
@@ -1089,7 +1249,8 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
       if (exit) break;
       const result = await probe(url, modelName);
       probes.push({ afterMs: after, result });
-      if (!/^(503 shutting_down|refused: .*)$/.test(result)) problems.push(`a new request ${after} ms after SIGTERM got ${result} (expected 503 shutting_down or a refused connection)`);
+      if (!/^(503 shutting_down|refused: .*)$/.test(result))
+        problems.push(`a new request ${after} ms after SIGTERM got ${result} (expected 503 shutting_down or a refused connection)`);
     }
     const results = await Promise.all(streams);
     const completed = results.filter((r) => r === null).length;
@@ -1100,10 +1261,22 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
     if (!e) problems.push(`the server had not exited ${Math.round((limit + 15_000) / 1000)} s after SIGTERM`);
     else {
       if (e.code !== 0) problems.push(`the server exited with ${e.signal ?? `code ${e.code}`} (expected 0)`);
-      if ((exitMs ?? Number.POSITIVE_INFINITY) >= limit) problems.push(`the server took ${Math.round(exitMs ?? 0)} ms to exit, not less than the ${limit} ms grace period`);
+      if ((exitMs ?? Number.POSITIVE_INFINITY) >= limit)
+        problems.push(`the server took ${Math.round(exitMs ?? 0)} ms to exit, not less than the ${limit} ms grace period`);
     }
     log(`drain: ${completed}/${n} streams finished normally; exit ${e ? (e.signal ?? e.code) : "none"} after ${fmt(exitMs, 0)} ms`);
-    return { done: true, streams: n, completed, finishReasons, probes, exitCode: e?.code ?? null, exitSignal: e?.signal ?? null, exitMs: exitMs === null ? null : Math.round(exitMs), ttftMs: stats(firstMs), problems };
+    return {
+      done: true,
+      streams: n,
+      completed,
+      finishReasons,
+      probes,
+      exitCode: e?.code ?? null,
+      exitSignal: e?.signal ?? null,
+      exitMs: exitMs === null ? null : Math.round(exitMs),
+      ttftMs: stats(firstMs),
+      problems,
+    };
   }
 
   // --- summarize
@@ -1125,7 +1298,9 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
   const apiEnd = median(apiVals.slice(-3));
   const growth = (a: number | null, b: number | null) => (a !== null && b !== null && a > 0 ? ((b - a) / a) * 100 : null);
   const incarnations = new Map<number, number[]>();
-  for (const s of samples) if (s.enginePid !== null && s.engineRssMiB !== null) incarnations.set(s.enginePid, [...(incarnations.get(s.enginePid) ?? []), s.engineRssMiB]);
+  for (const s of samples)
+    if (s.enginePid !== null && s.engineRssMiB !== null)
+      incarnations.set(s.enginePid, [...(incarnations.get(s.enginePid) ?? []), s.engineRssMiB]);
   const engineRestarted = kills.length > 0 || unexplainedEngineRestarts > 0 || (restartsMetric ?? 0) - (baseRestarts ?? 0) > 0;
   const engVals = afterWarm.map((s) => s.engineRssMiB).filter((x): x is number => x !== null);
   const engStart = engineRestarted ? null : median(engVals.slice(0, 3));
@@ -1142,14 +1317,22 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
   if (unexpected.length > 0) {
     const counts: Record<string, number> = {};
     for (const r of unexpected) inc(counts, `${r.kind}:${r.outcome}${r.code ? `(${r.code})` : r.status ? `(${r.status})` : ""}`);
-    failures.push(`${unexpected.length} unexpected outcomes: ${Object.entries(counts).sort((a, b) => b[1] - a[1]).slice(0, 10).map(([k, v]) => `${k} ×${v}`).join(", ")}`);
+    failures.push(
+      `${unexpected.length} unexpected outcomes: ${Object.entries(counts)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 10)
+        .map(([k, v]) => `${k} ×${v}`)
+        .join(", ")}`,
+    );
   }
   if (lost.length > 0) failures.push(`${lost.length} lost requests (no response and no typed error)`);
   if ((byOutcome.ok ?? 0) === 0) failures.push("no request completed normally");
   if (healthFailures > 0) failures.push(`/health failed ${healthFailures} times`);
   const restartsDelta = restartsMetric !== null && baseRestarts !== null ? restartsMetric - baseRestarts : null;
   if (unexplainedEngineRestarts > 0 || (restartsDelta !== null && restartsDelta > kills.length)) {
-    failures.push(`the engine restarted without a kill from this run (pid changes: ${unexplainedEngineRestarts}; herd:engine_restarts_total +${restartsDelta}, kills ${kills.length})`);
+    failures.push(
+      `the engine restarted without a kill from this run (pid changes: ${unexplainedEngineRestarts}; herd:engine_restarts_total +${restartsDelta}, kills ${kills.length})`,
+    );
   }
   let kvCheck = "not read (the server was gone)";
   if (idle.running !== null) {
@@ -1157,9 +1340,12 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
     if (idle.running !== 0) problems.push(`${idle.running} requests still running`);
     if (idle.waiting !== 0) problems.push(`${idle.waiting} requests still waiting`);
     if (idle.kvUsage !== null && idle.cachedShare !== null && idle.kvUsage - idle.cachedShare > 1e-9) {
-      problems.push(`KV usage ${(idle.kvUsage * 100).toFixed(3)}% above the cached share ${(idle.cachedShare * 100).toFixed(3)}% (cells leaked)`);
+      problems.push(
+        `KV usage ${(idle.kvUsage * 100).toFixed(3)}% above the cached share ${(idle.cachedShare * 100).toFixed(3)}% (cells leaked)`,
+      );
     }
-    if (prefixCachingOff && (idle.kvUsage ?? 0) > 0) problems.push(`KV usage ${((idle.kvUsage ?? 0) * 100).toFixed(3)}% with prefix caching off (should be 0)`);
+    if (prefixCachingOff && (idle.kvUsage ?? 0) > 0)
+      problems.push(`KV usage ${((idle.kvUsage ?? 0) * 100).toFixed(3)}% with prefix caching off (should be 0)`);
     if (problems.length) {
       kvCheck = `FAILED: ${problems.join("; ")}`;
       failures.push(`after ${opts.idleWaitS} s idle: ${problems.join("; ")}`);
@@ -1173,8 +1359,14 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
     }
   }
   if (rssChecked) {
-    if (apiGrowth !== null && apiGrowth >= opts.maxRssGrowthPct) failures.push(`API RSS grew ${apiGrowth.toFixed(1)}% after warm-up (${fmt(apiStart, 0)} → ${fmt(apiEnd, 0)} MiB; limit ${opts.maxRssGrowthPct}%)`);
-    if (engGrowth !== null && engGrowth >= opts.maxRssGrowthPct) failures.push(`engine RSS grew ${engGrowth.toFixed(1)}% after warm-up (${fmt(engStart, 0)} → ${fmt(engEnd, 0)} MiB; limit ${opts.maxRssGrowthPct}%)`);
+    if (apiGrowth !== null && apiGrowth >= opts.maxRssGrowthPct)
+      failures.push(
+        `API RSS grew ${apiGrowth.toFixed(1)}% after warm-up (${fmt(apiStart, 0)} → ${fmt(apiEnd, 0)} MiB; limit ${opts.maxRssGrowthPct}%)`,
+      );
+    if (engGrowth !== null && engGrowth >= opts.maxRssGrowthPct)
+      failures.push(
+        `engine RSS grew ${engGrowth.toFixed(1)}% after warm-up (${fmt(engStart, 0)} → ${fmt(engEnd, 0)} MiB; limit ${opts.maxRssGrowthPct}%)`,
+      );
   }
   if (drain) for (const p of drain.problems) failures.push(`drain: ${p}`);
 
@@ -1221,16 +1413,32 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
     },
     rss: {
       checked: rssChecked,
-      api: { startMiB: apiStart, endMiB: apiEnd, idleMiB: idleApiRss, peakMiB: apiVals.length ? Math.max(...samples.map((s) => s.apiRssMiB ?? 0)) : null, growthPct: apiGrowth },
+      api: {
+        startMiB: apiStart,
+        endMiB: apiEnd,
+        idleMiB: idleApiRss,
+        peakMiB: apiVals.length ? Math.max(...samples.map((s) => s.apiRssMiB ?? 0)) : null,
+        growthPct: apiGrowth,
+      },
       engine: {
         checked: rssChecked && !engineRestarted,
         startMiB: engStart,
         endMiB: engEnd,
         growthPct: engGrowth,
-        incarnations: [...incarnations].map(([pid, v]) => ({ pid, firstMiB: v[0] ?? null, lastMiB: v[v.length - 1] ?? null, peakMiB: Math.max(...v), samples: v.length })),
+        incarnations: [...incarnations].map(([pid, v]) => ({
+          pid,
+          firstMiB: v[0] ?? null,
+          lastMiB: v[v.length - 1] ?? null,
+          peakMiB: Math.max(...v),
+          samples: v.length,
+        })),
       },
     },
-    kv: { maxUsage: samples.reduce<number | null>((m, s) => (s.kvUsage === null ? m : Math.max(m ?? 0, s.kvUsage)), null), idle, check: kvCheck },
+    kv: {
+      maxUsage: samples.reduce<number | null>((m, s) => (s.kvUsage === null ? m : Math.max(m ?? 0, s.kvUsage)), null),
+      idle,
+      check: kvCheck,
+    },
     chaos: {
       killsDone: kills.length,
       recoveries: kills.filter((k) => k.recoveryMs !== null).length,
@@ -1253,7 +1461,15 @@ function probe(url: string, model: string): Promise<string> {
     const u = new URL(`${url}/v1/chat/completions`);
     const body = JSON.stringify({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 1 });
     const req = http.request(
-      { host: u.hostname, port: u.port, path: u.pathname, method: "POST", agent: false, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) }, timeout: 10_000 },
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: "POST",
+        agent: false,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+        timeout: 10_000,
+      },
       (res) => {
         let text = "";
         res.on("data", (d: Buffer) => (text += d.toString()));
@@ -1305,11 +1521,20 @@ export function formatReport(r: SoakResult): string {
       ["all", ...outcomes.map((x) => String(r.requests.byOutcome[x] ?? 0)), String(r.requests.total)],
     ]),
   );
-  out.push(`expected ${r.requests.expected}, unexpected ${r.requests.unexpected}, lost ${r.requests.lost}; ${r.requests.throughputPerS} requests/s`);
+  out.push(
+    `expected ${r.requests.expected}, unexpected ${r.requests.unexpected}, lost ${r.requests.lost}; ${r.requests.throughputPerS} requests/s`,
+  );
   if (Object.keys(r.requests.errorsByType).length) {
     out.push("");
     out.push("Errors by type");
-    out.push(table([["type", "count"], ...Object.entries(r.requests.errorsByType).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, String(v)])]));
+    out.push(
+      table([
+        ["type", "count"],
+        ...Object.entries(r.requests.errorsByType)
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => [k, String(v)]),
+      ]),
+    );
   }
   out.push("");
   const L = r.latency;
@@ -1318,16 +1543,49 @@ export function formatReport(r: SoakResult): string {
       ["measure", "n", "p50", "p99", "max"],
       ["TTFT, normal streams (ms)", String(L.ttftMs.n), fmt(L.ttftMs.p50), fmt(L.ttftMs.p99), fmt(L.ttftMs.max)],
       ["ITL, normal streams (ms)", String(L.itlMs.n), fmt(L.itlMs.p50), fmt(L.itlMs.p99), fmt(L.itlMs.max)],
-      ["/health latency (ms)", String(r.health.latencyMs.n), fmt(r.health.latencyMs.p50), fmt(r.health.latencyMs.p99), fmt(r.health.latencyMs.max)],
-      ["client event-loop lag (ms)", String(r.clientEventLoopDelayMs.n), fmt(r.clientEventLoopDelayMs.p50), fmt(r.clientEventLoopDelayMs.p99), fmt(r.clientEventLoopDelayMs.max)],
-      ["drain streams' first chunk (ms)", String(r.drain?.ttftMs.n ?? 0), fmt(r.drain?.ttftMs.p50 ?? null), fmt(r.drain?.ttftMs.p99 ?? null), fmt(r.drain?.ttftMs.max ?? null)],
-      ["engine recovery after kill (ms)", String(r.chaos.recoveryMs.n), fmt(r.chaos.recoveryMs.p50, 0), fmt(r.chaos.recoveryMs.p99, 0), fmt(r.chaos.recoveryMs.max, 0)],
+      [
+        "/health latency (ms)",
+        String(r.health.latencyMs.n),
+        fmt(r.health.latencyMs.p50),
+        fmt(r.health.latencyMs.p99),
+        fmt(r.health.latencyMs.max),
+      ],
+      [
+        "client event-loop lag (ms)",
+        String(r.clientEventLoopDelayMs.n),
+        fmt(r.clientEventLoopDelayMs.p50),
+        fmt(r.clientEventLoopDelayMs.p99),
+        fmt(r.clientEventLoopDelayMs.max),
+      ],
+      [
+        "drain streams' first chunk (ms)",
+        String(r.drain?.ttftMs.n ?? 0),
+        fmt(r.drain?.ttftMs.p50 ?? null),
+        fmt(r.drain?.ttftMs.p99 ?? null),
+        fmt(r.drain?.ttftMs.max ?? null),
+      ],
+      [
+        "engine recovery after kill (ms)",
+        String(r.chaos.recoveryMs.n),
+        fmt(r.chaos.recoveryMs.p50, 0),
+        fmt(r.chaos.recoveryMs.p99, 0),
+        fmt(r.chaos.recoveryMs.max, 0),
+      ],
     ]),
   );
   out.push(`/health failures: ${r.health.failures}`);
   const slow = r.health.slowest.slice(0, 3).filter((h) => h.ms >= 100);
   if (slow.length) {
-    out.push(`slowest /health: ${slow.map((h) => `${h.ms} ms at ${h.atS.toFixed(0)} s (in flight: ${Object.entries(h.inFlight).map(([k, n]) => `${k} ${n}`).join(", ")})`).join("; ")}`);
+    out.push(
+      `slowest /health: ${slow
+        .map(
+          (h) =>
+            `${h.ms} ms at ${h.atS.toFixed(0)} s (in flight: ${Object.entries(h.inFlight)
+              .map(([k, n]) => `${k} ${n}`)
+              .join(", ")})`,
+        )
+        .join("; ")}`,
+    );
   }
   out.push("");
   const a = r.rss.api;
@@ -1335,9 +1593,23 @@ export function formatReport(r: SoakResult): string {
   out.push(
     table([
       ["RSS (MiB)", "start", "end", "growth", "peak", "idle"],
-      ["API process", fmt(a.startMiB), fmt(a.endMiB), a.growthPct === null ? "-" : `${a.growthPct.toFixed(2)}%`, fmt(a.peakMiB), fmt(a.idleMiB)],
+      [
+        "API process",
+        fmt(a.startMiB),
+        fmt(a.endMiB),
+        a.growthPct === null ? "-" : `${a.growthPct.toFixed(2)}%`,
+        fmt(a.peakMiB),
+        fmt(a.idleMiB),
+      ],
       ["engine process", fmt(e.startMiB), fmt(e.endMiB), e.growthPct === null ? "-" : `${e.growthPct.toFixed(2)}%`, "", ""],
-      ...e.incarnations.map((i) => [`  engine pid ${i.pid} (${i.samples} samples)`, fmt(i.firstMiB), fmt(i.lastMiB), i.firstMiB && i.lastMiB ? `${(((i.lastMiB - i.firstMiB) / i.firstMiB) * 100).toFixed(2)}%` : "-", fmt(i.peakMiB), ""]),
+      ...e.incarnations.map((i) => [
+        `  engine pid ${i.pid} (${i.samples} samples)`,
+        fmt(i.firstMiB),
+        fmt(i.lastMiB),
+        i.firstMiB && i.lastMiB ? `${(((i.lastMiB - i.firstMiB) / i.firstMiB) * 100).toFixed(2)}%` : "-",
+        fmt(i.peakMiB),
+        "",
+      ]),
     ]),
   );
   out.push(
@@ -1355,12 +1627,22 @@ export function formatReport(r: SoakResult): string {
   if (r.drain) {
     const d = r.drain;
     out.push(
-      `SIGTERM drain: ${d.completed}/${d.streams} in-flight streams finished normally (${Object.entries(d.finishReasons).map(([x, n]) => `${x} ×${n}`).join(", ")}); ` +
+      `SIGTERM drain: ${d.completed}/${d.streams} in-flight streams finished normally (${Object.entries(d.finishReasons)
+        .map(([x, n]) => `${x} ×${n}`)
+        .join(", ")}); ` +
         `new requests: ${d.probes.map((p) => `+${p.afterMs} ms → ${p.result}`).join(", ") || "none probed"}; exit ${d.exitSignal ?? d.exitCode} after ${d.exitMs ?? "-"} ms (grace ${o.shutdownTimeoutS * 1000} ms)`,
     );
   } else out.push(`SIGTERM drain: not run${r.target.startedServer ? "" : " (external server)"}`);
-  if (r.server.exitedUnexpectedly) out.push(`SERVER EXITED at ${r.server.exitedUnexpectedly.atS} s: ${r.server.exitedUnexpectedly.signal ?? `code ${r.server.exitedUnexpectedly.code}`}`);
-  if (Object.keys(r.server.errorLogs).length) out.push(`server error log lines: ${Object.entries(r.server.errorLogs).map(([m, n]) => `"${m}" ×${n}`).join(", ")}`);
+  if (r.server.exitedUnexpectedly)
+    out.push(
+      `SERVER EXITED at ${r.server.exitedUnexpectedly.atS} s: ${r.server.exitedUnexpectedly.signal ?? `code ${r.server.exitedUnexpectedly.code}`}`,
+    );
+  if (Object.keys(r.server.errorLogs).length)
+    out.push(
+      `server error log lines: ${Object.entries(r.server.errorLogs)
+        .map(([m, n]) => `"${m}" ×${n}`)
+        .join(", ")}`,
+    );
   out.push("");
   out.push(r.ok ? "RESULT: PASS" : `RESULT: FAIL\n${r.failures.map((f) => `  - ${f}`).join("\n")}`);
   return out.join("\n");
@@ -1382,7 +1664,8 @@ function parseMix(v: string): Partial<Record<Kind, number>> {
   const out: Partial<Record<Kind, number>> = {};
   for (const part of v.split(",").filter(Boolean)) {
     const [k, w] = part.split("=");
-    if (!KINDS.includes(k as Kind) || w === undefined || !(Number(w) >= 0)) throw new InvalidArgumentError(`--mix takes KIND=WEIGHT,… with KIND one of ${KINDS.join(", ")}`);
+    if (!KINDS.includes(k as Kind) || w === undefined || !(Number(w) >= 0))
+      throw new InvalidArgumentError(`--mix takes KIND=WEIGHT,… with KIND one of ${KINDS.join(", ")}`);
     out[k as Kind] = Number(w);
   }
   return out;
@@ -1395,7 +1678,7 @@ export function parseSoakArgs(argv: string[]): SoakOptions {
     .option("--model <path>", "model for the server this run starts (default: the embedded random-weight Llama 4)")
     .option("--base-url <url>", "drive a running server on 127.0.0.1 instead (no chaos, no SIGTERM)")
     .option("--server-pid <pid>", "with --base-url: the server's PID, for RSS", num(1))
-    .option("--serve-args <args>", "extra `herd serve` arguments, one string (use --serve-args=\"--flag x\")", "")
+    .option("--serve-args <args>", 'extra `herd serve` arguments, one string (use --serve-args="--flag x")', "")
     .option("-c, --concurrency <n>", "concurrent streams", num(1), d.concurrency)
     .option("-d, --duration <s>", "seconds of load", num(1), d.durationS)
     .option("--warmup <s>", "seconds before the RSS baseline", num(0), d.warmupS)
@@ -1416,7 +1699,14 @@ export function parseSoakArgs(argv: string[]): SoakOptions {
     .option("--rss-check-min-duration <s>", "check RSS growth only for runs at least this long", num(0), d.rssCheckMinDurationS)
     .option("--ready-timeout <s>", "seconds to wait for the server to become ready", num(1), d.readyTimeoutS)
     .option("--progress-interval <s>", "seconds between progress lines on stderr", num(1), d.progressIntervalS)
-    .addOption(new Option("--mix <weights>", `request mix, KIND=WEIGHT,… over the defaults (${Object.entries(DEFAULT_MIX).map(([k, v]) => `${k}=${v}`).join(",")})`).argParser(parseMix))
+    .addOption(
+      new Option(
+        "--mix <weights>",
+        `request mix, KIND=WEIGHT,… over the defaults (${Object.entries(DEFAULT_MIX)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(",")})`,
+      ).argParser(parseMix),
+    )
     .option("--seed <n>", "seed for the request mix and prompts", num(0), d.seed)
     .option("--out <file>", "write the full result as JSON");
   program.exitOverride();

@@ -84,14 +84,53 @@ interface Workload {
 const m = (r: BenchResult) => r.runs[0]!.metrics as unknown as Record<string, number>;
 const common = ["--dataset-name", "random", "--random-input-len", "64", "--random-output-len", "128", "--ignore-eos"];
 const WORKLOADS: Workload[] = [
-  { key: "single", title: "single-stream decode", flags: [...common, "--max-concurrency", "1", "--num-prompts", "3"], value: (r) => 1000 / m(r).mean_tpot_ms!, unit: "tok/s", higherIsBetter: true, target: "" },
-  { key: "agg8", title: "aggregate, 8 streams", flags: [...common, "--max-concurrency", "8", "--num-prompts", "16"], value: (r) => m(r).output_throughput!, unit: "tok/s", higherIsBetter: true, target: "≥ 1.0×" },
-  { key: "agg32", title: "aggregate, 32 streams", flags: [...common, "--max-concurrency", "32", "--num-prompts", "64"], value: (r) => m(r).output_throughput!, unit: "tok/s", higherIsBetter: true, target: "≥ 1.0×" },
+  {
+    key: "single",
+    title: "single-stream decode",
+    flags: [...common, "--max-concurrency", "1", "--num-prompts", "3"],
+    value: (r) => 1000 / m(r).mean_tpot_ms!,
+    unit: "tok/s",
+    higherIsBetter: true,
+    target: "",
+  },
+  {
+    key: "agg8",
+    title: "aggregate, 8 streams",
+    flags: [...common, "--max-concurrency", "8", "--num-prompts", "16"],
+    value: (r) => m(r).output_throughput!,
+    unit: "tok/s",
+    higherIsBetter: true,
+    target: "≥ 1.0×",
+  },
+  {
+    key: "agg32",
+    title: "aggregate, 32 streams",
+    flags: [...common, "--max-concurrency", "32", "--num-prompts", "64"],
+    value: (r) => m(r).output_throughput!,
+    unit: "tok/s",
+    higherIsBetter: true,
+    target: "≥ 1.0×",
+  },
   {
     key: "prefix",
     title: "shared-prefix mean TTFT",
-    flags: ["--dataset-name", "prefix", "--prefix-repetition-prefix-len", "1024", "--prefix-repetition-suffix-len", "32", "--prefix-repetition-num-prefixes", "2",
-      "--prefix-repetition-output-len", "16", "--ignore-eos", "--num-prompts", "24", "--max-concurrency", "4"],
+    flags: [
+      "--dataset-name",
+      "prefix",
+      "--prefix-repetition-prefix-len",
+      "1024",
+      "--prefix-repetition-suffix-len",
+      "32",
+      "--prefix-repetition-num-prefixes",
+      "2",
+      "--prefix-repetition-output-len",
+      "16",
+      "--ignore-eos",
+      "--num-prompts",
+      "24",
+      "--max-concurrency",
+      "4",
+    ],
     value: (r) => m(r).mean_ttft_ms!,
     unit: "ms",
     higherIsBetter: false,
@@ -130,9 +169,31 @@ function capture(child: ChildProcess): () => string {
 }
 
 async function startHerd(model: string, port: number): Promise<Server> {
-  const argv = ["--import", "tsx", "src/cli/main.ts", "serve", model, "--host", "127.0.0.1", "--port", String(port), "--threads", String(THREADS),
-    "--max-num-seqs", String(SEQS), "--kv-cache-tokens", String(KV), "--max-model-len", String(Math.min(KV, 8192)), "--max-num-batched-tokens", String(BATCH),
-    "--served-model-name", "bench", "--disable-log-requests", ...(args["herd-args"] ? args["herd-args"].split(/\s+/) : [])];
+  const argv = [
+    "--import",
+    "tsx",
+    "src/cli/main.ts",
+    "serve",
+    model,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--threads",
+    String(THREADS),
+    "--max-num-seqs",
+    String(SEQS),
+    "--kv-cache-tokens",
+    String(KV),
+    "--max-model-len",
+    String(Math.min(KV, 8192)),
+    "--max-num-batched-tokens",
+    String(BATCH),
+    "--served-model-name",
+    "bench",
+    "--disable-log-requests",
+    ...(args["herd-args"] ? args["herd-args"].split(/\s+/) : []),
+  ];
   const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const log = capture(child);
   const url = `http://127.0.0.1:${port}`;
@@ -142,9 +203,36 @@ async function startHerd(model: string, port: number): Promise<Server> {
 
 async function startLlamaServer(model: string, port: number): Promise<Server> {
   const bin = join(args["peer-bin"]!, "llama-server");
-  const argv = ["-m", model, "-c", String(KV), "-b", String(BATCH), "-ub", String(Math.min(512, BATCH)), "-t", String(THREADS), "-tb", String(THREADS),
-    "-kvu", "--swa-full", "-fa", "auto", "-np", String(SEQS), "--host", "127.0.0.1", "--port", String(port), "--no-webui", "--fit", "off", "-a", "bench",
-    ...(args["peer-args"] ? args["peer-args"].split(/\s+/) : [])];
+  const argv = [
+    "-m",
+    model,
+    "-c",
+    String(KV),
+    "-b",
+    String(BATCH),
+    "-ub",
+    String(Math.min(512, BATCH)),
+    "-t",
+    String(THREADS),
+    "-tb",
+    String(THREADS),
+    "-kvu",
+    "--swa-full",
+    "-fa",
+    "auto",
+    "-np",
+    String(SEQS),
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--no-webui",
+    "--fit",
+    "off",
+    "-a",
+    "bench",
+    ...(args["peer-args"] ? args["peer-args"].split(/\s+/) : []),
+  ];
   const env = { ...process.env, ...PEER_ENV };
   const child = spawn(bin, argv, { env, stdio: ["ignore", "pipe", "pipe"] });
   const log = capture(child);
@@ -170,7 +258,11 @@ async function stop(s: Server): Promise<void> {
 async function asciiBias(herdUrl: string): Promise<Record<string, number>> {
   const bias: Record<string, number> = {};
   for (const w of WORDS.slice(0, 60)) {
-    const r = await fetch(`${herdUrl}/tokenize`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: ` ${w}`, add_special_tokens: false }) });
+    const r = await fetch(`${herdUrl}/tokenize`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ prompt: ` ${w}`, add_special_tokens: false }),
+    });
     const ids = ((await r.json()) as { tokens: number[] }).tokens;
     if (ids.length === 1) bias[String(ids[0])] = 50;
     if (Object.keys(bias).length >= 30) break;
@@ -189,8 +281,31 @@ const failures: string[] = [];
  */
 async function bench(s: Server, w: Workload, dir: string, tag: string, seed: number): Promise<BenchResult> {
   const file = `${w.key}-${s.name}-${tag}.json`;
-  const argv = ["--import", "tsx", "src/cli/main.ts", "bench", "--base-url", s.url, "--model", "bench", "--label", s.name, "--disable-tqdm",
-    "--save-result", "--result-dir", dir, "--result-filename", file, "--request-timeout", "300", "--extra-body", extraBody, "--seed", String(seed), ...w.flags];
+  const argv = [
+    "--import",
+    "tsx",
+    "src/cli/main.ts",
+    "bench",
+    "--base-url",
+    s.url,
+    "--model",
+    "bench",
+    "--label",
+    s.name,
+    "--disable-tqdm",
+    "--save-result",
+    "--result-dir",
+    dir,
+    "--result-filename",
+    file,
+    "--request-timeout",
+    "300",
+    "--extra-body",
+    extraBody,
+    "--seed",
+    String(seed),
+    ...w.flags,
+  ];
   const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
     const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -199,7 +314,8 @@ async function bench(s: Server, w: Workload, dir: string, tag: string, seed: num
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     child.on("close", (status) => done({ status, stdout, stderr }));
   });
-  if (r.status !== 0) throw new Error(`herd bench against ${s.name} failed (${r.status}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+  if (r.status !== 0)
+    throw new Error(`herd bench against ${s.name} failed (${r.status}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
   const result = JSON.parse(readFileSync(join(dir, file), "utf8")) as BenchResult;
   const failed = m(result).failed ?? 0;
   if (failed > 0) {
@@ -238,8 +354,14 @@ async function main(): Promise<void> {
   const only = new Set(args.only!.split(","));
   const workloads = WORKLOADS.filter((w) => only.has(w.key));
   console.log(`herd vs llama-server — ${date.toISOString()}`);
-  console.log(`cpu: ${cpus()[0]?.model ?? "?"} (${availableParallelism()} cores), threads ${THREADS}; load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
-  console.log(`model: ${model} (${(statSync(model).size / 2 ** 20).toFixed(0)} MiB); KV ${KV} cells unified, batch ${BATCH}, ${SEQS} sequences`);
+  console.log(
+    `cpu: ${cpus()[0]?.model ?? "?"} (${availableParallelism()} cores), threads ${THREADS}; load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
+  console.log(
+    `model: ${model} (${(statSync(model).size / 2 ** 20).toFixed(0)} MiB); KV ${KV} cells unified, batch ${BATCH}, ${SEQS} sequences`,
+  );
 
   const herd = await startHerd(model, 18401);
   const peerServer = await startLlamaServer(model, 18402).catch(async (err: unknown) => {
@@ -250,7 +372,8 @@ async function main(): Promise<void> {
   const values: Record<string, { herd: number[]; peer: number[]; load: number[] }> = {};
   try {
     // One unrecorded request each: first decodes allocate compute buffers.
-    for (const s of [herd, peerServer]) await bench(s, { ...WORKLOADS[0]!, flags: [...common, "--max-concurrency", "1", "--num-prompts", "1"] }, dir, "warmup", 9999);
+    for (const s of [herd, peerServer])
+      await bench(s, { ...WORKLOADS[0]!, flags: [...common, "--max-concurrency", "1", "--num-prompts", "1"] }, dir, "warmup", 9999);
     for (let rep = 0; rep < REPEAT; rep++) {
       for (const w of workloads) {
         const v = (values[w.key] ??= { herd: [], peer: [], load: [] });
@@ -273,15 +396,30 @@ async function main(): Promise<void> {
     const v = values[w.key]!;
     const h = median(v.herd);
     const p = median(v.peer);
-    return { key: w.key, title: w.title, unit: w.unit, herd: h, llamaServer: p, ratio: h / p, target: w.target, herdAll: v.herd, peerAll: v.peer, load: v.load };
+    return {
+      key: w.key,
+      title: w.title,
+      unit: w.unit,
+      herd: h,
+      llamaServer: p,
+      ratio: h / p,
+      target: w.target,
+      herdAll: v.herd,
+      peerAll: v.peer,
+      load: v.load,
+    };
   });
   console.log("");
   console.log("| workload | herd | llama-server | herd / llama-server | target |");
   console.log("|---|---|---|---|---|");
-  for (const r of rows) console.log(`| ${r.title} (${r.unit}) | ${r.herd.toFixed(1)} | ${r.llamaServer.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.target} |`);
+  for (const r of rows)
+    console.log(`| ${r.title} (${r.unit}) | ${r.herd.toFixed(1)} | ${r.llamaServer.toFixed(1)} | ${r.ratio.toFixed(2)}× | ${r.target} |`);
   if (failures.length > 0) console.log(`\nfailed requests (excluded from the metrics, as vLLM's benchmark does): ${failures.join("; ")}`);
   const out = args.out ?? `${dir}.json`;
-  await writeFile(out, `${JSON.stringify({ date: date.toISOString(), cpu: cpus()[0]?.model, cores: availableParallelism(), threads: THREADS, kvTokens: KV, batch: BATCH, seqs: SEQS, reusePrompts: args["reuse-prompts"], model, herd: herd.argv, llamaServer: peerServer.argv, rows, failures }, null, 2)}\n`);
+  await writeFile(
+    out,
+    `${JSON.stringify({ date: date.toISOString(), cpu: cpus()[0]?.model, cores: availableParallelism(), threads: THREADS, kvTokens: KV, batch: BATCH, seqs: SEQS, reusePrompts: args["reuse-prompts"], model, herd: herd.argv, llamaServer: peerServer.argv, rows, failures }, null, 2)}\n`,
+  );
   console.log(`\nsaved ${out} (herd bench results in ${dir})`);
 }
 

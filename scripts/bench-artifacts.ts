@@ -40,14 +40,33 @@ async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
 async function makeCheckpoint(dir: string): Promise<number> {
   await mkdir(dir, { recursive: true });
   for (const f of ["tokenizer.json", "tokenizer_config.json", "generation_config.json"]) await copyFile(join(FIXTURE, f), join(dir, f));
-  const H = 1024, FF = 1024, FFM = 2048, E = 16, V = 1024, HD = 64, NH = 16, NKV = 4;
+  const H = 1024,
+    FF = 1024,
+    FFM = 2048,
+    E = 16,
+    V = 1024,
+    HD = 64,
+    NH = 16,
+    NKV = 4;
   const perLayer = 2 * (H * NH * HD * 2 + H * NKV * HD * 2) + 2 * (E * H * 2 * FF + E * FF * H + 3 * H * FF + E * H) + 4 * H;
   const layers = Math.max(4, Math.round((gb * 1e9) / perLayer));
-  const cfg = JSON.parse(await readFile(join(FIXTURE, "config.json"), "utf8")) as { text_config: Record<string, unknown>; vision_config?: unknown };
+  const cfg = JSON.parse(await readFile(join(FIXTURE, "config.json"), "utf8")) as {
+    text_config: Record<string, unknown>;
+    vision_config?: unknown;
+  };
   Object.assign(cfg.text_config, {
-    hidden_size: H, intermediate_size: FF, intermediate_size_mlp: FFM, num_local_experts: E, interleave_moe_layer_step: 1,
-    num_hidden_layers: layers, num_attention_heads: NH, num_key_value_heads: NKV, head_dim: HD, vocab_size: V,
-    moe_layers: Array.from({ length: layers }, (_, i) => i), no_rope_layers: Array.from({ length: layers }, (_, i) => ((i + 1) % 4 === 0 ? 0 : 1)),
+    hidden_size: H,
+    intermediate_size: FF,
+    intermediate_size_mlp: FFM,
+    num_local_experts: E,
+    interleave_moe_layer_step: 1,
+    num_hidden_layers: layers,
+    num_attention_heads: NH,
+    num_key_value_heads: NKV,
+    head_dim: HD,
+    vocab_size: V,
+    moe_layers: Array.from({ length: layers }, (_, i) => i),
+    no_rope_layers: Array.from({ length: layers }, (_, i) => ((i + 1) % 4 === 0 ? 0 : 1)),
   });
   delete cfg.vision_config;
   (cfg as Record<string, unknown>).architectures = ["Llama4ForCausalLM"];
@@ -57,10 +76,18 @@ async function makeCheckpoint(dir: string): Promise<number> {
   for (let i = 0; i < layers; i++) {
     const p = `language_model.model.layers.${i}.`;
     tensors.push(
-      [`${p}input_layernorm.weight`, [H]], [`${p}self_attn.q_proj.weight`, [NH * HD, H]], [`${p}self_attn.k_proj.weight`, [NKV * HD, H]],
-      [`${p}self_attn.v_proj.weight`, [NKV * HD, H]], [`${p}self_attn.o_proj.weight`, [H, NH * HD]], [`${p}post_attention_layernorm.weight`, [H]],
-      [`${p}feed_forward.router.weight`, [E, H]], [`${p}feed_forward.experts.gate_up_proj`, [E, H, 2 * FF]], [`${p}feed_forward.experts.down_proj`, [E, FF, H]],
-      [`${p}feed_forward.shared_expert.gate_proj.weight`, [FF, H]], [`${p}feed_forward.shared_expert.up_proj.weight`, [FF, H]], [`${p}feed_forward.shared_expert.down_proj.weight`, [H, FF]],
+      [`${p}input_layernorm.weight`, [H]],
+      [`${p}self_attn.q_proj.weight`, [NH * HD, H]],
+      [`${p}self_attn.k_proj.weight`, [NKV * HD, H]],
+      [`${p}self_attn.v_proj.weight`, [NKV * HD, H]],
+      [`${p}self_attn.o_proj.weight`, [H, NH * HD]],
+      [`${p}post_attention_layernorm.weight`, [H]],
+      [`${p}feed_forward.router.weight`, [E, H]],
+      [`${p}feed_forward.experts.gate_up_proj`, [E, H, 2 * FF]],
+      [`${p}feed_forward.experts.down_proj`, [E, FF, H]],
+      [`${p}feed_forward.shared_expert.gate_proj.weight`, [FF, H]],
+      [`${p}feed_forward.shared_expert.up_proj.weight`, [FF, H]],
+      [`${p}feed_forward.shared_expert.down_proj.weight`, [H, FF]],
     );
   }
   tensors.push(["language_model.model.norm.weight", [H]], ["language_model.lm_head.weight", [V, H]]);
@@ -98,7 +125,8 @@ async function makeCheckpoint(dir: string): Promise<number> {
 
 async function readAll(dir: string): Promise<number> {
   let n = 0;
-  for (const f of (await readdir(dir)).filter((x) => x.endsWith(".safetensors"))) for await (const c of createReadStream(join(dir, f), { highWaterMark: 8 << 20 })) n += (c as Buffer).length;
+  for (const f of (await readdir(dir)).filter((x) => x.endsWith(".safetensors")))
+    for await (const c of createReadStream(join(dir, f), { highWaterMark: 8 << 20 })) n += (c as Buffer).length;
   return n;
 }
 
@@ -137,7 +165,13 @@ try {
         .map((l) => l.split("=", 2) as [string, string]),
     );
     try {
-      const s3: S3Settings = { endpoint: env.AWS_ENDPOINT_URL!, region: "us-east-1", forcePathStyle: true, checksum: "when_required", credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! } };
+      const s3: S3Settings = {
+        endpoint: env.AWS_ENDPOINT_URL!,
+        region: "us-east-1",
+        forcePathStyle: true,
+        checksum: "when_required",
+        credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
+      };
       const c = new S3Client({ endpoint: s3.endpoint, region: "us-east-1", forcePathStyle: true, credentials: s3.credentials });
       await c.send(new CreateBucketCommand({ Bucket: "bench" })).catch(() => {});
       c.destroy();

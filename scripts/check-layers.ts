@@ -54,7 +54,8 @@ for (const file of files(SRC)) {
     const target = relative(SRC, resolve(dirname(file), m[1]!));
     const targetLayer = target.split("/")[0]!;
     if (target.startsWith("..")) continue;
-    if (!rules.includes("*") && !rules.includes(targetLayer)) problems.push(`${rel}: imports ${target} (${layer} may not import ${targetLayer})`);
+    if (!rules.includes("*") && !rules.includes(targetLayer))
+      problems.push(`${rel}: imports ${target} (${layer} may not import ${targetLayer})`);
     if (layer === "engine" && targetLayer === "native" && !nativeInEngine.some((re) => re.test(rel))) {
       problems.push(`${rel}: imports ${target} (only engine/runner/llama-* may touch llama.cpp)`);
     }

@@ -24,28 +24,203 @@ const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
 const repeat = (n: number, f: () => string, sep = "") => Array.from({ length: n }, f).join(sep);
 
 const WORDS = {
-  en: "the of and to in is was he for it with as his on be at by I this had not are but from or have an they which one you were her all she there would their we him been has when who will more no if out so said what up its about into than them can only other new some could time these two may then do first any my now such like our over man me even most made after also did many before must through back years where much your way well down should because each just those people Mr how too little state good very make world still own see men work long get here between both life being under never day same another know while last might us great old year off come since against go came right used take three".split(" "),
-  contractions: ["it's", "don't", "I'm", "we're", "they've", "she'll", "he'd", "can't", "won't", "IT'S", "DON'T", "We'Re", "You'VE", "O'Neill", "rock'n'roll", "'tis", "y'all", "didn't've"],
-  caps: ["HTTPServer", "XMLHttpRequest", "iPhone", "McDonald's", "camelCaseWord", "PascalCaseWord", "snake_case_word", "SCREAMING_SNAKE", "kebab-case-word", "ALLCAPS", "NASA", "eBay", "macOS", "JavaScript", "TypeScript", "GPT4o", "Llama4Scout"],
-  ru: "и в не на я быть он с что а по это она этот к но они мы как из у который то за свой весь год от так о для ты же все тот мочь вы человек такой его сказать только или ещё бы себя один как уже до время если сам когда другой вот говорить наш мой знать стать при чтобы дело жизнь кто первый очень два день её новый рука даже во со раз где там под можно ну какой после их работа без самый потом надо хотеть ли слово идти большой должен место иметь ничто".split(" "),
-  el: "και το η του να σε με για που είναι από τα της την ο δεν θα στο τον οι ένα στην στη των αυτό μου τι σου όταν μας πολύ μια όπως έχει ήταν αλλά κάτι θέλω εδώ".split(" "),
-  ar: "في من على أن إلى هذا التي الذي عن مع كان هذه لا ما هو بين كل قد بعد ذلك عند أو حتى إذا لم لكن منذ وهو كما أي هناك قبل غير حيث خلال يمكن اللغة العربية جميلة جدا".split(" "),
+  en: "the of and to in is was he for it with as his on be at by I this had not are but from or have an they which one you were her all she there would their we him been has when who will more no if out so said what up its about into than them can only other new some could time these two may then do first any my now such like our over man me even most made after also did many before must through back years where much your way well down should because each just those people Mr how too little state good very make world still own see men work long get here between both life being under never day same another know while last might us great old year off come since against go came right used take three".split(
+    " ",
+  ),
+  contractions: [
+    "it's",
+    "don't",
+    "I'm",
+    "we're",
+    "they've",
+    "she'll",
+    "he'd",
+    "can't",
+    "won't",
+    "IT'S",
+    "DON'T",
+    "We'Re",
+    "You'VE",
+    "O'Neill",
+    "rock'n'roll",
+    "'tis",
+    "y'all",
+    "didn't've",
+  ],
+  caps: [
+    "HTTPServer",
+    "XMLHttpRequest",
+    "iPhone",
+    "McDonald's",
+    "camelCaseWord",
+    "PascalCaseWord",
+    "snake_case_word",
+    "SCREAMING_SNAKE",
+    "kebab-case-word",
+    "ALLCAPS",
+    "NASA",
+    "eBay",
+    "macOS",
+    "JavaScript",
+    "TypeScript",
+    "GPT4o",
+    "Llama4Scout",
+  ],
+  ru: "и в не на я быть он с что а по это она этот к но они мы как из у который то за свой весь год от так о для ты же все тот мочь вы человек такой его сказать только или ещё бы себя один как уже до время если сам когда другой вот говорить наш мой знать стать при чтобы дело жизнь кто первый очень два день её новый рука даже во со раз где там под можно ну какой после их работа без самый потом надо хотеть ли слово идти большой должен место иметь ничто".split(
+    " ",
+  ),
+  el: "και το η του να σε με για που είναι από τα της την ο δεν θα στο τον οι ένα στην στη των αυτό μου τι σου όταν μας πολύ μια όπως έχει ήταν αλλά κάτι θέλω εδώ".split(
+    " ",
+  ),
+  ar: "في من على أن إلى هذا التي الذي عن مع كان هذه لا ما هو بين كل قد بعد ذلك عند أو حتى إذا لم لكن منذ وهو كما أي هناك قبل غير حيث خلال يمكن اللغة العربية جميلة جدا".split(
+    " ",
+  ),
   he: "של את על לא זה הוא עם כי גם היא אני מה אבל או יש כל היה אם רק עוד אחד שלום עולם ספר בית".split(" "),
   hi: "के है में की और से को का एक यह पर भी हैं नहीं तो कि था जो ने हो कर इस लिए साथ नमस्ते दुनिया भारत हिन्दी भाषा".split(" "),
   th: ["สวัสดี", "ชาวโลก", "ภาษาไทย", "ประเทศ", "กรุงเทพมหานคร", "ขอบคุณ", "ครับ", "ค่ะ", "อาหาร", "อร่อย"],
-  zh: ["中文", "文本", "测试", "我们", "他们", "今天", "天气", "很好", "北京", "上海", "人工智能", "大型语言模型", "的", "是", "在", "了", "和", "有", "不", "这"],
+  zh: [
+    "中文",
+    "文本",
+    "测试",
+    "我们",
+    "他们",
+    "今天",
+    "天气",
+    "很好",
+    "北京",
+    "上海",
+    "人工智能",
+    "大型语言模型",
+    "的",
+    "是",
+    "在",
+    "了",
+    "和",
+    "有",
+    "不",
+    "这",
+  ],
   ja: ["日本語", "ひらがな", "カタカナ", "漢字", "東京", "こんにちは", "ありがとう", "です", "ます", "した", "ラーメン", "コンピュータ"],
   ko: ["한국어", "텍스트", "안녕하세요", "감사합니다", "서울", "컴퓨터", "사랑", "입니다", "했습니다", "그리고"],
   vi: ["Tiếng", "Việt", "xin", "chào", "thế", "giới", "người", "nước", "đẹp", "quá", "Hà", "Nội"],
 } as const;
-const PUNCT = [".", ",", "!", "?", ";", ":", "…", "—", "–", "-", "(", ")", "[", "]", "{", "}", "\"", "'", "«", "»", "“", "”", "‘", "’", "¿", "¡", "。", "、", "，", "！", "？", "「", "」", "・", "।", "؟", "،"];
-const EMOJI = ["😀", "😂", "🥲", "❤️", "👍", "👍🏽", "👨‍👩‍👧‍👦", "🏳️‍🌈", "🇺🇸", "🇯🇵", "🇩🇪", "✨", "🔥", "🎉", "🤖", "🦙", "☕", "⚡️", "🧑🏿‍💻", "👁️‍🗨️", "1️⃣", "#️⃣", "©️", "™"];
-const SPECIAL_LOOKALIKES = [
-  "<|begin_of_text|>", "<|end_of_text|>", "<|eot|>", "<|eom|>", "<|header_start|>", "<|header_end|>", "<|python_start|>", "<|image|>", "<|patch|>",
-  "<|reserved_special_token_5|>", "<|reserved_special_token_2047|>", "<|eot", "eot|>", "<|eot |>", "< |eot|>", "<|EOT|>", "<||>", "<|", "|>", "<|<|eot|>|>",
-  "<s>", "</s>", "<unk>", "<pad>", "[INST]", "[/INST]", "<<SYS>>", "<|im_start|>", "<|endoftext|>", "<think>", "</think>",
+const PUNCT = [
+  ".",
+  ",",
+  "!",
+  "?",
+  ";",
+  ":",
+  "…",
+  "—",
+  "–",
+  "-",
+  "(",
+  ")",
+  "[",
+  "]",
+  "{",
+  "}",
+  '"',
+  "'",
+  "«",
+  "»",
+  "“",
+  "”",
+  "‘",
+  "’",
+  "¿",
+  "¡",
+  "。",
+  "、",
+  "，",
+  "！",
+  "？",
+  "「",
+  "」",
+  "・",
+  "।",
+  "؟",
+  "،",
 ];
-const SPACES = [" ", "  ", "   ", "\t", "\t\t", "\n", "\n\n", "\r\n", " \n", "\n ", "\u00a0", "\u3000", "\u2009", "\u2028", "\u000b", "\f", "\u0085"];
+const EMOJI = [
+  "😀",
+  "😂",
+  "🥲",
+  "❤️",
+  "👍",
+  "👍🏽",
+  "👨‍👩‍👧‍👦",
+  "🏳️‍🌈",
+  "🇺🇸",
+  "🇯🇵",
+  "🇩🇪",
+  "✨",
+  "🔥",
+  "🎉",
+  "🤖",
+  "🦙",
+  "☕",
+  "⚡️",
+  "🧑🏿‍💻",
+  "👁️‍🗨️",
+  "1️⃣",
+  "#️⃣",
+  "©️",
+  "™",
+];
+const SPECIAL_LOOKALIKES = [
+  "<|begin_of_text|>",
+  "<|end_of_text|>",
+  "<|eot|>",
+  "<|eom|>",
+  "<|header_start|>",
+  "<|header_end|>",
+  "<|python_start|>",
+  "<|image|>",
+  "<|patch|>",
+  "<|reserved_special_token_5|>",
+  "<|reserved_special_token_2047|>",
+  "<|eot",
+  "eot|>",
+  "<|eot |>",
+  "< |eot|>",
+  "<|EOT|>",
+  "<||>",
+  "<|",
+  "|>",
+  "<|<|eot|>|>",
+  "<s>",
+  "</s>",
+  "<unk>",
+  "<pad>",
+  "[INST]",
+  "[/INST]",
+  "<<SYS>>",
+  "<|im_start|>",
+  "<|endoftext|>",
+  "<think>",
+  "</think>",
+];
+const SPACES = [
+  " ",
+  "  ",
+  "   ",
+  "\t",
+  "\t\t",
+  "\n",
+  "\n\n",
+  "\r\n",
+  " \n",
+  "\n ",
+  "\u00a0",
+  "\u3000",
+  "\u2009",
+  "\u2028",
+  "\u000b",
+  "\f",
+  "\u0085",
+];
 
 function prose(lang: keyof typeof WORDS, n: number): string {
   const words = WORDS[lang];
@@ -80,15 +255,22 @@ function englishish(n: number): string {
 }
 
 const CODE_SNIPPETS = [
-  () => `function ${pick(WORDS.caps)}(x, y) {\n    const z = x * ${int(1000)} + y / ${rand().toFixed(int(8))};\n    if (z >= 0x${int(0xffffff).toString(16)}) return [z, ...args];\n\treturn z ?? null; // ${prose("en", 6)}\n}\n`,
-  () => `def ${pick(WORDS.en)}_${pick(WORDS.en)}(self, n: int = ${int(100)}) -> list[str]:\n    """${prose("en", 8)}"""\n    return [f"{i:04d}" for i in range(n) if i % ${1 + int(9)} == 0]\n\n`,
-  () => `#include <stdio.h>\nint main(int argc, char **argv) {\n  for (int i = 0; i < ${int(99)}; ++i) printf("%d\\n", i << 2);\n  return 0;\n}\r\n`,
-  () => `{"id": ${int(1e6)}, "name": "${pick(WORDS.caps)}", "tags": ["${pick(WORDS.en)}", "${pick(WORDS.zh)}"], "ok": true, "v": ${rand().toExponential(3)}}\n`,
-  () => `<div class="${pick(WORDS.en)}-${pick(WORDS.en)}"><a href="https://example.com/${pick(WORDS.en)}?q=${int(999)}&amp;x=y#top">${prose("en", 4)}</a></div>\n`,
+  () =>
+    `function ${pick(WORDS.caps)}(x, y) {\n    const z = x * ${int(1000)} + y / ${rand().toFixed(int(8))};\n    if (z >= 0x${int(0xffffff).toString(16)}) return [z, ...args];\n\treturn z ?? null; // ${prose("en", 6)}\n}\n`,
+  () =>
+    `def ${pick(WORDS.en)}_${pick(WORDS.en)}(self, n: int = ${int(100)}) -> list[str]:\n    """${prose("en", 8)}"""\n    return [f"{i:04d}" for i in range(n) if i % ${1 + int(9)} == 0]\n\n`,
+  () =>
+    `#include <stdio.h>\nint main(int argc, char **argv) {\n  for (int i = 0; i < ${int(99)}; ++i) printf("%d\\n", i << 2);\n  return 0;\n}\r\n`,
+  () =>
+    `{"id": ${int(1e6)}, "name": "${pick(WORDS.caps)}", "tags": ["${pick(WORDS.en)}", "${pick(WORDS.zh)}"], "ok": true, "v": ${rand().toExponential(3)}}\n`,
+  () =>
+    `<div class="${pick(WORDS.en)}-${pick(WORDS.en)}"><a href="https://example.com/${pick(WORDS.en)}?q=${int(999)}&amp;x=y#top">${prose("en", 4)}</a></div>\n`,
   () => `$ cd ~/src && git log --oneline | head -${int(20)} | awk '{print $1}' > /tmp/out.txt 2>&1 || echo "failed: $?"\n`,
   () => `SELECT a.${pick(WORDS.en)}, COUNT(*) AS n FROM t_${pick(WORDS.en)} a WHERE a.x <> ${int(50)} GROUP BY 1 HAVING n >= ${int(9)};\n`,
-  () => `| col | ${pick(WORDS.en)} |\n|-----|------|\n| **${pick(WORDS.caps)}** | \`${pick(WORDS.en)}()\` |\n\n> ${prose("en", 7)}\n\n- [x] ${prose("en", 3)}\n`,
-  () => `x₁² + y₂³ ≤ ∑ᵢ αᵢ·βᵢ ≈ ∫₀^∞ e^{-t²} dt = √π/2 ± ε; ∀x∈ℝ ∃y: x≠y → ¬(x≡y) ⇒ ${int(9)}‰ €${int(999)},${int(99)} £${int(99)} ¥${int(9999)} ₹${int(999)}\n`,
+  () =>
+    `| col | ${pick(WORDS.en)} |\n|-----|------|\n| **${pick(WORDS.caps)}** | \`${pick(WORDS.en)}()\` |\n\n> ${prose("en", 7)}\n\n- [x] ${prose("en", 3)}\n`,
+  () =>
+    `x₁² + y₂³ ≤ ∑ᵢ αᵢ·βᵢ ≈ ∫₀^∞ e^{-t²} dt = √π/2 ± ε; ∀x∈ℝ ∃y: x≠y → ¬(x≡y) ⇒ ${int(9)}‰ €${int(999)},${int(99)} £${int(99)} ¥${int(9999)} ₹${int(999)}\n`,
 ];
 
 function digits(): string {
@@ -99,14 +281,23 @@ function digits(): string {
     () => `${int(1000)}.${int(1000000)}`,
     () => "9".repeat(1 + int(100)),
     () => Array.from({ length: 1 + int(40) }, () => int(10)).join(""),
-    () => `0x${int(2 ** 31).toString(16).toUpperCase()}`,
+    () =>
+      `0x${int(2 ** 31)
+        .toString(16)
+        .toUpperCase()}`,
     () => "١٢٣٤٥٦٧٨٩٠ ०१२३४५६७८९ ①②③ Ⅻ ½ ¾",
   ];
   return repeat(5 + int(20), () => pick(parts)(), pick([" ", ", ", "\n", "\t"]));
 }
 
 function whitespace(): string {
-  const runs = [() => " ".repeat(1 + int(200)), () => "\n".repeat(1 + int(50)), () => "\t".repeat(1 + int(30)), () => repeat(1 + int(40), () => pick(SPACES)), () => "\r\n".repeat(1 + int(10))];
+  const runs = [
+    () => " ".repeat(1 + int(200)),
+    () => "\n".repeat(1 + int(50)),
+    () => "\t".repeat(1 + int(30)),
+    () => repeat(1 + int(40), () => pick(SPACES)),
+    () => "\r\n".repeat(1 + int(10)),
+  ];
   return repeat(4 + int(12), () => `${pick(runs)()}${pick(WORDS.en)}${rand() < 0.3 ? pick(PUNCT) : ""}`);
 }
 
@@ -124,7 +315,8 @@ function oddities(): string {
     () => "RTL \u202eoverride\u202c and \u200fmark",
     () => `https://user:pass@www.example.co.uk:8080/path/to/${pick(WORDS.en)}.html?query=${int(9999)}#frag mail@example.org`,
     () => `--${"-".repeat(int(60))}==${"=".repeat(int(60))}**${"*".repeat(int(30))}..${".".repeat(int(60))}`,
-    () => `${pick(SPECIAL_LOOKALIKES)}${pick(SPECIAL_LOOKALIKES)}${pick(WORDS.en)}${pick(SPECIAL_LOOKALIKES)} ${pick(SPECIAL_LOOKALIKES)}\n`,
+    () =>
+      `${pick(SPECIAL_LOOKALIKES)}${pick(SPECIAL_LOOKALIKES)}${pick(WORDS.en)}${pick(SPECIAL_LOOKALIKES)} ${pick(SPECIAL_LOOKALIKES)}\n`,
     () => `${"a".repeat(1 + int(300))} ${"Ab".repeat(1 + int(100))} ${"漢".repeat(1 + int(200))} ${"!".repeat(1 + int(200))}`,
   ];
   return repeat(3 + int(10), () => pick(bits)(), pick([" ", "\n", ""]));
@@ -139,14 +331,25 @@ export function generateCorpus(minBytes = 1_100_000): string {
   while (bytes < minBytes) {
     const kind = int(8);
     const doc =
-      kind === 0 ? englishish(100 + int(600))
-      : kind === 1 ? prose(pick(LANGS), 50 + int(400))
-      : kind === 2 ? repeat(2 + int(8), () => pick(CODE_SNIPPETS)())
-      : kind === 3 ? digits()
-      : kind === 4 ? whitespace()
-      : kind === 5 ? emoji()
-      : kind === 6 ? oddities()
-      : repeat(3 + int(6), () => (rand() < 0.5 ? englishish(20 + int(80)) : prose(pick(LANGS), 20 + int(80))), pick(["\n\n", " ", "<|eot|>", "\n"]));
+      kind === 0
+        ? englishish(100 + int(600))
+        : kind === 1
+          ? prose(pick(LANGS), 50 + int(400))
+          : kind === 2
+            ? repeat(2 + int(8), () => pick(CODE_SNIPPETS)())
+            : kind === 3
+              ? digits()
+              : kind === 4
+                ? whitespace()
+                : kind === 5
+                  ? emoji()
+                  : kind === 6
+                    ? oddities()
+                    : repeat(
+                        3 + int(6),
+                        () => (rand() < 0.5 ? englishish(20 + int(80)) : prose(pick(LANGS), 20 + int(80))),
+                        pick(["\n\n", " ", "<|eot|>", "\n"]),
+                      );
     docs.push(doc);
     bytes += Buffer.byteLength(doc) + DOC_SEPARATOR.length;
   }

@@ -73,7 +73,9 @@ describe("readSseData", () => {
   it("reassembles events split anywhere, CRLF or LF, a UTF-8 character cut in half", async () => {
     const euro = new TextEncoder().encode('data: {"t":"€"}\n\n');
     const cut = euro.indexOf(0xe2) + 1;
-    const events = await collect(streamOf(['data: {"a"', ":1}\r\n\r\n: comment\n\ndata: x\ndata: y\n\n", euro.slice(0, cut), euro.slice(cut), "data: [DONE]"]));
+    const events = await collect(
+      streamOf(['data: {"a"', ":1}\r\n\r\n: comment\n\ndata: x\ndata: y\n\n", euro.slice(0, cut), euro.slice(cut), "data: [DONE]"]),
+    );
     expect(events).toEqual(['{"a":1}', "x\ny", '{"t":"€"}', "[DONE]"]);
   });
 });
@@ -86,7 +88,11 @@ describe("metrics", () => {
   });
 
   it("computes vLLM's throughput and latency metrics; failures count only as failed", () => {
-    const outs = [output({}), output({ startMs: 500, ttftMs: 200, latencyMs: 400, numOutputTokens: 3, itlMs: [100, 100] }), output({ success: false, error: "HTTP 500", numOutputTokens: 0, itlMs: [] })];
+    const outs = [
+      output({}),
+      output({ startMs: 500, ttftMs: 200, latencyMs: 400, numOutputTokens: 3, itlMs: [100, 100] }),
+      output({ success: false, error: "HTTP 500", numOutputTokens: 0, itlMs: [] }),
+    ];
     const m = calculateMetrics(outs, 2000);
     expect(m).toMatchObject({ completed: 2, failed: 1, total_input_tokens: 20, total_output_tokens: 8, duration: 2 });
     expect(m.request_throughput).toBe(1);
@@ -146,14 +152,40 @@ describe("load", () => {
   });
 
   it("builds completions prompts and chat messages (system, history, images) with usage requested", () => {
-    const target: TargetOptions = { baseUrl: "http://127.0.0.1:1/", endpoint: "/v1/chat/completions", kind: "chat", model: "m", ignoreEos: true, extraBody: { temperature: 0 }, timeoutMs: 1000 };
+    const target: TargetOptions = {
+      baseUrl: "http://127.0.0.1:1/",
+      endpoint: "/v1/chat/completions",
+      kind: "chat",
+      model: "m",
+      ignoreEos: true,
+      extraBody: { temperature: 0 },
+      timeoutMs: 1000,
+    };
     const turn = { prompt: "q", system: "s", images: [{ width: 2, height: 2, seed: 1 }], numPromptTokens: 1, numOutputTokens: 3 };
-    const input = buildInput(target, turn, [{ role: "user", content: "hi" }, { role: "assistant", content: "yo" }], "id");
+    const input = buildInput(
+      target,
+      turn,
+      [
+        { role: "user", content: "hi" },
+        { role: "assistant", content: "yo" },
+      ],
+      "id",
+    );
     expect(input.apiUrl).toBe("http://127.0.0.1:1/v1/chat/completions");
     const body = buildRequestBody("chat", input) as { messages: { role: string; content: unknown }[] };
-    expect(body).toMatchObject({ model: "m", max_tokens: 3, stream: true, stream_options: { include_usage: true }, ignore_eos: true, temperature: 0 });
+    expect(body).toMatchObject({
+      model: "m",
+      max_tokens: 3,
+      stream: true,
+      stream_options: { include_usage: true },
+      ignore_eos: true,
+      temperature: 0,
+    });
     expect(body.messages.map((m) => m.role)).toEqual(["system", "user", "assistant", "user"]);
-    expect(body.messages[3]!.content).toEqual([{ type: "image_url", image_url: { url: expect.stringMatching(/^data:image\/png;base64,/) } }, { type: "text", text: "q" }]);
+    expect(body.messages[3]!.content).toEqual([
+      { type: "image_url", image_url: { url: expect.stringMatching(/^data:image\/png;base64,/) } },
+      { type: "text", text: "q" },
+    ]);
     const completions = buildInput({ ...target, kind: "completions" }, { ...turn, images: [] }, [], "id");
     expect(buildRequestBody("completions", completions)).toMatchObject({ prompt: "s\n\nq" });
     expect(() => buildInput({ ...target, kind: "completions" }, turn, [], "id")).toThrow(/chat endpoint/);
@@ -175,7 +207,15 @@ describe("results, compare, report", () => {
     itls_ms: [[10, 10, 10, 10]],
     errors: [""],
   });
-  const result = (label: string, rps: number): BenchResult => ({ tool: "herd bench", version: "0", date: "", label, config: {}, metadata: {}, runs: [run(rps)] });
+  const result = (label: string, rps: number): BenchResult => ({
+    tool: "herd bench",
+    version: "0",
+    date: "",
+    label,
+    config: {},
+    metadata: {},
+    runs: [run(rps)],
+  });
 
   it("--compare prints B/A and marks where B is better", () => {
     const text = formatCompare(result("herd", 2), result("llama-server", 1));
@@ -188,7 +228,19 @@ describe("results, compare, report", () => {
     const dir = await mkdtemp(join(tmpdir(), "bench-unit-"));
     try {
       const path = join(dir, "vllm.json");
-      await writeFile(path, JSON.stringify({ backend: "vllm", model_id: "m", request_rate: "inf", max_concurrency: 8, request_throughput: 3, mean_ttft_ms: 12, ttfts: [0.012], itls: [[0.001]] }));
+      await writeFile(
+        path,
+        JSON.stringify({
+          backend: "vllm",
+          model_id: "m",
+          request_rate: "inf",
+          max_concurrency: 8,
+          request_throughput: 3,
+          mean_ttft_ms: 12,
+          ttfts: [0.012],
+          itls: [[0.001]],
+        }),
+      );
       const r = await loadResult(path);
       expect(r.runs[0]).toMatchObject({ request_rate: "inf", max_concurrency: 8, ttfts_ms: [12], itls_ms: [[1]] });
       expect(r.runs[0]!.metrics).toMatchObject({ request_throughput: 3, mean_ttft_ms: 12 });

@@ -16,7 +16,16 @@ import { imageDataUrl } from "./datasets/png.js";
 import { Rng } from "./datasets/rng.js";
 import { type BenchmarkMetrics, calculateMetrics } from "./metrics.js";
 import { sendRequest } from "./request-runner.js";
-import type { ChatMessage, ContentPart, Conversation, EndpointKind, LoadPoint, RequestInput, RequestOutput, SampleRequest } from "./types.js";
+import type {
+  ChatMessage,
+  ContentPart,
+  Conversation,
+  EndpointKind,
+  LoadPoint,
+  RequestInput,
+  RequestOutput,
+  SampleRequest,
+} from "./types.js";
 
 export interface TargetOptions {
   /** e.g. `http://127.0.0.1:8000` */
@@ -94,7 +103,13 @@ function userContent(turn: SampleRequest): string | ContentPart[] {
 }
 
 /** The request for one turn: a plain prompt for /v1/completions, messages (with history) for chat. */
-export function buildInput(target: TargetOptions, turn: SampleRequest, history: readonly ChatMessage[], requestId: string, system?: string): RequestInput {
+export function buildInput(
+  target: TargetOptions,
+  turn: SampleRequest,
+  history: readonly ChatMessage[],
+  requestId: string,
+  system?: string,
+): RequestInput {
   const common = {
     apiUrl: target.baseUrl.replace(/\/+$/, "") + target.endpoint,
     model: target.model,
@@ -108,7 +123,8 @@ export function buildInput(target: TargetOptions, turn: SampleRequest, history: 
   };
   const sys = turn.system ?? system;
   if (target.kind === "completions") {
-    if (history.length > 0 || (turn.images?.length ?? 0) > 0) throw new Error("multi-turn and image requests need a chat endpoint (/v1/chat/completions)");
+    if (history.length > 0 || (turn.images?.length ?? 0) > 0)
+      throw new Error("multi-turn and image requests need a chat endpoint (/v1/chat/completions)");
     return { ...common, prompt: sys ? `${sys}\n\n${turn.prompt.trimStart()}` : turn.prompt };
   }
   const messages: ChatMessage[] = [];
@@ -145,12 +161,20 @@ export async function runBenchmark(target: TargetOptions, conversations: readonl
       outputs.push(out);
       opts.onRequestDone?.(out);
       if (!out.success) return; // the rest of the conversation would build on a missing reply
-      if (typeof input.prompt !== "string") history.push(input.prompt[input.prompt.length - 1]!, { role: "assistant", content: out.generatedText });
+      if (typeof input.prompt !== "string")
+        history.push(input.prompt[input.prompt.length - 1]!, { role: "assistant", content: out.generatedText });
     }
   };
 
   await Promise.all(conversations.map((c, i) => runConversation(c, arrivals[i]!)));
   const durationMs = performance.now() - t0;
   outputs.sort((a, b) => a.startMs - b.startMs);
-  return { load: opts.load, burstiness: opts.burstiness, startedAt, durationMs, metrics: calculateMetrics(outputs, durationMs, opts.percentiles), outputs };
+  return {
+    load: opts.load,
+    burstiness: opts.burstiness,
+    startedAt,
+    durationMs,
+    metrics: calculateMetrics(outputs, durationMs, opts.percentiles),
+    outputs,
+  };
 }

@@ -65,7 +65,19 @@ export function formatSweep(runs: readonly RunRecord[]): string {
   const rows = [["load", "ok", "failed", "req/s", "out tok/s", "TTFT mean", "TTFT p99", "TPOT mean", "TPOT p99", "ITL mean", "E2EL mean"]];
   for (const r of runs) {
     const m = r.metrics;
-    rows.push([loadLabel(r), String(m.completed), String(m.failed), num(m.request_throughput), num(m.output_throughput, 1), num(m.mean_ttft_ms, 1), num(m.p99_ttft_ms, 1), num(m.mean_tpot_ms, 1), num(m.p99_tpot_ms, 1), num(m.mean_itl_ms, 1), num(m.mean_e2el_ms, 1)]);
+    rows.push([
+      loadLabel(r),
+      String(m.completed),
+      String(m.failed),
+      num(m.request_throughput),
+      num(m.output_throughput, 1),
+      num(m.mean_ttft_ms, 1),
+      num(m.p99_ttft_ms, 1),
+      num(m.mean_tpot_ms, 1),
+      num(m.p99_tpot_ms, 1),
+      num(m.mean_itl_ms, 1),
+      num(m.mean_e2el_ms, 1),
+    ]);
   }
   return table(rows);
 }

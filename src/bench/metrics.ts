@@ -77,7 +77,11 @@ function peaks(outputs: readonly RequestOutput[]): { maxOutputTokensPerS: number
   return { maxOutputTokensPerS: Math.max(0, ...buckets.values()), maxConcurrentRequests };
 }
 
-export function calculateMetrics(outputs: readonly RequestOutput[], durationMs: number, percentiles: readonly number[] = DEFAULT_PERCENTILES): BenchmarkMetrics {
+export function calculateMetrics(
+  outputs: readonly RequestOutput[],
+  durationMs: number,
+  percentiles: readonly number[] = DEFAULT_PERCENTILES,
+): BenchmarkMetrics {
   const ok = outputs.filter((o) => o.success);
   const totalInput = ok.reduce((a, o) => a + o.numPromptTokens, 0);
   const totalOutput = ok.reduce((a, o) => a + o.numOutputTokens, 0);

@@ -79,7 +79,12 @@ function emptyOutput(input: RequestInput, startMs: number): RequestOutput {
  * `success: false` with `error` set (HTTP errors, errors inside the stream, timeouts, resets).
  * @param runStartMs the run's time origin, so `startMs` lines requests up on one timeline.
  */
-export async function sendRequest(kind: EndpointKind, input: RequestInput, runStartMs: number, signal?: AbortSignal): Promise<RequestOutput> {
+export async function sendRequest(
+  kind: EndpointKind,
+  input: RequestInput,
+  runStartMs: number,
+  signal?: AbortSignal,
+): Promise<RequestOutput> {
   const headers: Record<string, string> = { "content-type": "application/json", "x-request-id": input.requestId };
   if (input.apiKey) headers.authorization = `Bearer ${input.apiKey}`;
   const payload = JSON.stringify(buildRequestBody(kind, input));
@@ -88,7 +93,12 @@ export async function sendRequest(kind: EndpointKind, input: RequestInput, runSt
   const out = emptyOutput(input, st - runStartMs);
   let textChunks = 0;
   try {
-    const res = await fetch(input.apiUrl, { method: "POST", headers, body: payload, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+    const res = await fetch(input.apiUrl, {
+      method: "POST",
+      headers,
+      body: payload,
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+    });
     out.status = res.status;
     if (!res.ok || !res.body) {
       out.error = errorMessage(res.status, await res.text());

@@ -55,7 +55,8 @@ export async function fetchFirstModel(baseUrl: string, apiKey: string | undefine
   const res = await fetch(url, { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} }).catch((e: Error & { cause?: Error }) => {
     throw new Error(`cannot reach ${url}: ${e.cause?.message ?? e.message}`);
   });
-  if (!res.ok) throw new Error(`GET ${url} answered ${res.status}${res.status === 401 ? " (pass --api-key or set HERD_API_KEY)" : ""}; pass --model`);
+  if (!res.ok)
+    throw new Error(`GET ${url} answered ${res.status}${res.status === 401 ? " (pass --api-key or set HERD_API_KEY)" : ""}; pass --model`);
   const body = (await res.json()) as { data?: { id?: string }[] };
   const id = body.data?.[0]?.id;
   if (!id) throw new Error(`GET ${url} lists no model; pass --model`);
@@ -78,22 +79,39 @@ export async function runBench(config: BenchConfig, io: BenchIo): Promise<BenchR
   if (!first) throw new Error("the dataset is empty (--num-prompts must be ≥ 1)");
 
   io.out(`herd bench: ${config.datasetName} × ${config.dataset.numPrompts} against ${target.baseUrl}${target.endpoint} (model ${model})`);
-  const test = await sendRequest(target.kind, buildInput(target, first, [], "bench-test", conversations[0]!.system), performance.now(), io.signal);
+  const test = await sendRequest(
+    target.kind,
+    buildInput(target, first, [], "bench-test", conversations[0]!.system),
+    performance.now(),
+    io.signal,
+  );
   if (!test.success) {
     const hint = test.status === 401 ? " (pass --api-key or set HERD_API_KEY)" : "";
     throw new Error(`initial test request failed: ${test.error}${hint}`);
   }
   if (config.numWarmups > 0) {
-    const warm = conversations.slice(0, config.numWarmups).map((c) => ({ turns: c.turns.slice(0, 1), ...(c.system ? { system: c.system } : {}) }));
+    const warm = conversations
+      .slice(0, config.numWarmups)
+      .map((c) => ({ turns: c.turns.slice(0, 1), ...(c.system ? { system: c.system } : {}) }));
     const limit = Math.min(config.numWarmups, config.maxConcurrencies[0] ?? config.numWarmups);
-    await runBenchmark(target, warm, { load: { requestRate: Infinity, maxConcurrency: limit }, burstiness: 1, seed: config.dataset.seed, percentiles: config.percentiles, ...(io.signal ? { signal: io.signal } : {}) });
+    await runBenchmark(target, warm, {
+      load: { requestRate: Infinity, maxConcurrency: limit },
+      burstiness: 1,
+      seed: config.dataset.seed,
+      percentiles: config.percentiles,
+      ...(io.signal ? { signal: io.signal } : {}),
+    });
   }
 
   const runs: RunResult[] = [];
   for (const load of sweepPoints(config.requestRates, config.maxConcurrencies)) {
     if (io.signal?.aborted) break;
     const numRequests = conversations.reduce((a, c) => a + c.turns.length, 0);
-    const progress = createProgress(numRequests, loadLabel({ request_rate: Number.isFinite(load.requestRate) ? load.requestRate : "inf", max_concurrency: load.maxConcurrency }), config.showProgress);
+    const progress = createProgress(
+      numRequests,
+      loadLabel({ request_rate: Number.isFinite(load.requestRate) ? load.requestRate : "inf", max_concurrency: load.maxConcurrency }),
+      config.showProgress,
+    );
     const run = await runBenchmark(target, conversations, {
       load,
       burstiness: config.burstiness,
@@ -138,7 +156,12 @@ async function writeOutputs(config: BenchConfig, result: BenchResult, model: str
 }
 
 /** `--compare A.json B.json`: prints B/A for every metric of every matching load point; optionally one report of both. */
-export async function runCompare(pathA: string, pathB: string, reportFilename: string | null, io: BenchIo): Promise<[BenchResult, BenchResult]> {
+export async function runCompare(
+  pathA: string,
+  pathB: string,
+  reportFilename: string | null,
+  io: BenchIo,
+): Promise<[BenchResult, BenchResult]> {
   const [a, b] = await Promise.all([loadResult(pathA), loadResult(pathB)]);
   if (a.label === b.label) {
     a.label = `A: ${a.label}`;

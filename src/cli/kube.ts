@@ -58,7 +58,14 @@ type Named<T> = { name: string } & T;
 interface KubeConfigFile {
   "current-context"?: string;
   contexts?: Named<{ context?: { cluster?: string; user?: string; namespace?: string } }>[];
-  clusters?: Named<{ cluster?: { server?: string; "certificate-authority-data"?: string; "certificate-authority"?: string; "insecure-skip-tls-verify"?: boolean } }>[];
+  clusters?: Named<{
+    cluster?: {
+      server?: string;
+      "certificate-authority-data"?: string;
+      "certificate-authority"?: string;
+      "insecure-skip-tls-verify"?: boolean;
+    };
+  }>[];
   users?: Named<{
     user?: {
       token?: string;
@@ -78,19 +85,29 @@ async function fileOrData(base: string, data: string | undefined, file: string |
   return null;
 }
 
-function runExecPlugin(exec: NonNullable<NonNullable<NonNullable<KubeConfigFile["users"]>[number]["user"]>["exec"]>, env: KubeOptions["env"], user: string): Promise<{ token: string | null; cert: Buffer | null; key: Buffer | null }> {
+function runExecPlugin(
+  exec: NonNullable<NonNullable<NonNullable<KubeConfigFile["users"]>[number]["user"]>["exec"]>,
+  env: KubeOptions["env"],
+  user: string,
+): Promise<{ token: string | null; cert: Buffer | null; key: Buffer | null }> {
   const command = exec.command ?? "";
   if (!command.includes("/") && !which(command, env)) {
-    return Promise.reject(new KubeConfigError(`kubeconfig user "${user}" gets its credentials from \`${command}\`, which is not on PATH (EKS: install the AWS CLI)`));
+    return Promise.reject(
+      new KubeConfigError(
+        `kubeconfig user "${user}" gets its credentials from \`${command}\`, which is not on PATH (EKS: install the AWS CLI)`,
+      ),
+    );
   }
   const childEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
   for (const e of exec.env ?? []) childEnv[e.name] = e.value;
   return new Promise((ok, fail) => {
     execFile(command, exec.args ?? [], { env: childEnv, timeout: 60_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) return fail(new KubeConfigError(`credential plugin \`${command}\` for user "${user}" failed: ${stderr.trim() || err.message}`));
+      if (err)
+        return fail(new KubeConfigError(`credential plugin \`${command}\` for user "${user}" failed: ${stderr.trim() || err.message}`));
       try {
-        const status = (JSON.parse(stdout) as { status?: { token?: string; clientCertificateData?: string; clientKeyData?: string } }).status ?? {};
+        const status =
+          (JSON.parse(stdout) as { status?: { token?: string; clientCertificateData?: string; clientKeyData?: string } }).status ?? {};
         ok({
           token: status.token ?? null,
           cert: status.clientCertificateData ? Buffer.from(status.clientCertificateData) : null,
@@ -118,9 +135,13 @@ export async function loadKubeTarget(opts: KubeOptions): Promise<KubeTarget> {
     throw new KubeConfigError(`kubeconfig ${path} is not valid YAML: ${(e as Error).message}`);
   }
   const name = opts.context ?? cfg["current-context"];
-  if (!name) throw new KubeConfigError(`kubeconfig ${path} has no current context: run \`kubectl config use-context NAME\` or pass --context`);
+  if (!name)
+    throw new KubeConfigError(`kubeconfig ${path} has no current context: run \`kubectl config use-context NAME\` or pass --context`);
   const ctx = cfg.contexts?.find((c) => c.name === name)?.context;
-  if (!ctx) throw new KubeConfigError(`kubeconfig ${path} has no context "${name}" (contexts: ${(cfg.contexts ?? []).map((c) => c.name).join(", ") || "none"})`);
+  if (!ctx)
+    throw new KubeConfigError(
+      `kubeconfig ${path} has no context "${name}" (contexts: ${(cfg.contexts ?? []).map((c) => c.name).join(", ") || "none"})`,
+    );
   const cluster = cfg.clusters?.find((c) => c.name === ctx.cluster)?.cluster;
   if (!cluster?.server) throw new KubeConfigError(`context "${name}" names cluster "${ctx.cluster}", which has no server in ${path}`);
   const user = cfg.users?.find((u) => u.name === ctx.user)?.user ?? {};

@@ -4,7 +4,15 @@
  * @module
  */
 
-export type ErrorKind = "invalid_request" | "authentication" | "not_found" | "too_large" | "capacity" | "unavailable" | "engine_dead" | "internal";
+export type ErrorKind =
+  | "invalid_request"
+  | "authentication"
+  | "not_found"
+  | "too_large"
+  | "capacity"
+  | "unavailable"
+  | "engine_dead"
+  | "internal";
 
 export abstract class ServeError extends Error {
   abstract readonly kind: ErrorKind;
@@ -28,7 +36,12 @@ export class InvalidRequestError extends ServeError {
 /** The prompt (plus the requested output) can never fit this server's context. */
 export class ContextLengthExceededError extends InvalidRequestError {
   /** `opts.atLeast`: the count is a lower bound found without tokenizing, and why (e.g. from the text's length). */
-  constructor(readonly numPromptTokens: number, readonly maxModelLen: number, detail = "", opts: { atLeast?: string } = {}) {
+  constructor(
+    readonly numPromptTokens: number,
+    readonly maxModelLen: number,
+    detail = "",
+    opts: { atLeast?: string } = {},
+  ) {
     super(
       opts.atLeast === undefined
         ? `This model's maximum context length is ${maxModelLen} tokens, but the request has ${numPromptTokens} prompt tokens${detail}. Shorten the prompt or lower max_tokens.`
@@ -57,7 +70,10 @@ export class PayloadTooLargeError extends ServeError {
 export class CapacityError extends ServeError {
   override readonly name = "CapacityError";
   readonly kind = "capacity" as const;
-  constructor(message: string, readonly retryAfterMs = 1000) {
+  constructor(
+    message: string,
+    readonly retryAfterMs = 1000,
+  ) {
     super(message, { code: "queue_full" });
   }
 }

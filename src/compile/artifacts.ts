@@ -41,11 +41,17 @@ export async function pushArtifact(dir: string, location: string, opts: Artifact
   const store = openBlobStore(location, opts.s3);
   try {
     opts.onTotal?.(manifest.files.reduce((n, f) => n + f.bytes, 0));
-    const sync = await pushFiles(dir, store, manifest.files, { key: MANIFEST_FILE, data: text }, {
-      onProgress: opts.onProgress,
-      onSkip: (f) => opts.onSkip?.(f.path),
-      signal: opts.signal,
-    });
+    const sync = await pushFiles(
+      dir,
+      store,
+      manifest.files,
+      { key: MANIFEST_FILE, data: text },
+      {
+        onProgress: opts.onProgress,
+        onSkip: (f) => opts.onSkip?.(f.path),
+        signal: opts.signal,
+      },
+    );
     return { manifest, sync, location: store.location, ms: performance.now() - t0 };
   } finally {
     await store.close();
@@ -58,7 +64,10 @@ export async function readRemoteManifest(location: string, s3?: S3Settings): Pro
   try {
     return parseManifest((await readBlob(store, MANIFEST_FILE)).toString("utf8"), joinStoreLocation(store.location, MANIFEST_FILE));
   } catch (err) {
-    if (err instanceof BlobNotFoundError) throw new StorageError(`no ${MANIFEST_FILE} at ${store.location}: not a herd artifact (publish one with herd artifacts push)`, { cause: err });
+    if (err instanceof BlobNotFoundError)
+      throw new StorageError(`no ${MANIFEST_FILE} at ${store.location}: not a herd artifact (publish one with herd artifacts push)`, {
+        cause: err,
+      });
     throw err;
   } finally {
     await store.close();
@@ -77,7 +86,10 @@ export async function pullArtifact(location: string, dir: string, opts: Artifact
     try {
       text = await readBlob(store, MANIFEST_FILE, opts.signal);
     } catch (err) {
-      if (err instanceof BlobNotFoundError) throw new StorageError(`no ${MANIFEST_FILE} at ${store.location}: not a herd artifact (publish one with herd artifacts push)`, { cause: err });
+      if (err instanceof BlobNotFoundError)
+        throw new StorageError(`no ${MANIFEST_FILE} at ${store.location}: not a herd artifact (publish one with herd artifacts push)`, {
+          cause: err,
+        });
       throw err;
     }
     const manifest = parseManifest(text.toString("utf8"), joinStoreLocation(store.location, MANIFEST_FILE));
@@ -185,5 +197,7 @@ export async function resolveServeModel(modelArg: string, opts: ResolveServeMode
     if ((await kindOf(location)) === "dir") return verifyDir(resolve(location));
     throw new StorageError(`model ${modelArg}: no artifact folder ${location} (under --artifacts ${opts.artifacts})`);
   }
-  throw new StorageError(`model ${modelArg}: not a GGUF file, an artifact folder or an s3:// URL${opts.artifacts ? "" : " (and no --artifacts / HERD_ARTIFACTS root to look names up in)"}`);
+  throw new StorageError(
+    `model ${modelArg}: not a GGUF file, an artifact folder or an s3:// URL${opts.artifacts ? "" : " (and no --artifacts / HERD_ARTIFACTS root to look names up in)"}`,
+  );
 }

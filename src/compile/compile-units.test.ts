@@ -51,7 +51,9 @@ describe("safetensors reader", () => {
     const d = join(dir, "st");
     await mkdir(d);
     const vals = new Float32Array(2 * 3 * 4).map((_, i) => i);
-    await writeSafetensors(join(d, "model.safetensors"), [{ name: "x", dtype: "F32", shape: [2, 3, 4], data: new Uint8Array(vals.buffer) }]);
+    await writeSafetensors(join(d, "model.safetensors"), [
+      { name: "x", dtype: "F32", shape: [2, 3, 4], data: new Uint8Array(vals.buffer) },
+    ]);
     const ckpt = await SafetensorsCheckpoint.open(d);
     const t = ckpt.require("x");
     expect(t.shape).toEqual([2, 3, 4]);
@@ -85,7 +87,10 @@ describe("config", () => {
 
   it("Scout's llama3 rope_freqs: 35 ones then 29 sixteens", () => {
     const f = llama3RopeFactors(
-      cfgWith({ rope_theta: 500000, rope_scaling: { rope_type: "llama3", factor: 16, low_freq_factor: 1, high_freq_factor: 1, original_max_position_embeddings: 8192 } }),
+      cfgWith({
+        rope_theta: 500000,
+        rope_scaling: { rope_type: "llama3", factor: 16, low_freq_factor: 1, high_freq_factor: 1, original_max_position_embeddings: 8192 },
+      }),
       128,
     );
     expect([...f]).toEqual([...new Array(35).fill(1), ...new Array(29).fill(16)]);
@@ -96,11 +101,19 @@ describe("tokenizer.json conversion", () => {
   it("pads the vocabulary, types added tokens, encodes spaces in pair merges, falls back to a chat template", async () => {
     const d = join(dir, "tok");
     await mkdir(d);
-    const pattern = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    const pattern =
+      "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
     await writeFile(
       join(d, "tokenizer.json"),
       JSON.stringify({
-        model: { type: "BPE", vocab: { a: 0, b: 1, "a b": 2 }, merges: [["a", "b"], ["a b", "c"]] },
+        model: {
+          type: "BPE",
+          vocab: { a: 0, b: 1, "a b": 2 },
+          merges: [
+            ["a", "b"],
+            ["a b", "c"],
+          ],
+        },
         added_tokens: [
           { id: 3, content: "<|begin_of_text|>", special: true },
           { id: 4, content: "<|eot_id|>", special: true },
@@ -111,7 +124,11 @@ describe("tokenizer.json conversion", () => {
     );
     await writeFile(join(d, "tokenizer_config.json"), JSON.stringify({ bos_token: "<|begin_of_text|>", eos_token: "<|eot_id|>" }));
     const cfg = cfgWith({ eos_token_id: 4 });
-    const t = await convertHfTokenizer(d, { ...cfg, generation: { eosTokenIds: [4, 9] } }, { vocabSize: 8, fallbackChatTemplate: "TEMPLATE" });
+    const t = await convertHfTokenizer(
+      d,
+      { ...cfg, generation: { eosTokenIds: [4, 9] } },
+      { vocabSize: 8, fallbackChatTemplate: "TEMPLATE" },
+    );
     expect(t.tokens).toEqual(["a", "b", "a b", "<|begin_of_text|>", "<|eot_id|>", "hello", "[PAD6]", "[PAD7]"]);
     expect([...t.tokenTypes]).toEqual([1, 1, 1, 3, 3, 4, 5, 5]);
     expect(t.merges).toEqual(["a b", "a\u0120b c"]);
@@ -119,7 +136,10 @@ describe("tokenizer.json conversion", () => {
     expect(t.specialIds).toMatchObject({ bos: 3, eos: 4, eot: 4 });
     expect(t.stopTokenIds).toEqual([4]);
     expect([t.chatTemplate, t.chatTemplateSource]).toEqual(["TEMPLATE", "fallback"]);
-    await writeFile(join(d, "tokenizer.json"), JSON.stringify({ model: { type: "BPE", vocab: {} }, pre_tokenizer: { type: "Split", pattern: { Regex: "\\w+" } } }));
+    await writeFile(
+      join(d, "tokenizer.json"),
+      JSON.stringify({ model: { type: "BPE", vocab: {} }, pre_tokenizer: { type: "Split", pattern: { Regex: "\\w+" } } }),
+    );
     await expect(convertHfTokenizer(d, cfg, { vocabSize: 8 })).rejects.toThrow(/--tokenizer-pre/);
   });
 });

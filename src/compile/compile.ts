@@ -50,8 +50,16 @@ export function isCompileQuant(s: string): s is CompileQuant {
 
 /** Small checkpoint files hashed whole (what determines metadata and tokenizer). */
 const SMALL_FILES = [
-  "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-  "chat_template.json", "chat_template.jinja", "preprocessor_config.json", "processor_config.json", "model.safetensors.index.json",
+  "config.json",
+  "generation_config.json",
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "chat_template.json",
+  "chat_template.jinja",
+  "preprocessor_config.json",
+  "processor_config.json",
+  "model.safetensors.index.json",
 ];
 
 export interface CompileSource {
@@ -101,7 +109,12 @@ export interface CompileResult {
 
 /** A file-name-safe stem. */
 export function artifactSlug(name: string): string {
-  return name.replace(/^.*\//, "").replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^[-.]+|[-.]+$/g, "") || "model";
+  return (
+    name
+      .replace(/^.*\//, "")
+      .replace(/[^A-Za-z0-9._-]+/g, "-")
+      .replace(/^[-.]+|[-.]+$/g, "") || "model"
+  );
 }
 
 /** The default artifact folder name for a source and quantization (`Llama-4-Scout-17B-16E-Instruct-q8_0`). */
@@ -109,7 +122,11 @@ export function defaultArtifactName(sourceId: string, quant: CompileQuant): stri
   return `${artifactSlug(sourceId)}-${quant.toLowerCase()}`;
 }
 
-async function fingerprintSource(dir: string, ckpt: SafetensorsCheckpoint, source: CompileSource): Promise<{ files: SourceFile[]; keyParts: unknown[] }> {
+async function fingerprintSource(
+  dir: string,
+  ckpt: SafetensorsCheckpoint,
+  source: CompileSource,
+): Promise<{ files: SourceFile[]; keyParts: unknown[] }> {
   const files: SourceFile[] = [];
   const keyParts: unknown[] = [];
   for (const name of SMALL_FILES) {
@@ -176,7 +193,9 @@ async function inspectInputs(srcDir: string, opts: CompileOptions): Promise<Inpu
   try {
     const fp = await fingerprintSource(dir, ckpt, source);
     const all = [...ckpt.tensors];
-    const textDtypes = new Set(all.filter((t) => !t.name.startsWith("vision_model.") && !t.name.startsWith("multi_modal_projector.")).map((t) => t.dtype));
+    const textDtypes = new Set(
+      all.filter((t) => !t.name.startsWith("vision_model.") && !t.name.startsWith("multi_modal_projector.")).map((t) => t.dtype),
+    );
     const hasVision = opts.vision !== false && config.vision !== null && all.some((t) => t.name.startsWith("vision_model."));
     const llama = llamaCppVersion();
     const isQuantized = opts.quant === "Q8_0" || opts.quant === "Q4_K_M";
@@ -199,7 +218,11 @@ async function inspectInputs(srcDir: string, opts: CompileOptions): Promise<Inpu
 }
 
 /** Step 2: convert (and quantize) into `outDir`; returns the files written, by role. */
-async function buildOutputs(inp: Inputs, outDir: string, opts: CompileOptions): Promise<{ outputs: Array<[string, ArtifactFile["role"]]>; conv: ConvertResult }> {
+async function buildOutputs(
+  inp: Inputs,
+  outDir: string,
+  opts: CompileOptions,
+): Promise<{ outputs: Array<[string, ArtifactFile["role"]]>; conv: ConvertResult }> {
   const progress = opts.onProgress ?? (() => {});
   const slug = artifactSlug(inp.name);
   const isQuantized = opts.quant === "Q8_0" || opts.quant === "Q4_K_M";
@@ -241,7 +264,12 @@ async function buildOutputs(inp: Inputs, outDir: string, opts: CompileOptions): 
 }
 
 /** Step 3: size, sha256 and type of every output; the text model's parameter count. */
-async function describeOutputs(outDir: string, outputs: Array<[string, ArtifactFile["role"]]>, quant: CompileQuant, progress: (p: CompileProgress) => void): Promise<{ files: ArtifactFile[]; parameters: number }> {
+async function describeOutputs(
+  outDir: string,
+  outputs: Array<[string, ArtifactFile["role"]]>,
+  quant: CompileQuant,
+  progress: (p: CompileProgress) => void,
+): Promise<{ files: ArtifactFile[]; parameters: number }> {
   const totalBytes = (await Promise.all(outputs.map(async ([f]) => (await stat(join(outDir, f))).size))).reduce((a, b) => a + b, 0);
   const files: ArtifactFile[] = [];
   let hashed = 0;
@@ -336,6 +364,7 @@ export async function compileCheckpoint(srcDir: string, outDir: string, opts: Co
 async function removeStaleOutputs(outDir: string, previous: ArtifactManifest | null, keep: Set<string>): Promise<void> {
   for (const f of previous?.files ?? []) if (!keep.has(f.path)) await rm(join(outDir, f.path), { force: true });
   for (const n of await readdir(outDir)) {
-    if (n.startsWith(".") && (n.endsWith(".tmp") || n.endsWith(".intermediate.gguf")) && n.includes(`.${process.pid}.`)) await rm(join(outDir, n), { force: true });
+    if (n.startsWith(".") && (n.endsWith(".tmp") || n.endsWith(".intermediate.gguf")) && n.includes(`.${process.pid}.`))
+      await rm(join(outDir, n), { force: true });
   }
 }

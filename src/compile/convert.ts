@@ -49,7 +49,12 @@ export async function inspectCheckpoint(dir: string): Promise<{ config: Checkpoi
 }
 
 /** Converts checkpoint folder `dir`; the mmproj is written only when `mmprojPath` is given and the checkpoint has vision. */
-export async function convertCheckpoint(dir: string, textPath: string, mmprojPath: string | null, opts: ConvertOptions): Promise<ConvertResult> {
+export async function convertCheckpoint(
+  dir: string,
+  textPath: string,
+  mmprojPath: string | null,
+  opts: ConvertOptions,
+): Promise<ConvertResult> {
   const config = await readCheckpointConfig(dir);
   const h = textHparams(config);
   const tokenizer = await convertHfTokenizer(dir, config, {
@@ -65,7 +70,11 @@ export async function convertCheckpoint(dir: string, textPath: string, mmprojPat
     let sourceBytes = textPlan.sourceBytes;
     const hasVision = config.vision !== null && [...ckpt.tensors].some((t) => t.name.startsWith("vision_model."));
     if (mmprojPath !== null && hasVision && opts.vision !== false) {
-      const visionPlan = planLlama4Vision(ckpt, config, { ftype: opts.mmprojFtype ?? opts.ftype, name: `mmproj-${opts.name}`, onRead: opts.onRead });
+      const visionPlan = planLlama4Vision(ckpt, config, {
+        ftype: opts.mmprojFtype ?? opts.ftype,
+        name: `mmproj-${opts.name}`,
+        onRead: opts.onRead,
+      });
       mmproj = await writeGgufPlan(visionPlan, mmprojPath);
       sourceBytes += visionPlan.sourceBytes;
     }

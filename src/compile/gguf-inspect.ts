@@ -31,7 +31,10 @@ class Reader {
   private buf = Buffer.alloc(0);
   private start = 0; // file offset of buf[0]
   pos = 0; // file offset
-  constructor(private readonly fh: FileHandle, private readonly size: number) {}
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly size: number,
+  ) {}
   private async need(n: number): Promise<void> {
     if (this.pos + n <= this.start + this.buf.length) return;
     if (this.pos + n > this.size) throw new Error(`GGUF header runs past the end of the file (offset ${this.pos + n} > ${this.size})`);
@@ -42,12 +45,40 @@ class Reader {
     this.start = this.pos;
     if (bytesRead < n) throw new Error("short read in GGUF header");
   }
-  async u8(): Promise<number> { await this.need(1); return this.buf[this.pos++ - this.start]!; }
-  async u32(): Promise<number> { await this.need(4); const v = this.buf.readUInt32LE(this.pos - this.start); this.pos += 4; return v; }
-  async i32(): Promise<number> { await this.need(4); const v = this.buf.readInt32LE(this.pos - this.start); this.pos += 4; return v; }
-  async u64(): Promise<bigint> { await this.need(8); const v = this.buf.readBigUInt64LE(this.pos - this.start); this.pos += 8; return v; }
-  async i64(): Promise<bigint> { await this.need(8); const v = this.buf.readBigInt64LE(this.pos - this.start); this.pos += 8; return v; }
-  async num(n: number, f: (b: Buffer, o: number) => number): Promise<number> { await this.need(n); const v = f(this.buf, this.pos - this.start); this.pos += n; return v; }
+  async u8(): Promise<number> {
+    await this.need(1);
+    return this.buf[this.pos++ - this.start]!;
+  }
+  async u32(): Promise<number> {
+    await this.need(4);
+    const v = this.buf.readUInt32LE(this.pos - this.start);
+    this.pos += 4;
+    return v;
+  }
+  async i32(): Promise<number> {
+    await this.need(4);
+    const v = this.buf.readInt32LE(this.pos - this.start);
+    this.pos += 4;
+    return v;
+  }
+  async u64(): Promise<bigint> {
+    await this.need(8);
+    const v = this.buf.readBigUInt64LE(this.pos - this.start);
+    this.pos += 8;
+    return v;
+  }
+  async i64(): Promise<bigint> {
+    await this.need(8);
+    const v = this.buf.readBigInt64LE(this.pos - this.start);
+    this.pos += 8;
+    return v;
+  }
+  async num(n: number, f: (b: Buffer, o: number) => number): Promise<number> {
+    await this.need(n);
+    const v = f(this.buf, this.pos - this.start);
+    this.pos += n;
+    return v;
+  }
   async str(): Promise<string> {
     const n = Number(await this.u64());
     if (n > 1 << 30) throw new Error(`GGUF string of ${n} bytes`);
@@ -60,18 +91,30 @@ class Reader {
 
 async function readValue(r: Reader, type: GgufValueType): Promise<GgufMetaValue> {
   switch (type) {
-    case GgufValueType.UINT8: return r.u8();
-    case GgufValueType.INT8: return r.num(1, (b, o) => b.readInt8(o));
-    case GgufValueType.UINT16: return r.num(2, (b, o) => b.readUInt16LE(o));
-    case GgufValueType.INT16: return r.num(2, (b, o) => b.readInt16LE(o));
-    case GgufValueType.UINT32: return r.u32();
-    case GgufValueType.INT32: return r.i32();
-    case GgufValueType.FLOAT32: return r.num(4, (b, o) => b.readFloatLE(o));
-    case GgufValueType.FLOAT64: return r.num(8, (b, o) => b.readDoubleLE(o));
-    case GgufValueType.BOOL: return (await r.u8()) !== 0;
-    case GgufValueType.STRING: return r.str();
-    case GgufValueType.UINT64: return r.u64();
-    case GgufValueType.INT64: return r.i64();
+    case GgufValueType.UINT8:
+      return r.u8();
+    case GgufValueType.INT8:
+      return r.num(1, (b, o) => b.readInt8(o));
+    case GgufValueType.UINT16:
+      return r.num(2, (b, o) => b.readUInt16LE(o));
+    case GgufValueType.INT16:
+      return r.num(2, (b, o) => b.readInt16LE(o));
+    case GgufValueType.UINT32:
+      return r.u32();
+    case GgufValueType.INT32:
+      return r.i32();
+    case GgufValueType.FLOAT32:
+      return r.num(4, (b, o) => b.readFloatLE(o));
+    case GgufValueType.FLOAT64:
+      return r.num(8, (b, o) => b.readDoubleLE(o));
+    case GgufValueType.BOOL:
+      return (await r.u8()) !== 0;
+    case GgufValueType.STRING:
+      return r.str();
+    case GgufValueType.UINT64:
+      return r.u64();
+    case GgufValueType.INT64:
+      return r.i64();
     case GgufValueType.ARRAY: {
       const itemType = (await r.u32()) as GgufValueType;
       const n = Number(await r.u64());
@@ -111,8 +154,15 @@ export async function readGgufHeader(path: string): Promise<GgufHeader> {
     }
     const align = Number(metadata.get("general.alignment") ?? 32);
     const dataOffset = Math.ceil(r.pos / align) * align;
-    const tensors = raw.map((t) => ({ name: t.name, shape: t.shape, type: t.type, offset: dataOffset + t.rel, bytes: tensorByteSize(t.type, t.shape) }));
-    for (const t of tensors) if (t.offset + t.bytes > size) throw new Error(`${path}: tensor ${t.name} lies past the end of the file (truncated?)`);
+    const tensors = raw.map((t) => ({
+      name: t.name,
+      shape: t.shape,
+      type: t.type,
+      offset: dataOffset + t.rel,
+      bytes: tensorByteSize(t.type, t.shape),
+    }));
+    for (const t of tensors)
+      if (t.offset + t.bytes > size) throw new Error(`${path}: tensor ${t.name} lies past the end of the file (truncated?)`);
     return { version, metadata, tensors, dataOffset };
   } finally {
     await fh.close();

@@ -27,7 +27,12 @@ export function fileTypeOf(t: OutFloatType): number {
 }
 
 /** Tensor kinds llama.cpp's converter always keeps in F32 (`prepare_tensors`). */
-const ALWAYS_F32 = [/^blk\.\d+\.ffn_gate_inp\.weight$/, /^blk\.\d+\.ffn_gate_inp_shexp\.weight$/, /^position_embd\.weight$/, /^v\.position_embd\.weight$/];
+const ALWAYS_F32 = [
+  /^blk\.\d+\.ffn_gate_inp\.weight$/,
+  /^blk\.\d+\.ffn_gate_inp_shexp\.weight$/,
+  /^position_embd\.weight$/,
+  /^v\.position_embd\.weight$/,
+];
 
 /**
  * Output type of tensor `name` with `nDims` dimensions in a file of type `ftype`: 1-D tensors,

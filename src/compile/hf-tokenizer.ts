@@ -31,12 +31,18 @@ const KNOWN_PRE_PATTERNS: ReadonlyArray<readonly [string, string]> = [
     "llama4",
     "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
   ],
-  ["llama-bpe", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"],
+  [
+    "llama-bpe",
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+  ],
 ];
 
 /** tiktoken spells `(?i:'s|…)` out as `('s|'S|…)`; fold that back before comparing. */
 function normalizePattern(p: string): string {
-  return p.replace(/\('s\|'S\|'t\|'T\|'re\|'rE\|'Re\|'RE\|'ve\|'vE\|'Ve\|'VE\|'m\|'M\|'ll\|'lL\|'Ll\|'LL\|'d\|'D\)/g, "(?i:'s|'t|'re|'ve|'m|'ll|'d)");
+  return p.replace(
+    /\('s\|'S\|'t\|'T\|'re\|'rE\|'Re\|'RE\|'ve\|'vE\|'Ve\|'VE\|'m\|'M\|'ll\|'lL\|'Ll\|'LL\|'d\|'D\)/g,
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)",
+  );
 }
 
 export interface SpecialTokenIds {
@@ -169,7 +175,10 @@ export async function convertHfTokenizer(dir: string, cfg: CheckpointConfig, opt
     addedById.set(a.id, a);
   }
   const maxId = Math.max(-1, ...byId.keys());
-  if (maxId >= opts.vocabSize) throw new TokenizerConvertError(`tokenizer has token id ${maxId}, but the model has only ${opts.vocabSize} embedding rows (vocab_size)`);
+  if (maxId >= opts.vocabSize)
+    throw new TokenizerConvertError(
+      `tokenizer has token id ${maxId}, but the model has only ${opts.vocabSize} embedding rows (vocab_size)`,
+    );
 
   const tokens: string[] = new Array<string>(opts.vocabSize);
   const tokenTypes = new Int32Array(opts.vocabSize);
@@ -297,8 +306,14 @@ export function tokenizerKvs(t: ConvertedTokenizer): Array<[string, GgufValue]> 
   if (t.merges.length > 0) kv.push(["tokenizer.ggml.merges", gguf.strArr(t.merges)]);
   // gguf-py has no key for cls (SpecialVocab skips it); "seperator" is llama.cpp's spelling.
   const keyOf: Record<Exclude<keyof SpecialTokenIds, "cls">, string> = {
-    bos: "bos_token_id", eos: "eos_token_id", unk: "unknown_token_id", sep: "seperator_token_id", pad: "padding_token_id",
-    mask: "mask_token_id", eot: "eot_token_id", eom: "eom_token_id",
+    bos: "bos_token_id",
+    eos: "eos_token_id",
+    unk: "unknown_token_id",
+    sep: "seperator_token_id",
+    pad: "padding_token_id",
+    mask: "mask_token_id",
+    eot: "eot_token_id",
+    eom: "eom_token_id",
   };
   for (const typ of ["bos", "eos", "unk", "sep", "pad", "mask", "eot", "eom"] as const) {
     const id = t.specialIds[typ];

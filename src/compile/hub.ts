@@ -18,8 +18,16 @@ export const DEFAULT_HF_ENDPOINT = "https://huggingface.co";
 
 /** Files the compiler reads (besides `*.safetensors`). */
 const WANTED = new Set([
-  "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-  "chat_template.json", "chat_template.jinja", "preprocessor_config.json", "processor_config.json", "model.safetensors.index.json",
+  "config.json",
+  "generation_config.json",
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "chat_template.json",
+  "chat_template.jinja",
+  "preprocessor_config.json",
+  "processor_config.json",
+  "model.safetensors.index.json",
 ]);
 
 export interface HubOptions {
@@ -79,10 +87,15 @@ export async function downloadHubCheckpoint(repo: string, opts: HubOptions): Pro
   try {
     res = await fetch(apiUrl, { headers, signal: opts.signal });
   } catch (err) {
-    throw new StorageError(`cannot reach the Hugging Face Hub at ${endpoint} (${(err as Error).message}); set --hf-endpoint / HF_ENDPOINT for a mirror`, { cause: err });
+    throw new StorageError(
+      `cannot reach the Hugging Face Hub at ${endpoint} (${(err as Error).message}); set --hf-endpoint / HF_ENDPOINT for a mirror`,
+      { cause: err },
+    );
   }
-  if (res.status === 401 || res.status === 403) throw new StorageError(`${repo}: HTTP ${res.status} from ${endpoint}: ${authHint(endpoint, repo, opts.token)}`);
-  if (res.status === 404) throw new StorageError(`${repo}@${revision}: not found on ${endpoint} (a gated repository also answers 404 without a token)`);
+  if (res.status === 401 || res.status === 403)
+    throw new StorageError(`${repo}: HTTP ${res.status} from ${endpoint}: ${authHint(endpoint, repo, opts.token)}`);
+  if (res.status === 404)
+    throw new StorageError(`${repo}@${revision}: not found on ${endpoint} (a gated repository also answers 404 without a token)`);
   if (!res.ok) throw new StorageError(`${apiUrl}: HTTP ${res.status}`);
   const info = (await res.json()) as { sha?: string; siblings?: Sibling[] };
   const commit = info.sha;
@@ -94,15 +107,24 @@ export async function downloadHubCheckpoint(repo: string, opts: HubOptions): Pro
     if (name.includes("/") || !(WANTED.has(name) || name.endsWith(".safetensors"))) continue;
     const bytes = s.lfs?.size ?? s.size;
     if (bytes === undefined) throw new StorageError(`${apiUrl}: no size for ${name}`);
-    files.push({ key: name, bytes, etag: `${commit}:${s.lfs?.sha256 ?? s.blobId ?? ""}`, ...(s.lfs?.sha256 ? { sha256: s.lfs.sha256 } : {}), ...(s.blobId ? { blobId: s.blobId } : {}) });
+    files.push({
+      key: name,
+      bytes,
+      etag: `${commit}:${s.lfs?.sha256 ?? s.blobId ?? ""}`,
+      ...(s.lfs?.sha256 ? { sha256: s.lfs.sha256 } : {}),
+      ...(s.blobId ? { blobId: s.blobId } : {}),
+    });
   }
   if (!files.some((f) => f.key === "config.json")) throw new StorageError(`${repo}@${commit}: no config.json at the repository root`);
-  if (!files.some((f) => f.key.endsWith(".safetensors"))) throw new StorageError(`${repo}@${commit}: no *.safetensors files at the repository root`);
+  if (!files.some((f) => f.key.endsWith(".safetensors")))
+    throw new StorageError(`${repo}@${commit}: no *.safetensors files at the repository root`);
 
   const dir = join(opts.cacheDir, repo.replace("/", "--"), commit);
   await mkdir(dir, { recursive: true });
   const verifiedPath = join(dir, ".herd-verified.json");
-  const verified = new Map<string, string>(Object.entries(JSON.parse(await readFile(verifiedPath, "utf8").catch(() => "{}")) as Record<string, string>));
+  const verified = new Map<string, string>(
+    Object.entries(JSON.parse(await readFile(verifiedPath, "utf8").catch(() => "{}")) as Record<string, string>),
+  );
   const store = new HttpBlobStore({
     location: `${endpoint}/${repo}@${commit.slice(0, 12)}`,
     urlOf: (key) => `${endpoint}/${repo}/resolve/${commit}/${key}`,
@@ -115,16 +137,29 @@ export async function downloadHubCheckpoint(repo: string, opts: HubOptions): Pro
   let downloadedBytes = 0;
   for (const f of files) {
     const dest = join(dir, f.key);
-    const have = await stat(dest).then((s) => s.size, () => -1);
+    const have = await stat(dest).then(
+      (s) => s.size,
+      () => -1,
+    );
     if (have === f.bytes && verified.get(f.key) === f.etag) {
       opts.onProgress?.(f.bytes);
       continue;
     }
-    const r = await downloadBlob(store, f.key, dest, { sha256: f.sha256, bytes: f.bytes, partBytes: opts.partBytes, concurrency: opts.concurrency, onProgress: opts.onProgress, signal: opts.signal });
+    const r = await downloadBlob(store, f.key, dest, {
+      sha256: f.sha256,
+      bytes: f.bytes,
+      partBytes: opts.partBytes,
+      concurrency: opts.concurrency,
+      onProgress: opts.onProgress,
+      signal: opts.signal,
+    });
     downloadedBytes += r.downloadedBytes;
     if (!f.sha256 && f.blobId) {
       const got = gitBlobId(await readFile(dest));
-      if (got !== f.blobId) throw new StorageError(`${repo}/${f.key}: git blob id ${got.slice(0, 12)}…, the Hub lists ${f.blobId.slice(0, 12)}… (corrupted download)`);
+      if (got !== f.blobId)
+        throw new StorageError(
+          `${repo}/${f.key}: git blob id ${got.slice(0, 12)}…, the Hub lists ${f.blobId.slice(0, 12)}… (corrupted download)`,
+        );
     }
     verified.set(f.key, f.etag);
     await writeFile(verifiedPath, JSON.stringify(Object.fromEntries(verified)));

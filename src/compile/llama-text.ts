@@ -36,7 +36,12 @@ export interface TextPlanOptions {
 
 /** Is `name` (a checkpoint tensor) part of a vision tower / projector rather than the text model? */
 export function isMultimodalTensor(name: string): boolean {
-  return name.startsWith("vision_model.") || name.startsWith("multi_modal_projector.") || name.includes("vision_tower.") || name.startsWith("vision_");
+  return (
+    name.startsWith("vision_model.") ||
+    name.startsWith("multi_modal_projector.") ||
+    name.includes("vision_tower.") ||
+    name.startsWith("vision_")
+  );
 }
 
 /** The rope_freqs factors llama.cpp generates for `rope_type == "llama3"`, in float32 arithmetic. */
@@ -85,7 +90,10 @@ export interface TextHparams {
 
 export function textHparams(cfg: CheckpointConfig): TextHparams {
   const arch = TEXT_ARCH_BY_HF[cfg.architecture];
-  if (!arch) throw new CheckpointConfigError(`architecture ${cfg.architecture} is not supported (supported: ${Object.keys(TEXT_ARCH_BY_HF).join(", ")})`);
+  if (!arch)
+    throw new CheckpointConfigError(
+      `architecture ${cfg.architecture} is not supported (supported: ${Object.keys(TEXT_ARCH_BY_HF).join(", ")})`,
+    );
   const t = cfg.text;
   const nEmbd = requireInt(t, ["hidden_size", "n_embd", "dim"]);
   const nHead = requireInt(t, ["num_attention_heads", "n_head", "n_heads"]);
@@ -104,7 +112,14 @@ export function textHparams(cfg: CheckpointConfig): TextHparams {
     nExpert: optionalNumber(t, ["num_local_experts", "num_experts", "n_routed_experts"]),
     nExpertUsed: optionalNumber(t, ["num_experts_per_tok", "num_experts_per_token", "top_k_experts"]),
     interleaveMoeStep: arch === "llama4" ? requireInt(t, ["interleave_moe_layer_step"]) : null,
-    contextLength: optionalNumber(t, ["max_position_embeddings", "n_ctx", "n_positions", "max_length", "max_sequence_length", "model_max_length"]),
+    contextLength: optionalNumber(t, [
+      "max_position_embeddings",
+      "n_ctx",
+      "n_positions",
+      "max_length",
+      "max_sequence_length",
+      "model_max_length",
+    ]),
     vocabSize: requireInt(t, ["vocab_size"]),
   };
 }
@@ -141,7 +156,8 @@ function metadata(cfg: CheckpointConfig, h: TextHparams, tok: ConvertedTokenizer
     kv.push([`${a}.rope.scaling.type`, gguf.str("linear")], [`${a}.rope.scaling.factor`, gguf.f32(r.factor)]);
   } else if (r.ropeType === "yarn" && r.factor !== null) {
     kv.push([`${a}.rope.scaling.type`, gguf.str("yarn")], [`${a}.rope.scaling.factor`, gguf.f32(r.factor)]);
-    if (r.originalMaxPositionEmbeddings !== null) kv.push([`${a}.rope.scaling.original_context_length`, gguf.u32(r.originalMaxPositionEmbeddings)]);
+    if (r.originalMaxPositionEmbeddings !== null)
+      kv.push([`${a}.rope.scaling.original_context_length`, gguf.u32(r.originalMaxPositionEmbeddings)]);
   } else if (r.ropeType !== null && r.ropeType.toLowerCase() !== "llama3" && r.ropeType !== "default") {
     throw new CheckpointConfigError(`rope_type ${r.ropeType} is not supported by the compiler (supported: default, llama3, linear, yarn)`);
   }
@@ -157,7 +173,8 @@ function metadata(cfg: CheckpointConfig, h: TextHparams, tok: ConvertedTokenizer
     kv.push([`${a}.interleave_moe_layer_step`, gguf.u32(h.interleaveMoeStep!)]);
     if (h.nFfExp !== null) kv.push([`${a}.expert_feed_forward_length`, gguf.u32(h.nFfExp)]);
     const layerTypes = findParam(t, ["layer_types"]);
-    if (Array.isArray(layerTypes) && layerTypes.length > 0 && layerTypes.every((x) => x === "full_attention")) kv.push([`${a}.attention.sliding_window`, gguf.u32(0)]);
+    if (Array.isArray(layerTypes) && layerTypes.length > 0 && layerTypes.every((x) => x === "full_attention"))
+      kv.push([`${a}.attention.sliding_window`, gguf.u32(0)]);
   }
   kv.push(["general.quantization_version", gguf.u32(2)]);
   kv.push(...tokenizerKvs(tok));
@@ -195,7 +212,12 @@ const TOP_LEVEL: Readonly<Record<string, string>> = {
 const reversed = (s: readonly number[]) => [...s].reverse();
 
 /** The text GGUF of a Llama / Llama 4 checkpoint. */
-export function planLlamaText(ckpt: SafetensorsCheckpoint, cfg: CheckpointConfig, tok: ConvertedTokenizer, opts: TextPlanOptions): GgufPlan {
+export function planLlamaText(
+  ckpt: SafetensorsCheckpoint,
+  cfg: CheckpointConfig,
+  tok: ConvertedTokenizer,
+  opts: TextPlanOptions,
+): GgufPlan {
   const h = textHparams(cfg);
   const tensors: TensorDeclaration[] = [];
   let sourceBytes = 0;

@@ -71,8 +71,10 @@ function metadata(cfg: CheckpointConfig, v: Json, opts: VisionPlanOptions): Arra
   const pre = cfg.preprocessor;
   const mean = pre.image_mean;
   const std = pre.image_std;
-  if (!Array.isArray(mean) || !Array.isArray(std)) throw new CheckpointConfigError("preprocessor_config.json: image_mean / image_std missing (needed for the mmproj)");
-  if (v.hidden_act !== "gelu") throw new CheckpointConfigError(`vision_config.hidden_act is ${String(v.hidden_act)}; the llama4 projector expects gelu`);
+  if (!Array.isArray(mean) || !Array.isArray(std))
+    throw new CheckpointConfigError("preprocessor_config.json: image_mean / image_std missing (needed for the mmproj)");
+  if (v.hidden_act !== "gelu")
+    throw new CheckpointConfigError(`vision_config.hidden_act is ${String(v.hidden_act)}; the llama4 projector expects gelu`);
   const projDim = requireInt(cfg.text, ["hidden_size", "n_embd"]);
   const ratio = num(v, "pixel_shuffle_ratio", "vision_config");
   const blocks = findParam(v, ["n_layers", "num_hidden_layers", "n_layer", "num_layers", "depth", "layers", "encoder_layers"]);
@@ -117,7 +119,8 @@ export function planLlama4Vision(ckpt: SafetensorsCheckpoint, cfg: CheckpointCon
   }
   const blocks = new Set(tensors.map((t) => /^v\.blk\.(\d+)\./.exec(t.name)?.[1]).filter((x) => x !== undefined));
   const expected = Number(findParam(v, ["num_hidden_layers"]));
-  if (blocks.size !== expected) throw new CheckpointConfigError(`vision tower has ${blocks.size} blocks, vision_config.num_hidden_layers says ${expected}`);
+  if (blocks.size !== expected)
+    throw new CheckpointConfigError(`vision tower has ${blocks.size} blocks, vision_config.num_hidden_layers says ${expected}`);
   for (const need of ["v.patch_embd.weight", "v.position_embd.weight", "mm.model.fc.weight"]) {
     if (!tensors.some((t) => t.name === need)) throw new CheckpointConfigError(`vision checkpoint lacks the tensor for ${need}`);
   }

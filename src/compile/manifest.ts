@@ -95,13 +95,22 @@ export function parseManifest(text: string, where = MANIFEST_FILE): ArtifactMani
   } catch (err) {
     throw new ManifestError(`${where} is not valid JSON (${(err as Error).message})`);
   }
-  if (m?.format !== MANIFEST_FORMAT) throw new ManifestError(`${where} is not a herd artifact manifest (format ${JSON.stringify(m?.format)})`);
+  if (m?.format !== MANIFEST_FORMAT)
+    throw new ManifestError(`${where} is not a herd artifact manifest (format ${JSON.stringify(m?.format)})`);
   if (m.formatVersion !== MANIFEST_FORMAT_VERSION) {
-    throw new ManifestError(`${where} has manifest format version ${m.formatVersion}; this herd reads version ${MANIFEST_FORMAT_VERSION} — recompile the artifact or use a matching herd`);
+    throw new ManifestError(
+      `${where} has manifest format version ${m.formatVersion}; this herd reads version ${MANIFEST_FORMAT_VERSION} — recompile the artifact or use a matching herd`,
+    );
   }
   if (!Array.isArray(m.files) || m.files.length === 0) throw new ManifestError(`${where} lists no files`);
   for (const f of m.files) {
-    if (typeof f.path !== "string" || f.path.includes("..") || f.path.startsWith("/") || typeof f.bytes !== "number" || !/^[0-9a-f]{64}$/.test(f.sha256)) {
+    if (
+      typeof f.path !== "string" ||
+      f.path.includes("..") ||
+      f.path.startsWith("/") ||
+      typeof f.bytes !== "number" ||
+      !/^[0-9a-f]{64}$/.test(f.sha256)
+    ) {
       throw new ManifestError(`${where}: malformed file entry ${JSON.stringify(f)}`);
     }
   }
@@ -137,8 +146,13 @@ export const VERIFY_MODES: readonly VerifyMode[] = ["full", "size", "none"];
 /** The artifact does not match its manifest; `problems` says what differs, one line each. */
 export class ArtifactVerificationError extends Error {
   override readonly name = "ArtifactVerificationError";
-  constructor(readonly dir: string, readonly problems: readonly string[]) {
-    super(`artifact ${dir} does not match its manifest:\n  ${problems.join("\n  ")}\nRefusing to load it. Re-pull or recompile the artifact (herd never rebuilds it silently).`);
+  constructor(
+    readonly dir: string,
+    readonly problems: readonly string[],
+  ) {
+    super(
+      `artifact ${dir} does not match its manifest:\n  ${problems.join("\n  ")}\nRefusing to load it. Re-pull or recompile the artifact (herd never rebuilds it silently).`,
+    );
   }
 }
 

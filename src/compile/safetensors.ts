@@ -18,7 +18,21 @@ import { scratch } from "./buffer-pool.js";
 export type FloatDtype = "BF16" | "F16" | "F32";
 
 const DTYPE_BYTES: Readonly<Record<string, number>> = {
-  BOOL: 1, U8: 1, I8: 1, F8_E4M3: 1, F8_E5M2: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4, I64: 8, U64: 8, F64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
 };
 
 export function isFloatDtype(d: string): d is FloatDtype {
@@ -51,7 +65,9 @@ export class SafetensorsError extends Error {
 }
 
 /** Parses the header of one safetensors file; tensors are returned in header order. */
-export async function readSafetensorsHeader(file: string): Promise<{ tensors: TensorInfo[]; metadata: Record<string, string>; headerBytes: Buffer; fileBytes: number }> {
+export async function readSafetensorsHeader(
+  file: string,
+): Promise<{ tensors: TensorInfo[]; metadata: Record<string, string>; headerBytes: Buffer; fileBytes: number }> {
   const fh = await open(file, "r");
   try {
     const { size } = await fh.stat();
@@ -59,7 +75,8 @@ export async function readSafetensorsHeader(file: string): Promise<{ tensors: Te
     const lenBuf = Buffer.alloc(8);
     await readExactly(fh, lenBuf, 0);
     const n = Number(lenBuf.readBigUInt64LE(0));
-    if (n < 2 || n > MAX_HEADER_BYTES || 8 + n > size) throw new SafetensorsError(`${file}: header length ${n} is not plausible for a ${size}-byte file`);
+    if (n < 2 || n > MAX_HEADER_BYTES || 8 + n > size)
+      throw new SafetensorsError(`${file}: header length ${n} is not plausible for a ${size}-byte file`);
     const headerBytes = Buffer.alloc(n);
     await readExactly(fh, headerBytes, 8);
     let header: Record<string, unknown>;
@@ -86,8 +103,10 @@ export async function readSafetensorsHeader(file: string): Promise<{ tensors: Te
         throw new SafetensorsError(`${file}: tensor ${name} has a malformed shape or offsets`);
       }
       const expected = shape.reduce((a, b) => a * b, 1) * dtypeBytes(e.dtype);
-      if (end - begin !== expected) throw new SafetensorsError(`${file}: tensor ${name} spans ${end - begin} bytes, ${e.dtype}[${shape.join(", ")}] needs ${expected}`);
-      if (begin < 0 || dataStart + end > size) throw new SafetensorsError(`${file}: tensor ${name} lies outside the file (truncated download?)`);
+      if (end - begin !== expected)
+        throw new SafetensorsError(`${file}: tensor ${name} spans ${end - begin} bytes, ${e.dtype}[${shape.join(", ")}] needs ${expected}`);
+      if (begin < 0 || dataStart + end > size)
+        throw new SafetensorsError(`${file}: tensor ${name} lies outside the file (truncated download?)`);
       tensors.push({ name, dtype: e.dtype, shape, file, offset: dataStart + begin, byteLength: expected });
     }
     return { tensors, metadata, headerBytes, fileBytes: size };
@@ -123,7 +142,11 @@ export class SafetensorsCheckpoint {
   readonly #tensors = new Map<string, TensorInfo>();
   readonly #handles = new Map<string, Promise<FileHandle>>();
 
-  private constructor(readonly dir: string, readonly files: readonly WeightFile[], tensors: TensorInfo[]) {
+  private constructor(
+    readonly dir: string,
+    readonly files: readonly WeightFile[],
+    tensors: TensorInfo[],
+  ) {
     for (const t of tensors) {
       if (this.#tensors.has(t.name)) throw new SafetensorsError(`tensor ${t.name} appears in more than one shard`);
       this.#tensors.set(t.name, t);
@@ -196,7 +219,8 @@ export class SafetensorsCheckpoint {
 
   /** Reads `length` bytes of `t` starting `start` bytes into it, into `into` (or a new buffer). */
   async read(t: TensorInfo, start: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
-    if (start < 0 || length < 0 || start + length > t.byteLength) throw new RangeError(`read of ${t.name} [${start}, ${start + length}) outside ${t.byteLength} bytes`);
+    if (start < 0 || length < 0 || start + length > t.byteLength)
+      throw new RangeError(`read of ${t.name} [${start}, ${start + length}) outside ${t.byteLength} bytes`);
     const buf = into ?? new Uint8Array(length);
     if (buf.length < length) throw new RangeError("read buffer too small");
     await readExactly(await this.#handle(t.file), buf.subarray(0, length), t.offset + start);

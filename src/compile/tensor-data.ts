@@ -71,7 +71,8 @@ function f16ToBf16(): Uint16Array {
  * ggml type `to`, into `out` (aligned, `count * bytes(to)` long).
  */
 export function convertElements(from: FloatDtype, to: OutFloatType, src: Uint8Array, count: number, out: Uint8Array): void {
-  const same = (from === "F32" && to === GgmlType.F32) || (from === "F16" && to === GgmlType.F16) || (from === "BF16" && to === GgmlType.BF16);
+  const same =
+    (from === "F32" && to === GgmlType.F32) || (from === "F16" && to === GgmlType.F16) || (from === "BF16" && to === GgmlType.BF16);
   if (same) {
     out.set(src.subarray(0, count * OUT_BYTES[to]));
     return;
@@ -135,7 +136,7 @@ export function directSource(ckpt: SafetensorsCheckpoint, t: TensorInfo, to: Out
             continue;
           }
           const n = chunk.length / inEl;
-          out ??= scratch.take(Math.min(t.byteLength, 8 << 20) / inEl * OUT_BYTES[to]);
+          out ??= scratch.take((Math.min(t.byteLength, 8 << 20) / inEl) * OUT_BYTES[to]);
           const o = out.subarray(0, n * OUT_BYTES[to]);
           convertElements(from, to, chunk, n, o);
           onRead?.(chunk.length);
@@ -166,7 +167,8 @@ export function transposedSource(
   const dims = t.shape.length === 2 ? [1, t.shape[0]!, t.shape[1]!] : t.shape;
   if (dims.length !== 3) throw new Error(`tensor ${t.name}: expected 2 or 3 dimensions, got [${t.shape.join(", ")}]`);
   const [E, A, B] = dims as [number, number, number];
-  if (colStart < 0 || colCount < 1 || colStart + colCount > B) throw new Error(`tensor ${t.name}: columns ${colStart}+${colCount} outside ${B}`);
+  if (colStart < 0 || colCount < 1 || colStart + colCount > B)
+    throw new Error(`tensor ${t.name}: columns ${colStart}+${colCount} outside ${B}`);
   const el = dtypeBytes(from);
   return {
     raw: async function* () {
@@ -174,7 +176,11 @@ export function transposedSource(
       const direct = el === 2 && OUT_BYTES[to] === 2;
       const tmpBase = scratch.take(direct ? 1 : colCount * A * el);
       const outBase = scratch.take(colCount * A * OUT_BYTES[to]);
-      const tmp = direct ? new Uint16Array(0) : wide ? new Uint32Array(tmpBase.buffer, 0, colCount * A) : new Uint16Array(tmpBase.buffer, 0, colCount * A);
+      const tmp = direct
+        ? new Uint16Array(0)
+        : wide
+          ? new Uint32Array(tmpBase.buffer, 0, colCount * A)
+          : new Uint16Array(tmpBase.buffer, 0, colCount * A);
       const tmpBytes = tmpBase.subarray(0, direct ? 0 : colCount * A * el);
       const out = outBase.subarray(0, colCount * A * OUT_BYTES[to]);
       const direct16 = direct ? new Uint16Array(outBase.buffer, 0, colCount * A) : null;
@@ -191,31 +197,33 @@ export function transposedSource(
       };
       let pending = windows.length > 0 ? readWindow(0) : null;
       try {
-      for (let w = 0; w < windows.length; w++) {
-        const a0 = windows[w]![1];
-        const bytes = await pending!;
-        pending = w + 1 < windows.length ? readWindow(w + 1) : null;
-        const rows = bytes.length / (B * el);
-        const src = wide ? new Uint32Array(bytes.buffer, bytes.byteOffset, rows * B) : new Uint16Array(bytes.buffer, bytes.byteOffset, rows * B);
-        // Blocked transpose (64×64 tiles keep both sides in cache); 16-bit → 16-bit converts on the way.
-        const dst = direct16 ?? tmp;
-        for (let r0 = 0; r0 < rows; r0 += 64) {
-          const r1 = Math.min(rows, r0 + 64);
-          for (let b0 = 0; b0 < colCount; b0 += 64) {
-            const b1 = Math.min(colCount, b0 + 64);
-            for (let r = r0; r < r1; r++) {
-              const si = r * B + colStart;
-              const oi = a0 + r;
-              if (lut) for (let b = b0; b < b1; b++) dst[b * A + oi] = lut[src[si + b]!]!;
-              else for (let b = b0; b < b1; b++) dst[b * A + oi] = src[si + b]!;
+        for (let w = 0; w < windows.length; w++) {
+          const a0 = windows[w]![1];
+          const bytes = await pending!;
+          pending = w + 1 < windows.length ? readWindow(w + 1) : null;
+          const rows = bytes.length / (B * el);
+          const src = wide
+            ? new Uint32Array(bytes.buffer, bytes.byteOffset, rows * B)
+            : new Uint16Array(bytes.buffer, bytes.byteOffset, rows * B);
+          // Blocked transpose (64×64 tiles keep both sides in cache); 16-bit → 16-bit converts on the way.
+          const dst = direct16 ?? tmp;
+          for (let r0 = 0; r0 < rows; r0 += 64) {
+            const r1 = Math.min(rows, r0 + 64);
+            for (let b0 = 0; b0 < colCount; b0 += 64) {
+              const b1 = Math.min(colCount, b0 + 64);
+              for (let r = r0; r < r1; r++) {
+                const si = r * B + colStart;
+                const oi = a0 + r;
+                if (lut) for (let b = b0; b < b1; b++) dst[b * A + oi] = lut[src[si + b]!]!;
+                else for (let b = b0; b < b1; b++) dst[b * A + oi] = src[si + b]!;
+              }
             }
           }
+          onRead?.(bytes.length);
+          if (a0 + rows < A) continue; // expert e not complete yet
+          if (!direct16) convertElements(from, to, tmpBytes, colCount * A, out);
+          yield out;
         }
-        onRead?.(bytes.length);
-        if (a0 + rows < A) continue; // expert e not complete yet
-        if (!direct16) convertElements(from, to, tmpBytes, colCount * A, out);
-        yield out;
-      }
       } finally {
         await pending?.catch(() => {});
         for (const b of [tmpBase, outBase, ...inBufs]) scratch.give(b);
@@ -229,7 +237,13 @@ export function transposedSource(
  * `nHead` blocks of rows, rows are reordered from [2, D/2] to [D/2, 2] (rotate-half → interleaved
  * RoPE pairs). `t` is [rows, cols].
  */
-export function permutedRowsSource(ckpt: SafetensorsCheckpoint, t: TensorInfo, to: OutFloatType, nHead: number, onRead?: ReadProgress): TensorSource {
+export function permutedRowsSource(
+  ckpt: SafetensorsCheckpoint,
+  t: TensorInfo,
+  to: OutFloatType,
+  nHead: number,
+  onRead?: ReadProgress,
+): TensorSource {
   const from = floatDtype(t);
   const [rows, cols] = t.shape as [number, number];
   if (t.shape.length !== 2 && t.shape.length !== 1) throw new Error(`tensor ${t.name}: cannot permute shape [${t.shape.join(", ")}]`);

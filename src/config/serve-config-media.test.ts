@@ -40,7 +40,10 @@ describe("image input flags", () => {
   });
 
   it("validates --allowed-media-networks as addresses or CIDRs", () => {
-    const c = resolveServeConfig({ allowedMediaNetworks: "127.0.0.1/32, 10.0.0.0/8, fd00::/8, 192.168.1.5", allowedMediaDomains: "img.example.com" }, { useEnv: false });
+    const c = resolveServeConfig(
+      { allowedMediaNetworks: "127.0.0.1/32, 10.0.0.0/8, fd00::/8, 192.168.1.5", allowedMediaDomains: "img.example.com" },
+      { useEnv: false },
+    );
     expect(c.allowedMediaNetworks).toEqual(["127.0.0.1/32", "10.0.0.0/8", "fd00::/8", "192.168.1.5"]);
     expect(c.allowedMediaDomains).toEqual(["img.example.com"]);
     for (const bad of ["10.0.0.0/33", "example.com", "10.0.0.0/8/1"]) {

@@ -7,7 +7,16 @@ afterEach(() => vi.unstubAllEnvs());
 describe("resolveServeConfig", () => {
   it("has the guide's defaults and leaves engine settings to the engine", () => {
     const c = resolveServeConfig({}, { useEnv: false });
-    expect(c).toMatchObject({ model: null, host: "0.0.0.0", port: 8000, apiKey: null, allowedOrigins: [], maxModelLen: null, maxNumSeqs: null, shutdownTimeoutMs: 30_000 });
+    expect(c).toMatchObject({
+      model: null,
+      host: "0.0.0.0",
+      port: 8000,
+      apiKey: null,
+      allowedOrigins: [],
+      maxModelLen: null,
+      maxNumSeqs: null,
+      shutdownTimeoutMs: 30_000,
+    });
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -30,7 +39,15 @@ describe("resolveServeConfig", () => {
 
   it("parses lists, booleans, choices and seconds", () => {
     const c = resolveServeConfig(
-      { servedModelNames: "a, b", allowedOrigins: "https://x.example", enablePrefixCaching: false, disableLogRequests: "true", device: "cuda", shutdownTimeoutMs: "5", loadMode: "mmap+mlock" },
+      {
+        servedModelNames: "a, b",
+        allowedOrigins: "https://x.example",
+        enablePrefixCaching: false,
+        disableLogRequests: "true",
+        device: "cuda",
+        shutdownTimeoutMs: "5",
+        loadMode: "mmap+mlock",
+      },
       { useEnv: false },
     );
     expect(c.loadMode).toBe("mmap+mlock");

@@ -79,7 +79,10 @@ export interface ServeConfig {
 /** A flag or env var has a malformed value. */
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
-  constructor(message: string, readonly flag: string) {
+  constructor(
+    message: string,
+    readonly flag: string,
+  ) {
     super(message);
   }
 }
@@ -103,54 +106,221 @@ const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debu
 const DEVICES: readonly Device[] = ["cpu", "cuda", "vulkan"];
 
 export const SERVE_OPTIONS: readonly ServeOption[] = [
-  { flag: "model", key: "model", kind: "string", description: "GGUF file to serve", defaultText: "the embedded random-weight Llama 4 model" },
-  { flag: "mmproj", key: "mmproj", kind: "string", description: "vision projector GGUF (llama-server's --mmproj) for image input", defaultText: "none; an artifact folder's or the embedded model's own" },
-  { flag: "served-model-name", key: "servedModelNames", kind: "list", description: "model name(s) the API answers to (comma-separated); the first is reported", defaultText: "the model file name" },
+  {
+    flag: "model",
+    key: "model",
+    kind: "string",
+    description: "GGUF file to serve",
+    defaultText: "the embedded random-weight Llama 4 model",
+  },
+  {
+    flag: "mmproj",
+    key: "mmproj",
+    kind: "string",
+    description: "vision projector GGUF (llama-server's --mmproj) for image input",
+    defaultText: "none; an artifact folder's or the embedded model's own",
+  },
+  {
+    flag: "served-model-name",
+    key: "servedModelNames",
+    kind: "list",
+    description: "model name(s) the API answers to (comma-separated); the first is reported",
+    defaultText: "the model file name",
+  },
   { flag: "host", key: "host", kind: "string", description: "interface to listen on", defaultText: "0.0.0.0" },
   { flag: "port", key: "port", kind: "int", min: 0, description: "port to listen on (0 = any free port)", defaultText: "8000" },
-  { flag: "api-key", key: "apiKey", kind: "string", description: "require `Authorization: Bearer <key>` on every route but /health and /ready (VLLM_API_KEY is also read)" },
-  { flag: "allowed-origins", key: "allowedOrigins", kind: "list", description: "CORS origins (comma-separated, `*` for any)", defaultText: "CORS off" },
-  { flag: "max-model-len", key: "maxModelLen", kind: "int", min: 16, description: "maximum tokens (prompt + output) per sequence", defaultText: "the model's training context, capped at 8192" },
-  { flag: "max-num-seqs", key: "maxNumSeqs", kind: "int", min: 1, description: "maximum concurrently running sequences", defaultText: "16" },
-  { flag: "max-num-batched-tokens", key: "maxNumBatchedTokens", kind: "int", min: 1, description: "token budget of one engine step", defaultText: "512" },
-  { flag: "kv-cache-tokens", key: "kvCacheTokens", kind: "int", min: 16, description: "total KV cache cells", defaultText: "max-model-len × max-num-seqs, capped at max(max-model-len, 32768)" },
-  { flag: "max-waiting", key: "maxWaiting", kind: "int", min: 0, description: "queued requests beyond which new ones get 429", defaultText: "1024" },
+  {
+    flag: "api-key",
+    key: "apiKey",
+    kind: "string",
+    description: "require `Authorization: Bearer <key>` on every route but /health and /ready (VLLM_API_KEY is also read)",
+  },
+  {
+    flag: "allowed-origins",
+    key: "allowedOrigins",
+    kind: "list",
+    description: "CORS origins (comma-separated, `*` for any)",
+    defaultText: "CORS off",
+  },
+  {
+    flag: "max-model-len",
+    key: "maxModelLen",
+    kind: "int",
+    min: 16,
+    description: "maximum tokens (prompt + output) per sequence",
+    defaultText: "the model's training context, capped at 8192",
+  },
+  {
+    flag: "max-num-seqs",
+    key: "maxNumSeqs",
+    kind: "int",
+    min: 1,
+    description: "maximum concurrently running sequences",
+    defaultText: "16",
+  },
+  {
+    flag: "max-num-batched-tokens",
+    key: "maxNumBatchedTokens",
+    kind: "int",
+    min: 1,
+    description: "token budget of one engine step",
+    defaultText: "512",
+  },
+  {
+    flag: "kv-cache-tokens",
+    key: "kvCacheTokens",
+    kind: "int",
+    min: 16,
+    description: "total KV cache cells",
+    defaultText: "max-model-len × max-num-seqs, capped at max(max-model-len, 32768)",
+  },
+  {
+    flag: "max-waiting",
+    key: "maxWaiting",
+    kind: "int",
+    min: 0,
+    description: "queued requests beyond which new ones get 429",
+    defaultText: "1024",
+  },
   { flag: "threads", key: "threads", kind: "int", min: 1, description: "CPU threads for llama.cpp", defaultText: "all cores" },
   { flag: "device", key: "device", kind: "choice", choices: DEVICES, description: "compute device", defaultText: "cpu" },
-  { flag: "n-gpu-layers", key: "nGpuLayers", kind: "int", min: -1, description: "layers to offload when --device is not cpu (-1 = all)", defaultText: "-1" },
+  {
+    flag: "n-gpu-layers",
+    key: "nGpuLayers",
+    kind: "int",
+    min: -1,
+    description: "layers to offload when --device is not cpu (-1 = all)",
+    defaultText: "-1",
+  },
   {
     flag: "load-mode",
     key: "loadMode",
     kind: "choice",
     choices: LOAD_MODES,
-    description: "how the weights are loaded (llama-server's --load-mode): none reads them into the engine's memory, on transparent huge pages; mmap maps the file (shared page cache, quicker start); mlock, mmap+mlock and dio as in llama.cpp",
+    description:
+      "how the weights are loaded (llama-server's --load-mode): none reads them into the engine's memory, on transparent huge pages; mmap maps the file (shared page cache, quicker start); mlock, mmap+mlock and dio as in llama.cpp",
     defaultText: "auto: none on the CPU, llama.cpp's choice (mmap) on a GPU",
   },
-  { flag: "enable-prefix-caching", key: "enablePrefixCaching", kind: "bool", description: "reuse KV of shared prompt prefixes (--no-enable-prefix-caching to disable)", defaultText: "true" },
-  { flag: "max-cached-tokens", key: "maxCachedTokens", kind: "int", min: 0, description: "KV cells finished requests' prefixes may keep while others decode, prefixes never reused an eighth of it (llama.cpp attends over every cell in use, so cached cells slow each decode step)", defaultText: "as many as the running requests use, at least min(max-model-len, 4096), times the share of idle sequence slots" },
-  { flag: "max-logprobs", key: "maxLogprobs", kind: "int", min: 0, description: "upper bound of top_logprobs / logprobs", defaultText: "20" },
+  {
+    flag: "enable-prefix-caching",
+    key: "enablePrefixCaching",
+    kind: "bool",
+    description: "reuse KV of shared prompt prefixes (--no-enable-prefix-caching to disable)",
+    defaultText: "true",
+  },
+  {
+    flag: "max-cached-tokens",
+    key: "maxCachedTokens",
+    kind: "int",
+    min: 0,
+    description:
+      "KV cells finished requests' prefixes may keep while others decode, prefixes never reused an eighth of it (llama.cpp attends over every cell in use, so cached cells slow each decode step)",
+    defaultText: "as many as the running requests use, at least min(max-model-len, 4096), times the share of idle sequence slots",
+  },
+  {
+    flag: "max-logprobs",
+    key: "maxLogprobs",
+    kind: "int",
+    min: 0,
+    description: "upper bound of top_logprobs / logprobs",
+    defaultText: "20",
+  },
   { flag: "max-n", key: "maxN", kind: "int", min: 1, description: "upper bound of n", defaultText: "16" },
-  { flag: "max-stop-strings", key: "maxStopStrings", kind: "int", min: 1, description: "upper bound of stop strings per request", defaultText: "16" },
+  {
+    flag: "max-stop-strings",
+    key: "maxStopStrings",
+    kind: "int",
+    min: 1,
+    description: "upper bound of stop strings per request",
+    defaultText: "16",
+  },
   {
     flag: "stream-interval",
     key: "streamInterval",
     kind: "int",
     min: 1,
-    description: "engine steps per SSE write: 1 sends every token at once; larger values batch tokens (the first token and the last are never held back), trading smoothness for less per-token overhead",
+    description:
+      "engine steps per SSE write: 1 sends every token at once; larger values batch tokens (the first token and the last are never held back), trading smoothness for less per-token overhead",
     defaultText: "1",
   },
-  { flag: "max-request-body-bytes", key: "maxRequestBodyBytes", kind: "int", min: 1024, description: "request bodies above this get 413", defaultText: "8388608 (8 MiB)" },
-  { flag: "disable-log-requests", key: "disableLogRequests", kind: "bool", description: "do not log one line per request", defaultText: "false" },
+  {
+    flag: "max-request-body-bytes",
+    key: "maxRequestBodyBytes",
+    kind: "int",
+    min: 1024,
+    description: "request bodies above this get 413",
+    defaultText: "8388608 (8 MiB)",
+  },
+  {
+    flag: "disable-log-requests",
+    key: "disableLogRequests",
+    kind: "bool",
+    description: "do not log one line per request",
+    defaultText: "false",
+  },
   { flag: "log-level", key: "logLevel", kind: "choice", choices: LOG_LEVELS, description: "log level", defaultText: "info" },
-  { flag: "shutdown-timeout", key: "shutdownTimeoutMs", kind: "int", min: 0, description: "seconds in-flight requests get to finish after SIGTERM", defaultText: "30" },
-  { flag: "in-process-engine", key: "inProcessEngine", kind: "bool", description: "run the engine in the server process (no crash isolation; for debugging)", defaultText: "false" },
+  {
+    flag: "shutdown-timeout",
+    key: "shutdownTimeoutMs",
+    kind: "int",
+    min: 0,
+    description: "seconds in-flight requests get to finish after SIGTERM",
+    defaultText: "30",
+  },
+  {
+    flag: "in-process-engine",
+    key: "inProcessEngine",
+    kind: "bool",
+    description: "run the engine in the server process (no crash isolation; for debugging)",
+    defaultText: "false",
+  },
   { flag: "skip-warmup", key: "skipWarmup", kind: "bool", description: "skip the 1-token warmup request at start", defaultText: "false" },
-  { flag: "limit-mm-per-prompt", key: "limitMmPerPrompt", kind: "mm-limit", description: "images per request, vLLM's syntax: image=5 or {\"image\":5} (0 = no image input)", defaultText: "image=5" },
-  { flag: "max-image-bytes", key: "maxImageBytes", kind: "int", min: 1, description: "largest image file accepted (data URL, download or file)", defaultText: "20971520 (20 MiB)" },
-  { flag: "max-image-pixels", key: "maxImagePixels", kind: "int", min: 1, description: "largest width × height accepted, checked before decoding (decompression bombs)", defaultText: "25000000" },
-  { flag: "media-fetch-timeout", key: "mediaFetchTimeoutMs", kind: "int", min: 1, description: "seconds to fetch one image URL, redirects included (VLLM_IMAGE_FETCH_TIMEOUT is also read)", defaultText: "5" },
-  { flag: "media-max-redirects", key: "mediaMaxRedirects", kind: "int", min: 0, description: "redirects followed when fetching an image (each hop re-checked; 0 = none)", defaultText: "5" },
-  { flag: "allowed-media-domains", key: "allowedMediaDomains", kind: "list", description: "hosts image URLs may name, with their subdomains (comma-separated)", defaultText: "any public host" },
+  {
+    flag: "limit-mm-per-prompt",
+    key: "limitMmPerPrompt",
+    kind: "mm-limit",
+    description: 'images per request, vLLM\'s syntax: image=5 or {"image":5} (0 = no image input)',
+    defaultText: "image=5",
+  },
+  {
+    flag: "max-image-bytes",
+    key: "maxImageBytes",
+    kind: "int",
+    min: 1,
+    description: "largest image file accepted (data URL, download or file)",
+    defaultText: "20971520 (20 MiB)",
+  },
+  {
+    flag: "max-image-pixels",
+    key: "maxImagePixels",
+    kind: "int",
+    min: 1,
+    description: "largest width × height accepted, checked before decoding (decompression bombs)",
+    defaultText: "25000000",
+  },
+  {
+    flag: "media-fetch-timeout",
+    key: "mediaFetchTimeoutMs",
+    kind: "int",
+    min: 1,
+    description: "seconds to fetch one image URL, redirects included (VLLM_IMAGE_FETCH_TIMEOUT is also read)",
+    defaultText: "5",
+  },
+  {
+    flag: "media-max-redirects",
+    key: "mediaMaxRedirects",
+    kind: "int",
+    min: 0,
+    description: "redirects followed when fetching an image (each hop re-checked; 0 = none)",
+    defaultText: "5",
+  },
+  {
+    flag: "allowed-media-domains",
+    key: "allowedMediaDomains",
+    kind: "list",
+    description: "hosts image URLs may name, with their subdomains (comma-separated)",
+    defaultText: "any public host",
+  },
   {
     flag: "allowed-media-networks",
     key: "allowedMediaNetworks",
@@ -158,7 +328,13 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     description: "CIDRs image fetches may reach although private, loopback or link-local (comma-separated, e.g. 10.0.0.0/8)",
     defaultText: "none: such addresses are refused",
   },
-  { flag: "allowed-local-media-path", key: "allowedLocalMediaPath", kind: "string", description: "directory file:// image URLs may read from", defaultText: "file URLs refused" },
+  {
+    flag: "allowed-local-media-path",
+    key: "allowedLocalMediaPath",
+    kind: "string",
+    description: "directory file:// image URLs may read from",
+    defaultText: "file URLs refused",
+  },
 ];
 
 /** vLLM's `--limit-mm-per-prompt`: `image=5`, `image=5,video=0` or `{"image": 5}` → the image limit. */
@@ -216,7 +392,10 @@ function parseValue(opt: ServeOption, raw: string | boolean): unknown {
     }
     case "list": {
       if (typeof raw !== "string") fail(opt, raw, "a comma-separated list");
-      const items = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+      const items = raw
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s !== "");
       if (items.length === 0) fail(opt, raw, "a non-empty comma-separated list");
       return items;
     }
@@ -300,7 +479,10 @@ export function resolveServeConfig(flags: RawServeOptions = {}, opts: { useEnv?:
     const bits = isIP(addr) === 4 ? 32 : isIP(addr) === 6 ? 128 : 0;
     const prefix = len === undefined ? bits : /^\d{1,3}$/.test(len) ? Number(len) : -1;
     if (bits === 0 || extra !== undefined || prefix < 0 || prefix > bits) {
-      throw new ConfigError(`--allowed-media-networks (or ${flagEnvName("allowed-media-networks")}) entries must be IP addresses or CIDRs (got ${JSON.stringify(net)})`, "allowed-media-networks");
+      throw new ConfigError(
+        `--allowed-media-networks (or ${flagEnvName("allowed-media-networks")}) entries must be IP addresses or CIDRs (got ${JSON.stringify(net)})`,
+        "allowed-media-networks",
+      );
     }
   }
   return Object.freeze({

@@ -34,9 +34,8 @@ export function defaultEngineConfig(model: string): EngineConfig {
 export function finalizeEngineConfig(config: EngineConfig, contextTrainLength: number): EngineConfig {
   const train = contextTrainLength > 0 ? contextTrainLength : DEFAULT_MAX_MODEL_LEN;
   const maxModelLen = config.maxModelLen > 0 ? config.maxModelLen : Math.min(train, DEFAULT_MAX_MODEL_LEN);
-  const kvCacheTokens = config.kvCacheTokens > 0
-    ? config.kvCacheTokens
-    : Math.min(maxModelLen * config.maxNumSeqs, Math.max(maxModelLen, 32768));
+  const kvCacheTokens =
+    config.kvCacheTokens > 0 ? config.kvCacheTokens : Math.min(maxModelLen * config.maxNumSeqs, Math.max(maxModelLen, 32768));
   if (config.maxNumSeqs < 1 || config.maxNumSeqs > 256) throw new Error(`max-num-seqs must be 1..256 (got ${config.maxNumSeqs})`);
   if (config.maxNumBatchedTokens < 1) throw new Error(`max-num-batched-tokens must be ≥ 1 (got ${config.maxNumBatchedTokens})`);
   if (config.threads < 1) throw new Error(`threads must be ≥ 1 (got ${config.threads})`);

@@ -19,15 +19,25 @@ export class MultiModalPrompt {
   readonly #tiles: Uint8Array[] = [];
   readonly #encoded: (Float32Array | null)[] = [];
 
-  constructor(prompt: readonly TokenId[], images: readonly ImageInput[], readonly vision: VisionRunner) {
+  constructor(
+    prompt: readonly TokenId[],
+    images: readonly ImageInput[],
+    readonly vision: VisionRunner,
+  ) {
     const perTile = vision.embeddingsPerTile;
     let expected = 0;
     images.forEach((img, i) => {
       if (img.tileSize !== vision.tileSize) {
-        throw new InvalidRequestError(`image ${i} was tiled at ${img.tileSize} px, but this model's vision encoder takes ${vision.tileSize} px tiles`, { param: "images" });
+        throw new InvalidRequestError(
+          `image ${i} was tiled at ${img.tileSize} px, but this model's vision encoder takes ${vision.tileSize} px tiles`,
+          { param: "images" },
+        );
       }
       for (const t of img.tiles) {
-        if (t.length !== vision.tileSize * vision.tileSize * 3) throw new InvalidRequestError(`image ${i} has a tile of ${t.length} bytes (expected ${vision.tileSize ** 2 * 3})`, { param: "images" });
+        if (t.length !== vision.tileSize * vision.tileSize * 3)
+          throw new InvalidRequestError(`image ${i} has a tile of ${t.length} bytes (expected ${vision.tileSize ** 2 * 3})`, {
+            param: "images",
+          });
         this.#tiles.push(t);
         this.#encoded.push(null);
       }
@@ -57,7 +67,10 @@ export class MultiModalPrompt {
     let placeholders = 0;
     for (const t of prompt) if (t === vision.placeholderTokenId) placeholders++;
     if (placeholders !== expected) {
-      throw new InvalidRequestError(`the prompt has ${placeholders} image placeholder tokens, but its ${images.length} image(s) give ${expected} embeddings`, { param: "images" });
+      throw new InvalidRequestError(
+        `the prompt has ${placeholders} image placeholder tokens, but its ${images.length} image(s) give ${expected} embeddings`,
+        { param: "images" },
+      );
     }
   }
 
@@ -65,7 +78,7 @@ export class MultiModalPrompt {
   runLength(pos: number, max: number): number {
     const isImage = pos < this.embeddingIndex.length && this.embeddingIndex[pos]! >= 0;
     let n = 1;
-    while (n < max && pos + n < this.embeddingIndex.length && (this.embeddingIndex[pos + n]! >= 0) === isImage) n++;
+    while (n < max && pos + n < this.embeddingIndex.length && this.embeddingIndex[pos + n]! >= 0 === isImage) n++;
     // Output positions (beyond the prompt) are text.
     if (!isImage && pos + n >= this.embeddingIndex.length) return max;
     return n;

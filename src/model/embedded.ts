@@ -101,7 +101,8 @@ function once(path: string, make: (path: string) => Promise<unknown>): Promise<s
  */
 export async function ensureEmbeddedModel(opts: EmbeddedModelOptions = {}): Promise<string> {
   const preset = opts.preset ?? "tiny";
-  if (!Object.hasOwn(LLAMA4_PRESETS, preset)) throw new Error(`unknown embedded model preset ${preset} (known: ${Object.keys(LLAMA4_PRESETS).join(", ")})`);
+  if (!Object.hasOwn(LLAMA4_PRESETS, preset))
+    throw new Error(`unknown embedded model preset ${preset} (known: ${Object.keys(LLAMA4_PRESETS).join(", ")})`);
   const dir = opts.cacheDir ?? defaultModelCacheDir();
   const base = await once(join(dir, embeddedModelFileName(preset)), (p) => generateLlama4Model(p, preset));
   const quant = opts.quant;
@@ -129,7 +130,8 @@ export function embeddedMmprojFileName(preset: Llama4Preset): string {
  */
 export async function ensureEmbeddedMmproj(opts: EmbeddedModelOptions = {}): Promise<string> {
   const preset = opts.preset ?? "tiny";
-  if (!Object.hasOwn(LLAMA4_VISION_PRESETS, preset)) throw new Error(`unknown embedded model preset ${preset} (known: ${Object.keys(LLAMA4_VISION_PRESETS).join(", ")})`);
+  if (!Object.hasOwn(LLAMA4_VISION_PRESETS, preset))
+    throw new Error(`unknown embedded model preset ${preset} (known: ${Object.keys(LLAMA4_VISION_PRESETS).join(", ")})`);
   const dir = opts.cacheDir ?? defaultModelCacheDir();
   return once(join(dir, embeddedMmprojFileName(preset)), (p) => generateLlama4Mmproj(p, preset));
 }

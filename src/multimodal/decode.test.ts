@@ -36,7 +36,12 @@ function pngHeaderOnly(w: number, h: number): Buffer {
   ihdr.writeUInt32BE(w, 0);
   ihdr.writeUInt32BE(h, 4);
   ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", Buffer.from([0x78, 0x9c, 0x03, 0x00])), chunk("IEND", Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", Buffer.from([0x78, 0x9c, 0x03, 0x00])),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
 }
 
 async function refusal(p: Promise<unknown>): Promise<MediaError> {
@@ -61,14 +66,21 @@ describe("decodeImage", () => {
   });
 
   it("decodes JPEG", async () => {
-    const bytes = await sharp(raw(64, 48, 3, pattern), { raw: { width: 64, height: 48, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+    const bytes = await sharp(raw(64, 48, 3, pattern), { raw: { width: 64, height: 48, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toBuffer();
     const d = await decodeImage(bytes, LIMITS);
     expect([d.format, d.width, d.height, d.data.length]).toEqual(["jpeg", 64, 48, 64 * 48 * 3]);
   });
 
   it("takes the first frame of an animated GIF", async () => {
-    const frame = (r: number, g: number, b: number) => sharp({ create: { width: 4, height: 3, channels: 3, background: { r, g, b } } }).png().toBuffer();
-    const gif = await sharp([await frame(255, 0, 0), await frame(0, 0, 255)], { join: { animated: true } }).gif().toBuffer();
+    const frame = (r: number, g: number, b: number) =>
+      sharp({ create: { width: 4, height: 3, channels: 3, background: { r, g, b } } })
+        .png()
+        .toBuffer();
+    const gif = await sharp([await frame(255, 0, 0), await frame(0, 0, 255)], { join: { animated: true } })
+      .gif()
+      .toBuffer();
     const d = await decodeImage(gif, LIMITS);
     expect([d.format, d.width, d.height]).toEqual(["gif", 4, 3]);
     expect(Array.from(d.data.subarray(0, 3))).toEqual([255, 0, 0]);
@@ -76,7 +88,12 @@ describe("decodeImage", () => {
 
   it("composites alpha on white, rounding like PIL", async () => {
     const src = raw(16, 16, 4, (x, y, c) => (c === 3 ? x * 16 + y : (x * 53 + y * 7 + c * 91) & 255));
-    const d = await decodeImage(await sharp(src, { raw: { width: 16, height: 16, channels: 4 } }).png().toBuffer(), LIMITS);
+    const d = await decodeImage(
+      await sharp(src, { raw: { width: 16, height: 16, channels: 4 } })
+        .png()
+        .toBuffer(),
+      LIMITS,
+    );
     for (let i = 0; i < 256; i++) {
       const a = src[i * 4 + 3] as number;
       for (let c = 0; c < 3; c++) expect(d.data[i * 3 + c]).toBe(Math.round(((src[i * 4 + c] as number) * a + 255 * (255 - a)) / 255));
@@ -88,17 +105,27 @@ describe("decodeImage", () => {
     for (let a = 0; a < 256; a++) for (let v = 0; v < 256; v++) rgba.set([v, v, v, a], (a * 256 + v) * 4);
     const out = compositeOnWhite(rgba, 256 * 256);
     let mismatches = 0;
-    for (let a = 0; a < 256; a++) for (let v = 0; v < 256; v++) if (out[(a * 256 + v) * 3] !== Math.round((v * a + 255 * (255 - a)) / 255)) mismatches++;
+    for (let a = 0; a < 256; a++)
+      for (let v = 0; v < 256; v++) if (out[(a * 256 + v) * 3] !== Math.round((v * a + 255 * (255 - a)) / 255)) mismatches++;
     expect(mismatches).toBe(0);
   });
 
   it("ignores embedded ICC profiles and converts greyscale to RGB", async () => {
     const src = raw(2, 1, 3, () => 0).fill(200);
     src.set([200, 100, 50, 10, 20, 30]);
-    const p3 = await sharp(src, { raw: { width: 2, height: 1, channels: 3 } }).withIccProfile("p3").png().toBuffer();
+    const p3 = await sharp(src, { raw: { width: 2, height: 1, channels: 3 } })
+      .withIccProfile("p3")
+      .png()
+      .toBuffer();
     const stored = await sharp(p3, { ignoreIcc: true }).raw().toBuffer();
     expect(Array.from((await decodeImage(p3, LIMITS)).data)).toEqual(Array.from(stored));
-    const grey = await sharp(raw(3, 1, 3, (x) => x * 100), { raw: { width: 3, height: 1, channels: 3 } }).greyscale().png().toBuffer();
+    const grey = await sharp(
+      raw(3, 1, 3, (x) => x * 100),
+      { raw: { width: 3, height: 1, channels: 3 } },
+    )
+      .greyscale()
+      .png()
+      .toBuffer();
     const g = await decodeImage(grey, LIMITS);
     expect(Array.from(g.data)).toEqual([0, 0, 0, 100, 100, 100, 200, 200, 200]);
   });
@@ -110,15 +137,26 @@ describe("decodeImage", () => {
   });
 
   it("refuses a real image over the pixel limit", async () => {
-    const png = await sharp({ create: { width: 1200, height: 1000, channels: 3, background: "white" } }).png().toBuffer();
+    const png = await sharp({ create: { width: 1200, height: 1000, channels: 3, background: "white" } })
+      .png()
+      .toBuffer();
     expect((await refusal(decodeImage(png, { maxPixels: 1_000_000 }))).code).toBe("image_too_large");
   });
 
   it("refuses truncated JPEGs, non-images and unsupported formats", async () => {
-    const jpeg = await sharp(raw(128, 128, 3, (x, y, c) => (x * y + c * 17) & 255), { raw: { width: 128, height: 128, channels: 3 } }).jpeg().toBuffer();
+    const jpeg = await sharp(
+      raw(128, 128, 3, (x, y, c) => (x * y + c * 17) & 255),
+      { raw: { width: 128, height: 128, channels: 3 } },
+    )
+      .jpeg()
+      .toBuffer();
     expect((await refusal(decodeImage(jpeg.subarray(0, Math.floor(jpeg.length / 2)), LIMITS))).code).toBe("invalid_image");
-    expect((await refusal(decodeImage(Buffer.from("<html>not an image</html>"), LIMITS))).message).toContain("not a PNG, JPEG, WebP or GIF");
-    const tiff = await sharp({ create: { width: 2, height: 2, channels: 3, background: "red" } }).tiff().toBuffer();
+    expect((await refusal(decodeImage(Buffer.from("<html>not an image</html>"), LIMITS))).message).toContain(
+      "not a PNG, JPEG, WebP or GIF",
+    );
+    const tiff = await sharp({ create: { width: 2, height: 2, channels: 3, background: "red" } })
+      .tiff()
+      .toBuffer();
     expect((await refusal(decodeImage(tiff, LIMITS))).code).toBe("invalid_image");
     expect((await refusal(decodeImage(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>'), LIMITS))).code).toBe("invalid_image");
   });

@@ -44,7 +44,17 @@ function configureSharp(): void {
 /** The format from the first bytes, or null. */
 export function sniffImageFormat(b: Uint8Array): ImageFormat | null {
   const at = (i: number) => b[i] ?? -1;
-  if (at(0) === 0x89 && at(1) === 0x50 && at(2) === 0x4e && at(3) === 0x47 && at(4) === 0x0d && at(5) === 0x0a && at(6) === 0x1a && at(7) === 0x0a) return "png";
+  if (
+    at(0) === 0x89 &&
+    at(1) === 0x50 &&
+    at(2) === 0x4e &&
+    at(3) === 0x47 &&
+    at(4) === 0x0d &&
+    at(5) === 0x0a &&
+    at(6) === 0x1a &&
+    at(7) === 0x0a
+  )
+    return "png";
   if (at(0) === 0xff && at(1) === 0xd8 && at(2) === 0xff) return "jpeg";
   const ascii = (from: number, to: number) => String.fromCharCode(...b.subarray(from, to));
   if (b.length >= 12 && ascii(0, 4) === "RIFF" && ascii(8, 12) === "WEBP") return "webp";
@@ -75,7 +85,14 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
   configureSharp();
   const format = sniffImageFormat(bytes);
   if (!format) throw new MediaError("The data is not a PNG, JPEG, WebP or GIF image.", "invalid_image");
-  const opts: SharpOptions = { limitInputPixels: limits.maxPixels, ignoreIcc: true, autoOrient: false, failOn: "warning", pages: 1, page: 0 };
+  const opts: SharpOptions = {
+    limitInputPixels: limits.maxPixels,
+    ignoreIcc: true,
+    autoOrient: false,
+    failOn: "warning",
+    pages: 1,
+    page: 0,
+  };
   let width: number;
   let height: number;
   try {
@@ -87,7 +104,10 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits): Prom
   }
   if (!(width > 0 && height > 0)) throw new MediaError(`The ${format.toUpperCase()} image has no size.`, "invalid_image");
   if (width * height > limits.maxPixels) {
-    throw new MediaError(`The image is ${width}×${height} = ${width * height} pixels; this server accepts at most ${limits.maxPixels} pixels per image.`, "image_too_large");
+    throw new MediaError(
+      `The image is ${width}×${height} = ${width * height} pixels; this server accepts at most ${limits.maxPixels} pixels per image.`,
+      "image_too_large",
+    );
   }
   let raw: { data: Buffer; info: OutputInfo };
   try {

@@ -65,7 +65,15 @@ afterAll(async () => {
 
 function policy(over: Partial<MediaFetchPolicy> & { networks?: string[] } = {}): MediaFetchPolicy {
   const { networks = ["127.0.0.1/32"], ...rest } = over;
-  return { timeoutMs: 2000, maxBytes: 1_000_000, maxRedirects: 3, allowedDomains: [], addresses: new AddressPolicy(networks), allowedLocalPath: null, ...rest };
+  return {
+    timeoutMs: 2000,
+    maxBytes: 1_000_000,
+    maxRedirects: 3,
+    allowedDomains: [],
+    addresses: new AddressPolicy(networks),
+    allowedLocalPath: null,
+    ...rest,
+  };
 }
 
 async function refusal(p: Promise<unknown>): Promise<MediaError> {
@@ -152,9 +160,13 @@ describe("fetchImageBytes over http", () => {
     expect((await refusal(fetchImageBytes(`${base}/img.png`, only))).message).toContain("not on this server's list");
     expect((await refusal(fetchImageBytes("http://evil.example.net/x.png", only))).code).toBe("image_url_not_allowed");
     // A listed domain's subdomain passes the list (and then fails to resolve offline).
-    expect((await refusal(fetchImageBytes("http://cdn.images.example.com.invalid./x.png", policy({ allowedDomains: ["images.example.com.invalid"] })))).code).toBe(
-      "image_fetch_failed",
-    );
+    expect(
+      (
+        await refusal(
+          fetchImageBytes("http://cdn.images.example.com.invalid./x.png", policy({ allowedDomains: ["images.example.com.invalid"] })),
+        )
+      ).code,
+    ).toBe("image_fetch_failed");
     expect(Buffer.from(await fetchImageBytes(`${base}/img.png`, policy({ allowedDomains: ["127.0.0.1"] }))).equals(IMAGE)).toBe(true);
   });
 
@@ -206,19 +218,26 @@ describe("file:// URLs", () => {
     expect((await refusal(fetchImageBytes(`file://${allowed}/../secret.png`, p))).code).toBe("image_url_not_allowed");
     expect((await refusal(fetchImageBytes(pathToFileURL(join(allowed, "link.png")).href, p))).code).toBe("image_url_not_allowed");
     expect((await refusal(fetchImageBytes(pathToFileURL(join(allowed, "missing.png")).href, p))).code).toBe("image_fetch_failed");
-    expect((await refusal(fetchImageBytes(pathToFileURL(join(allowed, "a.png")).href, policy({ allowedLocalPath: allowed, maxBytes: 4 })))).code).toBe("image_too_large");
+    expect(
+      (await refusal(fetchImageBytes(pathToFileURL(join(allowed, "a.png")).href, policy({ allowedLocalPath: allowed, maxBytes: 4 })))).code,
+    ).toBe("image_too_large");
   });
 
   it("refuses file URLs when no directory is allowed", async () => {
-    expect((await refusal(fetchImageBytes(pathToFileURL(join(allowed, "a.png")).href, policy()))).message).toContain("--allowed-local-media-path");
+    expect((await refusal(fetchImageBytes(pathToFileURL(join(allowed, "a.png")).href, policy()))).message).toContain(
+      "--allowed-local-media-path",
+    );
   });
 });
 
 describe("AddressPolicy", () => {
   const p = new AddressPolicy();
-  it.each(["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "2001:4860:4860::8888", "::ffff:8.8.8.8", "64:ff9b::808:808"])("allows public %s", (ip) => {
-    expect(p.refusal(ip)).toBeNull();
-  });
+  it.each(["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "2001:4860:4860::8888", "::ffff:8.8.8.8", "64:ff9b::808:808"])(
+    "allows public %s",
+    (ip) => {
+      expect(p.refusal(ip)).toBeNull();
+    },
+  );
   it.each([
     "127.0.0.1",
     "127.255.255.254",

@@ -78,7 +78,10 @@ const BASE64 = /^[A-Za-z0-9+/\-_\s]*={0,2}\s*$/;
 export function decodeDataUrl(url: string, policy: Pick<MediaFetchPolicy, "maxBytes">): Uint8Array {
   const comma = url.indexOf(",");
   if (comma < 0) throw new MediaError("The data URL has no ',' before its data.", "invalid_image_url");
-  const params = url.slice(5, comma).split(";").map((s) => s.trim().toLowerCase());
+  const params = url
+    .slice(5, comma)
+    .split(";")
+    .map((s) => s.trim().toLowerCase());
   const isBase64 = params[params.length - 1] === "base64";
   const mediaType = params[0] ?? "";
   if (mediaType !== "" && mediaType !== "base64" && !mediaType.startsWith("image/")) {
@@ -87,7 +90,8 @@ export function decodeDataUrl(url: string, policy: Pick<MediaFetchPolicy, "maxBy
   const payload = url.slice(comma + 1);
   if (isBase64) {
     if (Math.floor((payload.length * 3) / 4) - 2 > policy.maxBytes) throw tooLarge(policy, "The data URL's image");
-    if (!BASE64.test(payload)) throw new MediaError("The data URL's base64 payload has characters outside the base64 alphabet.", "invalid_image_url");
+    if (!BASE64.test(payload))
+      throw new MediaError("The data URL's base64 payload has characters outside the base64 alphabet.", "invalid_image_url");
     const bytes = Buffer.from(payload, "base64");
     if (bytes.length > policy.maxBytes) throw tooLarge(policy, "The data URL's image");
     return bytes;
@@ -126,7 +130,8 @@ async function readLocalFile(url: string, policy: MediaFetchPolicy): Promise<Uin
   } catch (err) {
     throw new MediaError(`The file URL is malformed: ${(err as Error).message}`, "invalid_image_url");
   }
-  const notAllowed = () => new MediaError(`'${describeUrl(url)}' is not under the directory this server allows images from.`, "image_url_not_allowed");
+  const notAllowed = () =>
+    new MediaError(`'${describeUrl(url)}' is not under the directory this server allows images from.`, "image_url_not_allowed");
   let real: string;
   let root: string;
   try {
@@ -134,7 +139,9 @@ async function readLocalFile(url: string, policy: MediaFetchPolicy): Promise<Uin
     real = await realpath(path);
   } catch {
     // Say the same thing whether or not the file exists outside the allowed directory.
-    throw path.startsWith(policy.allowedLocalPath) ? new MediaError(`No image file at '${describeUrl(url)}'.`, "image_fetch_failed") : notAllowed();
+    throw path.startsWith(policy.allowedLocalPath)
+      ? new MediaError(`No image file at '${describeUrl(url)}'.`, "image_fetch_failed")
+      : notAllowed();
   }
   if (real !== root && !real.startsWith(root.endsWith(sep) ? root : root + sep)) throw notAllowed();
   const fh = await open(real, "r").catch(() => {
@@ -158,7 +165,10 @@ function hostAllowed(host: string, allowed: readonly string[]): boolean {
   if (allowed.length === 0) return true;
   const h = host.toLowerCase().replace(/\.$/, "");
   return allowed.some((d) => {
-    const a = d.toLowerCase().replace(/^\*?\./, "").replace(/\.$/, "");
+    const a = d
+      .toLowerCase()
+      .replace(/^\*?\./, "")
+      .replace(/\.$/, "");
     return h === a || h.endsWith(`.${a}`);
   });
 }
@@ -193,12 +203,18 @@ function guardedLookup(policy: AddressPolicy): LookupFunction {
 /** Checks one hop's URL before connecting: scheme, domain allowlist, IP-literal hosts. */
 function checkHop(url: URL, policy: MediaFetchPolicy, original: string): void {
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new MediaError(`'${describeUrl(original)}' redirects to a ${url.protocol} URL; only http(s) is followed.`, "image_url_not_allowed");
+    throw new MediaError(
+      `'${describeUrl(original)}' redirects to a ${url.protocol} URL; only http(s) is followed.`,
+      "image_url_not_allowed",
+    );
   }
   if (url.username || url.password) throw new MediaError("Image URLs with credentials are not accepted.", "image_url_not_allowed");
   const host = url.hostname;
   if (!hostAllowed(host, policy.allowedDomains)) {
-    throw new MediaError(`The host '${host}' is not on this server's list of allowed media domains (--allowed-media-domains).`, "image_url_not_allowed");
+    throw new MediaError(
+      `The host '${host}' is not on this server's list of allowed media domains (--allowed-media-domains).`,
+      "image_url_not_allowed",
+    );
   }
   const literal = host.startsWith("[") ? host.slice(1, -1) : host;
   if (/^[\d.]+$/.test(literal) || literal.includes(":")) {
@@ -277,10 +293,16 @@ async function fetchHttp(original: string, policy: MediaFetchPolicy, outer?: Abo
   } catch (err) {
     if (err instanceof MediaError) throw err;
     if (deadline.aborted) {
-      throw new MediaError(`Fetching '${describeUrl(original)}' took longer than ${policy.timeoutMs / 1000} s.`, "image_fetch_timeout", { cause: err });
+      throw new MediaError(`Fetching '${describeUrl(original)}' took longer than ${policy.timeoutMs / 1000} s.`, "image_fetch_timeout", {
+        cause: err,
+      });
     }
     if (err instanceof RefusedAddress) {
-      throw new MediaError(`Image URLs may not point at ${err.host}: it resolves to ${err.address} (${err.why} address).`, "image_url_not_allowed", { cause: err });
+      throw new MediaError(
+        `Image URLs may not point at ${err.host}: it resolves to ${err.address} (${err.why} address).`,
+        "image_url_not_allowed",
+        { cause: err },
+      );
     }
     if (outer?.aborted) throw err;
     throw new MediaError(`Fetching '${describeUrl(url.href)}' failed: ${(err as Error).message}`, "image_fetch_failed", { cause: err });

@@ -27,7 +27,12 @@ export interface PreprocessedImage {
 const HASH_TAG = "herd-llama4-tiles-v1";
 
 /** Splits a padded canvas (given as the resized image, implicitly padded with 0) into row-major tiles. */
-export function splitIntoTiles(resized: Uint8Array, width: number, height: number, plan: Pick<TilingPlan, "canvas" | "tileSize">): Uint8Array[] {
+export function splitIntoTiles(
+  resized: Uint8Array,
+  width: number,
+  height: number,
+  plan: Pick<TilingPlan, "canvas" | "tileSize">,
+): Uint8Array[] {
   const t = plan.tileSize;
   const tiles: Uint8Array[] = [];
   for (let r = 0; r < plan.canvas.rows; r++) {

@@ -66,7 +66,12 @@ export function candidateCanvases(maxTiles: number = LLAMA4_MAX_TILES): readonly
 const f32 = Math.fround;
 
 /** HF `get_best_fit` (resize_to_max_canvas false): least upscaling, else least downscaling; then least area, first in list order. */
-export function bestCanvas(width: number, height: number, tileSize: number = LLAMA4_TILE_SIZE, maxTiles: number = LLAMA4_MAX_TILES): Canvas {
+export function bestCanvas(
+  width: number,
+  height: number,
+  tileSize: number = LLAMA4_TILE_SIZE,
+  maxTiles: number = LLAMA4_MAX_TILES,
+): Canvas {
   const candidates = candidateCanvases(maxTiles);
   // int64 tensor / int → float32 (exact float32 division: double rounding is innocuous here).
   const scales = candidates.map((c) => {
@@ -94,7 +99,13 @@ export function bestCanvas(width: number, height: number, tileSize: number = LLA
  * HF's resize target for `resize_to_max_canvas` false: the box `min(max(side, tile), canvas side)`,
  * then `get_max_res_without_distortion` (limiting side set exactly, the other floored).
  */
-export function resizeTarget(width: number, height: number, canvasWidth: number, canvasHeight: number, tileSize: number = LLAMA4_TILE_SIZE): { width: number; height: number } {
+export function resizeTarget(
+  width: number,
+  height: number,
+  canvasWidth: number,
+  canvasHeight: number,
+  tileSize: number = LLAMA4_TILE_SIZE,
+): { width: number; height: number } {
   // Python's min(int, tensor) returns the tensor only when it is strictly smaller.
   const boxH = Math.min(Math.max(height, tileSize), canvasHeight);
   const boxW = Math.min(Math.max(width, tileSize), canvasWidth);
@@ -117,7 +128,12 @@ export function resizeTarget(width: number, height: number, canvasWidth: number,
 }
 
 /** The whole plan for one image of `width` × `height` pixels. */
-export function planTiling(width: number, height: number, tileSize: number = LLAMA4_TILE_SIZE, maxTiles: number = LLAMA4_MAX_TILES): TilingPlan {
+export function planTiling(
+  width: number,
+  height: number,
+  tileSize: number = LLAMA4_TILE_SIZE,
+  maxTiles: number = LLAMA4_MAX_TILES,
+): TilingPlan {
   if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
     throw new RangeError(`planTiling: bad image size ${width}×${height}`);
   }

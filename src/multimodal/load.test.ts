@@ -5,11 +5,22 @@ import { AddressPolicy } from "./address-policy.js";
 import { ImageLoadError, loadImages, type ImageLoadOptions } from "./load.js";
 
 const OPTS: ImageLoadOptions = {
-  fetch: { timeoutMs: 1000, maxBytes: 1_000_000, maxRedirects: 0, allowedDomains: [], addresses: new AddressPolicy(), allowedLocalPath: null },
+  fetch: {
+    timeoutMs: 1000,
+    maxBytes: 1_000_000,
+    maxRedirects: 0,
+    allowedDomains: [],
+    addresses: new AddressPolicy(),
+    allowedLocalPath: null,
+  },
   decode: { maxPixels: 1_000_000 },
 };
 const dataUrl = async (w: number, h: number) =>
-  `data:image/png;base64,${(await sharp({ create: { width: w, height: h, channels: 3, background: "gray" } }).png().toBuffer()).toString("base64")}`;
+  `data:image/png;base64,${(
+    await sharp({ create: { width: w, height: h, channels: 3, background: "gray" } })
+      .png()
+      .toBuffer()
+  ).toString("base64")}`;
 
 describe("loadImages", () => {
   it("keeps request order and shares work for a repeated URL", async () => {

@@ -129,7 +129,14 @@ function sliceRows(rowCost: number): number {
  * bilinear. `yieldEvery`, when given, is awaited between slices of rows so a large resize does not
  * hold the event loop for long.
  */
-export async function resizeRgbBilinear(src: Uint8Array, w: number, h: number, outW: number, outH: number, yieldEvery?: Yield): Promise<Uint8Array> {
+export async function resizeRgbBilinear(
+  src: Uint8Array,
+  w: number,
+  h: number,
+  outW: number,
+  outH: number,
+  yieldEvery?: Yield,
+): Promise<Uint8Array> {
   if (src.length !== w * h * 3) throw new RangeError(`resizeRgbBilinear: expected ${w * h * 3} bytes, got ${src.length}`);
   if (outW < 1 || outH < 1) throw new RangeError(`resizeRgbBilinear: bad output size ${outW}×${outH}`);
   if (w === outW && h === outH) return src.slice();

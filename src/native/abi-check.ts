@@ -41,16 +41,21 @@ export function checkAbi(b: Bindings): void {
   }
   const cp = b.contextDefaultParams();
   if (cp.n_ctx !== 512 || cp.n_batch !== 2048 || cp.n_ubatch !== 512 || cp.type_k !== 1 || cp.flash_attn_type !== -1) {
-    problems.push(`llama_context_default_params decoded unexpected defaults (n_ctx ${cp.n_ctx}, n_batch ${cp.n_batch}, n_ubatch ${cp.n_ubatch}, type_k ${cp.type_k}, flash_attn_type ${cp.flash_attn_type})`);
+    problems.push(
+      `llama_context_default_params decoded unexpected defaults (n_ctx ${cp.n_ctx}, n_batch ${cp.n_batch}, n_ubatch ${cp.n_ubatch}, type_k ${cp.type_k}, flash_attn_type ${cp.flash_attn_type})`,
+    );
   }
   const mp = b.modelDefaultParams();
   if (mp.vocab_only !== false || mp.use_extra_bufts !== true) {
-    problems.push(`llama_model_default_params decoded unexpected defaults (vocab_only ${mp.vocab_only}, use_extra_bufts ${mp.use_extra_bufts})`);
+    problems.push(
+      `llama_model_default_params decoded unexpected defaults (vocab_only ${mp.vocab_only}, use_extra_bufts ${mp.use_extra_bufts})`,
+    );
   }
   if (problems.length > 0) {
     throw new AbiMismatchError(
       `llama.cpp ABI mismatch with ${b.files.libllama} (herd is built for node-llama-cpp 3.21.1 / llama.cpp v0.4.0):\n  - ` +
-        problems.join("\n  - ") + "\nReinstall the pinned versions (npm ci) or regenerate src/native/bindings.ts from the new llama.h.",
+        problems.join("\n  - ") +
+        "\nReinstall the pinned versions (npm ci) or regenerate src/native/bindings.ts from the new llama.h.",
     );
   }
 }

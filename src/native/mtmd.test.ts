@@ -8,7 +8,15 @@ import { generateLlama4Mmproj } from "../model/llama4/random-mmproj.js";
 import { getBindings, type Bindings, type ModelPtr } from "./bindings.js";
 import { installLlamaLog } from "./log.js";
 import {
-  checkMtmdAbi, getMtmdBindings, installMtmdLog, llamaCppToHfOrder, MtmdChunkType, readMmprojInfo, VisionEncoder, type MtmdBindings, type MtmdChunkPtr,
+  checkMtmdAbi,
+  getMtmdBindings,
+  installMtmdLog,
+  llamaCppToHfOrder,
+  MtmdChunkType,
+  readMmprojInfo,
+  VisionEncoder,
+  type MtmdBindings,
+  type MtmdChunkPtr,
 } from "./mtmd.js";
 import { ensureLibmtmd } from "./mtmd-build.js";
 
@@ -93,7 +101,13 @@ afterAll(async () => {
 describe("libmtmd binding", () => {
   it("passes the ABI check and reads the mmproj's vision keys through ggml's GGUF reader", () => {
     expect(() => checkMtmdAbi(mb)).not.toThrow();
-    expect(readMmprojInfo(mb, mmproj)).toEqual({ projectorType: "llama4", imageSize: 336, patchSize: 14, scaleFactor: 2, projectionDim: 128 });
+    expect(readMmprojInfo(mb, mmproj)).toEqual({
+      projectorType: "llama4",
+      imageSize: 336,
+      patchSize: 14,
+      scaleFactor: 2,
+      projectionDim: 128,
+    });
     expect(mb.defaultMarker()).toBe("<__media__>");
   });
 
@@ -134,11 +148,14 @@ describe("VisionEncoder.encodeTile", () => {
     const base = picture(3);
     const changed = base.slice();
     const [r, c] = [5, 7]; // a 28×28 block = one 2×2 group of 14 px patches
-    for (let y = r * 28; y < r * 28 + 28; y++) for (let x = c * 28; x < c * 28 + 28; x++) changed.fill(255 - base[(y * TILE + x) * 3]!, (y * TILE + x) * 3, (y * TILE + x) * 3 + 3);
+    for (let y = r * 28; y < r * 28 + 28; y++)
+      for (let x = c * 28; x < c * 28 + 28; x++) changed.fill(255 - base[(y * TILE + x) * 3]!, (y * TILE + x) * 3, (y * TILE + x) * 3 + 3);
     const mostChanged = (e: VisionEncoder) => {
       const a = e.encodeTile(base, TILE);
       const d = e.encodeTile(changed, TILE);
-      const rowChange = Array.from({ length: 144 }, (_, i) => maxAbsDiff(a.subarray(i * 128, i * 128 + 128), d.subarray(i * 128, i * 128 + 128)));
+      const rowChange = Array.from({ length: 144 }, (_, i) =>
+        maxAbsDiff(a.subarray(i * 128, i * 128 + 128), d.subarray(i * 128, i * 128 + 128)),
+      );
       return rowChange.indexOf(Math.max(...rowChange));
     };
     expect(mostChanged(enc)).toBe(12 * r + c);
@@ -165,7 +182,9 @@ describe("VisionEncoder.encodeTile", () => {
 
   it("refuses an mmproj whose projection width is not the text model's", async () => {
     const bench = (await generateLlama4Mmproj(join(dir, "bench-mmproj.gguf"), "bench")).path;
-    await expect(VisionEncoder.create(bench, model, 1, { libmtmd: lib })).rejects.toThrow(/projects to 1024 but the text model's n_embd is 128/);
+    await expect(VisionEncoder.create(bench, model, 1, { libmtmd: lib })).rejects.toThrow(
+      /projects to 1024 but the text model's n_embd is 128/,
+    );
   });
 
   it("equals llama.cpp's own mtmd path (image file → stb decode → mtmd_tokenize of a chat prompt → mtmd_encode_chunk) for a one-tile image", () => {
@@ -176,8 +195,13 @@ describe("VisionEncoder.encodeTile", () => {
     const initOpt = koffi.struct({ video_params: videoParams });
     const wrapper = koffi.struct({ bitmap: "void *", video_ctx: "void *" });
     const optDefault = helper.func("mtmd_helper_init_opt_default", initOpt, []) as () => unknown;
-    const fromBuf = helper.func("mtmd_helper_bitmap_init_from_buf", wrapper, ["void *", "const uint8_t *", "size_t", "bool", initOpt]) as
-      (ctx: bigint, buf: Uint8Array, len: number, placeholder: boolean, opt: unknown) => { bitmap: bigint | null };
+    const fromBuf = helper.func("mtmd_helper_bitmap_init_from_buf", wrapper, ["void *", "const uint8_t *", "size_t", "bool", initOpt]) as (
+      ctx: bigint,
+      buf: Uint8Array,
+      len: number,
+      placeholder: boolean,
+      opt: unknown,
+    ) => { bitmap: bigint | null };
     const ctx = mb.initFromFile(mmproj, model, { ...mb.contextParamsDefault(), n_threads: 2, print_timings: false, use_gpu: false });
     expect(ctx).not.toBeNull();
     const file = bmp(rgb, TILE, TILE);
@@ -186,7 +210,13 @@ describe("VisionEncoder.encodeTile", () => {
     const chunks = mb.inputChunksInit();
     try {
       const prompt = "<|begin_of_text|><|header_start|>user<|header_end|>\n\n<__media__>What is in this picture?<|eot|>";
-      const rc = mb.tokenize(ctx!, chunks, { text: prompt, text_len: Buffer.byteLength(prompt), add_special: true, parse_special: true }, new BigUint64Array([bitmap!]), 1);
+      const rc = mb.tokenize(
+        ctx!,
+        chunks,
+        { text: prompt, text_len: Buffer.byteLength(prompt), add_special: true, parse_special: true },
+        new BigUint64Array([bitmap!]),
+        1,
+      );
       expect(rc).toBe(0);
       const types: number[] = [];
       let image: MtmdChunkPtr | undefined;
@@ -203,7 +233,9 @@ describe("VisionEncoder.encodeTile", () => {
 
       const ours = raw.encodeTile(rgb, TILE);
       const diff = maxAbsDiff(ours, reference);
-      console.log(`encodeTile (llama.cpp order) vs llama.cpp's mtmd path: max |Δ| = ${diff} over ${ours.length} floats (max |x| = ${Math.max(...reference.map(Math.abs)).toFixed(3)})`);
+      console.log(
+        `encodeTile (llama.cpp order) vs llama.cpp's mtmd path: max |Δ| = ${diff} over ${ours.length} floats (max |x| = ${Math.max(...reference.map(Math.abs)).toFixed(3)})`,
+      );
       // In HF order it is the same rows, transposed.
       expect(maxAbsDiff(enc.encodeTile(rgb, TILE), llamaCppToHfOrder(reference, 12, 128))).toBeLessThan(1e-5);
       expect(maxAbsDiff(enc.encodeTile(rgb, TILE), reference)).toBeGreaterThan(1e-2);

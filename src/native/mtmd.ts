@@ -37,19 +37,46 @@ export const MtmdChunkType = { TEXT: 0, IMAGE: 1, AUDIO: 2 } as const;
 
 /** `struct mtmd_context_params` (function pointers and the device as raw addresses). */
 export interface MtmdContextParams {
-  use_gpu: boolean; device: bigint | null; print_timings: boolean; n_threads: number;
-  image_marker: string | null; media_marker: string | null; flash_attn_type: number; warmup: boolean;
-  image_min_tokens: number; image_max_tokens: number; cb_eval: bigint | null; cb_eval_user_data: bigint | null;
-  batch_max_tokens: number; progress_callback: bigint | null; progress_callback_user_data: bigint | null;
+  use_gpu: boolean;
+  device: bigint | null;
+  print_timings: boolean;
+  n_threads: number;
+  image_marker: string | null;
+  media_marker: string | null;
+  flash_attn_type: number;
+  warmup: boolean;
+  image_min_tokens: number;
+  image_max_tokens: number;
+  cb_eval: bigint | null;
+  cb_eval_user_data: bigint | null;
+  batch_max_tokens: number;
+  progress_callback: bigint | null;
+  progress_callback_user_data: bigint | null;
 }
 /** `struct mtmd_input_text`. */
-export interface MtmdInputText { text: string; text_len: number; add_special: boolean; parse_special: boolean }
+export interface MtmdInputText {
+  text: string;
+  text_len: number;
+  add_special: boolean;
+  parse_special: boolean;
+}
 
 // Anonymous koffi types: no process-wide names that could clash with bindings.ts.
 const CONTEXT_PARAMS = koffi.struct({
-  use_gpu: "bool", device: "void *", print_timings: "bool", n_threads: "int", image_marker: "const char *",
-  media_marker: "const char *", flash_attn_type: "int", warmup: "bool", image_min_tokens: "int", image_max_tokens: "int",
-  cb_eval: "void *", cb_eval_user_data: "void *", batch_max_tokens: "int32_t", progress_callback: "void *",
+  use_gpu: "bool",
+  device: "void *",
+  print_timings: "bool",
+  n_threads: "int",
+  image_marker: "const char *",
+  media_marker: "const char *",
+  flash_attn_type: "int",
+  warmup: "bool",
+  image_min_tokens: "int",
+  image_max_tokens: "int",
+  cb_eval: "void *",
+  cb_eval_user_data: "void *",
+  batch_max_tokens: "int32_t",
+  progress_callback: "void *",
   progress_callback_user_data: "void *",
 });
 const INPUT_TEXT = koffi.struct({ text: "const char *", text_len: "size_t", add_special: "bool", parse_special: "bool" });
@@ -71,13 +98,20 @@ function bind(libmtmd: string, device: DeviceKind) {
     libmtmd,
     device,
     contextParamsDefault: lib.func("mtmd_context_params_default", CONTEXT_PARAMS, []) as () => MtmdContextParams,
-    initFromFile: lib.func("mtmd_init_from_file", "void *", ["const char *", "void *", CONTEXT_PARAMS]) as
-      (mmproj: string, model: ModelPtr | null, p: MtmdContextParams) => MtmdContextPtr | null,
+    initFromFile: lib.func("mtmd_init_from_file", "void *", ["const char *", "void *", CONTEXT_PARAMS]) as (
+      mmproj: string,
+      model: ModelPtr | null,
+      p: MtmdContextParams,
+    ) => MtmdContextPtr | null,
     free: f("void mtmd_free(void *ctx)") as (c: MtmdContextPtr) => void,
     defaultMarker: f("const char *mtmd_default_marker(void)") as () => string,
     supportVision: f("bool mtmd_support_vision(void *ctx)") as (c: MtmdContextPtr) => boolean,
     /** `data` null makes a placeholder bitmap (counts tokens, cannot be encoded). */
-    bitmapInit: f("void *mtmd_bitmap_init(uint32_t nx, uint32_t ny, const uint8_t *data)") as (nx: number, ny: number, data: Uint8Array | null) => MtmdBitmapPtr | null,
+    bitmapInit: f("void *mtmd_bitmap_init(uint32_t nx, uint32_t ny, const uint8_t *data)") as (
+      nx: number,
+      ny: number,
+      data: Uint8Array | null,
+    ) => MtmdBitmapPtr | null,
     bitmapFree: f("void mtmd_bitmap_free(void *bitmap)") as (b: MtmdBitmapPtr) => void,
     inputChunksInit: f("void *mtmd_input_chunks_init(void)") as () => MtmdChunksPtr,
     inputChunksSize: f("size_t mtmd_input_chunks_size(void *chunks)") as (c: MtmdChunksPtr) => number,
@@ -86,10 +120,18 @@ function bind(libmtmd: string, device: DeviceKind) {
     chunkGetType: f("int mtmd_input_chunk_get_type(void *chunk)") as (c: MtmdChunkPtr) => number,
     chunkGetNTokens: f("size_t mtmd_input_chunk_get_n_tokens(void *chunk)") as (c: MtmdChunkPtr) => number,
     /** `n_out` is a 1-element BigUint64Array that receives the token count. */
-    chunkGetTokensText: f("const int32_t *mtmd_input_chunk_get_tokens_text(void *chunk, void *n_out)") as (c: MtmdChunkPtr, nOut: BigUint64Array) => bigint | null,
+    chunkGetTokensText: f("const int32_t *mtmd_input_chunk_get_tokens_text(void *chunk, void *n_out)") as (
+      c: MtmdChunkPtr,
+      nOut: BigUint64Array,
+    ) => bigint | null,
     /** `bitmaps` holds the bitmap addresses (a BigUint64Array is passed as `const mtmd_bitmap **`). */
-    tokenize: lib.func("mtmd_tokenize", "int32_t", ["void *", "void *", koffi.pointer(INPUT_TEXT), "void *", "size_t"]) as
-      (c: MtmdContextPtr, out: MtmdChunksPtr, text: MtmdInputText, bitmaps: BigUint64Array, n: number) => number,
+    tokenize: lib.func("mtmd_tokenize", "int32_t", ["void *", "void *", koffi.pointer(INPUT_TEXT), "void *", "size_t"]) as (
+      c: MtmdContextPtr,
+      out: MtmdChunksPtr,
+      text: MtmdInputText,
+      bitmaps: BigUint64Array,
+      n: number,
+    ) => number,
     encodeChunk: encodeChunkFn as (c: MtmdContextPtr, chunk: MtmdChunkPtr) => number,
     /** `mtmd_encode_chunk` on koffi's worker thread, so the event loop stays responsive. */
     encodeChunkAsync: (c: MtmdContextPtr, chunk: MtmdChunkPtr): Promise<number> =>
@@ -99,8 +141,10 @@ function bind(libmtmd: string, device: DeviceKind) {
     logSet: lib.func("mtmd_log_set", "void", [koffi.pointer(LOG_CB), "void *"]) as (cb: bigint | null, ud: null) => void,
     /** Width the projector must produce: the text model's input embedding size. */
     modelNEmbdInp: llama.func("int32_t llama_model_n_embd_inp(void *model)") as (m: ModelPtr) => number,
-    ggufInitFromFile: ggmlBase.func("gguf_init_from_file", "void *", ["const char *", GGUF_INIT_PARAMS]) as
-      (path: string, p: { no_alloc: boolean; ctx: null }) => bigint | null,
+    ggufInitFromFile: ggmlBase.func("gguf_init_from_file", "void *", ["const char *", GGUF_INIT_PARAMS]) as (
+      path: string,
+      p: { no_alloc: boolean; ctx: null },
+    ) => bigint | null,
     ggufFindKey: ggmlBase.func("int64_t gguf_find_key(void *ctx, const char *key)") as (g: bigint, key: string) => number | bigint,
     ggufGetKvType: ggmlBase.func("int gguf_get_kv_type(void *ctx, int64_t key_id)") as (g: bigint, id: number) => number,
     ggufGetValU32: ggmlBase.func("uint32_t gguf_get_val_u32(void *ctx, int64_t key_id)") as (g: bigint, id: number) => number,
@@ -142,16 +186,28 @@ export function checkMtmdAbi(b: MtmdBindings): void {
   let written = 0;
   for (let i = 0; i < buf.length; i++) if (buf[i] !== 0xa5) written = i + 1;
   const declared = sizeofMtmdStruct("mtmd_context_params");
-  if (written > declared || written < declared - 8) problems.push(`mtmd_context_params: the library writes ${written} bytes, our declaration has ${declared}`);
+  if (written > declared || written < declared - 8)
+    problems.push(`mtmd_context_params: the library writes ${written} bytes, our declaration has ${declared}`);
   const p = b.contextParamsDefault();
-  if (p.n_threads !== 4 || p.media_marker !== "<__media__>" || p.image_marker !== null || p.flash_attn_type !== -1 ||
-      p.warmup !== true || p.image_min_tokens !== -1 || p.image_max_tokens !== -1 || p.batch_max_tokens !== 1024) {
-    problems.push(`mtmd_context_params_default decoded unexpected defaults (${JSON.stringify({ ...p, device: null, cb_eval: null, cb_eval_user_data: null, progress_callback: null, progress_callback_user_data: null })})`);
+  if (
+    p.n_threads !== 4 ||
+    p.media_marker !== "<__media__>" ||
+    p.image_marker !== null ||
+    p.flash_attn_type !== -1 ||
+    p.warmup !== true ||
+    p.image_min_tokens !== -1 ||
+    p.image_max_tokens !== -1 ||
+    p.batch_max_tokens !== 1024
+  ) {
+    problems.push(
+      `mtmd_context_params_default decoded unexpected defaults (${JSON.stringify({ ...p, device: null, cb_eval: null, cb_eval_user_data: null, progress_callback: null, progress_callback_user_data: null })})`,
+    );
   }
   if (problems.length > 0) {
     throw new AbiMismatchError(
       `libmtmd ABI mismatch with ${b.libmtmd} (herd is built for node-llama-cpp 3.21.1 / llama.cpp v0.4.0):\n  - ` +
-        problems.join("\n  - ") + "\nRebuild libmtmd (delete the cache folder) or update src/native/mtmd.ts from the new mtmd.h.",
+        problems.join("\n  - ") +
+        "\nRebuild libmtmd (delete the cache folder) or update src/native/mtmd.ts from the new mtmd.h.",
     );
   }
 }
@@ -263,7 +319,14 @@ export class VisionEncoder {
   readonly info: MmprojInfo;
   readonly tokenOrder: "hf" | "llama.cpp";
 
-  private constructor(b: MtmdBindings, ctx: MtmdContextPtr, info: MmprojInfo, nEmbd: number, tokensPerTile: number, tokenOrder: "hf" | "llama.cpp") {
+  private constructor(
+    b: MtmdBindings,
+    ctx: MtmdContextPtr,
+    info: MmprojInfo,
+    nEmbd: number,
+    tokensPerTile: number,
+    tokenOrder: "hf" | "llama.cpp",
+  ) {
     this.#b = b;
     this.tokenOrder = tokenOrder;
     this.#ctx = ctx;
@@ -290,7 +353,9 @@ export class VisionEncoder {
     }
     const nEmbd = b.modelNEmbdInp(model);
     if (info.projectionDim !== nEmbd) {
-      throw new Error(`${mmprojPath} projects to ${info.projectionDim} but the text model's n_embd is ${nEmbd}: wrong mmproj for this model`);
+      throw new Error(
+        `${mmprojPath} projects to ${info.projectionDim} but the text model's n_embd is ${nEmbd}: wrong mmproj for this model`,
+      );
     }
     const params = b.contextParamsDefault();
     params.use_gpu = options.useGpu ?? true;
@@ -378,7 +443,8 @@ export class VisionEncoder {
       // mtmd would silently resize a smaller tile and slice a larger one (llava-uhd): never what we want.
       throw new RangeError(`tile size ${tileSize} does not match the mmproj's image_size ${this.tileSize}`);
     }
-    if (rgb.length !== tileSize * tileSize * 3) throw new RangeError(`a ${tileSize}×${tileSize} RGB tile has ${tileSize * tileSize * 3} bytes, got ${rgb.length}`);
+    if (rgb.length !== tileSize * tileSize * 3)
+      throw new RangeError(`a ${tileSize}×${tileSize} RGB tile has ${tileSize * tileSize * 3} bytes, got ${rgb.length}`);
     return this.#ctx;
   }
 
@@ -395,7 +461,13 @@ export class VisionEncoder {
  * chunk list (caller frees) and its single image chunk (between the `<|image_start|>`/`<|image_end|>`
  * text chunks mtmd adds, which we ignore: the prompt is ours).
  */
-function tokenizeTile(b: MtmdBindings, ctx: MtmdContextPtr, marker: string, rgb: Uint8Array | null, size: number): { chunks: MtmdChunksPtr; image: MtmdChunkPtr } {
+function tokenizeTile(
+  b: MtmdBindings,
+  ctx: MtmdContextPtr,
+  marker: string,
+  rgb: Uint8Array | null,
+  size: number,
+): { chunks: MtmdChunksPtr; image: MtmdChunkPtr } {
   const bitmap = b.bitmapInit(size, size, rgb);
   if (!bitmap) throw new Error("mtmd_bitmap_init failed");
   const chunks = b.inputChunksInit();

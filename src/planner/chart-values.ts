@@ -121,7 +121,12 @@ export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): Chart
     model: plan.model.id,
     modelPath: opts.modelPath ?? "",
     modelParameters: { maxModelLen: plan.maxModelLen, maxNumSeqs: plan.maxNumSeqs, tensorParallelSize: plan.tensorParallelSize ?? 0 },
-    inference: { accelerator: i.accelerator, instanceType: i.name, devices: plan.devices, logicalNeuronCoreConfig: i.logicalNeuronCoreConfig ?? 0 },
+    inference: {
+      accelerator: i.accelerator,
+      instanceType: i.name,
+      devices: plan.devices,
+      logicalNeuronCoreConfig: i.logicalNeuronCoreConfig ?? 0,
+    },
     replicaCount: 1,
     image: { ...image, pullPolicy: "IfNotPresent" },
     herdImage: opts.herdImage ?? (neuron ? DEFAULT_HERD_IMAGE : { repository: image.repository, tag: image.tag }),
@@ -221,7 +226,10 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
     $schema: "http://json-schema.org/draft-07/schema#",
     title: "herd chart values (generated from src/planner/chart-values.ts; do not edit by hand)",
     ...obj({
-      backend: { enum: ["herd", "vllm-neuron"], description: "herd: this server (CPU or NVIDIA); vllm-neuron: vLLM on Trainium/Inferentia" },
+      backend: {
+        enum: ["herd", "vllm-neuron"],
+        description: "herd: this server (CPU or NVIDIA); vllm-neuron: vLLM on Trainium/Inferentia",
+      },
       model: str({ minLength: 1, description: "model id served to clients (Hub id for vLLM)" }),
       modelPath: str({ description: "path the server loads; empty: the artifacts mount (herd) or the model id (vLLM)" }),
       modelParameters: obj({
@@ -231,7 +239,10 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
       }),
       inference: obj({
         accelerator: { enum: ["neuron", "nvidia", "cpu"] },
-        instanceType: { enum: catalog.map((i) => i.name), description: "an instance type from the planner's catalog (`herd plan --list-instances`)" },
+        instanceType: {
+          enum: catalog.map((i) => i.name),
+          description: "an instance type from the planner's catalog (`herd plan --list-instances`)",
+        },
         devices: int({ minimum: 0, description: "devices to request (aws.amazon.com/neuron or nvidia.com/gpu), from `herd plan`" }),
         logicalNeuronCoreConfig: { type: "integer", enum: [0, 1, 2], description: "NEURON_LOGICAL_NC_CONFIG; 0 off Neuron" },
       }),
@@ -239,7 +250,10 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
       image: obj({ ...image(str()), pullPolicy: { enum: ["Always", "IfNotPresent", "Never"] } }),
       herdImage: obj(image(str())),
       imagePullSecrets: { type: "array", items: obj({ name: str({ minLength: 1 }) }) },
-      resources: obj({ requests: resourceMap, limits: resourceMap }, { description: "cpu/memory only: device counts come from inference.devices" }),
+      resources: obj(
+        { requests: resourceMap, limits: resourceMap },
+        { description: "cpu/memory only: device counts come from inference.devices" },
+      ),
       nodeSelector: { ...strMap, required: [INSTANCE_TYPE_LABEL] },
       tolerations: { type: "array", items: anyObj },
       affinity: anyObj,
@@ -264,7 +278,11 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
       shm: obj({ sizeLimit: quantity }),
       probes: obj({ startup: probe, readiness: probe, liveness: probe }),
       terminationGracePeriodSeconds: int({ minimum: 0 }),
-      service: obj({ type: { enum: ["ClusterIP", "NodePort", "LoadBalancer"] }, port: int({ minimum: 1, maximum: 65535 }), annotations: strMap }),
+      service: obj({
+        type: { enum: ["ClusterIP", "NodePort", "LoadBalancer"] },
+        port: int({ minimum: 1, maximum: 65535 }),
+        annotations: strMap,
+      }),
       podDisruptionBudget: obj({ enabled: { type: "boolean" }, maxUnavailable: int({ minimum: 0 }) }),
       serviceMonitor: obj({ enabled: { type: "boolean" }, interval: str(), scrapeTimeout: str(), labels: strMap }),
       autoscaling: obj({
@@ -276,15 +294,45 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
         prometheusServerAddress: str({ minLength: 1 }),
         threshold: { type: "number", exclusiveMinimum: 0 },
       }),
-      compileJob: obj({ enabled: { type: "boolean" }, outputUri: { type: "string", pattern: "^(s3://.+)?$" }, activeDeadlineSeconds: int({ minimum: 60 }), args: { type: "array", items: str() } }),
+      compileJob: obj({
+        enabled: { type: "boolean" },
+        outputUri: { type: "string", pattern: "^(s3://.+)?$" },
+        activeDeadlineSeconds: int({ minimum: 60 }),
+        args: { type: "array", items: str() },
+      }),
     }),
     allOf: [
       // backend ⇔ accelerator
-      ifThen({ properties: { backend: { const: "vllm-neuron" } } }, { properties: { inference: { properties: { accelerator: { const: "neuron" } } }, modelParameters: { properties: { tensorParallelSize: { minimum: 1 } } } } }),
-      ifThen({ properties: { backend: { const: "herd" } } }, { properties: { inference: { properties: { accelerator: { enum: ["nvidia", "cpu"] } } }, modelParameters: { properties: { tensorParallelSize: { const: 0 } } } } }),
-      ifThen({ properties: { artifacts: { properties: { source: { const: "s3" } } } } }, { properties: { artifacts: { properties: { s3: { properties: { uri: { minLength: 6 } } } } } } }),
-      ifThen({ properties: { artifacts: { properties: { source: { const: "pvc" } } } } }, { properties: { artifacts: { properties: { pvc: { properties: { claimName: { minLength: 1 } } } } } } }),
-      ifThen({ properties: { compileJob: { properties: { enabled: { const: true } } } } }, { properties: { compileJob: { properties: { outputUri: { minLength: 6 } } } } }),
+      ifThen(
+        { properties: { backend: { const: "vllm-neuron" } } },
+        {
+          properties: {
+            inference: { properties: { accelerator: { const: "neuron" } } },
+            modelParameters: { properties: { tensorParallelSize: { minimum: 1 } } },
+          },
+        },
+      ),
+      ifThen(
+        { properties: { backend: { const: "herd" } } },
+        {
+          properties: {
+            inference: { properties: { accelerator: { enum: ["nvidia", "cpu"] } } },
+            modelParameters: { properties: { tensorParallelSize: { const: 0 } } },
+          },
+        },
+      ),
+      ifThen(
+        { properties: { artifacts: { properties: { source: { const: "s3" } } } } },
+        { properties: { artifacts: { properties: { s3: { properties: { uri: { minLength: 6 } } } } } } },
+      ),
+      ifThen(
+        { properties: { artifacts: { properties: { source: { const: "pvc" } } } } },
+        { properties: { artifacts: { properties: { pvc: { properties: { claimName: { minLength: 1 } } } } } } },
+      ),
+      ifThen(
+        { properties: { compileJob: { properties: { enabled: { const: true } } } } },
+        { properties: { compileJob: { properties: { outputUri: { minLength: 6 } } } } },
+      ),
       ...catalog.map(instanceRule),
     ],
   };

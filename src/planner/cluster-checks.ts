@@ -64,9 +64,17 @@ function deviceChecks(i: InstanceType, nodes: readonly NodeInfo[], resource: str
     const name = n.metadata?.name ?? "?";
     const alloc = Number(n.status?.allocatable?.[resource] ?? "0");
     if (alloc === 0) {
-      out.push({ level: "fail", check: "devices", message: `node ${name}: allocatable ${resource} is 0 or missing — the device plugin is not advertising its ${i.deviceName} devices` });
+      out.push({
+        level: "fail",
+        check: "devices",
+        message: `node ${name}: allocatable ${resource} is 0 or missing — the device plugin is not advertising its ${i.deviceName} devices`,
+      });
     } else if (alloc !== i.devices) {
-      out.push({ level: "fail", check: "devices", message: `node ${name}: allocatable ${resource} = ${alloc}, but the catalog says ${i.name} has ${i.devices}; fix the catalog or the device plugin before deploying` });
+      out.push({
+        level: "fail",
+        check: "devices",
+        message: `node ${name}: allocatable ${resource} = ${alloc}, but the catalog says ${i.name} has ${i.devices}; fix the catalog or the device plugin before deploying`,
+      });
     } else {
       out.push({ level: "ok", check: "devices", message: `node ${name}: ${resource} = ${alloc} allocatable, as the catalog expects` });
     }
@@ -79,7 +87,11 @@ function deviceChecks(i: InstanceType, nodes: readonly NodeInfo[], resource: str
 /** Findings for a cluster snapshot; `instance` narrows them to one instance type. */
 export function checkCluster(snap: ClusterSnapshot, instance: InstanceType | null): Finding[] {
   const out: Finding[] = [];
-  out.push({ level: snap.nodes.length > 0 ? "ok" : "warn", check: "nodes", message: `${snap.nodes.length} node(s): ${summarizeTypes(snap.nodes)}` });
+  out.push({
+    level: snap.nodes.length > 0 ? "ok" : "warn",
+    check: "nodes",
+    message: `${snap.nodes.length} node(s): ${summarizeTypes(snap.nodes)}`,
+  });
   const resource = instance ? deviceResource(instance) : null;
   if (instance) {
     const matching = snap.nodes.filter((n) => typeOf(n) === instance.name);
@@ -94,15 +106,25 @@ export function checkCluster(snap: ClusterSnapshot, instance: InstanceType | nul
       if (resource) out.push(...deviceChecks(instance, matching, resource));
     }
   }
-  const resources = resource ? [resource] : [...new Set(snap.nodes.flatMap((n) => Object.keys(n.status?.allocatable ?? {})).filter((r) => r in PLUGIN_PATTERNS))];
+  const resources = resource
+    ? [resource]
+    : [...new Set(snap.nodes.flatMap((n) => Object.keys(n.status?.allocatable ?? {})).filter((r) => r in PLUGIN_PATTERNS))];
   for (const r of resources) {
     if (snap.daemonSets === null) {
-      out.push({ level: "warn", check: "device plugin", message: `cannot list DaemonSets (permissions); check that the ${r} device plugin runs` });
+      out.push({
+        level: "warn",
+        check: "device plugin",
+        message: `cannot list DaemonSets (permissions); check that the ${r} device plugin runs`,
+      });
       continue;
     }
     const ds = snap.daemonSets.find((d) => PLUGIN_PATTERNS[r]!.test(d.metadata?.name ?? ""));
     if (!ds) {
-      out.push({ level: "fail", check: "device plugin", message: `no ${r} device plugin DaemonSet found; install it: ${PLUGIN_INSTALL[r]}` });
+      out.push({
+        level: "fail",
+        check: "device plugin",
+        message: `no ${r} device plugin DaemonSet found; install it: ${PLUGIN_INSTALL[r]}`,
+      });
     } else {
       const ready = ds.status?.numberReady ?? 0;
       const desired = ds.status?.desiredNumberScheduled ?? 0;
@@ -110,10 +132,18 @@ export function checkCluster(snap: ClusterSnapshot, instance: InstanceType | nul
       out.push({ level: ready === desired ? "ok" : "warn", check: "device plugin", message: `${where}: ${ready}/${desired} ready` });
     }
   }
-  if (instance?.accelerator === "neuron" && snap.daemonSets?.some((d) => /neuron-scheduler|my-scheduler/.test(d.metadata?.name ?? "")) === false) {
-    out.push({ level: "ok", check: "scheduler", message: "no Neuron scheduler extension: fine for one pod per node (the chart uses the default scheduler)" });
+  if (
+    instance?.accelerator === "neuron" &&
+    snap.daemonSets?.some((d) => /neuron-scheduler|my-scheduler/.test(d.metadata?.name ?? "")) === false
+  ) {
+    out.push({
+      level: "ok",
+      check: "scheduler",
+      message: "no Neuron scheduler extension: fine for one pod per node (the chart uses the default scheduler)",
+    });
   }
-  if (snap.hfTokenSecret === true) out.push({ level: "ok", check: "hf token", message: `secret ${snap.namespace}/${snap.hfTokenSecretName} exists` });
+  if (snap.hfTokenSecret === true)
+    out.push({ level: "ok", check: "hf token", message: `secret ${snap.namespace}/${snap.hfTokenSecretName} exists` });
   else if (snap.hfTokenSecret === false) {
     out.push({
       level: "warn",
@@ -122,8 +152,18 @@ export function checkCluster(snap: ClusterSnapshot, instance: InstanceType | nul
     });
   }
   const has = (gv: string) => snap.apiGroupVersions.includes(gv);
-  out.push({ level: has("monitoring.coreos.com/v1") ? "ok" : "warn", check: "ServiceMonitor CRD", message: has("monitoring.coreos.com/v1") ? "prometheus-operator installed" : "prometheus-operator CRDs missing: keep serviceMonitor.enabled=false" });
-  out.push({ level: has("keda.sh/v1alpha1") ? "ok" : "warn", check: "KEDA CRD", message: has("keda.sh/v1alpha1") ? "KEDA installed" : "KEDA CRDs missing: keep autoscaling.enabled=false" });
+  out.push({
+    level: has("monitoring.coreos.com/v1") ? "ok" : "warn",
+    check: "ServiceMonitor CRD",
+    message: has("monitoring.coreos.com/v1")
+      ? "prometheus-operator installed"
+      : "prometheus-operator CRDs missing: keep serviceMonitor.enabled=false",
+  });
+  out.push({
+    level: has("keda.sh/v1alpha1") ? "ok" : "warn",
+    check: "KEDA CRD",
+    message: has("keda.sh/v1alpha1") ? "KEDA installed" : "KEDA CRDs missing: keep autoscaling.enabled=false",
+  });
   return out;
 }
 

@@ -49,27 +49,43 @@ export function renderPlan(p: Plan): string {
   const rows: string[][] = [];
   const add = (k: string, v: string) => rows.push([k, v]);
   const vision = p.params.vision > 0 ? `; text ${billions(p.params.text)} + vision ${(p.params.vision / 1e9).toFixed(2)}B` : "";
-  add("parameters", `${int(p.params.total)} total (${billions(p.params.total)}${vision}), ${int(p.params.active)} active per token (${billions(p.params.active)})`);
+  add(
+    "parameters",
+    `${int(p.params.total)} total (${billions(p.params.total)}${vision}), ${int(p.params.active)} active per token (${billions(p.params.active)})`,
+  );
   add("experts", expertsLine(p));
   add("weights", `${p.weightBytesExact ? "" : "≈ "}${fmtBytes(p.weightBytes)} ${p.dtype}`);
   add(`KV cache (${p.kvDtype})`, kvLine(p));
-  add("KV per sequence", `${fmtBytes(p.kvBytesPerSeq)} at ${int(p.maxModelLen)} tokens (every layer at full length would be ${fmtBytes(p.kvBytesPerSeqNaive)})`);
+  add(
+    "KV per sequence",
+    `${fmtBytes(p.kvBytesPerSeq)} at ${int(p.maxModelLen)} tokens (every layer at full length would be ${fmtBytes(p.kvBytesPerSeqNaive)})`,
+  );
   const repl = p.kvReplication > 1 ? ` × ${p.kvReplication} (TP ${p.tensorParallelSize} replicates ${m.numKvHeads} KV heads)` : "";
   add("KV total", `${p.maxNumSeqs} seq × ${fmtBytes(p.kvBytesPerSeq)}${repl} = ${fmtBytes(p.kvBytesTotal)}`);
-  const what = i.accelerator === "cpu" ? "node memory: OS, kubelet, compute buffers" : "device memory: activations, compiled graphs, runtime";
+  const what =
+    i.accelerator === "cpu" ? "node memory: OS, kubelet, compute buffers" : "device memory: activations, compiled graphs, runtime";
   add("headroom", `${fmtBytes(p.headroomBytes)} (${HEADROOM_FRACTION * 100} % of ${what})`);
   add("memory", `${fmtBytes(p.usedBytes)} used of ${fmtBytes(p.memoryBytes)} (${((100 * p.usedBytes) / p.memoryBytes).toFixed(1)} %)`);
   add("fits", p.fits && p.problems.length === 0 ? "yes" : p.fits ? "memory yes, but see problems" : "NO");
   add("request", requestLine(p));
   if (p.perDevice) {
     const d = p.perDevice;
-    add("per device", `weights ${fmtBytes(d.weightBytes)} + KV ${fmtBytes(d.kvBytes)} + headroom ${fmtBytes(d.headroomBytes)} of ${fmtBytes(d.memoryBytes)}`);
+    add(
+      "per device",
+      `weights ${fmtBytes(d.weightBytes)} + KV ${fmtBytes(d.kvBytes)} + headroom ${fmtBytes(d.headroomBytes)} of ${fmtBytes(d.memoryBytes)}`,
+    );
   }
   if (p.perRank) {
     const r = p.perRank;
-    add("per TP rank", `weights ${fmtBytes(r.weightBytes)} + KV ${fmtBytes(r.kvBytes)} of ${fmtBytes(r.memoryBytes)} (evenly sharded; norms/routers replicated in practice)`);
+    add(
+      "per TP rank",
+      `weights ${fmtBytes(r.weightBytes)} + KV ${fmtBytes(r.kvBytes)} of ${fmtBytes(r.memoryBytes)} (evenly sharded; norms/routers replicated in practice)`,
+    );
   }
-  add("largest context", `${int(p.maxModelLenThatFits)} tokens at max-num-seqs ${p.maxNumSeqs}${p.maxModelLenThatFits === m.maxPositionEmbeddings ? " (the model's maximum)" : ""}`);
+  add(
+    "largest context",
+    `${int(p.maxModelLenThatFits)} tokens at max-num-seqs ${p.maxNumSeqs}${p.maxModelLenThatFits === m.maxPositionEmbeddings ? " (the model's maximum)" : ""}`,
+  );
   add("largest batch", `${int(p.maxNumSeqsThatFits)} sequences at max-model-len ${int(p.maxModelLen)}`);
   add("pod memory", `${(p.podMemoryBytes / 2 ** 30).toFixed(0)} GiB host memory`);
   const head = `${m.id} on ${i.name} (backend ${p.backend}, ${p.dtype}, max-model-len ${int(p.maxModelLen)}, max-num-seqs ${p.maxNumSeqs})`;
@@ -106,7 +122,9 @@ export function renderGuideTable(plans: readonly Plan[]): string {
   const notes = [
     'The guide\'s "~220 GiB" and "~800 GiB" are decimal GB (2 bytes × ~109B and ~400B parameters); in GiB they are the column above.',
     ...(trn2
-      ? [`trn2.48xlarge exposes ${trn2.instance.devices} Neuron devices (aws.amazon.com/neuron), not the guide's 32; TP ${trn2.tensorParallelSize} = ${trn2.instance.devices} devices × ${trn2.instance.coresPerDevice} logical cores at LNC=2.`]
+      ? [
+          `trn2.48xlarge exposes ${trn2.instance.devices} Neuron devices (aws.amazon.com/neuron), not the guide's 32; TP ${trn2.tensorParallelSize} = ${trn2.instance.devices} devices × ${trn2.instance.coresPerDevice} logical cores at LNC=2.`,
+        ]
       : []),
     "GB = 10^9 bytes, GiB = 2^30 bytes.",
   ];

@@ -45,7 +45,16 @@ const EC2_GP = "https://docs.aws.amazon.com/ec2/latest/instancetypes/gp.html";
 const EC2_MO = "https://docs.aws.amazon.com/ec2/latest/instancetypes/mo.html";
 const EC2_CO = "https://docs.aws.amazon.com/ec2/latest/instancetypes/co.html";
 
-function gpu(name: string, deviceName: string, devices: number, memGB: number, vcpus: number, nodeGiB: number, src: string, note?: string): InstanceType {
+function gpu(
+  name: string,
+  deviceName: string,
+  devices: number,
+  memGB: number,
+  vcpus: number,
+  nodeGiB: number,
+  src: string,
+  note?: string,
+): InstanceType {
   return {
     name,
     accelerator: "nvidia",
@@ -63,7 +72,19 @@ function gpu(name: string, deviceName: string, devices: number, memGB: number, v
 }
 
 function cpu(name: string, vcpus: number, nodeGiB: number, src: string, arch: "x86_64" | "arm64" = "x86_64"): InstanceType {
-  return { name, accelerator: "cpu", deviceName: "", devices: 0, coresPerDevice: 0, logicalNeuronCoreConfig: null, memoryPerDeviceBytes: 0, vcpus, nodeMemoryBytes: nodeGiB * GiB, arch, sources: [src] };
+  return {
+    name,
+    accelerator: "cpu",
+    deviceName: "",
+    devices: 0,
+    coresPerDevice: 0,
+    logicalNeuronCoreConfig: null,
+    memoryPerDeviceBytes: 0,
+    vcpus,
+    nodeMemoryBytes: nodeGiB * GiB,
+    arch,
+    sources: [src],
+  };
 }
 
 export const INSTANCE_CATALOG: readonly InstanceType[] = [
@@ -113,7 +134,16 @@ export const INSTANCE_CATALOG: readonly InstanceType[] = [
   },
   gpu("p5.48xlarge", "H100 80GB", 8, 80, 192, 2048, "https://aws.amazon.com/ec2/instance-types/p5/"),
   gpu("p5e.48xlarge", "H200 141GB", 8, 141, 192, 2048, "https://aws.amazon.com/ec2/instance-types/p5/"),
-  gpu("p5en.48xlarge", "H200 141GB", 8, 141, 192, 2048, "https://aws.amazon.com/ec2/instance-types/p5/", "p5e with Sapphire Rapids hosts and EFAv3; same GPUs."),
+  gpu(
+    "p5en.48xlarge",
+    "H200 141GB",
+    8,
+    141,
+    192,
+    2048,
+    "https://aws.amazon.com/ec2/instance-types/p5/",
+    "p5e with Sapphire Rapids hosts and EFAv3; same GPUs.",
+  ),
   gpu("p4d.24xlarge", "A100 40GB", 8, 40, 96, 1152, "https://aws.amazon.com/ec2/instance-types/p4/"),
   gpu("p4de.24xlarge", "A100 80GB", 8, 80, 96, 1152, "https://aws.amazon.com/ec2/instance-types/p4/"),
   gpu("g6e.xlarge", "L40S 48GB", 1, 48, 4, 32, "https://aws.amazon.com/ec2/instance-types/g6e/"),

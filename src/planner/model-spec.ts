@@ -56,7 +56,12 @@ export interface ModelSpec {
    * Exact counts when the source has tensors (GGUF): then parameters and bytes are read, not derived.
    * `weightBytes` is the tensor data in the file, in the file's own types.
    */
-  readonly measured: { readonly totalParams: number; readonly activeParams: number; readonly weightBytes: number; readonly fileType: string } | null;
+  readonly measured: {
+    readonly totalParams: number;
+    readonly activeParams: number;
+    readonly weightBytes: number;
+    readonly fileType: string;
+  } | null;
 }
 
 /** A model file or config we cannot plan for; the message says what is missing. */
@@ -162,11 +167,31 @@ export function specFromHfConfig(config: unknown, id: string, source: ModelSourc
 /** The parts of node-llama-cpp's `GgufFileInfo` the planner reads (so this module stays free of I/O). */
 export interface GgufHeader {
   readonly metadata: unknown;
-  readonly tensorInfo?: readonly { readonly name: string; readonly dimensions: readonly (number | bigint)[]; readonly fileOffset: number | bigint }[] | undefined;
+  readonly tensorInfo?:
+    | readonly { readonly name: string; readonly dimensions: readonly (number | bigint)[]; readonly fileOffset: number | bigint }[]
+    | undefined;
 }
 
 /** llama.cpp's `LLAMA_FTYPE_*` names for `general.file_type`. */
-const FILE_TYPES: Record<number, string> = { 0: "f32", 1: "f16", 2: "q4_0", 3: "q4_1", 7: "q8_0", 8: "q5_0", 9: "q5_1", 10: "q2_k", 11: "q3_k_s", 12: "q3_k_m", 13: "q3_k_l", 14: "q4_k_s", 15: "q4_k_m", 16: "q5_k_s", 17: "q5_k_m", 18: "q6_k", 32: "bf16" };
+const FILE_TYPES: Record<number, string> = {
+  0: "f32",
+  1: "f16",
+  2: "q4_0",
+  3: "q4_1",
+  7: "q8_0",
+  8: "q5_0",
+  9: "q5_1",
+  10: "q2_k",
+  11: "q3_k_s",
+  12: "q3_k_m",
+  13: "q3_k_l",
+  14: "q4_k_s",
+  15: "q4_k_m",
+  16: "q5_k_s",
+  17: "q5_k_m",
+  18: "q6_k",
+  32: "bf16",
+};
 
 /** llama.cpp hard-codes Llama 4's chunked attention: 8192 tokens on 3 of every 4 layers. */
 const LLAMA4_GGUF_CHUNK = 8192;

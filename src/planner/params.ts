@@ -43,7 +43,13 @@ export function countParams(m: ModelSpec): ParamCounts {
   const activeLayers = m.numLayers * (attention + norms) + numMoe * (router + shared + m.numExpertsPerToken * expert) + numDense * dense;
   const vision = m.vision ? visionParams(m.vision) + m.vision.visionOutputDim * h : 0;
   if (m.measured) {
-    return { total: m.measured.totalParams, active: m.measured.activeParams, text: m.measured.totalParams, vision: 0, routedExperts: routed };
+    return {
+      total: m.measured.totalParams,
+      active: m.measured.activeParams,
+      text: m.measured.totalParams,
+      vision: 0,
+      routedExperts: routed,
+    };
   }
   return { total: text + vision, active: activeLayers + embed * 2 + h, text, vision, routedExperts: routed };
 }

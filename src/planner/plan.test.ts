@@ -31,7 +31,9 @@ describe("parameter counts (llama4.md §2)", () => {
   });
 
   it("a config.json with explicit moe_layers / no_rope_layers gives the same shape as the derived one", () => {
-    const cfg = structuredClone(KNOWN_MODEL_CONFIGS["meta-llama/Llama-4-Scout-17B-16E-Instruct"]) as { text_config: Record<string, unknown> };
+    const cfg = structuredClone(KNOWN_MODEL_CONFIGS["meta-llama/Llama-4-Scout-17B-16E-Instruct"]) as {
+      text_config: Record<string, unknown>;
+    };
     cfg.text_config["moe_layers"] = Array.from({ length: 48 }, (_, i) => i);
     cfg.text_config["no_rope_layers"] = Array.from({ length: 48 }, (_, i) => ((i + 1) % 4 === 0 ? 0 : 1));
     const spec = specFromHfConfig(cfg, "scout-explicit");
@@ -44,7 +46,16 @@ describe("parameter counts (llama4.md §2)", () => {
   it("a dense Llama config counts attention + SwiGLU + embeddings", () => {
     // Llama-3-8B-like shape, worked by hand: 32 × (4096·4096·2 + 4096·1024·2 + 3·4096·14336 + 2·4096) + 2·128256·4096 + 4096
     const spec = specFromHfConfig(
-      { model_type: "llama", hidden_size: 4096, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8, intermediate_size: 14336, vocab_size: 128256, max_position_embeddings: 8192 },
+      {
+        model_type: "llama",
+        hidden_size: 4096,
+        num_hidden_layers: 32,
+        num_attention_heads: 32,
+        num_key_value_heads: 8,
+        intermediate_size: 14336,
+        vocab_size: 128256,
+        max_position_embeddings: 8192,
+      },
       "llama3-8b",
     );
     expect(countParams(spec).total).toBe(8_030_261_248);
@@ -197,7 +208,18 @@ describe("fit decisions, worked by hand", () => {
 
 describe("instance catalog", () => {
   it("covers the families the issue names, each with a source", () => {
-    for (const name of ["trn2.48xlarge", "trn1.32xlarge", "inf2.48xlarge", "p5.48xlarge", "p5e.48xlarge", "p5en.48xlarge", "p4d.24xlarge", "g6e.48xlarge", "g5.48xlarge", "m7i.48xlarge"]) {
+    for (const name of [
+      "trn2.48xlarge",
+      "trn1.32xlarge",
+      "inf2.48xlarge",
+      "p5.48xlarge",
+      "p5e.48xlarge",
+      "p5en.48xlarge",
+      "p4d.24xlarge",
+      "g6e.48xlarge",
+      "g5.48xlarge",
+      "m7i.48xlarge",
+    ]) {
       expect(findInstance(name), name).not.toBeNull();
     }
     for (const i of INSTANCE_CATALOG) {

@@ -16,7 +16,19 @@
  */
 import { deviceResource, type InstanceType } from "./instances.js";
 import type { ModelSpec } from "./model-spec.js";
-import { countParams, EXACT_DTYPES, type KvDtype, kvBytes, kvBytesNaive, kvShape, type KvShape, maxTokensForKv, type ParamCounts, type WeightDtype, weightBytes } from "./params.js";
+import {
+  countParams,
+  EXACT_DTYPES,
+  type KvDtype,
+  kvBytes,
+  kvBytesNaive,
+  kvShape,
+  type KvShape,
+  maxTokensForKv,
+  type ParamCounts,
+  type WeightDtype,
+  weightBytes,
+} from "./params.js";
 
 export type Backend = "herd" | "vllm-neuron";
 
@@ -64,7 +76,12 @@ export interface Plan {
   readonly deviceResource: string | null;
   /** Tensor-parallel degree for vLLM; null for herd (llama.cpp splits layers across GPUs). */
   readonly tensorParallelSize: number | null;
-  readonly perDevice: { readonly weightBytes: number; readonly kvBytes: number; readonly headroomBytes: number; readonly memoryBytes: number } | null;
+  readonly perDevice: {
+    readonly weightBytes: number;
+    readonly kvBytes: number;
+    readonly headroomBytes: number;
+    readonly memoryBytes: number;
+  } | null;
   /** Per tensor-parallel rank (a logical NeuronCore): even sharding, replicated KV heads. null without TP. */
   readonly perRank: { readonly weightBytes: number; readonly kvBytes: number; readonly memoryBytes: number } | null;
   /** Largest maxModelLen that fits at this maxNumSeqs (capped at the model's maximum). */
@@ -124,7 +141,8 @@ export function makePlan(input: PlanInput): Plan {
   const problems: string[] = [];
   const backend = backendOf(i);
   const dtype: WeightDtype | string = m.measured ? m.measured.fileType : (input.dtype ?? "bf16");
-  if (m.measured && input.dtype && input.dtype !== m.measured.fileType) warnings.push(`--dtype ${input.dtype} ignored: the GGUF's tensors are ${m.measured.fileType}`);
+  if (m.measured && input.dtype && input.dtype !== m.measured.fileType)
+    warnings.push(`--dtype ${input.dtype} ignored: the GGUF's tensors are ${m.measured.fileType}`);
   const kvDtype = input.kvDtype ?? "bf16";
   const params = countParams(m);
   const wBytes = m.measured ? m.measured.weightBytes : weightBytes(m, dtype as WeightDtype);
@@ -162,7 +180,8 @@ export function makePlan(input: PlanInput): Plan {
   const maxSeqsFits = Math.max(0, Math.floor(kvBudget / (perSeq * sizing.replication)));
 
   if (backend === "vllm-neuron") {
-    if (m.source === "gguf") problems.push("vllm-neuron cannot load GGUF files: plan a Hugging Face checkpoint for Neuron, or a GPU/CPU instance for GGUF");
+    if (m.source === "gguf")
+      problems.push("vllm-neuron cannot load GGUF files: plan a Hugging Face checkpoint for Neuron, or a GPU/CPU instance for GGUF");
     if (dtype === "q8_0" || dtype === "q4_k_m") problems.push(`${dtype} is a llama.cpp format; Neuron serves bf16 (or fp8) checkpoints`);
     if (sizing.tp !== null && sizing.tp % m.numKvHeads !== 0 && m.numKvHeads % sizing.tp !== 0) {
       warnings.push(`TP ${sizing.tp} and ${m.numKvHeads} KV heads do not divide each other`);
@@ -171,7 +190,8 @@ export function makePlan(input: PlanInput): Plan {
     if (dtype === "fp8") problems.push("fp8 is not a GGUF type: herd (llama.cpp) serves bf16, q8_0 or q4_k_m");
     if (i.arch !== "x86_64") problems.push(`${i.name} is ${i.arch}: herd's native libraries and image are linux-x64 only`);
   }
-  if (!EXACT_DTYPES.has(dtype as WeightDtype) && !m.measured) warnings.push(`${dtype} weight bytes are an estimate (block scales and mixed tensor types)`);
+  if (!EXACT_DTYPES.has(dtype as WeightDtype) && !m.measured)
+    warnings.push(`${dtype} weight bytes are an estimate (block scales and mixed tensor types)`);
 
   // Host memory: Neuron shards the checkpoint on the host (about two copies at peak); llama.cpp maps
   // the GGUF (page cache) before copying to GPUs; on CPU weights and KV live in the pod.
@@ -179,10 +199,21 @@ export function makePlan(input: PlanInput): Plan {
   const podMemory = Math.min(roundUpGiB(hostNeed * 1.1 + 4 * GiB, 4), Math.floor((i.nodeMemoryBytes * 0.9) / GiB) * GiB);
   const perDevice =
     sizing.devices > 0
-      ? { weightBytes: wBytes / sizing.devices, kvBytes: kvTotal / sizing.devices, headroomBytes: headroom / sizing.devices, memoryBytes: i.memoryPerDeviceBytes }
+      ? {
+          weightBytes: wBytes / sizing.devices,
+          kvBytes: kvTotal / sizing.devices,
+          headroomBytes: headroom / sizing.devices,
+          memoryBytes: i.memoryPerDeviceBytes,
+        }
       : null;
   const perRank =
-    sizing.tp !== null ? { weightBytes: wBytes / sizing.tp, kvBytes: kvTotal / sizing.tp, memoryBytes: (sizing.devices * i.memoryPerDeviceBytes) / sizing.tp } : null;
+    sizing.tp !== null
+      ? {
+          weightBytes: wBytes / sizing.tp,
+          kvBytes: kvTotal / sizing.tp,
+          memoryBytes: (sizing.devices * i.memoryPerDeviceBytes) / sizing.tp,
+        }
+      : null;
   return {
     model: m,
     instance: i,

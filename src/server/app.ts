@@ -47,13 +47,22 @@ export function createApp(ctx: ServerContext): App {
     await next();
     if (!node) c.header("x-request-id", requestId);
     if (!ctx.config.disableLogRequests && !QUIET_PATHS.has(c.req.path)) {
-      log.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round((performance.now() - t0) * 10) / 10 }, "request");
+      log.info(
+        { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round((performance.now() - t0) * 10) / 10 },
+        "request",
+      );
     }
   });
 
   if (ctx.config.allowedOrigins.length > 0) {
     const origins = [...ctx.config.allowedOrigins];
-    app.use(cors({ origin: origins.includes("*") ? "*" : origins, allowHeaders: ["Authorization", "Content-Type", "X-Request-Id"], exposeHeaders: ["X-Request-Id"] }));
+    app.use(
+      cors({
+        origin: origins.includes("*") ? "*" : origins,
+        allowHeaders: ["Authorization", "Content-Type", "X-Request-Id"],
+        exposeHeaders: ["X-Request-Id"],
+      }),
+    );
   }
   mountChatPage(app); // before auth: the page asks for the key itself
   if (ctx.config.apiKey !== null) app.use(bearerAuth(ctx.config.apiKey));

@@ -106,19 +106,27 @@ export async function readJsonObject(ex: Pick<Exchange, "req" | "node">, maxByte
     value = JSON.parse(text);
   } catch (err) {
     const pos = err instanceof Error ? /position (\d+)/.exec(err.message)?.[1] : undefined;
-    throw new InvalidRequestError(`Malformed JSON in request body${pos === undefined ? "" : ` (at byte offset ${pos})`}.`, { code: "invalid_json" });
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new InvalidRequestError(`Request body must be a JSON object (got ${Array.isArray(value) ? "an array" : typeof value === "object" ? "null" : typeof value}).`, {
+    throw new InvalidRequestError(`Malformed JSON in request body${pos === undefined ? "" : ` (at byte offset ${pos})`}.`, {
       code: "invalid_json",
     });
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new InvalidRequestError(
+      `Request body must be a JSON object (got ${Array.isArray(value) ? "an array" : typeof value === "object" ? "null" : typeof value}).`,
+      {
+        code: "invalid_json",
+      },
+    );
   }
   if (big) await nextTurn();
   const depth = jsonDepth(value, MAX_JSON_DEPTH);
   if (depth > MAX_JSON_DEPTH) {
-    throw new InvalidRequestError(`The request body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep; at most ${MAX_JSON_DEPTH} are accepted.`, {
-      code: "invalid_json",
-    });
+    throw new InvalidRequestError(
+      `The request body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep; at most ${MAX_JSON_DEPTH} are accepted.`,
+      {
+        code: "invalid_json",
+      },
+    );
   }
   return value as Record<string, unknown>;
 }
@@ -141,7 +149,8 @@ export function jsonDepth(value: unknown, limit: number): number {
     if (typeof v !== "object" || v === null) continue;
     if (d > max) max = d;
     if (max > limit) return max;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === "object" && child !== null) stack.push([child, d + 1]);
+    for (const child of Array.isArray(v) ? v : Object.values(v))
+      if (typeof child === "object" && child !== null) stack.push([child, d + 1]);
   }
   return max;
 }

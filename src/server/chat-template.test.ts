@@ -54,9 +54,13 @@ describe("ChatTemplate", () => {
   });
 
   it("uses the model's own template with bos/eos and kwargs", () => {
-    const t = llama4("{{ bos_token }}{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}{% if add_generation_prompt %}>{{ greeting }}{% endif %}");
+    const t = llama4(
+      "{{ bos_token }}{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}{% if add_generation_prompt %}>{{ greeting }}{% endif %}",
+    );
     expect(t.source).toBe("gguf");
-    expect(t.render([{ role: "user", content: "x" }], { addGenerationPrompt: true, kwargs: { greeting: "hi" } })).toBe("<|begin_of_text|>[user:x]>hi");
+    expect(t.render([{ role: "user", content: "x" }], { addGenerationPrompt: true, kwargs: { greeting: "hi" } })).toBe(
+      "<|begin_of_text|>[user:x]>hi",
+    );
   });
 
   it("turns raise_exception into a 400 on messages", () => {
@@ -75,10 +79,15 @@ describe("ChatTemplate", () => {
 describe("renderAsync", () => {
   it("renders a long conversation on the worker thread exactly as inline", async () => {
     const t = ChatTemplate.create({ modelTemplate: null, bosToken: "<|begin_of_text|>", eosToken: "<|eot|>" });
-    const messages = Array.from({ length: 2000 }, (_, i) => ({ role: i % 2 ? ("assistant" as const) : ("user" as const), content: `message ${i}` }));
+    const messages = Array.from({ length: 2000 }, (_, i) => ({
+      role: i % 2 ? ("assistant" as const) : ("user" as const),
+      content: `message ${i}`,
+    }));
     const inline = t.render(messages, { addGenerationPrompt: true });
     await expect(t.renderAsync(messages, { addGenerationPrompt: true })).resolves.toBe(inline);
-    await expect(t.renderAsync(messages.slice(0, 3), { addGenerationPrompt: true })).resolves.toBe(t.render(messages.slice(0, 3), { addGenerationPrompt: true }));
+    await expect(t.renderAsync(messages.slice(0, 3), { addGenerationPrompt: true })).resolves.toBe(
+      t.render(messages.slice(0, 3), { addGenerationPrompt: true }),
+    );
   });
 
   it("turns a template error on the worker into a 400 on messages", async () => {

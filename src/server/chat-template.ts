@@ -68,7 +68,12 @@ export class ChatTemplate {
    * The model's template when it has one that parses, else the built-in Llama 4 template.
    * `onFallback` hears why the model's own template was not used.
    */
-  static create(opts: { modelTemplate: string | null; bosToken: string; eosToken: string; onFallback?: (reason: string) => void }): ChatTemplate {
+  static create(opts: {
+    modelTemplate: string | null;
+    bosToken: string;
+    eosToken: string;
+    onFallback?: (reason: string) => void;
+  }): ChatTemplate {
     if (opts.modelTemplate !== null && opts.modelTemplate.trim() !== "") {
       try {
         return new ChatTemplate("gguf", new Template(opts.modelTemplate), opts.modelTemplate, opts.bosToken, opts.eosToken);
@@ -107,7 +112,13 @@ export class ChatTemplate {
   }
 
   #vars(messages: readonly TemplateMessage[], opts: RenderOptions): Record<string, unknown> {
-    return { ...opts.kwargs, messages, add_generation_prompt: opts.addGenerationPrompt, bos_token: this.bosToken, eos_token: this.eosToken };
+    return {
+      ...opts.kwargs,
+      messages,
+      add_generation_prompt: opts.addGenerationPrompt,
+      bos_token: this.bosToken,
+      eos_token: this.eosToken,
+    };
   }
 }
 

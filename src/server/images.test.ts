@@ -65,8 +65,14 @@ class FakeClient implements EngineClient {
   };
   readonly config;
   constructor(vision: boolean) {
-    this.config = { ...defaultEngineConfig("/models/fake.gguf"), maxModelLen: 32768, kvCacheTokens: 32768, ...(vision ? { mmproj: "/models/mmproj.gguf" } : {}) };
-    if (vision) this.modelInfo.vision = { placeholderTokenId: 200092, embeddingsPerTile: 144, tileSize: 336, mmproj: "/models/mmproj.gguf" };
+    this.config = {
+      ...defaultEngineConfig("/models/fake.gguf"),
+      maxModelLen: 32768,
+      kvCacheTokens: 32768,
+      ...(vision ? { mmproj: "/models/mmproj.gguf" } : {}),
+    };
+    if (vision)
+      this.modelInfo.vision = { placeholderTokenId: 200092, embeddingsPerTile: 144, tileSize: 336, mmproj: "/models/mmproj.gguf" };
   }
   async *generate(request: EngineRequest): AsyncIterable<RequestOutput> {
     this.requests.push(request);
@@ -115,7 +121,10 @@ let server: Server;
 let httpBase = "";
 
 beforeAll(async () => {
-  const mk = (w: number, h: number) => sharp({ create: { width: w, height: h, channels: 3, background: { r: 10, g: 200, b: 30 } } }).png().toBuffer();
+  const mk = (w: number, h: number) =>
+    sharp({ create: { width: w, height: h, channels: 3, background: { r: 10, g: 200, b: 30 } } })
+      .png()
+      .toBuffer();
   png640x480 = `data:image/png;base64,${(await mk(640, 480)).toString("base64")}`;
   const small = await mk(100, 100);
   png100 = `data:image/png;base64,${small.toString("base64")}`;
@@ -137,7 +146,10 @@ describe("chat completions with images", () => {
     const { app, client } = await makeApp();
     const res = await app.request(
       "/v1/chat/completions",
-      post({ messages: [{ role: "user", content: [imagePart(png640x480), { type: "text", text: "Describe <|image|> this" }] }], max_tokens: 1 }),
+      post({
+        messages: [{ role: "user", content: [imagePart(png640x480), { type: "text", text: "Describe <|image|> this" }] }],
+        max_tokens: 1,
+      }),
     );
     expect(res.status).toBe(200);
     const body = (await res.json()) as { usage: { prompt_tokens: number } };
@@ -161,7 +173,9 @@ describe("chat completions with images", () => {
 
   it("/tokenize counts the same prompt", async () => {
     const { app, client } = await makeApp();
-    const messages = [{ role: "user", content: [{ type: "text", text: "a" }, imagePart(png100), imagePart(png640x480), { type: "text", text: "b" }] }];
+    const messages = [
+      { role: "user", content: [{ type: "text", text: "a" }, imagePart(png100), imagePart(png640x480), { type: "text", text: "b" }] },
+    ];
     await app.request("/v1/chat/completions", post({ messages, max_tokens: 1 }));
     const tok = (await (await app.request("/tokenize", post({ messages }))).json()) as { count: number; tokens: number[] };
     expect(tok.tokens).toEqual(client.requests[0]?.promptTokenIds);
@@ -172,11 +186,19 @@ describe("chat completions with images", () => {
   it("accepts five images and refuses the sixth naming its part", async () => {
     const { app, client } = await makeApp();
     const five = Array.from({ length: 5 }, () => imagePart(png100));
-    expect((await app.request("/v1/chat/completions", post({ messages: [{ role: "user", content: five }], max_tokens: 1 }))).status).toBe(200);
+    expect((await app.request("/v1/chat/completions", post({ messages: [{ role: "user", content: five }], max_tokens: 1 }))).status).toBe(
+      200,
+    );
     expect(client.requests[0]?.images).toHaveLength(5);
     const res = await app.request(
       "/v1/chat/completions",
-      post({ messages: [{ role: "user", content: five }, { role: "assistant", content: "ok" }, { role: "user", content: [{ type: "text", text: "and" }, imagePart(png100)] }] }),
+      post({
+        messages: [
+          { role: "user", content: five },
+          { role: "assistant", content: "ok" },
+          { role: "user", content: [{ type: "text", text: "and" }, imagePart(png100)] },
+        ],
+      }),
     );
     expect(res.status).toBe(400);
     const err = await errorOf(res);
@@ -187,7 +209,10 @@ describe("chat completions with images", () => {
 
   it("honours --limit-mm-per-prompt", async () => {
     const { app } = await makeApp({ limitMmPerPrompt: "image=1" });
-    const res = await app.request("/v1/chat/completions", post({ messages: [{ role: "user", content: [imagePart(png100), imagePart(png100)] }] }));
+    const res = await app.request(
+      "/v1/chat/completions",
+      post({ messages: [{ role: "user", content: [imagePart(png100), imagePart(png100)] }] }),
+    );
     expect((await errorOf(res)).param).toBe("messages[0].content[1]");
     const off = await makeApp({ limitMmPerPrompt: '{"image": 0}' });
     const res0 = await off.app.request("/v1/chat/completions", post({ messages: [{ role: "user", content: [imagePart(png100)] }] }));
@@ -196,7 +221,10 @@ describe("chat completions with images", () => {
 
   it("refuses images when the engine has no vision projector", async () => {
     const { app } = await makeApp({}, false);
-    const res = await app.request("/v1/chat/completions", post({ messages: [{ role: "user", content: [{ type: "text", text: "hi" }, imagePart(png100)] }] }));
+    const res = await app.request(
+      "/v1/chat/completions",
+      post({ messages: [{ role: "user", content: [{ type: "text", text: "hi" }, imagePart(png100)] }] }),
+    );
     expect(res.status).toBe(400);
     const err = await errorOf(res);
     expect(err.param).toBe("messages[0].content[1]");
@@ -205,27 +233,39 @@ describe("chat completions with images", () => {
 
   it("fetches http URLs from explicitly allowed networks only, naming the part on refusal", async () => {
     const denied = await makeApp();
-    const res = await denied.app.request("/v1/chat/completions", post({ messages: [{ role: "user", content: [imagePart(png100), imagePart(`${httpBase}/a.png`)] }] }));
+    const res = await denied.app.request(
+      "/v1/chat/completions",
+      post({ messages: [{ role: "user", content: [imagePart(png100), imagePart(`${httpBase}/a.png`)] }] }),
+    );
     expect(res.status).toBe(400);
     const err = await errorOf(res);
     expect(err.param).toBe("messages[0].content[1]");
     expect(err.code).toBe("image_url_not_allowed");
     const allowed = await makeApp({ allowedMediaNetworks: "127.0.0.1/32" });
-    const ok = await allowed.app.request("/v1/chat/completions", post({ messages: [{ role: "user", content: [imagePart(`${httpBase}/a.png`)] }], max_tokens: 1 }));
+    const ok = await allowed.app.request(
+      "/v1/chat/completions",
+      post({ messages: [{ role: "user", content: [imagePart(`${httpBase}/a.png`)] }], max_tokens: 1 }),
+    );
     expect(ok.status).toBe(200);
     expect(allowed.client.requests[0]?.images?.[0]?.tiles).toHaveLength(1);
   });
 
   it("refuses undecodable images with 400", async () => {
     const { app } = await makeApp();
-    const res = await app.request("/v1/chat/completions", post({ messages: [{ role: "user", content: [imagePart("data:image/png;base64,aGVsbG8=")] }] }));
+    const res = await app.request(
+      "/v1/chat/completions",
+      post({ messages: [{ role: "user", content: [imagePart("data:image/png;base64,aGVsbG8=")] }] }),
+    );
     expect(res.status).toBe(400);
     expect(await errorOf(res)).toMatchObject({ param: "messages[0].content[0]", code: "invalid_image" });
   });
 
   it("shares the hash for identical images and decodes a repeated URL once", async () => {
     const { app, client } = await makeApp();
-    await app.request("/v1/chat/completions", post({ messages: [{ role: "user", content: [imagePart(png100), imagePart(png100)] }], max_tokens: 1 }));
+    await app.request(
+      "/v1/chat/completions",
+      post({ messages: [{ role: "user", content: [imagePart(png100), imagePart(png100)] }], max_tokens: 1 }),
+    );
     const [a, b] = client.requests[0]?.images ?? [];
     expect(a?.hash).toBe(b?.hash);
   });

@@ -49,23 +49,32 @@ export function checkImageParts(refs: readonly ImagePartRef[], model: ModelConte
   const first = refs[0];
   if (!first) return;
   if (limit === 0) {
-    throw new InvalidRequestError(`'${first.param}' is an image; image input is turned off on this server (--limit-mm-per-prompt image=0).`, {
-      param: first.param,
-      code: "unsupported_content",
-    });
+    throw new InvalidRequestError(
+      `'${first.param}' is an image; image input is turned off on this server (--limit-mm-per-prompt image=0).`,
+      {
+        param: first.param,
+        code: "unsupported_content",
+      },
+    );
   }
   if (!model.vision) {
-    throw new InvalidRequestError(`'${first.param}' is an image, but the model '${model.modelName}' was loaded without a vision projector (mmproj), so it accepts text only.`, {
-      param: first.param,
-      code: "unsupported_content",
-    });
+    throw new InvalidRequestError(
+      `'${first.param}' is an image, but the model '${model.modelName}' was loaded without a vision projector (mmproj), so it accepts text only.`,
+      {
+        param: first.param,
+        code: "unsupported_content",
+      },
+    );
   }
   const over = refs[limit];
   if (over) {
-    throw new InvalidRequestError(`'${over.param}' is image number ${limit + 1}; at most ${limit} image(s) are accepted per request (--limit-mm-per-prompt image=${limit}).`, {
-      param: over.param,
-      code: "too_many_images",
-    });
+    throw new InvalidRequestError(
+      `'${over.param}' is image number ${limit + 1}; at most ${limit} image(s) are accepted per request (--limit-mm-per-prompt image=${limit}).`,
+      {
+        param: over.param,
+        code: "too_many_images",
+      },
+    );
   }
 }
 
@@ -137,10 +146,13 @@ export async function tokenizeWithImages(
   const tokens = await imageTokens(model, client);
   if (!tokens) {
     const first = refs[0] as ImagePartRef;
-    throw new InvalidRequestError(`'${first.param}' is an image, but the model's vocabulary lacks Llama 4's image tokens (<|image_start|>, <|patch|>, …).`, {
-      param: first.param,
-      code: "unsupported_content",
-    });
+    throw new InvalidRequestError(
+      `'${first.param}' is an image, but the model's vocabulary lacks Llama 4's image tokens (<|image_start|>, <|patch|>, …).`,
+      {
+        param: first.param,
+        code: "unsupported_content",
+      },
+    );
   }
   let loaded: Awaited<ReturnType<typeof loadImages>>;
   try {
@@ -152,11 +164,19 @@ export async function tokenizeWithImages(
   } catch (err) {
     if (err instanceof ImageLoadError) {
       const ref = refs[err.index] as ImagePartRef;
-      throw new InvalidRequestError(`'${ref.param}' (${describeUrl(ref.url)}): ${err.error.message}`, { param: ref.param, code: err.error.code, cause: err });
+      throw new InvalidRequestError(`'${ref.param}' (${describeUrl(ref.url)}): ${err.error.message}`, {
+        param: ref.param,
+        code: err.error.code,
+        cause: err,
+      });
     }
     throw err;
   }
-  const pieces = await Promise.all(segments.map((s) => (s === "" ? Promise.resolve([]) : client.tokenize(s, { addSpecial: false, parseSpecial: true, maxTokens: model.limits.maxModelLen }))));
+  const pieces = await Promise.all(
+    segments.map((s) =>
+      s === "" ? Promise.resolve([]) : client.tokenize(s, { addSpecial: false, parseSpecial: true, maxTokens: model.limits.maxModelLen }),
+    ),
+  );
   const patchesPerTile = model.info.vision?.embeddingsPerTile ?? patchesPerTileFromMetadata(model.info.metadata);
   const ids: TokenId[] = [];
   pieces.forEach((piece, i) => {

@@ -12,12 +12,15 @@ import type { LogLevel } from "../config/serve-config.js";
 export type { Logger };
 
 export function createLogger(level: LogLevel = "info"): Logger {
-  return pino({
-    level,
-    base: { service: "herd" },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  }, pino.destination({ dest: 1, sync: false }));
+  return pino(
+    {
+      level,
+      base: { service: "herd" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    pino.destination({ dest: 1, sync: false }),
+  );
 }
 
 /** A logger that drops everything (unit tests). */

@@ -15,8 +15,12 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { EngineStats, FinishReason, RequestOutput } from "../engine/types.js";
 
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
-const ITL_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
-const REQUEST_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680];
+const ITL_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80,
+];
+const REQUEST_BUCKETS = [
+  0.001, 0.01, 0.05, 0.1, 0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680,
+];
 
 type L = "model_name";
 
@@ -51,7 +55,10 @@ export class ServerMetrics {
     this.#running = gauge("vllm:num_requests_running", "Number of requests in model execution batches.");
     this.#waiting = gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.");
     this.#kvUsage = gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.");
-    this.#kvCached = gauge("herd:kv_cache_cached_perc", "Share of the KV cache held only by cached prefixes of finished requests (part of vllm:kv_cache_usage_perc).");
+    this.#kvCached = gauge(
+      "herd:kv_cache_cached_perc",
+      "Share of the KV cache held only by cached prefixes of finished requests (part of vllm:kv_cache_usage_perc).",
+    );
     this.#engineReady = gauge("herd:engine_ready", "1 when the engine is loaded, warmed up and accepting requests.");
     this.#prefixQueries = counter("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.");
     this.#prefixHits = counter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.");
@@ -70,7 +77,8 @@ export class ServerMetrics {
     this.queueTime = histogram("vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.", REQUEST_BUCKETS);
 
     // Start every labelled series at 0 so dashboards see them before the first request.
-    for (const m of [this.#prefixQueries, this.#prefixHits, this.#promptTokens, this.#generationTokens, this.#engineRestarts]) m.inc(this.#labels, 0);
+    for (const m of [this.#prefixQueries, this.#prefixHits, this.#promptTokens, this.#generationTokens, this.#engineRestarts])
+      m.inc(this.#labels, 0);
     for (const h of [this.ttft, this.itl, this.e2e, this.queueTime]) h.zero(this.#labels);
     for (const reason of ["stop", "length", "abort", "error"] as const) this.#success.inc({ ...this.#labels, finished_reason: reason }, 0);
     this.setEngineState(null, false);
@@ -134,7 +142,10 @@ export class RequestTracker {
   #promptCounted = false;
   #finished = false;
 
-  constructor(readonly metrics: ServerMetrics, readonly arrivalMs: number) {}
+  constructor(
+    readonly metrics: ServerMetrics,
+    readonly arrivalMs: number,
+  ) {}
 
   /** The engine started working on the request `queuedMs` after arrival (when the engine reports it). */
   recordQueueTime(queuedMs: number): void {

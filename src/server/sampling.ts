@@ -46,7 +46,11 @@ export function toSamplingParams(input: SamplingInput, numPromptTokens: number, 
   if (given(input.maxTokens)) {
     maxTokens = input.maxTokens;
     if (maxTokens > room) {
-      throw new ContextLengthExceededError(numPromptTokens, limits.maxModelLen, ` and requests ${maxTokens} completion tokens (${numPromptTokens + maxTokens} in total)`);
+      throw new ContextLengthExceededError(
+        numPromptTokens,
+        limits.maxModelLen,
+        ` and requests ${maxTokens} completion tokens (${numPromptTokens + maxTokens} in total)`,
+      );
     }
   } else {
     maxTokens = Math.min(input.defaultMaxTokens ?? room, room);

@@ -78,7 +78,11 @@ export interface ResolvedModel {
   mmprojOptional: boolean;
 }
 
-async function resolveModelPath(config: ServeConfig, log: Logger, resolveModel?: StartServerOptions["resolveModel"]): Promise<ResolvedModel> {
+async function resolveModelPath(
+  config: ServeConfig,
+  log: Logger,
+  resolveModel?: StartServerOptions["resolveModel"],
+): Promise<ResolvedModel> {
   if (config.model !== null) {
     const path = resolveModel ? await resolveModel(config.model, log) : config.model;
     return { path, mmproj: config.mmproj, mmprojOptional: false };
@@ -128,7 +132,10 @@ export async function startServer(config: ServeConfig, opts: StartServerOptions 
   let shuttingDown: Promise<boolean> | null = null;
   const shutdown = (reason = "shutdown"): Promise<boolean> => {
     shuttingDown ??= (async () => {
-      log.info({ reason, inFlight: host.numInFlight, timeoutMs: config.shutdownTimeoutMs }, "draining: new requests get 503, in-flight requests may finish");
+      log.info(
+        { reason, inFlight: host.numInFlight, timeoutMs: config.shutdownTimeoutMs },
+        "draining: new requests get 503, in-flight requests may finish",
+      );
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const drained = await host.drain(config.shutdownTimeoutMs);
@@ -149,7 +156,13 @@ export async function startServer(config: ServeConfig, opts: StartServerOptions 
     const finalized = (client as Partial<{ config: EngineConfig }>).config ?? engineConfig;
     log.info(
       {
-        model: { path: info.path, names: model.servedModelNames, architecture: info.architecture, params: info.numParams, vocab: info.vocabSize },
+        model: {
+          path: info.path,
+          names: model.servedModelNames,
+          architecture: info.architecture,
+          params: info.numParams,
+          vocab: info.vocabSize,
+        },
         engine: finalized,
         chatTemplate: model.chatTemplate.source,
       },

@@ -48,7 +48,11 @@ const node: Transport = {
 };
 
 beforeAll(async () => {
-  server = serve({ fetch: nodeFetch((_req, env) => (nextStream as (env: unknown) => Response)(env)), port: 0, hostname: "127.0.0.1" }) as Server;
+  server = serve({
+    fetch: nodeFetch((_req, env) => (nextStream as (env: unknown) => Response)(env)),
+    port: 0,
+    hostname: "127.0.0.1",
+  }) as Server;
   await new Promise((resolve) => server?.once("listening", resolve));
 });
 afterAll(() => {

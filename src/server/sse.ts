@@ -58,7 +58,12 @@ type Produce = (signal: AbortSignal) => AsyncIterable<readonly unknown[]>;
  * (array) at a time. `signal` aborts when the client disconnects (or `parentSignal` aborts). With
  * `node`, the response is a placeholder and the events go straight to Node's response.
  */
-export function sseResponse(produce: Produce, parentSignal: AbortSignal | undefined, opts: SSEOptions = {}, node: NodeBindings | null = null): Response {
+export function sseResponse(
+  produce: Produce,
+  parentSignal: AbortSignal | undefined,
+  opts: SSEOptions = {},
+  node: NodeBindings | null = null,
+): Response {
   const headers = { ...SSE_HEADERS, ...opts.headers };
   const { ac, close } = streamLifecycle(parentSignal, opts);
   if (node) return deferStream(node, headers, new NodeSSE(produce, ac, close, opts));
@@ -104,7 +109,10 @@ export function sseResponse(produce: Produce, parentSignal: AbortSignal | undefi
 type Outcome = "done" | "error" | "cancelled";
 
 /** What both transports share: the producer's signal (aborted with the parent's) and a once-only close. */
-function streamLifecycle(parentSignal: AbortSignal | undefined, opts: SSEOptions): { ac: AbortController; close: (outcome: Outcome) => void } {
+function streamLifecycle(
+  parentSignal: AbortSignal | undefined,
+  opts: SSEOptions,
+): { ac: AbortController; close: (outcome: Outcome) => void } {
   const ac = new AbortController();
   const onParentAbort = () => ac.abort(parentSignal?.reason);
   if (parentSignal?.aborted) ac.abort(parentSignal.reason);

@@ -62,6 +62,11 @@ describe("UsageCounter", () => {
     u.add(0, 5, 1, 1);
     u.add(0, 5, 1, 2);
     u.add(1, 7, 0, 1);
-    expect(u.usage([5, 7, 9])).toEqual({ prompt_tokens: 21, completion_tokens: 4, total_tokens: 25, prompt_tokens_details: { cached_tokens: 1 } });
+    expect(u.usage([5, 7, 9])).toEqual({
+      prompt_tokens: 21,
+      completion_tokens: 4,
+      total_tokens: 25,
+      prompt_tokens_details: { cached_tokens: 1 },
+    });
   });
 });

@@ -28,7 +28,10 @@ const pending = new Map<number, { resolve: (text: string) => void; reject: (err:
 function startWorker(): Worker {
   // From source (tests, tsx) the worker registers the TypeScript loader before importing this file.
   const w = import.meta.url.endsWith(".ts")
-    ? new Worker(`import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); });`, { eval: true })
+    ? new Worker(
+        `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); });`,
+        { eval: true },
+      )
     : new Worker(new URL(import.meta.url));
   w.unref();
   w.on("message", (m: RenderReply) => {

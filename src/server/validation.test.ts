@@ -31,14 +31,19 @@ describe("request validation", () => {
 
   it("reports missing parameters", () => {
     expect(errorOf(() => parseRequest(CompletionRequestSchema, {}))).toMatchObject({ param: "prompt", code: "missing_required_parameter" });
-    expect(errorOf(() => parseRequest(ChatCompletionRequestSchema, {}))).toMatchObject({ param: "messages", code: "missing_required_parameter" });
+    expect(errorOf(() => parseRequest(ChatCompletionRequestSchema, {}))).toMatchObject({
+      param: "messages",
+      code: "missing_required_parameter",
+    });
   });
 
   it("reports a union at the union unless one branch clearly applies", () => {
     const mixed = errorOf(() => parseRequest(CompletionRequestSchema, { prompt: ["a", 1] }));
     expect(mixed.param).toBe("prompt");
     expect(mixed.message).toMatch(/a list of token ids/);
-    const part = errorOf(() => parseRequest(ChatCompletionRequestSchema, { messages: [{ role: "user", content: [{ type: "text", text: 1 }] }] }));
+    const part = errorOf(() =>
+      parseRequest(ChatCompletionRequestSchema, { messages: [{ role: "user", content: [{ type: "text", text: 1 }] }] }),
+    );
     expect(part.param).toBe("messages[0].content[0].text");
     const stop = errorOf(() => parseRequest(CompletionRequestSchema, { prompt: "x", stop: 5 }));
     expect(stop).toMatchObject({ param: "stop" });
@@ -46,7 +51,11 @@ describe("request validation", () => {
   });
 
   it("reports enums and minimum lengths", () => {
-    expect(errorOf(() => parseRequest(ChatCompletionRequestSchema, { messages: [{ role: "robot", content: "x" }] })).message).toContain('"assistant"');
-    expect(errorOf(() => parseRequest(ChatCompletionRequestSchema, { messages: [] })).message).toBe("'messages' must have at least 1 item(s).");
+    expect(errorOf(() => parseRequest(ChatCompletionRequestSchema, { messages: [{ role: "robot", content: "x" }] })).message).toContain(
+      '"assistant"',
+    );
+    expect(errorOf(() => parseRequest(ChatCompletionRequestSchema, { messages: [] })).message).toBe(
+      "'messages' must have at least 1 item(s).",
+    );
   });
 });

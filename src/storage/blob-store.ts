@@ -61,7 +61,10 @@ export class StorageError extends Error {
 
 export class BlobNotFoundError extends StorageError {
   override readonly name = "BlobNotFoundError";
-  constructor(readonly location: string, readonly key: string) {
+  constructor(
+    readonly location: string,
+    readonly key: string,
+  ) {
     super(`${joinLocation(location, key)} does not exist`);
   }
 }
@@ -69,8 +72,14 @@ export class BlobNotFoundError extends StorageError {
 /** Downloaded bytes do not hash to what the manifest says. */
 export class ChecksumMismatchError extends StorageError {
   override readonly name = "ChecksumMismatchError";
-  constructor(readonly what: string, readonly expected: string, readonly actual: string) {
-    super(`${what}: sha256 ${actual.slice(0, 12)}…, expected ${expected.slice(0, 12)}… — the stored copy is corrupt or was replaced; nothing was installed`);
+  constructor(
+    readonly what: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(
+      `${what}: sha256 ${actual.slice(0, 12)}…, expected ${expected.slice(0, 12)}… — the stored copy is corrupt or was replaced; nothing was installed`,
+    );
   }
 }
 

@@ -15,7 +15,14 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open, readFile, rename, stat, unlink, writeFile, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { BlobNotFoundError, ChecksumMismatchError, StorageError, joinLocation, type BlobStore, type TransferOptions } from "./blob-store.js";
+import {
+  BlobNotFoundError,
+  ChecksumMismatchError,
+  StorageError,
+  joinLocation,
+  type BlobStore,
+  type TransferOptions,
+} from "./blob-store.js";
 
 export interface DownloadOptions extends TransferOptions {
   /** Expected sha256 (hex) of the whole blob; checked before the file is installed. */
@@ -68,7 +75,9 @@ export async function downloadBlob(store: BlobStore, key: string, dest: string, 
   const where = joinLocation(store.location, key);
   if (!info) throw new BlobNotFoundError(store.location, key);
   if (opts.bytes !== undefined && info.bytes !== opts.bytes) {
-    throw new StorageError(`${where} has ${info.bytes} bytes, the manifest says ${opts.bytes}: the store holds a different or partial upload`);
+    throw new StorageError(
+      `${where} has ${info.bytes} bytes, the manifest says ${opts.bytes}: the store holds a different or partial upload`,
+    );
   }
   const partBytes = Math.max(1 << 16, opts.partBytes ?? 16 << 20);
   const partPath = `${dest}.part`;
@@ -76,9 +85,18 @@ export async function downloadBlob(store: BlobStore, key: string, dest: string, 
   await mkdir(dirname(dest), { recursive: true });
 
   const prev = await loadState(statePath);
-  const partSize = await stat(partPath).then((s) => s.size, () => -1);
+  const partSize = await stat(partPath).then(
+    (s) => s.size,
+    () => -1,
+  );
   const resumable =
-    prev !== null && prev.location === store.location && prev.key === key && prev.bytes === info.bytes && prev.etag === info.etag && prev.partBytes === partBytes && partSize === info.bytes;
+    prev !== null &&
+    prev.location === store.location &&
+    prev.key === key &&
+    prev.bytes === info.bytes &&
+    prev.etag === info.etag &&
+    prev.partBytes === partBytes &&
+    partSize === info.bytes;
   const done = new Set<number>(resumable ? prev.done : []);
   const nParts = Math.ceil(info.bytes / partBytes);
   const fh = await open(partPath, resumable ? "r+" : "w+");
@@ -91,7 +109,15 @@ export async function downloadBlob(store: BlobStore, key: string, dest: string, 
     if (!resumable) await fh.truncate(info.bytes);
     for (const i of done) resumedBytes += Math.min(partBytes, info.bytes - i * partBytes);
     if (resumedBytes > 0) opts.onProgress?.(resumedBytes);
-    const state = (): State => ({ version: 1, location: store.location, key, bytes: info.bytes, etag: info.etag, partBytes, done: [...done].sort((a, b) => a - b) });
+    const state = (): State => ({
+      version: 1,
+      location: store.location,
+      key,
+      bytes: info.bytes,
+      etag: info.etag,
+      partBytes,
+      done: [...done].sort((a, b) => a - b),
+    });
     const saveState = async () => {
       // Atomic: a process killed mid-write leaves the previous state, never half a file.
       await writeFile(`${statePath}.tmp`, JSON.stringify(state()));

@@ -74,9 +74,14 @@ export class FsBlobStore implements BlobStore {
   async getStream(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
     const info = await this.head(key);
     if (!info) throw new BlobNotFoundError(this.location, key);
-    if (range && (range.start < 0 || range.end > info.bytes || range.start > range.end)) throw new RangeError(`range ${range.start}-${range.end} outside ${key} (${info.bytes} bytes)`);
+    if (range && (range.start < 0 || range.end > info.bytes || range.start > range.end))
+      throw new RangeError(`range ${range.start}-${range.end} outside ${key} (${info.bytes} bytes)`);
     if (range && range.end === range.start) return Readable.from([]);
-    return createReadStream(this.#path(key), { ...(range ? { start: range.start, end: range.end - 1 } : {}), highWaterMark: 1 << 20, signal });
+    return createReadStream(this.#path(key), {
+      ...(range ? { start: range.start, end: range.end - 1 } : {}),
+      highWaterMark: 1 << 20,
+      signal,
+    });
   }
 
   async #commit(p: string, write: (tmp: string) => Promise<void>, metadata?: Readonly<Record<string, string>>): Promise<void> {

@@ -70,7 +70,11 @@ export class HttpBlobStore implements BlobStore {
     const url = this.opts.urlOf(key);
     let res: Response;
     try {
-      res = await fetch(url, { headers: { ...this.opts.headers, ...(range ? { range: `bytes=${range.start}-${range.end - 1}` } : {}) }, redirect: "follow", signal });
+      res = await fetch(url, {
+        headers: { ...this.opts.headers, ...(range ? { range: `bytes=${range.start}-${range.end - 1}` } : {}) },
+        redirect: "follow",
+        signal,
+      });
     } catch (err) {
       if (signal?.aborted) throw err;
       throw new StorageError(`cannot fetch ${url}: ${(err as Error).message}`, { cause: err });

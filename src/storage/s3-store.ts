@@ -96,7 +96,10 @@ export class S3BlobStore implements BlobStore {
     const code = (err as { code?: string }).code ?? "";
     const status = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
     if (name === "CredentialsProviderError") {
-      throw new StorageError(`no S3 credentials for ${where}: set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or give the pod/instance a role`, { cause: err });
+      throw new StorageError(
+        `no S3 credentials for ${where}: set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or give the pod/instance a role`,
+        { cause: err },
+      );
     }
     if (["SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken", "ExpiredToken"].includes(name) || status === 403) {
       throw new StorageError(
@@ -104,9 +107,15 @@ export class S3BlobStore implements BlobStore {
         { cause: err },
       );
     }
-    if (name === "NoSuchBucket") throw new StorageError(`S3 bucket ${this.bucket} does not exist at ${this.#opts.endpoint ?? "AWS"} (create it first)`, { cause: err });
+    if (name === "NoSuchBucket")
+      throw new StorageError(`S3 bucket ${this.bucket} does not exist at ${this.#opts.endpoint ?? "AWS"} (create it first)`, {
+        cause: err,
+      });
     if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "ECONNRESET" || name === "TimeoutError") {
-      throw new StorageError(`cannot reach the S3 endpoint ${this.#opts.endpoint ?? "(AWS default)"} for ${where}: ${code || name} (check --s3-endpoint / AWS_ENDPOINT_URL)`, { cause: err });
+      throw new StorageError(
+        `cannot reach the S3 endpoint ${this.#opts.endpoint ?? "(AWS default)"} for ${where}: ${code || name} (check --s3-endpoint / AWS_ENDPOINT_URL)`,
+        { cause: err },
+      );
     }
     throw new StorageError(`S3 request for ${where} failed: ${name || code || "error"}: ${(err as Error).message}`, { cause: err });
   }
@@ -128,7 +137,13 @@ export class S3BlobStore implements BlobStore {
     do {
       let r: ListObjectsV2CommandOutput;
       try {
-        r = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix ? `${this.prefix}/${prefix}` : prefix, ContinuationToken: token }));
+        r = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.prefix ? `${this.prefix}/${prefix}` : prefix,
+            ContinuationToken: token,
+          }),
+        );
       } catch (err) {
         this.#fail(err, prefix);
       }
@@ -145,7 +160,11 @@ export class S3BlobStore implements BlobStore {
     if (range && range.end <= range.start) return Readable.from([]);
     try {
       const r = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.#key(key), ...(range ? { Range: `bytes=${range.start}-${range.end - 1}` } : {}) }),
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.#key(key),
+          ...(range ? { Range: `bytes=${range.start}-${range.end - 1}` } : {}),
+        }),
         { abortSignal: signal },
       );
       return r.Body as Readable;
@@ -159,7 +178,13 @@ export class S3BlobStore implements BlobStore {
   async putBytes(key: string, data: Uint8Array, opts: PutOptions = {}): Promise<void> {
     try {
       await this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: this.#key(key), Body: data, ContentLength: data.length, Metadata: { ...opts.metadata } }),
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.#key(key),
+          Body: data,
+          ContentLength: data.length,
+          Metadata: { ...opts.metadata },
+        }),
         { abortSignal: opts.signal },
       );
     } catch (err) {
@@ -172,7 +197,12 @@ export class S3BlobStore implements BlobStore {
     const partSize = Math.max(MIN_PART, this.#opts.partBytes ?? 16 * 1024 * 1024);
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.bucket, Key: this.#key(key), Body: createReadStream(path, { highWaterMark: 1 << 20 }), Metadata: { ...opts.metadata } },
+      params: {
+        Bucket: this.bucket,
+        Key: this.#key(key),
+        Body: createReadStream(path, { highWaterMark: 1 << 20 }),
+        Metadata: { ...opts.metadata },
+      },
       partSize,
       queueSize: this.#opts.queueSize ?? 4,
       leavePartsOnError: false,

@@ -18,9 +18,28 @@ describe("S3 settings", () => {
   });
 
   it("flags win over the environment; AWS_ENDPOINT_URL_S3 over AWS_ENDPOINT_URL; keys in env become credentials", () => {
-    const env = { AWS_ENDPOINT_URL: "http://a", AWS_ENDPOINT_URL_S3: "http://b", AWS_REGION: "r1", HERD_S3_FORCE_PATH_STYLE: "false", HERD_S3_CHECKSUM: "when_supported", AWS_ACCESS_KEY_ID: "K", AWS_SECRET_ACCESS_KEY: "S" };
-    expect(resolveS3Settings({}, env)).toEqual({ endpoint: "http://b", region: "r1", forcePathStyle: false, checksum: "when_supported", credentials: { accessKeyId: "K", secretAccessKey: "S" } });
-    expect(resolveS3Settings({ endpoint: "http://c", region: "r2", forcePathStyle: true, checksum: "when_required" }, env)).toMatchObject({ endpoint: "http://c", region: "r2", forcePathStyle: true, checksum: "when_required" });
+    const env = {
+      AWS_ENDPOINT_URL: "http://a",
+      AWS_ENDPOINT_URL_S3: "http://b",
+      AWS_REGION: "r1",
+      HERD_S3_FORCE_PATH_STYLE: "false",
+      HERD_S3_CHECKSUM: "when_supported",
+      AWS_ACCESS_KEY_ID: "K",
+      AWS_SECRET_ACCESS_KEY: "S",
+    };
+    expect(resolveS3Settings({}, env)).toEqual({
+      endpoint: "http://b",
+      region: "r1",
+      forcePathStyle: false,
+      checksum: "when_supported",
+      credentials: { accessKeyId: "K", secretAccessKey: "S" },
+    });
+    expect(resolveS3Settings({ endpoint: "http://c", region: "r2", forcePathStyle: true, checksum: "when_required" }, env)).toMatchObject({
+      endpoint: "http://c",
+      region: "r2",
+      forcePathStyle: true,
+      checksum: "when_required",
+    });
   });
 
   it("rejects bad values with the setting's name", () => {

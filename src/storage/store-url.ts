@@ -39,7 +39,8 @@ export function resolveS3Settings(flags: S3Flags = {}, env: Env = {}): S3Setting
   const endpoint = flags.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
   const region = flags.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1";
   const pathStyleEnv = env.HERD_S3_FORCE_PATH_STYLE;
-  const forcePathStyle = flags.forcePathStyle ?? (pathStyleEnv ? parseBool(pathStyleEnv, "HERD_S3_FORCE_PATH_STYLE") : endpoint !== undefined);
+  const forcePathStyle =
+    flags.forcePathStyle ?? (pathStyleEnv ? parseBool(pathStyleEnv, "HERD_S3_FORCE_PATH_STYLE") : endpoint !== undefined);
   const checksum = flags.checksum ?? env.HERD_S3_CHECKSUM ?? (endpoint ? "when_required" : "when_supported");
   if (!(S3_CHECKSUM_MODES as readonly string[]).includes(checksum)) {
     throw new StorageError(`S3 checksum mode must be one of ${S3_CHECKSUM_MODES.join(", ")} (got ${JSON.stringify(checksum)})`);
@@ -47,9 +48,19 @@ export function resolveS3Settings(flags: S3Flags = {}, env: Env = {}): S3Setting
   // Keys in `env` are used as given (the SDK's own chain reads only process.env).
   const credentials =
     env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
-      ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) }
+      ? {
+          accessKeyId: env.AWS_ACCESS_KEY_ID,
+          secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+          ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+        }
       : undefined;
-  return { ...(endpoint ? { endpoint } : {}), region, forcePathStyle, checksum: checksum as S3ChecksumMode, ...(credentials ? { credentials } : {}) };
+  return {
+    ...(endpoint ? { endpoint } : {}),
+    region,
+    forcePathStyle,
+    checksum: checksum as S3ChecksumMode,
+    ...(credentials ? { credentials } : {}),
+  };
 }
 
 export function isS3Url(location: string): boolean {
@@ -65,7 +76,8 @@ export function parseS3Url(url: string): { bucket: string; prefix: string } {
 /** A BlobStore rooted at `location`: a local folder or `s3://bucket/prefix`. */
 export function openBlobStore(location: string, s3: S3Settings = {}): BlobStore {
   if (isS3Url(location)) return new S3BlobStore({ ...s3, ...parseS3Url(location) });
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) throw new StorageError(`unsupported store URL ${location} (use a folder or s3://bucket/prefix)`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location))
+    throw new StorageError(`unsupported store URL ${location} (use a folder or s3://bucket/prefix)`);
   return new FsBlobStore(location);
 }
 

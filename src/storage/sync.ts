@@ -45,12 +45,19 @@ async function sha256Local(path: string): Promise<string> {
 }
 
 /** Uploads `files` from `localDir`, then the index blob `index` (see the module doc). */
-export async function pushFiles(localDir: string, store: BlobStore, files: readonly SyncFile[], index: { key: string; data: Uint8Array }, opts: SyncOptions = {}): Promise<SyncResult> {
+export async function pushFiles(
+  localDir: string,
+  store: BlobStore,
+  files: readonly SyncFile[],
+  index: { key: string; data: Uint8Array },
+  opts: SyncOptions = {},
+): Promise<SyncResult> {
   const todo: SyncFile[] = [];
   const skipped: string[] = [];
   for (const f of files) {
     const local = await stat(join(localDir, f.path)).catch(() => null);
-    if (!local || local.size !== f.bytes) throw new StorageError(`${join(localDir, f.path)}: expected ${f.bytes} bytes, found ${local ? local.size : "no file"}`);
+    if (!local || local.size !== f.bytes)
+      throw new StorageError(`${join(localDir, f.path)}: expected ${f.bytes} bytes, found ${local ? local.size : "no file"}`);
     const remote = await store.head(f.path);
     if (remote && remote.bytes === f.bytes && remote.metadata.sha256 === f.sha256) {
       skipped.push(f.path);
@@ -59,7 +66,8 @@ export async function pushFiles(localDir: string, store: BlobStore, files: reado
     } else todo.push(f);
   }
   const currentIndex = await store.head(index.key);
-  const indexUnchanged = currentIndex !== null && currentIndex.bytes === index.data.length && currentIndex.metadata.sha256 === sha256Buf(index.data);
+  const indexUnchanged =
+    currentIndex !== null && currentIndex.bytes === index.data.length && currentIndex.metadata.sha256 === sha256Buf(index.data);
   if (todo.length > 0 || !indexUnchanged) await store.delete(index.key);
   let transferred = 0;
   for (const f of todo) {
@@ -73,9 +81,13 @@ export async function pushFiles(localDir: string, store: BlobStore, files: reado
       },
     });
     const after = await store.head(f.path);
-    if (!after || after.bytes !== f.bytes) throw new StorageError(`${joinLocation(store.location, f.path)}: stored ${after?.bytes ?? "nothing"} bytes after upload, expected ${f.bytes}`);
+    if (!after || after.bytes !== f.bytes)
+      throw new StorageError(
+        `${joinLocation(store.location, f.path)}: stored ${after?.bytes ?? "nothing"} bytes after upload, expected ${f.bytes}`,
+      );
   }
-  if (todo.length > 0 || !indexUnchanged) await store.putBytes(index.key, index.data, { metadata: { sha256: sha256Buf(index.data) }, signal: opts.signal });
+  if (todo.length > 0 || !indexUnchanged)
+    await store.putBytes(index.key, index.data, { metadata: { sha256: sha256Buf(index.data) }, signal: opts.signal });
   return { transferredBytes: transferred, transferredFiles: todo.map((f) => f.path), skippedFiles: skipped, resumedBytes: 0 };
 }
 
@@ -84,7 +96,12 @@ function sha256Buf(data: Uint8Array): string {
 }
 
 /** Downloads `files` into `localDir`, verifying every byte (see the module doc). */
-export async function pullFiles(store: BlobStore, localDir: string, files: readonly SyncFile[], opts: SyncOptions = {}): Promise<SyncResult> {
+export async function pullFiles(
+  store: BlobStore,
+  localDir: string,
+  files: readonly SyncFile[],
+  opts: SyncOptions = {},
+): Promise<SyncResult> {
   const transferred: string[] = [];
   const skipped: string[] = [];
   let bytes = 0;
@@ -99,7 +116,13 @@ export async function pullFiles(store: BlobStore, localDir: string, files: reado
       opts.onProgress?.(f.bytes);
       continue;
     }
-    const r = await downloadBlob(store, f.path, dest, { ...opts.download, sha256: f.sha256, bytes: f.bytes, signal: opts.signal, onProgress: opts.onProgress });
+    const r = await downloadBlob(store, f.path, dest, {
+      ...opts.download,
+      sha256: f.sha256,
+      bytes: f.bytes,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
+    });
     bytes += r.downloadedBytes;
     resumed += r.resumedBytes;
     transferred.push(f.path);

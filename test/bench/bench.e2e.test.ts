@@ -21,8 +21,26 @@ describe("herd bench against herd serve (embedded Llama 4)", () => {
 
   /** Runs `herd bench` with the server's URL and small default lengths; returns stdout and the saved result. */
   async function bench(args: string[], name: string): Promise<{ stdout: string; result: BenchResult; html: string }> {
-    const base = ["--base-url", server.url, "--random-input-len", "16", "--random-output-len", "6", "--ignore-eos", "--seed", "3", "--save-result", "--result-dir", dir, "--result-filename", `${name}.json`];
-    const { stdout } = await run(process.execPath, ["--import", "tsx", "src/cli/main.ts", "bench", ...base, ...args], { cwd: REPO_ROOT, timeout: 120_000 });
+    const base = [
+      "--base-url",
+      server.url,
+      "--random-input-len",
+      "16",
+      "--random-output-len",
+      "6",
+      "--ignore-eos",
+      "--seed",
+      "3",
+      "--save-result",
+      "--result-dir",
+      dir,
+      "--result-filename",
+      `${name}.json`,
+    ];
+    const { stdout } = await run(process.execPath, ["--import", "tsx", "src/cli/main.ts", "bench", ...base, ...args], {
+      cwd: REPO_ROOT,
+      timeout: 120_000,
+    });
     const result = JSON.parse(await readFile(join(dir, `${name}.json`), "utf8")) as BenchResult;
     return { stdout, result, html: await readFile(join(dir, `${name}.html`), "utf8") };
   }
@@ -38,7 +56,10 @@ describe("herd bench against herd serve (embedded Llama 4)", () => {
 
   it("closed loop (random, /v1/completions): vLLM's metrics, exact token counts, the server agrees", async () => {
     const before = (await getMetric(server, "vllm:generation_tokens_total")) ?? 0;
-    const { stdout, result, html } = await bench(["--num-prompts", "8", "--max-concurrency", "4", "--num-warmups", "2", "--label", "herd"], "closed");
+    const { stdout, result, html } = await bench(
+      ["--num-prompts", "8", "--max-concurrency", "4", "--num-warmups", "2", "--label", "herd"],
+      "closed",
+    );
     expect(stdout).toContain("============ Serving Benchmark Result ============");
     expect(stdout).toMatch(/Maximum request concurrency:\s+4/);
     expect(stdout).toMatch(/Mean TTFT \(ms\):\s+[\d.]+/);
@@ -51,7 +72,8 @@ describe("herd bench against herd serve (embedded Llama 4)", () => {
     for (const n of run0.input_lens) expect(n).toBeGreaterThanOrEqual(16);
     expect(m.total_input_tokens).toBe(run0.input_lens.reduce((a, b) => a + b, 0));
     for (const key of ["ttft", "tpot", "itl", "e2el"]) {
-      for (const stat of ["mean", "median", "std", "p50", "p90", "p99"]) expect(m[`${stat}_${key}_ms`], `${stat}_${key}_ms`).toBeGreaterThan(0);
+      for (const stat of ["mean", "median", "std", "p50", "p90", "p99"])
+        expect(m[`${stat}_${key}_ms`], `${stat}_${key}_ms`).toBeGreaterThan(0);
     }
     expect(m.p99_ttft_ms).toBeGreaterThanOrEqual(m.median_ttft_ms!);
     expect(m.mean_e2el_ms).toBeGreaterThan(m.mean_ttft_ms!);
@@ -59,16 +81,27 @@ describe("herd bench against herd serve (embedded Llama 4)", () => {
     expect(run0.itls_ms.every((l) => l.length >= 1 && l.length <= 5)).toBe(true);
     // The server generated what the benchmark counted: 8 runs + 2 warmups + 1 test request, 6 tokens each.
     expect(((await getMetric(server, "vllm:generation_tokens_total")) ?? 0) - before).toBe((8 + 2 + 1) * 6);
-    expect(result).toMatchObject({ tool: "herd bench", label: "herd", config: { dataset_name: "random", endpoint: "/v1/completions", model: "herd-llama4-random" } });
+    expect(result).toMatchObject({
+      tool: "herd bench",
+      label: "herd",
+      config: { dataset_name: "random", endpoint: "/v1/completions", model: "herd-llama4-random" },
+    });
     expect(html).toMatch(/^<!doctype html>/);
     expect(html.match(/<svg /g)?.length).toBe(7);
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org|127\.0\.0\.1)/);
   });
 
   it("--extra-body is merged into every request (after the benchmark's own fields); bad JSON is refused", async () => {
-    const { result } = await bench(["--num-prompts", "3", "--max-concurrency", "3", "--extra-body", '{"max_tokens": 3, "logit_bias": {"1": -100}}'], "extra-body");
+    const { result } = await bench(
+      ["--num-prompts", "3", "--max-concurrency", "3", "--extra-body", '{"max_tokens": 3, "logit_bias": {"1": -100}}'],
+      "extra-body",
+    );
     expect(result.runs[0]!.output_lens).toEqual([3, 3, 3]);
-    await expect(run(process.execPath, ["--import", "tsx", "src/cli/main.ts", "bench", "--base-url", server.url, "--extra-body", "[1]"], { cwd: REPO_ROOT })).rejects.toMatchObject({
+    await expect(
+      run(process.execPath, ["--import", "tsx", "src/cli/main.ts", "bench", "--base-url", server.url, "--extra-body", "[1]"], {
+        cwd: REPO_ROOT,
+      }),
+    ).rejects.toMatchObject({
       stderr: expect.stringMatching(/--extra-body.*must be a JSON object/),
     });
   });
@@ -89,11 +122,34 @@ describe("herd bench against herd serve (embedded Llama 4)", () => {
   });
 
   it("shared-prefix (chat, system prompt), multi-turn (history grows) and image workloads", async () => {
-    const prefix = await bench(["--dataset-name", "prefix", "--num-prompts", "6", "--prefix-repetition-prefix-len", "48", "--prefix-repetition-suffix-len", "8", "--prefix-repetition-num-prefixes", "2", "--prefix-repetition-output-len", "4", "--endpoint", "/v1/chat/completions", "--max-concurrency", "2"], "prefix");
+    const prefix = await bench(
+      [
+        "--dataset-name",
+        "prefix",
+        "--num-prompts",
+        "6",
+        "--prefix-repetition-prefix-len",
+        "48",
+        "--prefix-repetition-suffix-len",
+        "8",
+        "--prefix-repetition-num-prefixes",
+        "2",
+        "--prefix-repetition-output-len",
+        "4",
+        "--endpoint",
+        "/v1/chat/completions",
+        "--max-concurrency",
+        "2",
+      ],
+      "prefix",
+    );
     expect(prefix.result.runs[0]!.metrics).toMatchObject({ completed: 6, failed: 0, total_output_tokens: 24 });
     expect(prefix.result.runs[0]!.input_lens.every((n) => n > 48)).toBe(true);
 
-    const multi = await bench(["--dataset-name", "multiturn", "--num-prompts", "6", "--multiturn-num-turns", "3", "--max-concurrency", "2"], "multiturn");
+    const multi = await bench(
+      ["--dataset-name", "multiturn", "--num-prompts", "6", "--multiturn-num-turns", "3", "--max-concurrency", "2"],
+      "multiturn",
+    );
     const mr = multi.result.runs[0]!;
     expect(mr.metrics).toMatchObject({ completed: 6, failed: 0 });
     expect(multi.result.config.endpoint).toBe("/v1/chat/completions");
@@ -103,7 +159,33 @@ describe("herd bench against herd serve (embedded Llama 4)", () => {
 
     // Images go out as PNG data URLs in chat messages. A server (or model) without image input
     // answers 4xx: the initial test request then stops the run with the server's message.
-    const image = await run(process.execPath, ["--import", "tsx", "src/cli/main.ts", "bench", "--base-url", server.url, "--dataset-name", "image", "--num-prompts", "2", "--random-input-len", "8", "--random-output-len", "4", "--image-size", "64x48", "--save-result", "--result-dir", dir, "--result-filename", "image.json"], { cwd: REPO_ROOT, timeout: 60_000 }).then(
+    const image = await run(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "src/cli/main.ts",
+        "bench",
+        "--base-url",
+        server.url,
+        "--dataset-name",
+        "image",
+        "--num-prompts",
+        "2",
+        "--random-input-len",
+        "8",
+        "--random-output-len",
+        "4",
+        "--image-size",
+        "64x48",
+        "--save-result",
+        "--result-dir",
+        dir,
+        "--result-filename",
+        "image.json",
+      ],
+      { cwd: REPO_ROOT, timeout: 60_000 },
+    ).then(
       () => null,
       (err: { stderr: string }) => err,
     );
@@ -116,7 +198,21 @@ describe("herd bench against herd serve (embedded Llama 4)", () => {
   });
 
   it("--compare prints B/A per metric for matching load points", async () => {
-    const { stdout } = await run(process.execPath, ["--import", "tsx", "src/cli/main.ts", "bench", "--compare", join(dir, "closed.json"), join(dir, "sweep.json"), "--report-filename", join(dir, "cmp.html")], { cwd: REPO_ROOT, timeout: 60_000 });
+    const { stdout } = await run(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "src/cli/main.ts",
+        "bench",
+        "--compare",
+        join(dir, "closed.json"),
+        join(dir, "sweep.json"),
+        "--report-filename",
+        join(dir, "cmp.html"),
+      ],
+      { cwd: REPO_ROOT, timeout: 60_000 },
+    );
     const closed = JSON.parse(await readFile(join(dir, "closed.json"), "utf8")) as BenchResult;
     const sweep = JSON.parse(await readFile(join(dir, "sweep.json"), "utf8")) as BenchResult;
     // No load point in common (c4 vs rate 8/s c2, c2): paired by position.

@@ -61,7 +61,8 @@ function handle(req: import("node:http").IncomingMessage, res: import("node:http
     res.writeHead(200, { "content-length": data.length });
     return void res.end(data);
   }
-  if (req.headers.authorization !== `Bearer ${TOKEN}`) return void res.writeHead(401, { "content-type": "application/json" }).end('{"error":"gated"}');
+  if (req.headers.authorization !== `Bearer ${TOKEN}`)
+    return void res.writeHead(401, { "content-type": "application/json" }).end('{"error":"gated"}');
   if (url.pathname === `/api/models/${REPO}/revision/main`) {
     res.writeHead(200, { "content-type": "application/json" });
     return void res.end(
@@ -69,7 +70,12 @@ function handle(req: import("node:http").IncomingMessage, res: import("node:http
         id: REPO,
         sha: COMMIT,
         siblings: [
-          ...files.map((f) => ({ rfilename: f.name, size: f.data.length, blobId: f.blobId, ...(f.lfs ? { lfs: { sha256: f.sha256, size: f.data.length, pointerSize: 134 } } : {}) })),
+          ...files.map((f) => ({
+            rfilename: f.name,
+            size: f.data.length,
+            blobId: f.blobId,
+            ...(f.lfs ? { lfs: { sha256: f.sha256, size: f.data.length, pointerSize: 134 } } : {}),
+          })),
           { rfilename: "original/consolidated.00.pth", size: 123, blobId: "x", lfs: { sha256: "0".repeat(64), size: 123 } },
           { rfilename: "README.md", size: 5, blobId: "y" },
         ],
@@ -112,7 +118,9 @@ afterAll(async () => {
 
 describe.skipIf(!have)("herd compile <hub id>", () => {
   it("without a token, a gated repository fails with a message that says how to pass one", async () => {
-    await expect(resolveCompileSource(REPO, { endpoint, cacheDir: join(dir, "hub") })).rejects.toThrow(/gated or private: pass --hf-token TOKEN or set HF_TOKEN/);
+    await expect(resolveCompileSource(REPO, { endpoint, cacheDir: join(dir, "hub") })).rejects.toThrow(
+      /gated or private: pass --hf-token TOKEN or set HF_TOKEN/,
+    );
   });
 
   it("downloads the needed files with the token (parallel ranges via the CDN redirect), verified, and compiles the same bytes as the local folder", async () => {
@@ -159,7 +167,9 @@ describe.skipIf(!have)("herd compile <hub id>", () => {
   it("bytes that do not match the Hub's LFS sha256 are refused", async () => {
     corrupt = true;
     try {
-      await expect(resolveCompileSource(REPO, { endpoint, token: TOKEN, cacheDir: join(dir, "hub-corrupt") })).rejects.toBeInstanceOf(ChecksumMismatchError);
+      await expect(resolveCompileSource(REPO, { endpoint, token: TOKEN, cacheDir: join(dir, "hub-corrupt") })).rejects.toBeInstanceOf(
+        ChecksumMismatchError,
+      );
     } finally {
       corrupt = false;
     }

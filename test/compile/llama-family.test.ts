@@ -19,8 +19,15 @@ import { onesBf16, randomBf16, writeSafetensors, type StTensor } from "../fixtur
 
 const FIXTURE = sharedFixture("llama4-tiny-hf");
 const have = existsSync(FIXTURE);
-const H = 64, NH = 4, NKV = 2, HD = 16, FF = 128, L = 2, V = 384;
-const LLAMA3_SPLIT = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const H = 64,
+  NH = 4,
+  NKV = 2,
+  HD = 16,
+  FF = 128,
+  L = 2,
+  V = 384;
+const LLAMA3_SPLIT =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 let dir: string;
 let src: string;
@@ -33,30 +40,57 @@ beforeAll(async () => {
   src = join(dir, "ckpt");
   const { mkdir } = await import("node:fs/promises");
   await mkdir(src);
-  const tok = JSON.parse(await readFile(join(FIXTURE, "tokenizer.json"), "utf8")) as { pre_tokenizer: { pretokenizers: Array<{ pattern?: { Regex: string } }> } };
+  const tok = JSON.parse(await readFile(join(FIXTURE, "tokenizer.json"), "utf8")) as {
+    pre_tokenizer: { pretokenizers: Array<{ pattern?: { Regex: string } }> };
+  };
   tok.pre_tokenizer.pretokenizers[0]!.pattern = { Regex: LLAMA3_SPLIT };
   await writeFile(join(src, "tokenizer.json"), JSON.stringify(tok));
   await copyFile(join(FIXTURE, "tokenizer_config.json"), join(src, "tokenizer_config.json"));
   await writeFile(
     join(src, "config.json"),
     JSON.stringify({
-      architectures: ["LlamaForCausalLM"], model_type: "llama", hidden_size: H, intermediate_size: FF, num_hidden_layers: L,
-      num_attention_heads: NH, num_key_value_heads: NKV, head_dim: HD, vocab_size: V, max_position_embeddings: 4096, rms_norm_eps: 1e-5,
-      rope_theta: 10000, rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 1024 },
-      tie_word_embeddings: true, bos_token_id: 351, eos_token_id: 356,
+      architectures: ["LlamaForCausalLM"],
+      model_type: "llama",
+      hidden_size: H,
+      intermediate_size: FF,
+      num_hidden_layers: L,
+      num_attention_heads: NH,
+      num_key_value_heads: NKV,
+      head_dim: HD,
+      vocab_size: V,
+      max_position_embeddings: 4096,
+      rms_norm_eps: 1e-5,
+      rope_theta: 10000,
+      rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 1024 },
+      tie_word_embeddings: true,
+      bos_token_id: 351,
+      eos_token_id: 356,
     }),
   );
   let seed = 1;
-  const w = (name: string, shape: number[]): StTensor => ({ name, dtype: "BF16", shape, data: randomBf16(shape.reduce((a, b) => a * b, 1), seed++, 0.05) });
+  const w = (name: string, shape: number[]): StTensor => ({
+    name,
+    dtype: "BF16",
+    shape,
+    data: randomBf16(
+      shape.reduce((a, b) => a * b, 1),
+      seed++,
+      0.05,
+    ),
+  });
   tensors = [w("model.embed_tokens.weight", [V, H])];
   for (let i = 0; i < L; i++) {
     const p = `model.layers.${i}.`;
     tensors.push(
       { name: `${p}input_layernorm.weight`, dtype: "BF16", shape: [H], data: onesBf16(H) },
-      w(`${p}self_attn.q_proj.weight`, [NH * HD, H]), w(`${p}self_attn.k_proj.weight`, [NKV * HD, H]),
-      w(`${p}self_attn.v_proj.weight`, [NKV * HD, H]), w(`${p}self_attn.o_proj.weight`, [H, NH * HD]),
+      w(`${p}self_attn.q_proj.weight`, [NH * HD, H]),
+      w(`${p}self_attn.k_proj.weight`, [NKV * HD, H]),
+      w(`${p}self_attn.v_proj.weight`, [NKV * HD, H]),
+      w(`${p}self_attn.o_proj.weight`, [H, NH * HD]),
       { name: `${p}post_attention_layernorm.weight`, dtype: "BF16", shape: [H], data: onesBf16(H) },
-      w(`${p}mlp.gate_proj.weight`, [FF, H]), w(`${p}mlp.up_proj.weight`, [FF, H]), w(`${p}mlp.down_proj.weight`, [H, FF]),
+      w(`${p}mlp.gate_proj.weight`, [FF, H]),
+      w(`${p}mlp.up_proj.weight`, [FF, H]),
+      w(`${p}mlp.down_proj.weight`, [H, FF]),
       { name: `${p}self_attn.rotary_emb.inv_freq`, dtype: "F32", shape: [HD / 2], data: new Uint8Array(HD * 2) },
     );
   }
@@ -75,7 +109,8 @@ function permute(data: Uint8Array, rows: number, cols: number, nHead: number): B
   const rb = cols * 2;
   for (let h = 0; h < nHead; h++)
     for (let i = 0; i < 2; i++)
-      for (let j = 0; j < D / 2; j++) out.set(data.subarray((h * D + i * (D / 2) + j) * rb, (h * D + i * (D / 2) + j + 1) * rb), (h * D + j * 2 + i) * rb);
+      for (let j = 0; j < D / 2; j++)
+        out.set(data.subarray((h * D + i * (D / 2) + j) * rb, (h * D + i * (D / 2) + j + 1) * rb), (h * D + j * 2 + i) * rb);
   return out;
 }
 
@@ -85,7 +120,12 @@ describe.skipIf(!have)("LlamaForCausalLM → GGUF (arch llama)", () => {
     const h = await readGgufHeader(file);
     const meta = (k: string) => metaToJson(h.metadata.get(k)!);
     expect(meta("general.architecture")).toBe("llama");
-    expect([meta("llama.block_count"), meta("llama.embedding_length"), meta("llama.feed_forward_length"), meta("llama.attention.head_count_kv")]).toEqual([L, H, FF, NKV]);
+    expect([
+      meta("llama.block_count"),
+      meta("llama.embedding_length"),
+      meta("llama.feed_forward_length"),
+      meta("llama.attention.head_count_kv"),
+    ]).toEqual([L, H, FF, NKV]);
     expect(meta("tokenizer.ggml.pre")).toBe("llama-bpe");
     expect(h.tensors.map((t) => t.name)).not.toContain("output.weight");
     expect(h.tensors.some((t) => t.name.includes("rotary_emb"))).toBe(false);
@@ -111,7 +151,12 @@ describe.skipIf(!have)("LlamaForCausalLM → GGUF (arch llama)", () => {
   });
 
   it("loads in the engine and generates", async () => {
-    const client = await InProcessClient.create({ ...defaultEngineConfig(join(r.outDir, r.manifest.files[0]!.path)), maxModelLen: 128, maxNumSeqs: 1, threads: 1 });
+    const client = await InProcessClient.create({
+      ...defaultEngineConfig(join(r.outDir, r.manifest.files[0]!.path)),
+      maxModelLen: 128,
+      maxNumSeqs: 1,
+      threads: 1,
+    });
     try {
       expect(client.modelInfo.architecture).toBe("llama");
       const out = await collect(client, makeRequest(await client.tokenize("hello world"), { maxTokens: 5, ignoreEos: true }));

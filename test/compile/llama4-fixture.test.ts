@@ -153,7 +153,12 @@ describe.skipIf(!have)("compile llama4-tiny-hf at F16", () => {
 
 describe.skipIf(!have)("compiled llama4-tiny-hf in the engine", () => {
   it("F16 text model loads, has the checkpoint's stop ids and chat template, and generates", async () => {
-    const client = await InProcessClient.create({ ...defaultEngineConfig(fileOf(f16, "model")), maxModelLen: 256, maxNumSeqs: 2, threads: 1 });
+    const client = await InProcessClient.create({
+      ...defaultEngineConfig(fileOf(f16, "model")),
+      maxModelLen: 256,
+      maxNumSeqs: 2,
+      threads: 1,
+    });
     try {
       expect(client.modelInfo.architecture).toBe("llama4");
       expect(client.modelInfo.vocabSize).toBe(1024);
@@ -176,7 +181,12 @@ describe.skipIf(!have)("compiled llama4-tiny-hf in the engine", () => {
     expect(r.manifest.files.find((f) => f.role === "mmproj")!.type).toBe("F16");
     const again = await compileCheckpoint(FIXTURE, join(dir, "q8-again"), { quant: "Q8_0", name: "hf", threads: 2 });
     expect(again.manifest.files.map((f) => f.sha256)).toEqual(r.manifest.files.map((f) => f.sha256));
-    const client = await InProcessClient.create({ ...defaultEngineConfig(fileOf(r, "model")), maxModelLen: 128, maxNumSeqs: 1, threads: 1 });
+    const client = await InProcessClient.create({
+      ...defaultEngineConfig(fileOf(r, "model")),
+      maxModelLen: 128,
+      maxNumSeqs: 1,
+      threads: 1,
+    });
     try {
       const out = await collect(client, makeRequest(await client.tokenize("hello"), { maxTokens: 4, ignoreEos: true }));
       expect(out.tokenIds[0]).toHaveLength(4);

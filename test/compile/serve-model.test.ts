@@ -73,7 +73,10 @@ describe.skipIf(!have)("resolveServeModel", () => {
     await truncate(join(d, "tiny-F16.gguf"), 1000);
     await unlink(join(d, "mmproj-tiny-F16.gguf"));
     const err = (await resolveServeModel(d, { verify: "size" }).catch((e: unknown) => e)) as ArtifactVerificationError;
-    expect(err.problems).toEqual([`tiny-F16.gguf: 1000 bytes, manifest says ${art.manifest.files[0]!.bytes}`, `mmproj-tiny-F16.gguf: missing (manifest lists ${art.manifest.files[1]!.bytes} bytes)`]);
+    expect(err.problems).toEqual([
+      `tiny-F16.gguf: 1000 bytes, manifest says ${art.manifest.files[0]!.bytes}`,
+      `mmproj-tiny-F16.gguf: missing (manifest lists ${art.manifest.files[1]!.bytes} bytes)`,
+    ]);
     const bare = await copyArtifact("bare");
     await unlink(join(bare, MANIFEST_FILE));
     await expect(resolveServeModel(bare)).rejects.toThrow(/no herd-manifest\.json: not a compiled herd artifact/);
@@ -94,7 +97,13 @@ describe.skipIf(!have)("herd serve --model ARTIFACT_DIR", () => {
     try {
       const models = (await (await server.fetch("/v1/models")).json()) as { data: Array<{ id: string }> };
       expect(models.data[0]!.id).toBe("tiny-F16");
-      const r = (await (await server.fetch("/v1/completions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "tiny-F16", prompt: "the cat", max_tokens: 4, ignore_eos: true }) })).json()) as {
+      const r = (await (
+        await server.fetch("/v1/completions", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: "tiny-F16", prompt: "the cat", max_tokens: 4, ignore_eos: true }),
+        })
+      ).json()) as {
         usage: { completion_tokens: number };
       };
       expect(r.usage.completion_tokens).toBe(4);
@@ -106,6 +115,8 @@ describe.skipIf(!have)("herd serve --model ARTIFACT_DIR", () => {
   it("refuses a corrupted artifact with a message that says what differs, before loading", async () => {
     const d = await copyArtifact("serve-flipped");
     await flipByte(join(d, "mmproj-tiny-F16.gguf"), 100_000);
-    await expect(startHerd(["--model", d, "--threads", "1"], { readyTimeoutMs: 60_000 })).rejects.toThrow(/mmproj-tiny-F16\.gguf: sha256 .* manifest says .*Refusing to load it/s);
+    await expect(startHerd(["--model", d, "--threads", "1"], { readyTimeoutMs: 60_000 })).rejects.toThrow(
+      /mmproj-tiny-F16\.gguf: sha256 .* manifest says .*Refusing to load it/s,
+    );
   });
 });

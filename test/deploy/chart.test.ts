@@ -22,7 +22,11 @@ const NEURON_IMAGE = { repository: "public.ecr.aws/neuron/pytorch-inference-vllm
 
 function trn2Values(): ChartValues {
   const plan = makePlan({ model: scout, instance: findInstance("trn2.48xlarge")! });
-  const v = chartValuesFromPlan(plan, { artifacts: "s3://models/llama4/scout-trn2", image: NEURON_IMAGE, herdImage: { repository: "ghcr.io/example/herd", tag: "0.1.0" } });
+  const v = chartValuesFromPlan(plan, {
+    artifacts: "s3://models/llama4/scout-trn2",
+    image: NEURON_IMAGE,
+    herdImage: { repository: "ghcr.io/example/herd", tag: "0.1.0" },
+  });
   v.serviceMonitor.enabled = true;
   v.autoscaling.enabled = true;
   v.compileJob = { ...v.compileJob, enabled: true, outputUri: "s3://models/llama4/scout-trn2" };
@@ -32,15 +36,31 @@ function trn2Values(): ChartValues {
 
 function gpuValues(): ChartValues {
   const plan = makePlan({ model: scout, instance: findInstance("p5.48xlarge")!, maxNumSeqs: 16 });
-  return chartValuesFromPlan(plan, { artifacts: "pvc:model-cache/llama4-scout", image: { repository: "ghcr.io/example/herd-cuda", tag: "0.1.0" } });
+  return chartValuesFromPlan(plan, {
+    artifacts: "pvc:model-cache/llama4-scout",
+    image: { repository: "ghcr.io/example/herd-cuda", tag: "0.1.0" },
+  });
 }
 
 function cpuValues(): ChartValues {
-  const plan = makePlan({ model: maverick, instance: findInstance("x2iedn.32xlarge")!, dtype: "q4_k_m", maxNumSeqs: 8, maxModelLen: 32_768 });
-  return chartValuesFromPlan(plan, { artifacts: "s3://models/llama4/maverick-q4", image: { repository: "ghcr.io/example/herd", tag: "0.1.0" } });
+  const plan = makePlan({
+    model: maverick,
+    instance: findInstance("x2iedn.32xlarge")!,
+    dtype: "q4_k_m",
+    maxNumSeqs: 8,
+    maxModelLen: 32_768,
+  });
+  return chartValuesFromPlan(plan, {
+    artifacts: "s3://models/llama4/maverick-q4",
+    image: { repository: "ghcr.io/example/herd", tag: "0.1.0" },
+  });
 }
 
-const SCENARIOS: Record<string, () => ChartValues> = { "trn2-scout": trn2Values, "gpu-p5-scout": gpuValues, "cpu-x2iedn-maverick-q4": cpuValues };
+const SCENARIOS: Record<string, () => ChartValues> = {
+  "trn2-scout": trn2Values,
+  "gpu-p5-scout": gpuValues,
+  "cpu-x2iedn-maverick-q4": cpuValues,
+};
 
 async function render(v: unknown): Promise<K8sObject[]> {
   const r = await template([v]);
@@ -64,11 +84,15 @@ describe("values.schema.json", () => {
     const defaults = parseYaml(readFileSync(join(CHART, "values.yaml"), "utf8")) as ChartValues;
     expect(validate(defaults), JSON.stringify(validate.errors)).toBe(true);
     const keys = (o: unknown, prefix = ""): string[] =>
-      typeof o === "object" && o !== null && !Array.isArray(o) && !prefix.match(/(nodeSelector|affinity|env|Labels|Annotations|annotations|labels|SecurityContext|securityContext|requests|limits)$/)
+      typeof o === "object" &&
+      o !== null &&
+      !Array.isArray(o) &&
+      !prefix.match(/(nodeSelector|affinity|env|Labels|Annotations|annotations|labels|SecurityContext|securityContext|requests|limits)$/)
         ? Object.entries(o).flatMap(([k, v]) => [`${prefix}${k}`, ...keys(v, `${prefix}${k}.`)])
         : [];
     expect(keys(defaults).sort()).toEqual(keys(cpuValues()).sort());
-    for (const [name, make] of Object.entries(SCENARIOS)) expect(validate(make()), `${name}: ${JSON.stringify(validate.errors)}`).toBe(true);
+    for (const [name, make] of Object.entries(SCENARIOS))
+      expect(validate(make()), `${name}: ${JSON.stringify(validate.errors)}`).toBe(true);
   });
 });
 
@@ -101,7 +125,12 @@ describe.each(Object.keys(SCENARIOS))("render %s", (name) => {
     expect(dep!.spec.strategy).toEqual({ type: "Recreate" });
     expect(pod.nodeSelector).toEqual({ "node.kubernetes.io/instance-type": values.inference.instanceType });
     const server = pod.containers.find((c: { name: string }) => c.name === "server");
-    const resource = values.inference.accelerator === "neuron" ? "aws.amazon.com/neuron" : values.inference.accelerator === "nvidia" ? "nvidia.com/gpu" : null;
+    const resource =
+      values.inference.accelerator === "neuron"
+        ? "aws.amazon.com/neuron"
+        : values.inference.accelerator === "nvidia"
+          ? "nvidia.com/gpu"
+          : null;
     if (resource) {
       expect(server.resources.requests[resource]).toBe(values.inference.devices);
       expect(server.resources.limits[resource]).toBe(values.inference.devices);
@@ -130,10 +159,15 @@ describe.each(Object.keys(SCENARIOS))("render %s", (name) => {
       expect(pod.volumes.find((v: { name: string }) => v.name === "artifacts").emptyDir).toBeDefined();
     } else {
       expect(pod.initContainers).toBeUndefined();
-      expect(pod.volumes.find((v: { name: string }) => v.name === "artifacts").persistentVolumeClaim).toEqual({ claimName: "model-cache", readOnly: true });
+      expect(pod.volumes.find((v: { name: string }) => v.name === "artifacts").persistentVolumeClaim).toEqual({
+        claimName: "model-cache",
+        readOnly: true,
+      });
       expect(mount.subPath).toBe("llama4-scout");
     }
-    const env = Object.fromEntries(server.env.map((e: { name: string; value?: string; valueFrom?: unknown }) => [e.name, e.value ?? e.valueFrom]));
+    const env = Object.fromEntries(
+      server.env.map((e: { name: string; value?: string; valueFrom?: unknown }) => [e.name, e.value ?? e.valueFrom]),
+    );
     expect(env["HF_TOKEN"]).toEqual({ secretKeyRef: { name: "hf-token", key: "token", optional: true } });
     if (values.backend === "vllm-neuron") {
       expect(env["NEURON_COMPILED_ARTIFACTS"]).toBe("/artifacts");
@@ -152,7 +186,14 @@ describe.each(Object.keys(SCENARIOS))("render %s", (name) => {
 describe("optional objects (trn2 scenario)", () => {
   it("ServiceMonitor on /metrics, KEDA on vllm:num_requests_waiting, compile Job on the same node type", async () => {
     const objs = await render(trn2Values());
-    expect(objs.map((o) => o.kind).sort()).toEqual(["Deployment", "Job", "PodDisruptionBudget", "ScaledObject", "Service", "ServiceMonitor"]);
+    expect(objs.map((o) => o.kind).sort()).toEqual([
+      "Deployment",
+      "Job",
+      "PodDisruptionBudget",
+      "ScaledObject",
+      "Service",
+      "ServiceMonitor",
+    ]);
     const [dep] = byKind(objs, "Deployment");
     expect(dep!.spec.replicas).toBeUndefined(); // KEDA owns it
     const [sm] = byKind(objs, "ServiceMonitor");
@@ -160,7 +201,9 @@ describe("optional objects (trn2 scenario)", () => {
     const [so] = byKind(objs, "ScaledObject");
     expect(so!.spec.scaleTargetRef.name).toBe(dep!.metadata.name);
     expect(so!.spec.cooldownPeriod).toBe(1800);
-    expect(so!.spec.triggers[0].metadata.query).toBe('sum(vllm:num_requests_waiting{namespace="inference",model_name="meta-llama/Llama-4-Scout-17B-16E-Instruct"})');
+    expect(so!.spec.triggers[0].metadata.query).toBe(
+      'sum(vllm:num_requests_waiting{namespace="inference",model_name="meta-llama/Llama-4-Scout-17B-16E-Instruct"})',
+    );
     const [job] = byKind(objs, "Job");
     const jpod = job!.spec.template.spec;
     expect(jpod.nodeSelector).toEqual({ "node.kubernetes.io/instance-type": "trn2.48xlarge" });
@@ -183,18 +226,37 @@ describe("optional objects (trn2 scenario)", () => {
 describe("the schema rejects the guide chart's mistakes", () => {
   const base = trn2Values;
   it.each<[string, (v: ChartValues & Record<string, unknown>) => void, RegExp]>([
-    ["a misspelled key", (v) => ((v as Record<string, unknown>)["nodeSelecter"] = { a: "b" }), /Additional property nodeSelecter is not allowed/],
+    [
+      "a misspelled key",
+      (v) => ((v as Record<string, unknown>)["nodeSelecter"] = { a: "b" }),
+      /Additional property nodeSelecter is not allowed/,
+    ],
     [
       "nodeSelector nested where no template reads it (the guide's values)",
-      (v) => ((v.inference as Record<string, unknown>)["modelServer"] = { deployment: { nodeSelector: { "node.kubernetes.io/instance-type": "trn2.48xlarge" } } }),
+      (v) =>
+        ((v.inference as Record<string, unknown>)["modelServer"] = {
+          deployment: { nodeSelector: { "node.kubernetes.io/instance-type": "trn2.48xlarge" } },
+        }),
       /Additional property modelServer is not allowed/,
     ],
     ["neuron: 32 on a 16-device trn2.48xlarge", (v) => (v.inference.devices = 32), /inference\.devices: Must be less than or equal to 16/],
     ["TP as devices × 2 on Trn2 (16 devices → 32)", (v) => (v.modelParameters.tensorParallelSize = 32), /tensorParallelSize: .*64/],
-    ["a nodeSelector for another instance type", (v) => (v.nodeSelector = { "node.kubernetes.io/instance-type": "trn1.32xlarge" }), /instance-type.*trn2\.48xlarge/],
+    [
+      "a nodeSelector for another instance type",
+      (v) => (v.nodeSelector = { "node.kubernetes.io/instance-type": "trn1.32xlarge" }),
+      /instance-type.*trn2\.48xlarge/,
+    ],
     ["device requests written into resources", (v) => (v.resources.limits["aws.amazon.com/neuron"] = "32"), /resources\.limits/],
-    ["an instance type outside the catalog", (v) => (v.inference.instanceType = "trn2.3xlarge"), /instanceType: inference\.instanceType must be one of/],
-    ["vllm-neuron on a CPU instance", (v) => Object.assign(v.inference, { accelerator: "cpu", instanceType: "m7i.48xlarge", devices: 0 }), /accelerator/],
+    [
+      "an instance type outside the catalog",
+      (v) => (v.inference.instanceType = "trn2.3xlarge"),
+      /instanceType: inference\.instanceType must be one of/,
+    ],
+    [
+      "vllm-neuron on a CPU instance",
+      (v) => Object.assign(v.inference, { accelerator: "cpu", instanceType: "m7i.48xlarge", devices: 0 }),
+      /accelerator/,
+    ],
     ["an S3 source without a URI", (v) => (v.artifacts.s3.uri = ""), /uri/],
   ])("%s", async (_name, mutate, message) => {
     const v = base() as ChartValues & Record<string, unknown>;

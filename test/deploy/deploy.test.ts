@@ -53,7 +53,11 @@ describe("herd deploy --dry-run", () => {
       const r = await deployCommand(scoutTrn2({ dryRun: true, kubeconfig }), env());
       expect(r.ok).toBe(true);
       expect(r.notes).toMatch(/^# preflight: ok +devices +node ip-10-0-2-2: aws\.amazon\.com\/neuron = 16 allocatable/m);
-      expect(parseManifests(r.output).map((o) => o.kind).sort()).toEqual(["Deployment", "PodDisruptionBudget", "Service"]);
+      expect(
+        parseManifests(r.output)
+          .map((o) => o.kind)
+          .sort(),
+      ).toEqual(["Deployment", "PodDisruptionBudget", "Service"]);
       expect(kube.requests.every((q) => q.startsWith("GET "))).toBe(true);
     } finally {
       await kube.close();
@@ -68,8 +72,16 @@ describe("herd deploy --dry-run", () => {
     const values = parseYaml(await readFile(out, "utf8"));
     const validate = new Ajv({ strict: false }).compile(chartValuesSchema());
     expect(validate(values), JSON.stringify(validate.errors)).toBe(true);
-    expect(values).toMatchObject({ backend: "vllm-neuron", modelParameters: { tensorParallelSize: 64, maxModelLen: 16384, maxNumSeqs: 1 }, inference: { devices: 16 } });
-    expect(parseManifests(r.output).map((o) => o.kind).sort()).toEqual(["Deployment", "PodDisruptionBudget", "ScaledObject", "Service", "ServiceMonitor"]);
+    expect(values).toMatchObject({
+      backend: "vllm-neuron",
+      modelParameters: { tensorParallelSize: 64, maxModelLen: 16384, maxNumSeqs: 1 },
+      inference: { devices: 16 },
+    });
+    expect(
+      parseManifests(r.output)
+        .map((o) => o.kind)
+        .sort(),
+    ).toEqual(["Deployment", "PodDisruptionBudget", "ScaledObject", "Service", "ServiceMonitor"]);
     expect(r.notes).toContain(`# values written to ${out}`);
   });
 
@@ -78,16 +90,24 @@ describe("herd deploy --dry-run", () => {
     await expect(deployCommand(opts, env())).rejects.toThrow(/the plan does not fit; pick another --instance/);
     const forced = await deployCommand({ ...opts, force: true }, env());
     expect(forced.notes).toMatch(/--force: deploying a plan that does not fit/);
-    expect(parseManifests(forced.output).find((o) => o.kind === "Deployment")!.spec.template.spec.containers[0].resources.limits["nvidia.com/gpu"]).toBe(8);
+    expect(
+      parseManifests(forced.output).find((o) => o.kind === "Deployment")!.spec.template.spec.containers[0].resources.limits[
+        "nvidia.com/gpu"
+      ],
+    ).toBe(8);
   });
 
   it("the CLI prints manifests on stdout and notes on stderr", () => {
-    const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "deploy", "--model", "scout", "--instance", "g6e.48xlarge", "--dtype", "q4_k_m", "--dry-run"], {
-      cwd: ROOT,
-      env: env(),
-      encoding: "utf8",
-      timeout: 60_000,
-    });
+    const r = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "src/cli/main.ts", "deploy", "--model", "scout", "--instance", "g6e.48xlarge", "--dtype", "q4_k_m", "--dry-run"],
+      {
+        cwd: ROOT,
+        env: env(),
+        encoding: "utf8",
+        timeout: 60_000,
+      },
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/no cluster, preflight skipped/);
     const dep = parseManifests(r.stdout).find((o) => o.kind === "Deployment")!;
@@ -120,7 +140,10 @@ describe("herd deploy (install)", () => {
       expect(args.slice(5, 8)).toEqual(["--namespace", "inference", "-f"]);
       expect(args.slice(9)).toEqual(["--kubeconfig", kubeconfig, "--kube-context", "test"]);
       const values = parseYaml(await readFile(join(helm.record, "values.yaml"), "utf8"));
-      expect(values).toMatchObject({ inference: { instanceType: "trn2.48xlarge", devices: 16 }, nodeSelector: { "node.kubernetes.io/instance-type": "trn2.48xlarge" } });
+      expect(values).toMatchObject({
+        inference: { instanceType: "trn2.48xlarge", devices: 16 },
+        nodeSelector: { "node.kubernetes.io/instance-type": "trn2.48xlarge" },
+      });
     } finally {
       await kube.close();
     }

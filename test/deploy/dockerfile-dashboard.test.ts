@@ -15,10 +15,18 @@ const variable = (name: string) => "$" + "{" + name + "}";
 
 describe("Dockerfile", () => {
   const text = read("Dockerfile");
-  const stages = text.split(/^FROM /m).slice(1).map((s) => s.split("\n")[0]!.trim());
+  const stages = text
+    .split(/^FROM /m)
+    .slice(1)
+    .map((s) => s.split("\n")[0]!.trim());
 
   it("builds cpu (default) and cuda targets from a build stage", () => {
-    expect(stages).toEqual([`${variable("NODE_IMAGE")} AS build`, `${variable("NODE_IMAGE")} AS cpu`, `${variable("CUDA_IMAGE")} AS cuda`, "cpu"]);
+    expect(stages).toEqual([
+      `${variable("NODE_IMAGE")} AS build`,
+      `${variable("NODE_IMAGE")} AS cpu`,
+      `${variable("CUDA_IMAGE")} AS cuda`,
+      "cpu",
+    ]);
   });
 
   it("runs the package's bin as a non-root user on the chart's port", () => {
@@ -40,16 +48,25 @@ describe("Dockerfile", () => {
   });
 
   it(".dockerignore keeps local state out of the context", () => {
-    const ignored = read(".dockerignore").split("\n").filter((l) => l && !l.startsWith("#"));
+    const ignored = read(".dockerignore")
+      .split("\n")
+      .filter((l) => l && !l.startsWith("#"));
     for (const p of ["node_modules", "dist", ".git", "*.gguf"]) expect(ignored).toContain(p);
-    for (const p of ["src", "deploy", "package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json"]) expect(ignored).not.toContain(p);
+    for (const p of ["src", "deploy", "package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json"])
+      expect(ignored).not.toContain(p);
   });
 });
 
 describe("Grafana dashboard", () => {
   const dash = JSON.parse(read("deploy/grafana/herd-dashboard.json")) as {
     uid: string;
-    panels: { id: number; title: string; datasource: { uid: string }; gridPos: { x: number; y: number; w: number; h: number }; targets: { expr: string; refId: string }[] }[];
+    panels: {
+      id: number;
+      title: string;
+      datasource: { uid: string };
+      gridPos: { x: number; y: number; w: number; h: number };
+      targets: { expr: string; refId: string }[];
+    }[];
     templating: { list: { name: string }[] };
   };
 
@@ -61,7 +78,9 @@ describe("Grafana dashboard", () => {
         .map((l) => l.split(" ")[2]!),
     );
     const used = new Set<string>();
-    for (const p of dash.panels) for (const t of p.targets) for (const m of t.expr.matchAll(/\b((?:vllm|herd):[a-z0-9_]+)/g)) used.add(m[1]!.replace(/_(bucket|sum|count)$/, ""));
+    for (const p of dash.panels)
+      for (const t of p.targets)
+        for (const m of t.expr.matchAll(/\b((?:vllm|herd):[a-z0-9_]+)/g)) used.add(m[1]!.replace(/_(bucket|sum|count)$/, ""));
     expect(used.size).toBeGreaterThanOrEqual(12);
     for (const m of used) expect(exported, m).toContain(m);
     // The KEDA trigger's metric is among them.

@@ -42,7 +42,10 @@ describe("herd doctor without a cluster says what is missing", () => {
     expect(ok).toBe(false);
     expect(find(findings, "kubectl")[0]).toMatchObject({ level: "warn", message: expect.stringMatching(/kubectl is not on PATH/) });
     expect(levels(findings, "helm")).toEqual(["ok"]);
-    expect(find(findings, "kubeconfig")[0]).toMatchObject({ level: "fail", message: expect.stringMatching(/^no kubeconfig \(looked for .*\/home\/\.kube\/config\): create one with `aws eks update-kubeconfig/) });
+    expect(find(findings, "kubeconfig")[0]).toMatchObject({
+      level: "fail",
+      message: expect.stringMatching(/^no kubeconfig \(looked for .*\/home\/\.kube\/config\): create one with `aws eks update-kubeconfig/),
+    });
   });
 
   it("$KUBECONFIG pointing nowhere, and a kubeconfig without a current context", async () => {
@@ -50,7 +53,9 @@ describe("herd doctor without a cluster says what is missing", () => {
     expect(find(a.findings, "kubeconfig")[0]!.message).toMatch(/no kubeconfig \(looked for .*missing\.yaml\)/);
     const kc = await writeKubeconfig(join(dir, "nocontext"), "http://127.0.0.1:9", { token: "x" }, { noCurrentContext: true });
     const b = await runDoctor({ kubeconfig: kc }, bareEnv());
-    expect(find(b.findings, "kubeconfig")[0]!.message).toMatch(/has no current context: run `kubectl config use-context NAME` or pass --context/);
+    expect(find(b.findings, "kubeconfig")[0]!.message).toMatch(
+      /has no current context: run `kubectl config use-context NAME` or pass --context/,
+    );
     const c = await runDoctor({ kubeconfig: kc, context: "prod" }, bareEnv());
     expect(find(c.findings, "kubeconfig")[0]!.message).toMatch(/has no context "prod" \(contexts: test\)/);
   });
@@ -59,11 +64,18 @@ describe("herd doctor without a cluster says what is missing", () => {
     const kc = await writeKubeconfig(join(dir, "down"), "http://127.0.0.1:9", { token: "x" });
     const { findings, ok } = await runDoctor({ kubeconfig: kc }, bareEnv());
     expect(ok).toBe(false);
-    expect(find(findings, "cluster")[0]!.message).toMatch(/cannot reach the API server http:\/\/127\.0\.0\.1:9 \(context "test"\): .*ECONNREFUSED/);
+    expect(find(findings, "cluster")[0]!.message).toMatch(
+      /cannot reach the API server http:\/\/127\.0\.0\.1:9 \(context "test"\): .*ECONNREFUSED/,
+    );
   });
 
   it("the CLI prints the findings and exits 1", () => {
-    const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "doctor", "--instance", "trn2.48xlarge"], { cwd: ROOT, env: bareEnv(), encoding: "utf8", timeout: 60_000 });
+    const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "doctor", "--instance", "trn2.48xlarge"], {
+      cwd: ROOT,
+      env: bareEnv(),
+      encoding: "utf8",
+      timeout: 60_000,
+    });
     expect(r.status, r.stderr).toBe(1);
     expect(r.stdout).toMatch(/^warn {2}kubectl/m);
     expect(r.stdout).toMatch(/^FAIL {2}kubeconfig +no kubeconfig/m);
@@ -79,13 +91,23 @@ describe("herd doctor against a (fake) EKS cluster", () => {
         const { findings, ok } = await runDoctor({ kubeconfig, instance: "trn2.48xlarge" }, bareEnv());
         expect(ok, JSON.stringify(findings, null, 1)).toBe(true);
         expect(find(findings, "nodes")[0]!.message).toBe("2 node(s): 1× m7i.xlarge, 1× trn2.48xlarge");
-        expect(find(findings, "devices")[0]).toEqual({ level: "ok", check: "devices", message: "node ip-10-0-2-2: aws.amazon.com/neuron = 16 allocatable, as the catalog expects" });
+        expect(find(findings, "devices")[0]).toEqual({
+          level: "ok",
+          check: "devices",
+          message: "node ip-10-0-2-2: aws.amazon.com/neuron = 16 allocatable, as the catalog expects",
+        });
         expect(find(findings, "device plugin")[0]).toMatchObject({ level: "ok", message: "kube-system/neuron-device-plugin: 1/1 ready" });
         expect(levels(findings, "hf token")).toEqual(["ok"]);
         expect(levels(findings, "taints")).toEqual(["ok"]);
         expect(levels(findings, "KEDA CRD")).toEqual(["ok"]);
         // Read-only, and only these calls.
-        expect(kube.requests).toEqual(["GET /version", "GET /api/v1/nodes", "GET /apis/apps/v1/daemonsets", "GET /api/v1/namespaces/inference/secrets/hf-token", "GET /apis"]);
+        expect(kube.requests).toEqual([
+          "GET /version",
+          "GET /api/v1/nodes",
+          "GET /apis/apps/v1/daemonsets",
+          "GET /api/v1/namespaces/inference/secrets/hf-token",
+          "GET /apis",
+        ]);
       },
     );
   });
@@ -101,9 +123,20 @@ describe("herd doctor against a (fake) EKS cluster", () => {
       async (_kube, kubeconfig) => {
         const { findings, ok } = await runDoctor({ kubeconfig, instance: "trn2.48xlarge" }, bareEnv());
         expect(ok).toBe(false);
-        expect(find(findings, "devices")[0]).toMatchObject({ level: "fail", message: expect.stringMatching(/allocatable aws\.amazon\.com\/neuron = 32, but the catalog says trn2\.48xlarge has 16/) });
-        expect(find(findings, "device plugin")[0]).toMatchObject({ level: "fail", message: expect.stringMatching(/no aws\.amazon\.com\/neuron device plugin DaemonSet found; install it: helm upgrade --install neuron-helm-chart/) });
-        expect(find(findings, "hf token")[0]).toMatchObject({ level: "warn", message: expect.stringMatching(/create secret generic hf-token --from-literal=token=hf_/) });
+        expect(find(findings, "devices")[0]).toMatchObject({
+          level: "fail",
+          message: expect.stringMatching(/allocatable aws\.amazon\.com\/neuron = 32, but the catalog says trn2\.48xlarge has 16/),
+        });
+        expect(find(findings, "device plugin")[0]).toMatchObject({
+          level: "fail",
+          message: expect.stringMatching(
+            /no aws\.amazon\.com\/neuron device plugin DaemonSet found; install it: helm upgrade --install neuron-helm-chart/,
+          ),
+        });
+        expect(find(findings, "hf token")[0]).toMatchObject({
+          level: "warn",
+          message: expect.stringMatching(/create secret generic hf-token --from-literal=token=hf_/),
+        });
         expect(levels(findings, "ServiceMonitor CRD")).toEqual(["warn"]);
       },
     );
@@ -114,8 +147,14 @@ describe("herd doctor against a (fake) EKS cluster", () => {
       () => {},
       async (_kube, kubeconfig) => {
         const { findings, ok } = await runDoctor({ kubeconfig, instance: "p5.48xlarge" }, bareEnv());
-        expect(find(findings, "instance type")[0]).toMatchObject({ level: "warn", message: expect.stringMatching(/no p5\.48xlarge node now/) });
-        expect(find(findings, "device plugin")[0]).toMatchObject({ level: "fail", message: expect.stringMatching(/nvidia\.com\/gpu device plugin/) });
+        expect(find(findings, "instance type")[0]).toMatchObject({
+          level: "warn",
+          message: expect.stringMatching(/no p5\.48xlarge node now/),
+        });
+        expect(find(findings, "device plugin")[0]).toMatchObject({
+          level: "fail",
+          message: expect.stringMatching(/nvidia\.com\/gpu device plugin/),
+        });
         expect(ok).toBe(false);
       },
     );
@@ -144,13 +183,22 @@ describe("herd doctor against a (fake) EKS cluster", () => {
     const kube = await startFakeKube(trn2Cluster());
     try {
       const plugin = join(dir, "get-token.mjs");
-      await writeFile(plugin, `console.log(JSON.stringify({ kind: "ExecCredential", apiVersion: "client.authentication.k8s.io/v1beta1", status: { token: process.env.FAKE_TOKEN } }));\n`);
-      const kc = await writeKubeconfig(join(dir, "exec"), kube.url, { exec: { command: process.execPath, args: [plugin], env: [{ name: "FAKE_TOKEN", value: "test-token" }] } });
+      await writeFile(
+        plugin,
+        `console.log(JSON.stringify({ kind: "ExecCredential", apiVersion: "client.authentication.k8s.io/v1beta1", status: { token: process.env.FAKE_TOKEN } }));\n`,
+      );
+      const kc = await writeKubeconfig(join(dir, "exec"), kube.url, {
+        exec: { command: process.execPath, args: [plugin], env: [{ name: "FAKE_TOKEN", value: "test-token" }] },
+      });
       const { findings, ok } = await runDoctor({ kubeconfig: kc, instance: "trn2.48xlarge" }, bareEnv());
       expect(ok, JSON.stringify(findings)).toBe(true);
-      const kc2 = await writeKubeconfig(join(dir, "exec-aws"), kube.url, { exec: { command: "aws", args: ["eks", "get-token", "--cluster-name", "c"] } });
+      const kc2 = await writeKubeconfig(join(dir, "exec-aws"), kube.url, {
+        exec: { command: "aws", args: ["eks", "get-token", "--cluster-name", "c"] },
+      });
       const missing = await runDoctor({ kubeconfig: kc2 }, bareEnv());
-      expect(find(missing.findings, "kubeconfig")[0]!.message).toMatch(/gets its credentials from `aws`, which is not on PATH \(EKS: install the AWS CLI\)/);
+      expect(find(missing.findings, "kubeconfig")[0]!.message).toMatch(
+        /gets its credentials from `aws`, which is not on PATH \(EKS: install the AWS CLI\)/,
+      );
     } finally {
       await kube.close();
     }

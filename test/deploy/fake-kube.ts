@@ -42,7 +42,10 @@ export function daemonSet(namespace: string, name: string, ready: number, desire
 /** A healthy EKS cluster with one trn2.48xlarge node and the Neuron device plugin. */
 export function trn2Cluster(): FakeCluster {
   return {
-    nodes: [node("ip-10-0-1-1", "m7i.xlarge"), node("ip-10-0-2-2", "trn2.48xlarge", { "aws.amazon.com/neuron": "16", "aws.amazon.com/neuroncore": "64" }, "aws.amazon.com/neuron")],
+    nodes: [
+      node("ip-10-0-1-1", "m7i.xlarge"),
+      node("ip-10-0-2-2", "trn2.48xlarge", { "aws.amazon.com/neuron": "16", "aws.amazon.com/neuroncore": "64" }, "aws.amazon.com/neuron"),
+    ],
     daemonSets: [daemonSet("kube-system", "aws-node", 2), daemonSet("kube-system", "neuron-device-plugin", 1)],
     secrets: new Set(["inference/hf-token"]),
     groupVersions: ["apps/v1", "monitoring.coreos.com/v1", "keda.sh/v1alpha1"],
@@ -67,13 +70,18 @@ export async function startFakeKube(cluster: FakeCluster): Promise<FakeKube> {
     if (path === "/api/v1/nodes") return send(200, { kind: "NodeList", apiVersion: "v1", items: cluster.nodes });
     if (path === "/apis/apps/v1/daemonsets") return send(200, { kind: "DaemonSetList", apiVersion: "apps/v1", items: cluster.daemonSets });
     if (path === "/apis") {
-      const groups = cluster.groupVersions.map((gv) => ({ name: gv.split("/")[0], versions: [{ groupVersion: gv, version: gv.split("/")[1] }] }));
+      const groups = cluster.groupVersions.map((gv) => ({
+        name: gv.split("/")[0],
+        versions: [{ groupVersion: gv, version: gv.split("/")[1] }],
+      }));
       return send(200, { kind: "APIGroupList", apiVersion: "v1", groups });
     }
     const secret = /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/([^/]+)$/.exec(path);
     if (secret) {
       const key = `${secret[1]}/${secret[2]}`;
-      return cluster.secrets.has(key) ? send(200, { kind: "Secret", metadata: { name: secret[2], namespace: secret[1] } }) : send(404, status(404, `secrets "${secret[2]}" not found`));
+      return cluster.secrets.has(key)
+        ? send(200, { kind: "Secret", metadata: { name: secret[2], namespace: secret[1] } })
+        : send(404, status(404, `secrets "${secret[2]}" not found`));
     }
     return send(404, status(404, "the server could not find the requested resource"));
   });
@@ -93,7 +101,12 @@ export interface KubeconfigUser {
 }
 
 /** Writes a kubeconfig with one context "test" (current unless `noCurrentContext`). */
-export async function writeKubeconfig(dir: string, server: string, user: KubeconfigUser, opts: { noCurrentContext?: boolean; namespace?: string } = {}): Promise<string> {
+export async function writeKubeconfig(
+  dir: string,
+  server: string,
+  user: KubeconfigUser,
+  opts: { noCurrentContext?: boolean; namespace?: string } = {},
+): Promise<string> {
   await mkdir(dir, { recursive: true });
   const path = join(dir, "kubeconfig");
   const cfg = {
@@ -102,7 +115,12 @@ export async function writeKubeconfig(dir: string, server: string, user: Kubecon
     ...(opts.noCurrentContext ? {} : { "current-context": "test" }),
     clusters: [{ name: "eks", cluster: { server } }],
     contexts: [{ name: "test", context: { cluster: "eks", user: "dev", namespace: opts.namespace ?? "inference" } }],
-    users: [{ name: "dev", user: user.exec ? { exec: { apiVersion: "client.authentication.k8s.io/v1beta1", ...user.exec } } : { token: user.token } }],
+    users: [
+      {
+        name: "dev",
+        user: user.exec ? { exec: { apiVersion: "client.authentication.k8s.io/v1beta1", ...user.exec } } : { token: user.token },
+      },
+    ],
   };
   await writeFile(path, stringify(cfg));
   return path;

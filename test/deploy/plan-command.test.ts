@@ -22,8 +22,32 @@ describe("herd plan", () => {
     expect(ok).toBe(true);
     const scout = text.split("\n").find((l) => l.startsWith("meta-llama/Llama-4-Scout"))!;
     const maverick = text.split("\n").find((l) => l.startsWith("meta-llama/Llama-4-Maverick"))!;
-    expect(scout.split(/\s{2,}/)).toEqual(["meta-llama/Llama-4-Scout-17B-16E-Instruct", "17.2B (17,172,894,720)", "108.6B (108,641,793,536)", "16", "bf16", "217.3", "202.4", "trn2.48xlarge", "16", "64", "yes"]);
-    expect(maverick.split(/\s{2,}/)).toEqual(["meta-llama/Llama-4-Maverick-17B-128E-Instruct", "17.2B (17,184,691,200)", "401.6B (401,583,781,376)", "128", "bf16", "803.2", "748.0", "trn2.48xlarge", "16", "64", "yes"]);
+    expect(scout.split(/\s{2,}/)).toEqual([
+      "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+      "17.2B (17,172,894,720)",
+      "108.6B (108,641,793,536)",
+      "16",
+      "bf16",
+      "217.3",
+      "202.4",
+      "trn2.48xlarge",
+      "16",
+      "64",
+      "yes",
+    ]);
+    expect(maverick.split(/\s{2,}/)).toEqual([
+      "meta-llama/Llama-4-Maverick-17B-128E-Instruct",
+      "17.2B (17,184,691,200)",
+      "401.6B (401,583,781,376)",
+      "128",
+      "bf16",
+      "803.2",
+      "748.0",
+      "trn2.48xlarge",
+      "16",
+      "64",
+      "yes",
+    ]);
     expect(text).toMatch(/"~220 GiB" and "~800 GiB" are decimal GB/);
     expect(text).toMatch(/16 Neuron devices .* not the guide's 32/);
   });
@@ -56,7 +80,13 @@ describe("herd plan", () => {
     expect(spec.measured!.fileType).toBe("f16");
     expect(spec.measured!.weightBytes).toBeLessThan((await stat(path)).size);
     expect(spec.measured!.weightBytes).toBeGreaterThan(2 * countRandomParams(TINY_CONFIG) - 1);
-    expect([spec.numLayers, spec.chunkedLayers, spec.attentionChunkSize, spec.numKvHeads, spec.headDim]).toEqual([4, [0, 1, 2], 8192, 2, 32]);
+    expect([spec.numLayers, spec.chunkedLayers, spec.attentionChunkSize, spec.numKvHeads, spec.headDim]).toEqual([
+      4,
+      [0, 1, 2],
+      8192,
+      2,
+      32,
+    ]);
     expect(spec.moeLayers).toEqual([1, 3]);
     const { text, ok } = await planCommand({ model: path, instance: "m7i.48xlarge" });
     expect(ok).toBe(true);
@@ -67,7 +97,9 @@ describe("herd plan", () => {
     await expect(loadModelSpec(join(dir, "nope"))).rejects.toThrow(/not a known id/);
     await writeFile(join(dir, "junk.bin"), "not a model");
     await expect(loadModelSpec(join(dir, "junk.bin"))).rejects.toThrow(/not a GGUF file/);
-    await expect(planCommand({ model: "scout", instance: "trn9.huge" })).rejects.toThrow(/unknown --instance trn9\.huge; known: trn2\.48xlarge/);
+    await expect(planCommand({ model: "scout", instance: "trn9.huge" })).rejects.toThrow(
+      /unknown --instance trn9\.huge; known: trn2\.48xlarge/,
+    );
     await expect(planCommand({ model: "scout", instance: "trn2.48xlarge", devices: "32" })).rejects.toThrow(/--devices must be 1…16/);
   });
 

@@ -25,21 +25,43 @@ interface Case {
 }
 
 const COMPLETION = (extra: Record<string, unknown>) => ({ model: "stories260K", prompt: "Once upon a time", max_tokens: 4, ...extra });
-const CHAT = (extra: Record<string, unknown>) => ({ model: "stories260K", messages: [{ role: "user", content: "Hi" }], max_tokens: 2, ...extra });
+const CHAT = (extra: Record<string, unknown>) => ({
+  model: "stories260K",
+  messages: [{ role: "user", content: "Hi" }],
+  max_tokens: 2,
+  ...extra,
+});
 const LONG_PROMPT = "Once upon a time there was a little girl. ".repeat(40);
 
 const completionCases: Case[] = [
-  { name: "missing prompt", body: { model: "stories260K", max_tokens: 3 }, status: 400, param: "prompt", code: "missing_required_parameter" },
+  {
+    name: "missing prompt",
+    body: { model: "stories260K", max_tokens: 3 },
+    status: 400,
+    param: "prompt",
+    code: "missing_required_parameter",
+  },
   { name: "prompt is a number", body: COMPLETION({ prompt: 42 }), status: 400, param: "prompt" },
   { name: "prompt is an object", body: COMPLETION({ prompt: { text: "x" } }), status: 400, param: "prompt" },
   { name: "prompt is an empty list", body: COMPLETION({ prompt: [] }), status: 400, param: "prompt" },
   { name: "prompt is a list with an empty token list", body: COMPLETION({ prompt: [[]] }), status: 400, param: "prompt" },
-  { name: "prompt mixes strings and numbers", body: COMPLETION({ prompt: ["a", 1] }), status: 400, param: "prompt", code: "invalid_parameter" },
+  {
+    name: "prompt mixes strings and numbers",
+    body: COMPLETION({ prompt: ["a", 1] }),
+    status: 400,
+    param: "prompt",
+    code: "invalid_parameter",
+  },
   { name: "prompt token id beyond the vocabulary", body: COMPLETION({ prompt: [1, 99_999] }), status: 400, param: "prompt" },
   { name: "prompt token id negative", body: COMPLETION({ prompt: [1, -1] }), status: 400, param: "prompt" },
   { name: "prompt token id fractional", body: COMPLETION({ prompt: [1, 1.5] }), status: 400, param: "prompt" },
   { name: "prompt longer than max-model-len", body: COMPLETION({ prompt: LONG_PROMPT }), status: 400, code: "context_length_exceeded" },
-  { name: "prompt + max_tokens beyond max-model-len", body: COMPLETION({ max_tokens: MAX_MODEL_LEN }), status: 400, code: "context_length_exceeded" },
+  {
+    name: "prompt + max_tokens beyond max-model-len",
+    body: COMPLETION({ max_tokens: MAX_MODEL_LEN }),
+    status: 400,
+    code: "context_length_exceeded",
+  },
   { name: "too many prompts", body: COMPLETION({ prompt: Array.from({ length: 65 }, () => "a") }), status: 400, param: "prompt" },
   { name: "max_tokens is a string", body: COMPLETION({ max_tokens: "5" }), status: 400, param: "max_tokens" },
   { name: "max_tokens negative", body: COMPLETION({ max_tokens: -1 }), status: 400, param: "max_tokens" },
@@ -94,16 +116,51 @@ const chatCases: Case[] = [
   { name: "chat: messages not a list", body: CHAT({ messages: "Hi" }), status: 400, param: "messages" },
   { name: "chat: message without role", body: CHAT({ messages: [{ content: "Hi" }] }), status: 400, param: "messages[0].role" },
   { name: "chat: unknown role", body: CHAT({ messages: [{ role: "wizard", content: "Hi" }] }), status: 400, param: "messages[0].role" },
-  { name: "chat: content is a number", body: CHAT({ messages: [{ role: "user", content: 5 }] }), status: 400, param: "messages[0].content" },
-  { name: "chat: user content null", body: CHAT({ messages: [{ role: "user", content: null }] }), status: 400, param: "messages[0].content" },
-  { name: "chat: unknown content part", body: CHAT({ messages: [{ role: "user", content: [{ type: "audio", data: "x" }] }] }), status: 400, param: "messages[0].content[0].type" },
-  { name: "chat: text part without text", body: CHAT({ messages: [{ role: "user", content: [{ type: "text" }] }] }), status: 400, param: "messages[0].content[0].text" },
-  { name: "chat: image input (not supported yet)", body: CHAT({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://httpbin.org/image/png" } }] }] }), status: 400, param: "messages[0].content[0]" },
+  {
+    name: "chat: content is a number",
+    body: CHAT({ messages: [{ role: "user", content: 5 }] }),
+    status: 400,
+    param: "messages[0].content",
+  },
+  {
+    name: "chat: user content null",
+    body: CHAT({ messages: [{ role: "user", content: null }] }),
+    status: 400,
+    param: "messages[0].content",
+  },
+  {
+    name: "chat: unknown content part",
+    body: CHAT({ messages: [{ role: "user", content: [{ type: "audio", data: "x" }] }] }),
+    status: 400,
+    param: "messages[0].content[0].type",
+  },
+  {
+    name: "chat: text part without text",
+    body: CHAT({ messages: [{ role: "user", content: [{ type: "text" }] }] }),
+    status: 400,
+    param: "messages[0].content[0].text",
+  },
+  {
+    name: "chat: image input (not supported yet)",
+    body: CHAT({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://httpbin.org/image/png" } }] }] }),
+    status: 400,
+    param: "messages[0].content[0]",
+  },
   { name: "chat: top_logprobs without logprobs", body: CHAT({ top_logprobs: 2 }), status: 400, param: "top_logprobs" },
   { name: "chat: top_logprobs above the limit", body: CHAT({ logprobs: true, top_logprobs: 50 }), status: 400, param: "top_logprobs" },
   { name: "chat: logprobs is a number", body: CHAT({ logprobs: 3 }), status: 400, param: "logprobs" },
-  { name: "chat: response_format json_schema without json_schema", body: CHAT({ response_format: { type: "json_schema" } }), status: 400, param: "response_format.json_schema" },
-  { name: "chat: response_format of an unknown type", body: CHAT({ response_format: { type: "yaml" } }), status: 400, param: "response_format.type" },
+  {
+    name: "chat: response_format json_schema without json_schema",
+    body: CHAT({ response_format: { type: "json_schema" } }),
+    status: 400,
+    param: "response_format.json_schema",
+  },
+  {
+    name: "chat: response_format of an unknown type",
+    body: CHAT({ response_format: { type: "yaml" } }),
+    status: 400,
+    param: "response_format.type",
+  },
   {
     name: "chat: json_schema with an unsupported keyword",
     body: CHAT({ response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "string", pattern: "^a+$" } } } }),
@@ -112,21 +169,64 @@ const chatCases: Case[] = [
     code: "unsupported_schema",
   },
   { name: "chat: tool_choice required without tools", body: CHAT({ tool_choice: "required" }), status: 400, param: "tool_choice" },
-  { name: "chat: tool_choice names an unknown function", body: CHAT({ tool_choice: { type: "function", function: { name: "g" } }, tools: [{ type: "function", function: { name: "f" } }] }), status: 400, param: "tool_choice" },
-  { name: "chat: tool name with a space", body: CHAT({ tools: [{ type: "function", function: { name: "get weather" } }] }), status: 400, param: "tools[0].function.name" },
+  {
+    name: "chat: tool_choice names an unknown function",
+    body: CHAT({ tool_choice: { type: "function", function: { name: "g" } }, tools: [{ type: "function", function: { name: "f" } }] }),
+    status: 400,
+    param: "tool_choice",
+  },
+  {
+    name: "chat: tool name with a space",
+    body: CHAT({ tools: [{ type: "function", function: { name: "get weather" } }] }),
+    status: 400,
+    param: "tools[0].function.name",
+  },
   {
     name: "chat: required tool whose parameters use an unsupported keyword",
-    body: CHAT({ tool_choice: "required", tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: { a: { type: "string", format: "email" } } } } }] }),
+    body: CHAT({
+      tool_choice: "required",
+      tools: [
+        {
+          type: "function",
+          function: { name: "f", parameters: { type: "object", properties: { a: { type: "string", format: "email" } } } },
+        },
+      ],
+    }),
     status: 400,
     param: "tools[0].function.parameters",
     code: "unsupported_schema",
   },
-  { name: "chat: tool call arguments that are not JSON", body: CHAT({ messages: [{ role: "user", content: "Hi" }, { role: "assistant", tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: "{x" } }] }] }), status: 400, param: "messages[1].tool_calls[0].function.arguments" },
+  {
+    name: "chat: tool call arguments that are not JSON",
+    body: CHAT({
+      messages: [
+        { role: "user", content: "Hi" },
+        { role: "assistant", tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: "{x" } }] },
+      ],
+    }),
+    status: 400,
+    param: "messages[1].tool_calls[0].function.arguments",
+  },
   { name: "chat: max_completion_tokens negative", body: CHAT({ max_completion_tokens: -5 }), status: 400, param: "max_completion_tokens" },
-  { name: "chat: max_tokens beyond max-model-len", body: CHAT({ max_tokens: MAX_MODEL_LEN }), status: 400, code: "context_length_exceeded" },
-  { name: "chat: continue_final_message after a user turn", body: CHAT({ continue_final_message: true, add_generation_prompt: false }), status: 400, param: "continue_final_message" },
+  {
+    name: "chat: max_tokens beyond max-model-len",
+    body: CHAT({ max_tokens: MAX_MODEL_LEN }),
+    status: 400,
+    code: "context_length_exceeded",
+  },
+  {
+    name: "chat: continue_final_message after a user turn",
+    body: CHAT({ continue_final_message: true, add_generation_prompt: false }),
+    status: 400,
+    param: "continue_final_message",
+  },
   { name: "chat: unknown model", body: CHAT({ model: "llama-9000" }), status: 404, param: "model" },
-  { name: "chat: prompt longer than max-model-len", body: CHAT({ messages: [{ role: "user", content: LONG_PROMPT }] }), status: 400, code: "context_length_exceeded" },
+  {
+    name: "chat: prompt longer than max-model-len",
+    body: CHAT({ messages: [{ role: "user", content: LONG_PROMPT }] }),
+    status: 400,
+    code: "context_length_exceeded",
+  },
   { name: "chat: oversize body", body: CHAT({ messages: [{ role: "user", content: "x".repeat(MAX_BODY) }] }), status: 413 },
 ];
 
@@ -136,14 +236,24 @@ const bodyCases: Case[] = [
   { name: "body is a JSON array", body: [1, 2, 3], status: 400, code: "invalid_json" },
   { name: "body is a JSON string", body: '"hello"', status: 400, code: "invalid_json" },
   { name: "body is JSON null", body: "null", status: 400, code: "invalid_json" },
-  { name: "invalid UTF-8", body: new Uint8Array([...Buffer.from('{"prompt":"'), 0xc3, 0x28, 0xff, ...Buffer.from('"}')]), status: 400, code: "invalid_encoding" },
+  {
+    name: "invalid UTF-8",
+    body: new Uint8Array([...Buffer.from('{"prompt":"'), 0xc3, 0x28, 0xff, ...Buffer.from('"}')]),
+    status: 400,
+    code: "invalid_encoding",
+  },
   { name: "oversize body", body: COMPLETION({ prompt: "x".repeat(MAX_BODY + 10) }), status: 413, code: "request_too_large" },
   { name: "deeply nested JSON", body: `{"prompt":${"[".repeat(5000)}${"]".repeat(5000)}}`, status: 400 },
 ];
 
 const otherCases: Case[] = [
   { name: "tokenize: neither prompt nor messages", path: "/tokenize", body: {}, status: 400 },
-  { name: "tokenize: both prompt and messages", path: "/tokenize", body: { prompt: "a", messages: [{ role: "user", content: "b" }] }, status: 400 },
+  {
+    name: "tokenize: both prompt and messages",
+    path: "/tokenize",
+    body: { prompt: "a", messages: [{ role: "user", content: "b" }] },
+    status: 400,
+  },
   { name: "tokenize: prompt is a number", path: "/tokenize", body: { prompt: 5 }, status: 400, param: "prompt" },
   { name: "detokenize: tokens are strings", path: "/detokenize", body: { tokens: ["a"] }, status: 400, param: "tokens[0]" },
   { name: "detokenize: token beyond the vocabulary", path: "/detokenize", body: { tokens: [1, 99_999] }, status: 400, param: "tokens[1]" },
@@ -162,13 +272,30 @@ function encode(body: Body): string | Uint8Array | null {
 
 describe.skipIf(!modelPath || !goldenPath)("bad input e2e (stories260K)", () => {
   let server: HerdServer;
-  const golden = goldenPath ? (JSON.parse(readFileSync(goldenPath, "utf8")) as { cases: Array<{ prompt: string; completion_text: string; completion_token_ids: number[] }> }) : null;
+  const golden = goldenPath
+    ? (JSON.parse(readFileSync(goldenPath, "utf8")) as {
+        cases: Array<{ prompt: string; completion_text: string; completion_token_ids: number[] }>;
+      })
+    : null;
   let goodText8 = "";
 
   beforeAll(async () => {
-    server = await startHerd([modelPath as string, "--max-model-len", String(MAX_MODEL_LEN), "--max-request-body-bytes", String(MAX_BODY), "--threads", "1"]);
+    server = await startHerd([
+      modelPath as string,
+      "--max-model-len",
+      String(MAX_MODEL_LEN),
+      "--max-request-body-bytes",
+      String(MAX_BODY),
+      "--threads",
+      "1",
+    ]);
     const g = golden?.cases[0];
-    if (g) goodText8 = ((await (await server.fetch("/detokenize", { method: "POST", body: JSON.stringify({ tokens: g.completion_token_ids.slice(0, 8) }) })).json()) as { prompt: string }).prompt;
+    if (g)
+      goodText8 = (
+        (await (
+          await server.fetch("/detokenize", { method: "POST", body: JSON.stringify({ tokens: g.completion_token_ids.slice(0, 8) }) })
+        ).json()) as { prompt: string }
+      ).prompt;
   });
   afterAll(async () => {
     await server?.stop();
@@ -180,7 +307,10 @@ describe.skipIf(!modelPath || !goldenPath)("bad input e2e (stories260K)", () => 
   });
 
   const good = async () => {
-    const res = await server.fetch("/v1/completions", { method: "POST", body: JSON.stringify({ prompt: golden?.cases[0]?.prompt, max_tokens: 8, temperature: 0 }) });
+    const res = await server.fetch("/v1/completions", {
+      method: "POST",
+      body: JSON.stringify({ prompt: golden?.cases[0]?.prompt, max_tokens: 8, temperature: 0 }),
+    });
     expect(res.status).toBe(200);
     return ((await res.json()) as { choices: Array<{ text: string }> }).choices[0]?.text;
   };
@@ -211,10 +341,21 @@ describe.skipIf(!modelPath || !goldenPath)("bad input e2e (stories260K)", () => 
     const g = golden?.cases[0];
     if (!g) return;
     const client = server.client();
-    const stream = await client.completions.create({ model: "stories260K", prompt: g.prompt, max_tokens: 64, temperature: 0, stream: true });
+    const stream = await client.completions.create({
+      model: "stories260K",
+      prompt: g.prompt,
+      max_tokens: 64,
+      temperature: 0,
+      stream: true,
+    });
     const barrage = Promise.all(
       ALL.map((c) =>
-        server.fetch(c.path ?? (c.name.startsWith("chat:") ? "/v1/chat/completions" : "/v1/completions"), { method: c.method ?? "POST", body: encode(c.body) }).then((r) => r.status),
+        server
+          .fetch(c.path ?? (c.name.startsWith("chat:") ? "/v1/chat/completions" : "/v1/completions"), {
+            method: c.method ?? "POST",
+            body: encode(c.body),
+          })
+          .then((r) => r.status),
       ),
     );
     let text = "";
@@ -224,9 +365,15 @@ describe.skipIf(!modelPath || !goldenPath)("bad input e2e (stories260K)", () => 
   });
 
   it("ignores unknown fields, as OpenAI does", async () => {
-    const res = await server.fetch("/v1/completions", { method: "POST", body: JSON.stringify({ ...COMPLETION({}), frobnicate: true, metadata: { a: 1 } }) });
+    const res = await server.fetch("/v1/completions", {
+      method: "POST",
+      body: JSON.stringify({ ...COMPLETION({}), frobnicate: true, metadata: { a: 1 } }),
+    });
     expect(res.status).toBe(200);
-    const chat = await server.fetch("/v1/chat/completions", { method: "POST", body: JSON.stringify({ ...CHAT({}), store: true, messages: [{ role: "user", content: "Hi", extra: 1 }] }) });
+    const chat = await server.fetch("/v1/chat/completions", {
+      method: "POST",
+      body: JSON.stringify({ ...CHAT({}), store: true, messages: [{ role: "user", content: "Hi", extra: 1 }] }),
+    });
     expect(chat.status).toBe(200);
   });
 });

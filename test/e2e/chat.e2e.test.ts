@@ -55,7 +55,10 @@ describe("chat e2e (embedded Llama 4)", () => {
     expect(r.choices[0]?.message.role).toBe("assistant");
     expect(typeof r.choices[0]?.message.content).toBe("string");
     expect(r.choices[0]?.finish_reason).toBe("length");
-    const tok = (await (await server.fetch("/tokenize", { method: "POST", body: JSON.stringify({ messages }) })).json()) as { count: number; tokens: number[] };
+    const tok = (await (await server.fetch("/tokenize", { method: "POST", body: JSON.stringify({ messages }) })).json()) as {
+      count: number;
+      tokens: number[];
+    };
     expect(r.usage).toMatchObject({ prompt_tokens: tok.count, completion_tokens: 4, total_tokens: tok.count + 4 });
   });
 
@@ -63,7 +66,11 @@ describe("chat e2e (embedded Llama 4)", () => {
     const messages = [
       { role: "system", content: "Be brief." },
       { role: "user", content: [{ type: "text", text: "Weather?" }] },
-      { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id: "c1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }],
+      },
       { role: "tool", tool_call_id: "c1", content: "18 C" },
     ];
     const res = await server.fetch("/tokenize", { method: "POST", body: JSON.stringify({ messages, return_token_strs: true }) });
@@ -76,7 +83,11 @@ describe("chat e2e (embedded Llama 4)", () => {
     expect(text).toContain("<|header_start|>user<|header_end|>\n\nWeather?<|eot|>");
     expect(text).toMatch(/<\|header_start\|>(ipython|tool)<\|header_end\|>/);
     expect(text.endsWith("<|header_start|>assistant<|header_end|>\n\n")).toBe(true);
-    const r = await client.chat.completions.create({ model: "herd-llama4-random", messages: messages as OpenAI.ChatCompletionMessageParam[], max_tokens: 2 });
+    const r = await client.chat.completions.create({
+      model: "herd-llama4-random",
+      messages: messages as OpenAI.ChatCompletionMessageParam[],
+      max_tokens: 2,
+    });
     expect(r.usage?.prompt_tokens).toBe(tok.tokens.length);
   });
 
@@ -126,7 +137,14 @@ describe("chat e2e (embedded Llama 4)", () => {
   });
 
   it("n=2 with a seed is reproducible", async () => {
-    const req = { model: "herd-llama4-random", messages: [{ role: "user" as const, content: "Hi" }], max_tokens: 3, n: 2, seed: 7, temperature: 1 };
+    const req = {
+      model: "herd-llama4-random",
+      messages: [{ role: "user" as const, content: "Hi" }],
+      max_tokens: 3,
+      n: 2,
+      seed: 7,
+      temperature: 1,
+    };
     const a = await client.chat.completions.create(req);
     const b = await client.chat.completions.create(req);
     expect(a.choices.map((c) => c.message.content)).toEqual(b.choices.map((c) => c.message.content));
@@ -135,7 +153,9 @@ describe("chat e2e (embedded Llama 4)", () => {
   });
 
   it("refuses an unknown model with 404 and image input with 400", async () => {
-    await expect(client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "x" }], max_tokens: 1 })).rejects.toMatchObject({
+    await expect(
+      client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "x" }], max_tokens: 1 }),
+    ).rejects.toMatchObject({
       status: 404,
       code: "model_not_found",
       param: "model",

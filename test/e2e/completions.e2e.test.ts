@@ -11,7 +11,14 @@ const modelPath = fixturePath("stories260K.gguf");
 const goldenPath = fixturePath("stories260K.golden.json");
 
 interface Golden {
-  cases: Array<{ prompt: string; prompt_token_ids: number[]; completion_token_ids: number[]; completion_text: string; max_tokens: number; finish_reason: string }>;
+  cases: Array<{
+    prompt: string;
+    prompt_token_ids: number[];
+    completion_token_ids: number[];
+    completion_text: string;
+    max_tokens: number;
+    finish_reason: string;
+  }>;
 }
 
 describe.skipIf(!modelPath || !goldenPath)("completions e2e (stories260K)", () => {
@@ -38,9 +45,19 @@ describe.skipIf(!modelPath || !goldenPath)("completions e2e (stories260K)", () =
 
   it("reproduces the goldens batched in one request, and from token-id prompts", async () => {
     const maxTokens = Math.min(...golden.cases.map((g) => g.max_tokens));
-    const r = await client.completions.create({ model: "stories260K", prompt: golden.cases.map((g) => g.prompt), max_tokens: maxTokens, temperature: 0 });
+    const r = await client.completions.create({
+      model: "stories260K",
+      prompt: golden.cases.map((g) => g.prompt),
+      max_tokens: maxTokens,
+      temperature: 0,
+    });
     expect(r.choices).toHaveLength(golden.cases.length);
-    const ids = await client.completions.create({ model: "stories260K", prompt: golden.cases.map((g) => g.prompt_token_ids), max_tokens: maxTokens, temperature: 0 });
+    const ids = await client.completions.create({
+      model: "stories260K",
+      prompt: golden.cases.map((g) => g.prompt_token_ids),
+      max_tokens: maxTokens,
+      temperature: 0,
+    });
     for (const [i, g] of golden.cases.entries()) {
       const expected = (await detokenize(server, g.completion_token_ids.slice(0, maxTokens))).prompt;
       expect(r.choices.find((c) => c.index === i)?.text).toBe(expected);
@@ -51,7 +68,13 @@ describe.skipIf(!modelPath || !goldenPath)("completions e2e (stories260K)", () =
   it("streams the same text as the non-streaming response", async () => {
     const g = golden.cases[0];
     if (!g) return;
-    const stream = await client.completions.create({ model: "stories260K", prompt: g.prompt, max_tokens: g.max_tokens, temperature: 0, stream: true });
+    const stream = await client.completions.create({
+      model: "stories260K",
+      prompt: g.prompt,
+      max_tokens: g.max_tokens,
+      temperature: 0,
+      stream: true,
+    });
     let text = "";
     let finish: string | null = null;
     for await (const chunk of stream) {
@@ -80,18 +103,37 @@ describe.skipIf(!modelPath || !goldenPath)("completions e2e (stories260K)", () =
   it("stops at a stop string and leaves it out of the text", async () => {
     const g = golden.cases[0];
     if (!g) return;
-    const r = await client.completions.create({ model: "stories260K", prompt: g.prompt, max_tokens: g.max_tokens, temperature: 0, stop: ["Lily"] });
+    const r = await client.completions.create({
+      model: "stories260K",
+      prompt: g.prompt,
+      max_tokens: g.max_tokens,
+      temperature: 0,
+      stop: ["Lily"],
+    });
     expect(r.choices[0]?.text).toBe(g.completion_text.slice(0, g.completion_text.indexOf("Lily")));
     expect(r.choices[0]?.finish_reason).toBe("stop");
     expect((r.choices[0] as unknown as { stop_reason: unknown }).stop_reason).toBe("Lily");
-    const s = await client.completions.create({ model: "stories260K", prompt: g.prompt, max_tokens: g.max_tokens, temperature: 0, stop: "play", stream: true });
+    const s = await client.completions.create({
+      model: "stories260K",
+      prompt: g.prompt,
+      max_tokens: g.max_tokens,
+      temperature: 0,
+      stop: "play",
+      stream: true,
+    });
     let text = "";
     for await (const chunk of s) text += chunk.choices[0]?.text ?? "";
     expect(text).toBe(g.completion_text.slice(0, g.completion_text.indexOf("play")));
   });
 
   it("returns logprobs in OpenAI's completions shape", async () => {
-    const r = await client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 6, temperature: 0, logprobs: 3 });
+    const r = await client.completions.create({
+      model: "stories260K",
+      prompt: "Once upon a time",
+      max_tokens: 6,
+      temperature: 0,
+      logprobs: 3,
+    });
     const lp = r.choices[0]?.logprobs;
     expect(lp).toBeTruthy();
     if (!lp) return;
@@ -116,11 +158,21 @@ describe.skipIf(!modelPath || !goldenPath)("completions e2e (stories260K)", () =
 
   it("reports usage equal to /tokenize's count, in every final response and with include_usage", async () => {
     const prompt = "The little dog ran to the park and";
-    const tok = (await (await server.fetch("/tokenize", { method: "POST", body: JSON.stringify({ prompt }) })).json()) as { count: number; tokens: number[] };
+    const tok = (await (await server.fetch("/tokenize", { method: "POST", body: JSON.stringify({ prompt }) })).json()) as {
+      count: number;
+      tokens: number[];
+    };
     const r = await client.completions.create({ model: "stories260K", prompt, max_tokens: 5, temperature: 0 });
     expect(r.usage?.prompt_tokens).toBe(tok.count);
     expect(r.usage?.total_tokens).toBe(tok.count + 5);
-    const s = await client.completions.create({ model: "stories260K", prompt, max_tokens: 5, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    const s = await client.completions.create({
+      model: "stories260K",
+      prompt,
+      max_tokens: 5,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let usage: OpenAI.CompletionUsage | null | undefined;
     let chunks = 0;
     for await (const chunk of s) {
@@ -154,7 +206,13 @@ describe.skipIf(!modelPath || !goldenPath)("completions e2e (stories260K)", () =
   });
 
   it("echo prepends the prompt", async () => {
-    const r = await client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 3, temperature: 0, echo: true });
+    const r = await client.completions.create({
+      model: "stories260K",
+      prompt: "Once upon a time",
+      max_tokens: 3,
+      temperature: 0,
+      echo: true,
+    });
     expect(r.choices[0]?.text.startsWith("Once upon a time,")).toBe(true);
   });
 
@@ -178,7 +236,11 @@ describe.skipIf(!modelPath || !goldenPath)("completions e2e (stories260K)", () =
 
   it("sends x-request-id and the SSE head on Node's own response (JSON, stream, errors)", async () => {
     const post = (body: object, id: string) =>
-      server.fetch("/v1/completions", { method: "POST", headers: { "content-type": "application/json", "x-request-id": id }, body: JSON.stringify(body) });
+      server.fetch("/v1/completions", {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-request-id": id },
+        body: JSON.stringify(body),
+      });
     const json = await post({ prompt: "Once upon a time", max_tokens: 2, temperature: 0 }, "req-json");
     expect(json.headers.get("x-request-id")).toBe("req-json");
     expect(json.headers.get("content-type")).toContain("application/json");
@@ -202,7 +264,14 @@ describe.skipIf(!modelPath || !goldenPath)("completions e2e (stories260K)", () =
     const before = (await getMetric(server, "vllm:request_success_total", { finished_reason: "abort" })) ?? 0;
     const ac = new AbortController();
     const s = await client.completions.create(
-      { model: "stories260K", prompt: "Once upon a time", max_tokens: 1500, temperature: 0, ignore_eos: true, stream: true } as OpenAI.CompletionCreateParamsStreaming,
+      {
+        model: "stories260K",
+        prompt: "Once upon a time",
+        max_tokens: 1500,
+        temperature: 0,
+        ignore_eos: true,
+        stream: true,
+      } as OpenAI.CompletionCreateParamsStreaming,
       { signal: ac.signal },
     );
     let n = 0;
@@ -220,7 +289,8 @@ describe.skipIf(!modelPath || !goldenPath)("completions e2e (stories260K)", () =
     expect(runningMidStream).toBe(1);
     expect(n).toBeLessThan(100);
     const deadline = Date.now() + 5000;
-    while ((await getMetric(server, "vllm:num_requests_running")) !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((await getMetric(server, "vllm:num_requests_running")) !== 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     expect(await getMetric(server, "vllm:num_requests_running")).toBe(0);
     expect(await getMetric(server, "vllm:request_success_total", { finished_reason: "abort" })).toBe(before + 1);
     // The generation counter stopped far short of the 1500 tokens asked for.

@@ -21,7 +21,9 @@ const image = (url: string): Part => ({ type: "image_url", image_url: { url } })
 const text = (t: string): Part => ({ type: "text", text: t });
 
 async function png(w: number, h: number, rgb: [number, number, number]): Promise<Buffer> {
-  return sharp({ create: { width: w, height: h, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).png().toBuffer();
+  return sharp({ create: { width: w, height: h, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } })
+    .png()
+    .toBuffer();
 }
 const dataUrl = (b: Buffer, type = "image/png") => `data:${type};base64,${b.toString("base64")}`;
 
@@ -47,7 +49,12 @@ function pngBomb(): Buffer {
   ihdr.writeUInt32BE(30000, 0);
   ihdr.writeUInt32BE(30000, 4);
   ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", Buffer.from([0x78, 0x9c, 0x03, 0x00])), chunk("IEND", Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", Buffer.from([0x78, 0x9c, 0x03, 0x00])),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
 }
 
 describe("images e2e (embedded Llama 4)", () => {
@@ -61,7 +68,9 @@ describe("images e2e (embedded Llama 4)", () => {
 
   beforeAll(async () => {
     red = await png(100, 100, [220, 20, 20]);
-    const jpeg = await sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 1, g: 2, b: 3 } } }).jpeg().toBuffer();
+    const jpeg = await sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 1, g: 2, b: 3 } } })
+      .jpeg()
+      .toBuffer();
     truncatedJpeg = jpeg.subarray(0, Math.floor(jpeg.length / 2));
     media = createServer((req, res) => {
       const path = new URL(req.url ?? "/", "http://x").pathname;
@@ -83,7 +92,8 @@ describe("images e2e (embedded Llama 4)", () => {
     const body = (await probe.json()) as { error?: { message: string; param: string } };
     if (probe.status === 400 && /vision projector/.test(body.error?.message ?? "")) {
       // The embedded model ships a vision tower; only a machine that cannot build libmtmd lacks it.
-      if (process.env.CI === "true") throw new Error("the embedded model's vision tower did not load (could libmtmd be built? see the server log)");
+      if (process.env.CI === "true")
+        throw new Error("the embedded model's vision tower did not load (could libmtmd be built? see the server log)");
       expect(body.error?.param).toBe("messages[0].content[0]");
     } else {
       expect(probe.status).toBe(200);
@@ -108,8 +118,16 @@ describe("images e2e (embedded Llama 4)", () => {
 
   it("answers one image (data URL) and counts its 147 tokens", async (ctx) => {
     if (!vision) return ctx.skip();
-    const withImage = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: [image(dataUrl(red)), text("What colour?")] }], max_tokens: 3 });
-    const without = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: [text("What colour?")] }], max_tokens: 3 });
+    const withImage = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: [image(dataUrl(red)), text("What colour?")] }],
+      max_tokens: 3,
+    });
+    const without = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: [text("What colour?")] }],
+      max_tokens: 3,
+    });
     expect(withImage.choices[0]?.message.role).toBe("assistant");
     expect(withImage.usage?.prompt_tokens).toBe((without.usage?.prompt_tokens ?? 0) + 147);
   });
@@ -117,9 +135,20 @@ describe("images e2e (embedded Llama 4)", () => {
   it("answers five images, one of them over local http, and a 2×2 one (727 tokens)", async (ctx) => {
     if (!vision) return ctx.skip();
     const big = dataUrl(await png(640, 480, [20, 20, 220]));
-    const parts = [image(dataUrl(red)), image(`${mediaUrl}/red.png`), image(dataUrl(red)), image(big), image(dataUrl(red)), text("Compare them.")];
+    const parts = [
+      image(dataUrl(red)),
+      image(`${mediaUrl}/red.png`),
+      image(dataUrl(red)),
+      image(big),
+      image(dataUrl(red)),
+      text("Compare them."),
+    ];
     const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: parts }], max_tokens: 2 });
-    const base = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: [text("Compare them.")] }], max_tokens: 2 });
+    const base = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: [text("Compare them.")] }],
+      max_tokens: 2,
+    });
     expect((r.usage?.prompt_tokens ?? 0) - (base.usage?.prompt_tokens ?? 0)).toBe(4 * 147 + 727);
   });
 
@@ -164,8 +193,12 @@ describe("images e2e (embedded Llama 4)", () => {
   it("keeps serving text while an image is still being fetched", async (ctx) => {
     if (!vision) return ctx.skip();
     const order: string[] = [];
-    const slow = client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: [image(`${mediaUrl}/slow.png`)] }], max_tokens: 1 }).then(() => order.push("image"));
-    const fast = client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 1 }).then(() => order.push("text"));
+    const slow = client.chat.completions
+      .create({ model: MODEL, messages: [{ role: "user", content: [image(`${mediaUrl}/slow.png`)] }], max_tokens: 1 })
+      .then(() => order.push("image"));
+    const fast = client.chat.completions
+      .create({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 1 })
+      .then(() => order.push("text"));
     await Promise.all([slow, fast]);
     expect(order).toEqual(["text", "image"]);
   });

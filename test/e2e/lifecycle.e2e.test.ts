@@ -23,7 +23,9 @@ function childPids(pid: number): number[] {
 
 describe.skipIf(!modelPath)("lifecycle e2e (stories260K)", () => {
   it("requires the API key on every route but /health and /ready (HERD_API_KEY); --stream-interval batches tokens", async () => {
-    const server = await startHerd([modelPath as string, "--threads", "1", "--stream-interval", "4"], { env: { HERD_API_KEY: "sk-herd-test" } });
+    const server = await startHerd([modelPath as string, "--threads", "1", "--stream-interval", "4"], {
+      env: { HERD_API_KEY: "sk-herd-test" },
+    });
     try {
       const routes: Array<[string, string, object | null]> = [
         ["POST", "/v1/chat/completions", { messages: [{ role: "user", content: "Hi" }], max_tokens: 1 }],
@@ -74,7 +76,13 @@ describe.skipIf(!modelPath)("lifecycle e2e (stories260K)", () => {
       const client = server.client();
       const [engine] = childPids(server.proc.pid as number);
       expect(engine).toBeGreaterThan(0);
-      const stream = await client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 1500, ignore_eos: true, stream: true } as OpenAI.CompletionCreateParamsStreaming);
+      const stream = await client.completions.create({
+        model: "stories260K",
+        prompt: "Once upon a time",
+        max_tokens: 1500,
+        ignore_eos: true,
+        stream: true,
+      } as OpenAI.CompletionCreateParamsStreaming);
       let chunks = 0;
       const consumed = (async () => {
         for await (const _ of stream) if (++chunks === 2) process.kill(engine as number, "SIGKILL");
@@ -102,13 +110,17 @@ describe.skipIf(!modelPath)("lifecycle e2e (stories260K)", () => {
       const running = await client.completions.create(long, { signal: ac.signal });
       const waiting = client.completions.create(long, { signal: ac.signal }).catch(() => null); // queued: no headers until it runs
       const deadline = Date.now() + 5000;
-      while ((await getMetric(server, "vllm:num_requests_waiting")) !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while ((await getMetric(server, "vllm:num_requests_waiting")) !== 1 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
       const res = await server.fetch("/v1/completions", { method: "POST", body: JSON.stringify({ prompt: "Once", max_tokens: 2 }) });
       expect(res.status).toBe(429);
       expect(res.headers.get("retry-after-ms")).toMatch(/^\d+$/);
       expect(res.headers.get("retry-after")).toMatch(/^\d+$/);
       expect(res.headers.get("x-should-retry")).toBe("true");
-      expect(((await res.json()) as { error: { type: string; code: string } }).error).toMatchObject({ type: "rate_limit_error", code: "queue_full" });
+      expect(((await res.json()) as { error: { type: string; code: string } }).error).toMatchObject({
+        type: "rate_limit_error",
+        code: "queue_full",
+      });
       ac.abort();
       for await (const _ of running) break;
       await waiting;
@@ -120,7 +132,14 @@ describe.skipIf(!modelPath)("lifecycle e2e (stories260K)", () => {
   it("drains on SIGTERM: readiness false, new requests refused, in-flight requests finish, then exit 0", async () => {
     const server = await startHerd([modelPath as string, "--threads", "1", "--shutdown-timeout", "20"]);
     const client = server.client();
-    const stream = await client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 600, ignore_eos: true, temperature: 0, stream: true } as OpenAI.CompletionCreateParamsStreaming);
+    const stream = await client.completions.create({
+      model: "stories260K",
+      prompt: "Once upon a time",
+      max_tokens: 600,
+      ignore_eos: true,
+      temperature: 0,
+      stream: true,
+    } as OpenAI.CompletionCreateParamsStreaming);
     let text = "";
     let finish: string | null = null;
     let signalled = false;
@@ -136,7 +155,9 @@ describe.skipIf(!modelPath)("lifecycle e2e (stories260K)", () => {
         const status = (p: Promise<Response>) => p.then((r) => r.status).catch(() => "refused");
         afterSignal = {
           ready: await status(server.fetch("/ready")),
-          completion: await status(server.fetch("/v1/completions", { method: "POST", body: JSON.stringify({ prompt: "x", max_tokens: 1 }) })),
+          completion: await status(
+            server.fetch("/v1/completions", { method: "POST", body: JSON.stringify({ prompt: "x", max_tokens: 1 }) }),
+          ),
         };
       }
     }

@@ -57,9 +57,17 @@ describe("inputs that crash llama.cpp's tokenizer", () => {
 
   it("the same runs as a completions prompt and through /tokenize", async () => {
     const prompt = "x".repeat(30_000);
-    const res = await server.fetch("/v1/completions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: MODEL, prompt, max_tokens: 2 }) });
+    const res = await server.fetch("/v1/completions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: MODEL, prompt, max_tokens: 2 }),
+    });
     expect(res.status).toBe(200);
-    const tok = await server.fetch("/tokenize", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: MODEL, prompt: " \n".repeat(20_000) }) });
+    const tok = await server.fetch("/tokenize", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: MODEL, prompt: " \n".repeat(20_000) }),
+    });
     expect(tok.status).toBe(200);
     expect(((await tok.json()) as { count: number }).count).toBeGreaterThan(0);
     await goodRequestWorks();
@@ -70,10 +78,11 @@ describe("the event loop", () => {
   it("answers /health in under 100 ms while 8 MB prompts are handled", async () => {
     // Bodies are serialized before the probe starts: this process's own JSON.stringify of 8 MB would
     // otherwise count as the server's latency.
-    const bodies = ["hello ".repeat(1_300_000).slice(0, 8 * 1024 * 1024 - 200), "y".repeat(1_000_000), " \n".repeat(400_000)].map((content) =>
-      JSON.stringify({ model: MODEL, max_tokens: 2, messages: [{ role: "user", content }] }),
+    const bodies = ["hello ".repeat(1_300_000).slice(0, 8 * 1024 * 1024 - 200), "y".repeat(1_000_000), " \n".repeat(400_000)].map(
+      (content) => JSON.stringify({ model: MODEL, max_tokens: 2, messages: [{ role: "user", content }] }),
     );
-    const send = (body: string) => server.fetch("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body });
+    const send = (body: string) =>
+      server.fetch("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body });
     const worst: number[] = [];
     let done = false;
     const prober = (async () => {
@@ -100,10 +109,15 @@ describe("the event loop", () => {
 describe("huge conversations", () => {
   it("refuses more messages than the context has tokens before validating them, renders long ones off the event loop", async () => {
     const body = (messages: unknown[]) => JSON.stringify({ model: MODEL, max_tokens: 2, messages });
-    const post = (b: string) => server.fetch("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: b });
+    const post = (b: string) =>
+      server.fetch("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: b });
     const turn = (i: number) => ({ role: i % 2 ? "assistant" : "user", content: "hi" });
     // Serialized before the probe starts (see above).
-    const bodies = [body(Array.from({ length: 200_000 }, (_, i) => turn(i))), body(Array.from({ length: 3_000 }, (_, i) => turn(i))), body(Array.from({ length: 301 }, (_, i) => turn(i)))];
+    const bodies = [
+      body(Array.from({ length: 200_000 }, (_, i) => turn(i))),
+      body(Array.from({ length: 3_000 }, (_, i) => turn(i))),
+      body(Array.from({ length: 301 }, (_, i) => turn(i))),
+    ];
     const worst: number[] = [];
     let done = false;
     const prober = (async () => {
@@ -118,7 +132,9 @@ describe("huge conversations", () => {
     done = true;
     await prober;
     expect(refused.status).toBe(400);
-    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/at least 200000 prompt tokens \(200000 messages/);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(
+      /at least 200000 prompt tokens \(200000 messages/,
+    );
     // 3,000 messages render (on the worker thread) to more tokens than the context holds.
     expect(rendered.status).toBe(400);
     expect(((await rendered.json()) as { error: { code: string } }).error.code).toBe("context_length_exceeded");
@@ -129,7 +145,8 @@ describe("huge conversations", () => {
 
 describe("hostile structured requests", () => {
   // As JSON text: JSON.stringify itself overflows the stack on these.
-  const nestObjects = (d: number) => `${'{"type":"object","required":["a"],"properties":{"a":'.repeat(d)}{"type":"string"}${"}}".repeat(d)}`;
+  const nestObjects = (d: number) =>
+    `${'{"type":"object","required":["a"],"properties":{"a":'.repeat(d)}{"type":"string"}${"}}".repeat(d)}`;
   const nestArrays = (d: number) => {
     let s: unknown = { type: "string" };
     for (let i = 0; i < d; i++) s = { type: "array", items: s };
@@ -139,9 +156,21 @@ describe("hostile structured requests", () => {
   const withSchema = (schema: string) =>
     `{"model":"${MODEL}","max_tokens":2,"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":${schema}}}}`;
   it.each([
-    ["a schema nested 3,000 objects deep (overflowed the stack: 500)", withSchema(nestObjects(3000)), /nests arrays and objects more than 128 levels/],
-    ["a schema of 50 nested arrays (its grammar doubled per level: 23 s, then 500)", withSchema(JSON.stringify(nestArrays(50))), /too large/],
-    ["an enum of 100,000 values (deduplicated pairwise: minutes with the event loop held)", withSchema(JSON.stringify({ enum: Array.from({ length: 100_000 }, (_, i) => String(i)) })), /too large/],
+    [
+      "a schema nested 3,000 objects deep (overflowed the stack: 500)",
+      withSchema(nestObjects(3000)),
+      /nests arrays and objects more than 128 levels/,
+    ],
+    [
+      "a schema of 50 nested arrays (its grammar doubled per level: 23 s, then 500)",
+      withSchema(JSON.stringify(nestArrays(50))),
+      /too large/,
+    ],
+    [
+      "an enum of 100,000 values (deduplicated pairwise: minutes with the event loop held)",
+      withSchema(JSON.stringify({ enum: Array.from({ length: 100_000 }, (_, i) => String(i)) })),
+      /too large/,
+    ],
     [
       "tool parameters nested 2,000 objects deep",
       `{"model":"${MODEL}","max_tokens":2,"messages":[{"role":"user","content":"hi"}],"tool_choice":"required","tools":[{"type":"function","function":{"name":"f","parameters":${nestObjects(2000)}}}]}`,

@@ -87,7 +87,12 @@ describe("tools and structured output e2e (embedded Llama 4)", () => {
   });
 
   it("response_format json_schema (strict): JSON that validates against the schema", async () => {
-    const schema = { type: "object", properties: { ok: { type: "boolean" }, n: { type: "integer", minimum: 0, maximum: 99 } }, required: ["ok", "n"], additionalProperties: false };
+    const schema = {
+      type: "object",
+      properties: { ok: { type: "boolean" }, n: { type: "integer", minimum: 0, maximum: 99 } },
+      required: ["ok", "n"],
+      additionalProperties: false,
+    };
     const r = await client.chat.completions.create({
       model: MODEL,
       messages: [{ role: "user", content: "Answer in JSON" }],
@@ -101,9 +106,21 @@ describe("tools and structured output e2e (embedded Llama 4)", () => {
   });
 
   it("response_format json_object starts a JSON object; auto tool choice leaves noise as content", async () => {
-    const obj = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "JSON please" }], response_format: { type: "json_object" }, max_tokens: 2, temperature: 0 });
+    const obj = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: "JSON please" }],
+      response_format: { type: "json_object" },
+      max_tokens: 2,
+      temperature: 0,
+    });
     expect(obj.choices[0]!.message.content).toMatch(/^\{/);
-    const auto = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Hi" }], tools: TOOLS, max_tokens: 4, temperature: 0 });
+    const auto = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: "Hi" }],
+      tools: TOOLS,
+      max_tokens: 4,
+      temperature: 0,
+    });
     expect(auto.choices[0]!.finish_reason).toBe("length");
     expect(typeof auto.choices[0]!.message.content).toBe("string");
     expect(auto.choices[0]!.message.tool_calls).toEqual([]);
@@ -124,14 +141,21 @@ describe("tools and structured output e2e (embedded Llama 4)", () => {
       { role: "tool", tool_call_id: "call_1", content: "4 C, snow" },
       { role: "tool", tool_call_id: "call_2", content: '{"temp_c": 31}' },
     ];
-    const res = await server.fetch("/tokenize", { method: "POST", body: JSON.stringify({ model: MODEL, messages, tools: TOOLS, return_token_strs: true }) });
+    const res = await server.fetch("/tokenize", {
+      method: "POST",
+      body: JSON.stringify({ model: MODEL, messages, tools: TOOLS, return_token_strs: true }),
+    });
     expect(res.status).toBe(200);
     const tok = (await res.json()) as { count: number; token_strs: string[] };
     const text = tok.token_strs.join("");
     expect(text).toContain("<|header_start|>system<|header_end|>\n\nBe brief.\n\nYou are an expert in composing functions.");
     expect(text).toContain('"name": "get_weather",\n        "description": "Weather forecast for a city"');
-    expect(text).toContain('<|header_start|>assistant<|header_end|>\n\n[get_weather(city="Oslo", unit="c"), get_weather(city="Rio", unit="c", days=2)]<|eot|>');
-    expect(text).toContain("<|header_start|>ipython<|header_end|>\n\n4 C, snow<|eot|><|header_start|>ipython<|header_end|>\n\n{\"temp_c\": 31}<|eot|>");
+    expect(text).toContain(
+      '<|header_start|>assistant<|header_end|>\n\n[get_weather(city="Oslo", unit="c"), get_weather(city="Rio", unit="c", days=2)]<|eot|>',
+    );
+    expect(text).toContain(
+      '<|header_start|>ipython<|header_end|>\n\n4 C, snow<|eot|><|header_start|>ipython<|header_end|>\n\n{"temp_c": 31}<|eot|>',
+    );
     expect(text.endsWith("<|header_start|>assistant<|header_end|>\n\n")).toBe(true);
     const r = await client.chat.completions.create({ model: MODEL, messages, tools: TOOLS, max_tokens: 1 });
     expect(r.usage?.prompt_tokens).toBe(tok.count);
@@ -140,12 +164,44 @@ describe("tools and structured output e2e (embedded Llama 4)", () => {
   it("grammars for many schema features compile in llama.cpp and constrain the first token", async () => {
     const schemas: Record<string, unknown>[] = [
       { type: "string", format: "date-time" },
-      { type: "array", prefixItems: [{ type: "string", format: "uuid" }, { type: "integer", minimum: -40, maximum: 1234 }], items: false },
-      { $defs: { node: { type: "object", properties: { v: { type: "number" }, kids: { type: "array", items: { $ref: "#/$defs/node" } } }, required: ["v"] } }, $ref: "#/$defs/node" },
-      { anyOf: [{ type: "null" }, { type: "object", properties: { s: { type: "string", minLength: 1, maxLength: 5 } }, required: ["s"], additionalProperties: { type: "boolean" } }] },
+      {
+        type: "array",
+        prefixItems: [
+          { type: "string", format: "uuid" },
+          { type: "integer", minimum: -40, maximum: 1234 },
+        ],
+        items: false,
+      },
+      {
+        $defs: {
+          node: {
+            type: "object",
+            properties: { v: { type: "number" }, kids: { type: "array", items: { $ref: "#/$defs/node" } } },
+            required: ["v"],
+          },
+        },
+        $ref: "#/$defs/node",
+      },
+      {
+        anyOf: [
+          { type: "null" },
+          {
+            type: "object",
+            properties: { s: { type: "string", minLength: 1, maxLength: 5 } },
+            required: ["s"],
+            additionalProperties: { type: "boolean" },
+          },
+        ],
+      },
     ];
     for (const [i, schema] of schemas.entries()) {
-      const r = await client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "x" }], response_format: { type: "json_schema", json_schema: { name: `s${i}`, schema } }, max_tokens: 1, temperature: 0 });
+      const r = await client.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: "user", content: "x" }],
+        response_format: { type: "json_schema", json_schema: { name: `s${i}`, schema } },
+        max_tokens: 1,
+        temperature: 0,
+      });
       expect(r.choices[0]!.message.content, JSON.stringify(schema)).toMatch(i === 0 ? /^"/ : i === 1 ? /^\[/ : i === 2 ? /^\{/ : /^(n|\{)/);
     }
   });
@@ -155,12 +211,26 @@ describe("tools and structured output e2e (embedded Llama 4)", () => {
       client.chat.completions.create({
         model: MODEL,
         messages: [{ role: "user", content: "x" }],
-        response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "object", properties: { code: { type: "string", pattern: "^[A-Z]{3}$" } } } } },
+        response_format: {
+          type: "json_schema",
+          json_schema: { name: "x", schema: { type: "object", properties: { code: { type: "string", pattern: "^[A-Z]{3}$" } } } },
+        },
         max_tokens: 1,
       }),
-    ).rejects.toMatchObject({ status: 400, param: "response_format.json_schema.schema", code: "unsupported_schema", message: expect.stringContaining("properties.code: 'pattern' is not supported") });
+    ).rejects.toMatchObject({
+      status: 400,
+      param: "response_format.json_schema.schema",
+      code: "unsupported_schema",
+      message: expect.stringContaining("properties.code: 'pattern' is not supported"),
+    });
     await expect(
-      client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "x" }], tools: TOOLS, tool_choice: { type: "function", function: { name: "nope" } }, max_tokens: 1 }),
+      client.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: "user", content: "x" }],
+        tools: TOOLS,
+        tool_choice: { type: "function", function: { name: "nope" } },
+        max_tokens: 1,
+      }),
     ).rejects.toMatchObject({ status: 400, param: "tool_choice" });
   });
 });

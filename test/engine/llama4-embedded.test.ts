@@ -31,7 +31,9 @@ describe("embedded Llama 4 model", () => {
 
   it("greedy tokens are identical alone and batched with 7 others", async () => {
     const prompts = await Promise.all(
-      ["Hello there", "The capital of France is", "1 2 3 4", "Once upon a time", "def f(x):", "¿Qué tal?", "A B C", "zzz"].map((t) => client.tokenize(t)),
+      ["Hello there", "The capital of France is", "1 2 3 4", "Once upon a time", "def f(x):", "¿Qué tal?", "A B C", "zzz"].map((t) =>
+        client.tokenize(t),
+      ),
     );
     const alone: number[][] = [];
     for (const p of prompts) alone.push((await collect(client, makeRequest(p, { maxTokens: 24, ignoreEos: true }))).tokenIds[0]!);

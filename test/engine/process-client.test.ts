@@ -13,7 +13,9 @@ const config = () => ({ ...defaultEngineConfig(sharedFixture("stories260K.gguf")
 describe("engineEnv", () => {
   it("asks glibc for huge pages in the engine process, keeping other tunables and a hugetlb value already set", () => {
     expect(engineEnv({ PATH: "/bin" })).toEqual({ PATH: "/bin", GLIBC_TUNABLES: "glibc.malloc.hugetlb=1" });
-    expect(engineEnv({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2" }).GLIBC_TUNABLES).toBe("glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1");
+    expect(engineEnv({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2" }).GLIBC_TUNABLES).toBe(
+      "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1",
+    );
     expect(engineEnv({ GLIBC_TUNABLES: "glibc.malloc.hugetlb=0" }).GLIBC_TUNABLES).toBe("glibc.malloc.hugetlb=0");
   });
 });

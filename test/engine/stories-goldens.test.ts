@@ -9,7 +9,14 @@ import { InProcessClient } from "../../src/engine/client/in-process-client.js";
 import { defaultEngineConfig } from "../../src/engine/config.js";
 import { collect, makeRequest, sharedFixture } from "../fixtures/engine.js";
 
-interface GoldenCase { prompt: string; prompt_token_ids: number[]; completion_token_ids: number[]; completion_text: string; max_tokens: number; finish_reason: string }
+interface GoldenCase {
+  prompt: string;
+  prompt_token_ids: number[];
+  completion_token_ids: number[];
+  completion_text: string;
+  max_tokens: number;
+  finish_reason: string;
+}
 const golden = JSON.parse(readFileSync(sharedFixture("stories260K.golden.json"), "utf8")) as { cases: GoldenCase[] };
 const cases = golden.cases;
 
@@ -26,7 +33,12 @@ const run = (c: GoldenCase, on: InProcessClient = client) => collect(on, makeReq
 
 describe("stories260K greedy goldens", () => {
   it("reproduces every golden with the weights memory-mapped (--load-mode mmap) as in process memory (the default)", async () => {
-    const mapped = await InProcessClient.create({ ...defaultEngineConfig(sharedFixture("stories260K.gguf")), threads: 1, maxModelLen: 512, loadMode: "mmap" });
+    const mapped = await InProcessClient.create({
+      ...defaultEngineConfig(sharedFixture("stories260K.gguf")),
+      threads: 1,
+      maxModelLen: 512,
+      loadMode: "mmap",
+    });
     try {
       for (const c of cases) expect((await run(c, mapped)).tokenIds[0]).toEqual(c.completion_token_ids);
     } finally {
@@ -114,7 +126,11 @@ describe("stories260K with a KV cache too small for everyone at once", () => {
   it("queues and preempts instead of failing, and every request still matches its golden", async () => {
     // 256 cells: each golden needs up to 82 cells, and 8 requests run concurrently.
     const small = await InProcessClient.create({
-      ...defaultEngineConfig(sharedFixture("stories260K.gguf")), threads: 1, maxModelLen: 128, kvCacheTokens: 256, enablePrefixCaching: false,
+      ...defaultEngineConfig(sharedFixture("stories260K.gguf")),
+      threads: 1,
+      maxModelLen: 128,
+      kvCacheTokens: 256,
+      enablePrefixCaching: false,
     });
     try {
       const runs = [...cases, ...cases, cases[0]!, cases[1]!].map((c) =>

@@ -23,12 +23,14 @@ const quiet = () => {};
 
 it("the corpus file is what its script writes, over 1 MB", () => {
   expect(Buffer.byteLength(corpus)).toBeGreaterThan(1_000_000);
-  expect(corpus).toBe(generateCorpus().replace(/[\ud800-\udfff]/g, (c, i, s) => {
-    // The file is UTF-8: a lone surrogate the script emits is stored as U+FFFD.
-    const code = c.charCodeAt(0);
-    const pair = (code < 0xdc00 && /[\udc00-\udfff]/.test(s[i + 1] ?? "")) || (code >= 0xdc00 && /[\ud800-\udbff]/.test(s[i - 1] ?? ""));
-    return pair ? c : "\ufffd";
-  }));
+  expect(corpus).toBe(
+    generateCorpus().replace(/[\ud800-\udfff]/g, (c, i, s) => {
+      // The file is UTF-8: a lone surrogate the script emits is stored as U+FFFD.
+      const code = c.charCodeAt(0);
+      const pair = (code < 0xdc00 && /[\udc00-\udfff]/.test(s[i + 1] ?? "")) || (code >= 0xdc00 && /[\ud800-\udbff]/.test(s[i - 1] ?? ""));
+      return pair ? c : "\ufffd";
+    }),
+  );
 });
 
 // SentencePiece has no regex to crash, but llama.cpp's is quadratic on some runs (1 MB of newlines
@@ -51,7 +53,10 @@ describe.each([
 
   it("matches llama.cpp token for token on every corpus document, cut as finely as possible", async () => {
     let compared = 0;
-    for (const [addSpecial, parseSpecial] of [[true, true], [false, false]] as const) {
+    for (const [addSpecial, parseSpecial] of [
+      [true, true],
+      [false, false],
+    ] as const) {
       for (const doc of docs) {
         const want = tiny.llamaTokenize(doc, addSpecial, parseSpecial);
         const got = await tiny.tokenizeAsync(doc, { addSpecial, parseSpecial });
@@ -66,7 +71,10 @@ describe.each([
 
   it("matches llama.cpp wherever a chunk is cut (whitespace runs before digits, tabs, newlines)", async () => {
     const path = await modelPath();
-    const tricky = Array.from({ length: 40 }, (_, i) => `Total${" ".repeat(1 + (i % 4))}${1000 + i}\t\t!!!${" ".repeat(i % 3)}\n${"\n".repeat(i % 2)}  x${i % 5 === 0 ? "  " : ""}`).join("");
+    const tricky = Array.from(
+      { length: 40 },
+      (_, i) => `Total${" ".repeat(1 + (i % 4))}${1000 + i}\t\t!!!${" ".repeat(i % 3)}\n${"\n".repeat(i % 2)}  x${i % 5 === 0 ? "  " : ""}`,
+    ).join("");
     for (const chunk of [8, 13, 21, 34]) {
       const v = LlamaVocab.loadVocabOnly(path, quiet, { run: 8, chunk });
       try {
@@ -106,8 +114,12 @@ describe.each([
   it("refuses a text that cannot fit before tokenizing it", async () => {
     const text = "hello ".repeat(1_200_000);
     const t0 = performance.now();
-    await expect(real.tokenizeAsync(text, { addSpecial: false, parseSpecial: true, maxTokens: 8192 })).rejects.toThrow(ContextLengthExceededError);
+    await expect(real.tokenizeAsync(text, { addSpecial: false, parseSpecial: true, maxTokens: 8192 })).rejects.toThrow(
+      ContextLengthExceededError,
+    );
     expect(performance.now() - t0).toBeLessThan(2000);
-    await expect(real.tokenizeAsync(text, { addSpecial: false, parseSpecial: true, maxTokens: 8192 })).rejects.toThrow(/at least \d+ prompt tokens/);
+    await expect(real.tokenizeAsync(text, { addSpecial: false, parseSpecial: true, maxTokens: 8192 })).rejects.toThrow(
+      /at least \d+ prompt tokens/,
+    );
   });
 });

@@ -28,10 +28,19 @@ function tile(seed: number, size: number): Uint8Array {
 
 async function imagePrompt(numTiles: number): Promise<number[]> {
   const v = client.modelInfo.vision!;
-  const [start, img, end] = await Promise.all(["<|image_start|>", "<|image|>", "<|image_end|>"].map((t) => client.tokenize(t, { addSpecial: false })));
+  const [start, img, end] = await Promise.all(
+    ["<|image_start|>", "<|image|>", "<|image_end|>"].map((t) => client.tokenize(t, { addSpecial: false })),
+  );
   const patches: number[] = [];
   for (let k = 0; k < numTiles; k++) patches.push(...new Array(v.embeddingsPerTile).fill(v.placeholderTokenId));
-  return [...(await client.tokenize("Look:")), ...start!, ...img!, ...patches, ...end!, ...(await client.tokenize(" What is it?", { addSpecial: false }))];
+  return [
+    ...(await client.tokenize("Look:")),
+    ...start!,
+    ...img!,
+    ...patches,
+    ...end!,
+    ...(await client.tokenize(" What is it?", { addSpecial: false })),
+  ];
 }
 
 describe("image input on the embedded Llama 4", () => {

@@ -90,25 +90,37 @@ export function runBlobStoreContract(name: string, open: () => Promise<StoreHand
       await store.putBytes("list/x/1.bin", Buffer.from("1"));
       await store.putBytes("list/y.bin", Buffer.from("y"));
       expect((await store.list("list/")).map((b) => b.key)).toEqual(["list/x/1.bin", "list/x/2.bin", "list/y.bin"]);
-      expect((await store.list("list/x/")).map((b) => [b.key, b.bytes])).toEqual([["list/x/1.bin", 1], ["list/x/2.bin", 1]]);
+      expect((await store.list("list/x/")).map((b) => [b.key, b.bytes])).toEqual([
+        ["list/x/1.bin", 1],
+        ["list/x/2.bin", 1],
+      ]);
       await store.delete("list/y.bin");
       expect(await store.head("list/y.bin")).toBeNull();
       expect((await store.list("list/")).length).toBe(2);
     });
 
     it("rejects keys that escape the root", async () => {
-      for (const bad of ["../x", "/abs", "a//b", "a/./b", ""]) await expect(store.putBytes(bad, Buffer.from("x"))).rejects.toThrow(/invalid blob key/);
+      for (const bad of ["../x", "/abs", "a//b", "a/./b", ""])
+        await expect(store.putBytes(bad, Buffer.from("x"))).rejects.toThrow(/invalid blob key/);
     });
 
     it("downloads in parallel ranges and checks the sha256 before installing", async () => {
       const dest = join(tmp, "dl", "big.bin");
       let progressed = 0;
-      const r = await downloadBlob(store, "a/big.bin", dest, { sha256: sha(big), bytes: big.length, partBytes: 1 << 20, concurrency: 4, onProgress: (n) => (progressed += n) });
+      const r = await downloadBlob(store, "a/big.bin", dest, {
+        sha256: sha(big),
+        bytes: big.length,
+        partBytes: 1 << 20,
+        concurrency: 4,
+        onProgress: (n) => (progressed += n),
+      });
       expect(r).toEqual({ bytes: big.length, downloadedBytes: big.length, resumedBytes: 0 });
       expect(progressed).toBe(big.length);
       expect(sha(await readFile(dest))).toBe(sha(big));
       const wrong = join(tmp, "dl", "wrong.bin");
-      await expect(downloadBlob(store, "a/big.bin", wrong, { sha256: "0".repeat(64), partBytes: 1 << 20 })).rejects.toBeInstanceOf(ChecksumMismatchError);
+      await expect(downloadBlob(store, "a/big.bin", wrong, { sha256: "0".repeat(64), partBytes: 1 << 20 })).rejects.toBeInstanceOf(
+        ChecksumMismatchError,
+      );
       expect(existsSync(wrong)).toBe(false);
       expect(existsSync(`${wrong}.part`)).toBe(false);
       await expect(downloadBlob(store, "a/big.bin", wrong, { bytes: 5 })).rejects.toThrow(/manifest says 5/);

@@ -23,8 +23,18 @@ export interface TestS3 {
 export async function startTestS3(): Promise<TestS3 | null> {
   try {
     const { stdout } = await run("bash", [SCRIPT, "start"], { timeout: 600_000, maxBuffer: 16 << 20 });
-    const env = Object.fromEntries(stdout.trim().split("\n").map((l) => l.split("=", 2) as [string, string]));
-    return { endpoint: env.AWS_ENDPOINT_URL!, accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY!, region: env.AWS_REGION! };
+    const env = Object.fromEntries(
+      stdout
+        .trim()
+        .split("\n")
+        .map((l) => l.split("=", 2) as [string, string]),
+    );
+    return {
+      endpoint: env.AWS_ENDPOINT_URL!,
+      accessKeyId: env.AWS_ACCESS_KEY_ID!,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY!,
+      region: env.AWS_REGION!,
+    };
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     const why = `${e.message}\n${e.stderr ?? ""}`;

@@ -46,7 +46,12 @@ afterAll(async () => {
 });
 
 if (s3) {
-  const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } });
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
   await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
   client.destroy();
 
@@ -77,7 +82,11 @@ describe.skipIf(!s3)("S3 specifics (Ceph RGW)", () => {
   });
 
   it("wrong credentials, a missing bucket and a dead endpoint fail with messages that say what to fix", async () => {
-    const bad = new S3BlobStore({ ...settings(), credentials: { accessKeyId: s3!.accessKeyId, secretAccessKey: "wrong-secret" }, bucket: BUCKET });
+    const bad = new S3BlobStore({
+      ...settings(),
+      credentials: { accessKeyId: s3!.accessKeyId, secretAccessKey: "wrong-secret" },
+      bucket: BUCKET,
+    });
     await expect(bad.head("x")).rejects.toThrow(/refused the credentials.*AWS_SECRET_ACCESS_KEY/);
     await bad.close();
     const noBucket = new S3BlobStore({ ...settings(), bucket: "no-such-bucket-herd" });
@@ -89,9 +98,16 @@ describe.skipIf(!s3)("S3 specifics (Ceph RGW)", () => {
   });
 
   it("the streaming-checksum trap: a streamed PutObject under the SDK's default checksums is refused by RGW", async () => {
-    const sdkDefault = new S3Client({ endpoint: s3!.endpoint, region: s3!.region, forcePathStyle: true, credentials: settings().credentials });
+    const sdkDefault = new S3Client({
+      endpoint: s3!.endpoint,
+      region: s3!.region,
+      forcePathStyle: true,
+      credentials: settings().credentials,
+    });
     const body = randomBytes(1 << 20);
-    await expect(sdkDefault.send(new PutObjectCommand({ Bucket: BUCKET, Key: "trap/streamed.bin", Body: Readable.from([body]) }))).rejects.toThrow();
+    await expect(
+      sdkDefault.send(new PutObjectCommand({ Bucket: BUCKET, Key: "trap/streamed.bin", Body: Readable.from([body]) })),
+    ).rejects.toThrow();
     sdkDefault.destroy();
     // herd's store (when_required) streams fine and stores the exact bytes.
     const store = storeAt("trap");
@@ -154,12 +170,19 @@ describe.skipIf(!s3 || !existsSync(FIXTURE))("artifacts on S3 (Ceph RGW)", () =>
   });
 
   it("herd compile --out s3://… builds in a staging folder and pushes; a second run is a no-op", async () => {
-    const env = { AWS_ENDPOINT_URL: s3!.endpoint, AWS_ACCESS_KEY_ID: s3!.accessKeyId, AWS_SECRET_ACCESS_KEY: s3!.secretAccessKey, AWS_REGION: s3!.region };
+    const env = {
+      AWS_ENDPOINT_URL: s3!.endpoint,
+      AWS_ACCESS_KEY_ID: s3!.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3!.secretAccessKey,
+      AWS_REGION: s3!.region,
+    };
     const out = `s3://${BUCKET}/artifacts/via-compile`;
     const opts = { out, quant: "F16" as const, name: "hf", cacheDir: join(dir, "compile-cache"), progress: false };
     expect((await compileCommand(FIXTURE, opts, env)).skipped).toBe(false);
     const remote = await readRemoteManifest(out, settings());
-    expect(remote.files.map((f) => f.sha256)).toEqual((await compileCheckpoint(FIXTURE, join(dir, "cmp"), { quant: "F16", name: "hf" })).manifest.files.map((f) => f.sha256));
+    expect(remote.files.map((f) => f.sha256)).toEqual(
+      (await compileCheckpoint(FIXTURE, join(dir, "cmp"), { quant: "F16", name: "hf" })).manifest.files.map((f) => f.sha256),
+    );
     expect((await compileCommand(FIXTURE, opts, env)).skipped).toBe(true);
   });
 
@@ -202,10 +225,29 @@ describe.skipIf(!s3 || !existsSync(FIXTURE))("artifacts on S3 (Ceph RGW)", () =>
     const state = join(dest, "model.gguf.part.json");
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", "src/cli/main.ts", "artifacts", "pull", bigLocation, dest, "--part-size", "1", "--concurrency", "1", "--no-progress"],
+      [
+        "--import",
+        "tsx",
+        "src/cli/main.ts",
+        "artifacts",
+        "pull",
+        bigLocation,
+        dest,
+        "--part-size",
+        "1",
+        "--concurrency",
+        "1",
+        "--no-progress",
+      ],
       {
         cwd: join(import.meta.dirname, "../.."),
-        env: { ...process.env, AWS_ENDPOINT_URL: s3!.endpoint, AWS_ACCESS_KEY_ID: s3!.accessKeyId, AWS_SECRET_ACCESS_KEY: s3!.secretAccessKey, AWS_REGION: s3!.region },
+        env: {
+          ...process.env,
+          AWS_ENDPOINT_URL: s3!.endpoint,
+          AWS_ACCESS_KEY_ID: s3!.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: s3!.secretAccessKey,
+          AWS_REGION: s3!.region,
+        },
         stdio: ["ignore", "pipe", "pipe"],
       },
     );

@@ -15,7 +15,15 @@ import { buildChatPage } from "../../web/build.js";
 import { type HerdServer, REPO_ROOT, startHerd } from "../e2e/helpers/herd-server.js";
 
 const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
 const ARTIFACTS = join(REPO_ROOT, "test-results");
 
 if (!existsSync(CHROMIUM)) {
@@ -88,7 +96,13 @@ describe("chat page (headless Chromium, embedded Llama 4)", () => {
     await page.fill("#input", "Hello there");
     const request = page.waitForRequest((r) => r.url().endsWith("/v1/chat/completions"));
     await page.press("#input", "Enter");
-    const body = (await request).postDataJSON() as { messages: { role: string; content: unknown }[]; stream: boolean; max_tokens: number; temperature: number; stream_options: unknown };
+    const body = (await request).postDataJSON() as {
+      messages: { role: string; content: unknown }[];
+      stream: boolean;
+      max_tokens: number;
+      temperature: number;
+      stream_options: unknown;
+    };
     expect(body).toMatchObject({ stream: true, max_tokens: 24, temperature: 0, stream_options: { include_usage: true } });
     expect(body.messages).toEqual([
       { role: "system", content: "Be brief." },
@@ -123,7 +137,12 @@ describe("chat page (headless Chromium, embedded Llama 4)", () => {
     await expect.poll(() => page.locator("#attachments .thumb img").count()).toBe(2);
     const srcs = await page.locator("#attachments .thumb img").evaluateAll((imgs) => imgs.map((i) => i.getAttribute("src")));
     expect(srcs).toEqual([`data:image/png;base64,${png.toString("base64")}`, `data:image/png;base64,${png.toString("base64")}`]);
-    expect(await page.locator("#attachments .thumb img").first().evaluate((i) => (i as unknown as { naturalWidth: number }).naturalWidth)).toBe(48);
+    expect(
+      await page
+        .locator("#attachments .thumb img")
+        .first()
+        .evaluate((i) => (i as unknown as { naturalWidth: number }).naturalWidth),
+    ).toBe(48);
     await page.screenshot({ path: join(ARTIFACTS, "chat-page-attachments.png") });
     // Remove the second one, then send.
     await page.locator("#attachments .thumb button").last().click();

@@ -63,7 +63,12 @@ interface Chunk {
  * Streams one reply, calling `onText` with each piece of text. Resolves with the reply's timing when
  * the stream ends or `signal` stops it (`stopped: true`); rejects with `ApiError` on HTTP or stream errors.
  */
-export async function streamChat(body: Record<string, unknown>, apiKey: string, signal: AbortSignal, onText: (text: string) => void): Promise<ReplyStats> {
+export async function streamChat(
+  body: Record<string, unknown>,
+  apiKey: string,
+  signal: AbortSignal,
+  onText: (text: string) => void,
+): Promise<ReplyStats> {
   const stats: ReplyStats = { ttftMs: null, numOutputTokens: 0, tokensPerS: null, finishReason: null, stopped: false };
   const t0 = performance.now();
   let tFirst = 0;

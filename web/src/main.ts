@@ -177,7 +177,9 @@ function scrollDown(): void {
 }
 
 function renderEmpty(): void {
-  ui.messages.replaceChildren(el("p", "empty", "Send a message to start. Settings are on the left; images can be attached, dropped or pasted."));
+  ui.messages.replaceChildren(
+    el("p", "empty", "Send a message to start. Settings are on the left; images can be attached, dropped or pasted."),
+  );
 }
 
 function addUserBubble(text: string, images: readonly Attachment[]): void {
@@ -219,7 +221,9 @@ async function send(): Promise<void> {
   if (state.controller || (!text && state.attachments.length === 0)) return;
   const images = state.attachments.splice(0);
   const content: string | ContentPart[] =
-    images.length === 0 ? text : [...images.map((a): ContentPart => ({ type: "image_url", image_url: { url: a.url } })), { type: "text", text }];
+    images.length === 0
+      ? text
+      : [...images.map((a): ContentPart => ({ type: "image_url", image_url: { url: a.url } })), { type: "text", text }];
   addUserBubble(text, images);
   renderAttachments();
   ui.input.value = "";
@@ -251,9 +255,10 @@ async function send(): Promise<void> {
     bubble.classList.add("error");
     body.textContent = (err as Error).message;
     meta.textContent = err instanceof ApiError ? `HTTP ${err.status}` : "error";
-    if (err instanceof ApiError && err.status === 401) void askForKey("This server requires an API key.").then(async (ok) => {
-      if (ok) await loadModels();
-    });
+    if (err instanceof ApiError && err.status === 401)
+      void askForKey("This server requires an API key.").then(async (ok) => {
+        if (ok) await loadModels();
+      });
   } finally {
     bubble.classList.remove("streaming");
     state.controller = null;

@@ -44,7 +44,11 @@ function randomSample(rng: Rng, o: DatasetOptions, prefix: string): SampleReques
   const [inLo, inHi] = lengthRange(o.randomInputLen, o.randomRangeRatio);
   const [outLo, outHi] = lengthRange(o.randomOutputLen, o.randomRangeRatio);
   const numInput = rng.int(inLo, inHi);
-  return { prompt: prefix + randomWords(rng, numInput), numPromptTokens: o.randomPrefixLen + numInput, numOutputTokens: rng.int(outLo, outHi) };
+  return {
+    prompt: prefix + randomWords(rng, numInput),
+    numPromptTokens: o.randomPrefixLen + numInput,
+    numOutputTokens: rng.int(outLo, outHi),
+  };
 }
 
 function makeRandom(rng: Rng, o: DatasetOptions): Conversation[] {
@@ -54,7 +58,10 @@ function makeRandom(rng: Rng, o: DatasetOptions): Conversation[] {
 
 function makePrefix(rng: Rng, o: DatasetOptions): Conversation[] {
   const numPrefixes = Math.max(1, Math.min(o.numPrefixes, o.numPrompts));
-  const prefixes = Array.from({ length: numPrefixes }, (_, i) => `You are assistant number ${i}. Background:${randomWords(rng, o.prefixLen)}`);
+  const prefixes = Array.from(
+    { length: numPrefixes },
+    (_, i) => `You are assistant number ${i}. Background:${randomWords(rng, o.prefixLen)}`,
+  );
   const out: Conversation[] = [];
   for (let i = 0; i < o.numPrompts; i++) {
     const system = prefixes[i % numPrefixes]!;
@@ -77,7 +84,11 @@ function makeMultiturn(rng: Rng, o: DatasetOptions): Conversation[] {
 function makeImage(rng: Rng, o: DatasetOptions): Conversation[] {
   const [lo, hi] = lengthRange(o.mmBaseItemsPerRequest, o.mmNumItemsRangeRatio);
   return Array.from({ length: o.numPrompts }, () => {
-    const images: ImageSpec[] = Array.from({ length: rng.int(lo, hi) }, () => ({ width: o.imageWidth, height: o.imageHeight, seed: rng.int(0, 2 ** 31) }));
+    const images: ImageSpec[] = Array.from({ length: rng.int(lo, hi) }, () => ({
+      width: o.imageWidth,
+      height: o.imageHeight,
+      seed: rng.int(0, 2 ** 31),
+    }));
     return { turns: [{ ...randomSample(rng, o, ""), images }] };
   });
 }

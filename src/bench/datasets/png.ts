@@ -53,7 +53,10 @@ export function renderImage(spec: ImageSpec): Uint8Array {
   const rng = new Rng(spec.seed);
   const tile = 16;
   const cols = Math.ceil(spec.width / tile);
-  const colors = Array.from({ length: cols * Math.ceil(spec.height / tile) }, () => [rng.int(0, 255), rng.int(0, 255), rng.int(0, 255)] as const);
+  const colors = Array.from(
+    { length: cols * Math.ceil(spec.height / tile) },
+    () => [rng.int(0, 255), rng.int(0, 255), rng.int(0, 255)] as const,
+  );
   const px = new Uint8Array(spec.width * spec.height * 3);
   for (let y = 0; y < spec.height; y++) {
     for (let x = 0; x < spec.width; x++) {

@@ -30,9 +30,10 @@ export function addS3Options(cmd: Command): Command {
     .option("--s3-region <region>", "S3 region [env AWS_REGION, AWS_DEFAULT_REGION] (default: us-east-1)")
     .option("--s3-force-path-style", "path-style S3 URLs [env HERD_S3_FORCE_PATH_STYLE] (default: on with a custom endpoint)")
     .addOption(
-      new Option("--s3-checksum <mode>", "request checksums: when_required suits S3-compatible stores, when_supported is the AWS SDK default [env HERD_S3_CHECKSUM]").choices([
-        ...S3_CHECKSUM_MODES,
-      ]),
+      new Option(
+        "--s3-checksum <mode>",
+        "request checksums: when_required suits S3-compatible stores, when_supported is the AWS SDK default [env HERD_S3_CHECKSUM]",
+      ).choices([...S3_CHECKSUM_MODES]),
     )
     .option("--part-size <MiB>", "multipart / ranged-download part size in MiB (default 16)")
     .option("--concurrency <n>", "parallel ranged downloads (default 4)")
@@ -40,7 +41,10 @@ export function addS3Options(cmd: Command): Command {
 }
 
 export function s3SettingsFrom(opts: S3CliOptions, env: NodeJS.ProcessEnv = process.env): S3Settings {
-  const base = resolveS3Settings({ endpoint: opts.s3Endpoint, region: opts.s3Region, forcePathStyle: opts.s3ForcePathStyle, checksum: opts.s3Checksum }, env);
+  const base = resolveS3Settings(
+    { endpoint: opts.s3Endpoint, region: opts.s3Region, forcePathStyle: opts.s3ForcePathStyle, checksum: opts.s3Checksum },
+    env,
+  );
   return { ...base, ...(opts.partSize ? { partBytes: Math.round(Number(opts.partSize) * 1024 * 1024) } : {}) };
 }
 
@@ -95,7 +99,9 @@ export async function pullCommand(location: string, dir: string, opts: S3CliOpti
 
 export async function verifyCommand(dir: string, mode: VerifyMode, opts: S3CliOptions): Promise<void> {
   const m = await readManifest(dir);
-  const bar = createByteProgress("verify", mode === "full" && m ? m.files.reduce((n, f) => n + f.bytes, 0) : 0, { enabled: opts.progress === false || mode !== "full" ? false : undefined });
+  const bar = createByteProgress("verify", mode === "full" && m ? m.files.reduce((n, f) => n + f.bytes, 0) : 0, {
+    enabled: opts.progress === false || mode !== "full" ? false : undefined,
+  });
   const manifest = await verifyArtifact(resolve(dir), mode, (n) => bar.tick(n));
   bar.stop();
   console.log(`${dir}: ok (${mode}) — ${manifest.files.map((f) => `${f.path} ${formatBytes(f.bytes)}`).join(", ")}`);
@@ -110,8 +116,16 @@ export async function showCommand(location: string, opts: S3CliOptions): Promise
 /** Flags `herd serve` adds for compiled artifacts (`--verify`, `--artifacts`, `--artifact-cache`, S3). */
 export function addServeModelOptions(cmd: Command): Command {
   cmd
-    .addOption(new Option("--verify <mode>", "check an artifact folder against its manifest before loading: full (sha256), size, none [env HERD_VERIFY]").choices([...VERIFY_MODES]))
-    .option("--artifacts <root>", "artifact root (folder or s3://bucket/prefix) that a bare --model name is looked up in [env HERD_ARTIFACTS]")
+    .addOption(
+      new Option(
+        "--verify <mode>",
+        "check an artifact folder against its manifest before loading: full (sha256), size, none [env HERD_VERIFY]",
+      ).choices([...VERIFY_MODES]),
+    )
+    .option(
+      "--artifacts <root>",
+      "artifact root (folder or s3://bucket/prefix) that a bare --model name is looked up in [env HERD_ARTIFACTS]",
+    )
     .option("--artifact-cache <dir>", "where s3:// artifacts are pulled to [env HERD_ARTIFACT_CACHE] (default: ~/.cache/herd/artifacts)");
   return addS3Options(cmd);
 }
@@ -121,7 +135,11 @@ export function addServeModelOptions(cmd: Command): Command {
  * `--artifacts`) replaced by the GGUF to load, after pulling and verifying as needed, and `mmproj`
  * set to the artifact's vision projector unless one was given.
  */
-export async function withServeModel<T extends { readonly model: string | null }>(config: T, flags: object, env: NodeJS.ProcessEnv = process.env): Promise<T & { readonly mmproj?: string }> {
+export async function withServeModel<T extends { readonly model: string | null }>(
+  config: T,
+  flags: object,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<T & { readonly mmproj?: string }> {
   if (config.model === null) return config;
   const opts = flags as S3CliOptions & { verify?: string; artifacts?: string; artifactCache?: string };
   const verify = (opts.verify ?? env.HERD_VERIFY ?? "full") as VerifyMode;
@@ -150,7 +168,9 @@ export function register(program: Command): void {
   addS3Options(
     cmd
       .command("push")
-      .description("upload an artifact folder (verified first) to a folder or s3://bucket/prefix; unchanged files are skipped, the manifest goes last")
+      .description(
+        "upload an artifact folder (verified first) to a folder or s3://bucket/prefix; unchanged files are skipped, the manifest goes last",
+      )
       .argument("<dir>", "artifact folder (from herd compile)")
       .argument("<location>", "destination: s3://bucket/prefix or a folder"),
   ).action((dir: string, location: string, opts: S3CliOptions) => pushCommand(dir, location, opts));
@@ -166,9 +186,13 @@ export function register(program: Command): void {
       .command("verify")
       .description("check an artifact folder against its manifest")
       .argument("<dir>", "artifact folder")
-      .addOption(new Option("--verify <mode>", "full: sha256 of every byte; size: sizes only").choices(VERIFY_MODES.filter((m) => m !== "none")).default("full")),
+      .addOption(
+        new Option("--verify <mode>", "full: sha256 of every byte; size: sizes only")
+          .choices(VERIFY_MODES.filter((m) => m !== "none"))
+          .default("full"),
+      ),
   ).action((dir: string, opts: S3CliOptions & { verify: VerifyMode }) => verifyCommand(dir, opts.verify, opts));
-  addS3Options(cmd.command("show").description("print an artifact's manifest").argument("<location>", "artifact folder or s3://bucket/prefix")).action(
-    (location: string, opts: S3CliOptions) => showCommand(location, opts),
-  );
+  addS3Options(
+    cmd.command("show").description("print an artifact's manifest").argument("<location>", "artifact folder or s3://bucket/prefix"),
+  ).action((location: string, opts: S3CliOptions) => showCommand(location, opts));
 }

@@ -134,7 +134,13 @@ function addOptions(cmd: Command): void {
   opt("--random-mm-base-items-per-request <n>", "images per request, on average (image)", int(1), 3);
   opt("--random-mm-num-mm-items-range-ratio <r>", "images per request vary within ±ratio (image; default 1–5)", float(0), 0.6);
   opt("--image-size <WxH>", "synthetic image size (image) (herd)", size, [256, 256], "256x256");
-  opt("--request-rate <r>", 'requests/s, Poisson arrivals; "inf" sends all at once; a comma list sweeps', rates, [Number.POSITIVE_INFINITY], "inf");
+  opt(
+    "--request-rate <r>",
+    'requests/s, Poisson arrivals; "inf" sends all at once; a comma list sweeps',
+    rates,
+    [Number.POSITIVE_INFINITY],
+    "inf",
+  );
   opt("--max-concurrency <n>", "most requests in flight (closed loop with an infinite rate); a comma list sweeps", intList);
   opt("--burstiness <f>", "gamma shape of arrival gaps (1 = Poisson)", float(Number.MIN_VALUE), 1);
   opt("--num-warmups <n>", "unrecorded requests sent first", int(0), 0);
@@ -145,7 +151,13 @@ function addOptions(cmd: Command): void {
   opt("--min-p <p>", "sampling min_p", float(0));
   opt("--extra-body <json>", 'JSON object merged into every request body, e.g. \'{"logit_bias": {"1234": 5}}\'', jsonObject);
   opt("--request-timeout <s>", "per-request timeout in seconds (herd)", float(0.001), 600);
-  opt("--metric-percentiles <list>", "percentiles reported for TTFT, TPOT, ITL and E2EL", floatList, [...DEFAULT_PERCENTILES], DEFAULT_PERCENTILES.join(","));
+  opt(
+    "--metric-percentiles <list>",
+    "percentiles reported for TTFT, TPOT, ITL and E2EL",
+    floatList,
+    [...DEFAULT_PERCENTILES],
+    DEFAULT_PERCENTILES.join(","),
+  );
   opt("--save-result", "write the JSON result (and the HTML report beside it)");
   opt("--result-dir <dir>", "where --save-result writes", undefined, ".");
   opt("--result-filename <name>", "result file name (default: herd-bench-<dataset>-<model>-<time>.json)");
@@ -165,7 +177,8 @@ function toConfig(flags: BenchFlags): BenchConfig {
   const chatDataset = needsChat(flags.datasetName);
   const endpoint = flags.endpoint ?? (chatDataset || flags.backend === "openai-chat" ? "/v1/chat/completions" : "/v1/completions");
   const kind = endpointKind(flags, endpoint);
-  if (chatDataset && kind !== "chat") throw new InvalidArgumentError(`--dataset-name ${flags.datasetName} needs a chat endpoint (/v1/chat/completions), not ${endpoint}`);
+  if (chatDataset && kind !== "chat")
+    throw new InvalidArgumentError(`--dataset-name ${flags.datasetName} needs a chat endpoint (/v1/chat/completions), not ${endpoint}`);
   const metadata: Record<string, string> = {};
   for (const kv of flags.metadata ?? []) {
     const i = kv.indexOf("=");
@@ -180,7 +193,16 @@ function toConfig(flags: BenchFlags): BenchConfig {
   const baseUrl = flags.baseUrl ?? `http://${flags.host.includes(":") ? `[${flags.host}]` : flags.host}:${flags.port}`;
   const { compare: _c, apiKey: _k, ...echo } = flags;
   return {
-    target: { baseUrl, endpoint, kind, model: flags.model ?? null, ignoreEos: flags.ignoreEos ?? false, extraBody, timeoutMs: flags.requestTimeout * 1000, ...(apiKey ? { apiKey } : {}) },
+    target: {
+      baseUrl,
+      endpoint,
+      kind,
+      model: flags.model ?? null,
+      ignoreEos: flags.ignoreEos ?? false,
+      extraBody,
+      timeoutMs: flags.requestTimeout * 1000,
+      ...(apiKey ? { apiKey } : {}),
+    },
     datasetName: flags.datasetName,
     dataset: {
       numPrompts: flags.numPrompts,
@@ -211,7 +233,12 @@ function toConfig(flags: BenchFlags): BenchConfig {
     resultFilename: flags.resultFilename ?? null,
     reportFilename: flags.reportFilename ?? null,
     showProgress: !flags.disableTqdm,
-    echo: Object.fromEntries(Object.entries({ ...echo, dataset_name: flags.datasetName }).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), Array.isArray(v) ? v.map(String).join(",") : v])),
+    echo: Object.fromEntries(
+      Object.entries({ ...echo, dataset_name: flags.datasetName }).map(([k, v]) => [
+        k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
+        Array.isArray(v) ? v.map(String).join(",") : v,
+      ]),
+    ),
     version: HERD_VERSION,
   };
 }
@@ -219,7 +246,9 @@ function toConfig(flags: BenchFlags): BenchConfig {
 export function register(program: Command): void {
   const cmd = program
     .command("bench")
-    .description("benchmark an OpenAI-compatible server (vllm bench serve's flags and metrics): TTFT, TPOT, ITL, throughput; JSON + HTML report");
+    .description(
+      "benchmark an OpenAI-compatible server (vllm bench serve's flags and metrics): TTFT, TPOT, ITL, throughput; JSON + HTML report",
+    );
   addOptions(cmd);
   cmd.action(async (flags: BenchFlags) => {
     const controller = new AbortController();

@@ -55,7 +55,11 @@ export async function compileCommand(source: string, opts: Options, env: NodeJS.
     onTotal: (n) => (bar = createByteProgress("download", n, { enabled: show })),
     onProgress: (n) => bar?.tick(n),
   });
-  (bar as ByteProgress | null)?.stop(resolved.downloadedBytes > 0 ? `downloaded ${formatBytes(resolved.downloadedBytes)} from the Hub (${resolved.source.id}@${resolved.source.revision?.slice(0, 12)})` : undefined);
+  (bar as ByteProgress | null)?.stop(
+    resolved.downloadedBytes > 0
+      ? `downloaded ${formatBytes(resolved.downloadedBytes)} from the Hub (${resolved.source.id}@${resolved.source.revision?.slice(0, 12)})`
+      : undefined,
+  );
 
   const name = defaultArtifactName(resolved.source.id, opts.quant);
   const out = opts.out ?? (artifactsRoot ? joinStoreLocation(artifactsRoot, name) : undefined);
@@ -63,7 +67,8 @@ export async function compileCommand(source: string, opts: Options, env: NodeJS.
   const remote = isS3Url(out);
   const outDir = remote ? join(cacheRoot, "staging", name) : resolve(out);
 
-  if (opts.quant === "Q8_0" || opts.quant === "Q4_K_M") installLlamaLog(getBindings("cpu"), (_level, text) => process.stderr.write(text), 4);
+  if (opts.quant === "Q8_0" || opts.quant === "Q4_K_M")
+    installLlamaLog(getBindings("cpu"), (_level, text) => process.stderr.write(text), 4);
   let convertBar: ByteProgress | null = null;
   let converted = 0;
   const r = await compileCheckpoint(resolved.dir, outDir, {
@@ -87,7 +92,10 @@ export async function compileCommand(source: string, opts: Options, env: NodeJS.
     },
   });
   const m = r.manifest;
-  if (r.skipped) console.log(`${outDir} is up to date (${m.quantization}, from ${m.source.id}${m.source.revision ? `@${m.source.revision.slice(0, 12)}` : ""}); nothing to do (--force rebuilds)`);
+  if (r.skipped)
+    console.log(
+      `${outDir} is up to date (${m.quantization}, from ${m.source.id}${m.source.revision ? `@${m.source.revision.slice(0, 12)}` : ""}); nothing to do (--force rebuilds)`,
+    );
   else {
     const gbps = r.sourceBytes / 1e9 / Math.max(r.convertMs / 1000, 1e-3);
     console.log(
@@ -97,9 +105,15 @@ export async function compileCommand(source: string, opts: Options, env: NodeJS.
   }
   if (remote) {
     const pushBar = createByteProgress("push", 0, { enabled: show });
-    const p = await pushArtifact(outDir, out, { s3: s3SettingsFrom(opts, env), onTotal: (n) => pushBar.setTotal(n), onProgress: (n) => pushBar.tick(n) });
+    const p = await pushArtifact(outDir, out, {
+      s3: s3SettingsFrom(opts, env),
+      onTotal: (n) => pushBar.setTotal(n),
+      onProgress: (n) => pushBar.tick(n),
+    });
     pushBar.stop();
-    console.log(`pushed to ${p.location} (${p.sync.transferredFiles.length} file(s) uploaded, ${p.sync.skippedFiles.length} already there)`);
+    console.log(
+      `pushed to ${p.location} (${p.sync.transferredFiles.length} file(s) uploaded, ${p.sync.skippedFiles.length} already there)`,
+    );
   }
   return r;
 }

@@ -50,7 +50,8 @@ function parseImage(ref: string, flag: string): { repository: string; tag: strin
 /** The chart values `herd deploy` would install for these options (also written by --values). */
 export function deployValues(plan: Plan, opts: DeployOptions): ChartValues {
   const minutes = opts.startupMinutes === undefined ? undefined : Number(opts.startupMinutes);
-  if (minutes !== undefined && !(Number.isInteger(minutes) && minutes > 0)) throw new PlanError(`--startup-minutes must be a positive integer (got ${opts.startupMinutes})`);
+  if (minutes !== undefined && !(Number.isInteger(minutes) && minutes > 0))
+    throw new PlanError(`--startup-minutes must be a positive integer (got ${opts.startupMinutes})`);
   return chartValuesFromPlan(plan, {
     ...(opts.image ? { image: parseImage(opts.image, "--image") } : {}),
     ...(opts.herdImage ? { herdImage: parseImage(opts.herdImage, "--herd-image") } : {}),
@@ -108,8 +109,13 @@ export async function deployCommand(opts: DeployOptions, env: Env): Promise<Depl
       if (noCluster && opts.dryRun) {
         notes.push(`# no cluster, preflight skipped: ${findings.find((f) => f.check === "kubeconfig" || f.check === "cluster")!.message}`);
       } else {
-        notes.push(...renderFindings(findings).split("\n").map((l) => (l ? `# preflight: ${l}` : "#")));
-        if (!ok && !opts.dryRun && !opts.force) return { output: "", notes: `${notes.join("\n")}\n# preflight failed: not installing (--force to install anyway)`, ok: false };
+        notes.push(
+          ...renderFindings(findings)
+            .split("\n")
+            .map((l) => (l ? `# preflight: ${l}` : "#")),
+        );
+        if (!ok && !opts.dryRun && !opts.force)
+          return { output: "", notes: `${notes.join("\n")}\n# preflight failed: not installing (--force to install anyway)`, ok: false };
       }
     }
 
@@ -121,7 +127,10 @@ export async function deployCommand(opts: DeployOptions, env: Env): Promise<Depl
       if (r.code !== 0) throw new Error(`helm template failed:\n${r.stderr.trim()}`);
       return { output: r.stdout, notes: notes.join("\n"), ok: true };
     }
-    const cluster = [...(opts.kubeconfig ? ["--kubeconfig", opts.kubeconfig] : []), ...(opts.context ? ["--kube-context", opts.context] : [])];
+    const cluster = [
+      ...(opts.kubeconfig ? ["--kubeconfig", opts.kubeconfig] : []),
+      ...(opts.context ? ["--kube-context", opts.context] : []),
+    ];
     const r = await run(helm, ["upgrade", "--install", opts.release, chartDir(), "--create-namespace", ...common, ...cluster], false);
     return { output: "", notes: notes.join("\n"), ok: r.code === 0 };
   } finally {
@@ -134,7 +143,9 @@ const collect = (v: string, acc: string[] = []) => [...acc, v];
 export function register(program: Command): void {
   program
     .command("deploy")
-    .description("plan, then install the Helm chart (deploy/helm/herd) with the planned devices, TP and node selector; --dry-run prints the manifests")
+    .description(
+      "plan, then install the Helm chart (deploy/helm/herd) with the planned devices, TP and node selector; --dry-run prints the manifests",
+    )
     .requiredOption("--model <id|dir|gguf>", "known Hub id (or scout/maverick), Hugging Face directory, or GGUF file")
     .requiredOption("--instance <type>", "EC2 instance type of the nodes (see herd plan --list-instances)")
     .addOption(new Option("--dtype <type>", "weight type").choices([...WEIGHT_DTYPES]))

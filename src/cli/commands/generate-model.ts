@@ -45,14 +45,18 @@ export async function generateModelCommand(opts: Options): Promise<string> {
   }
   const size = (await stat(path)).size;
   const params = countParams(LLAMA4_PRESETS[opts.preset]);
-  console.log(`${path}\n  preset ${opts.preset}, ${(params / 1e6).toFixed(1)}M params, ${opts.quant ?? LLAMA4_PRESETS[opts.preset].weightType.toUpperCase()}, ${mib(size)}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `${path}\n  preset ${opts.preset}, ${(params / 1e6).toFixed(1)}M params, ${opts.quant ?? LLAMA4_PRESETS[opts.preset].weightType.toUpperCase()}, ${mib(size)}, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
   return path;
 }
 
 export function register(program: Command): void {
   program
     .command("generate-model")
-    .description("Write a random-weight Llama 4 model (offline, deterministic); without --out it goes to the model cache and its path is printed")
+    .description(
+      "Write a random-weight Llama 4 model (offline, deterministic); without --out it goes to the model cache and its path is printed",
+    )
     .addOption(new Option("--preset <name>", "model size").choices(Object.keys(LLAMA4_PRESETS)).default("tiny"))
     .option("--out <file>", "write the GGUF here instead of the cache ($HERD_CACHE_DIR or ~/.cache/herd/models)")
     .addOption(new Option("--quant <type>", "quantize with llama.cpp").choices(QUANT_NAMES))

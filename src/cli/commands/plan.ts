@@ -35,11 +35,14 @@ export async function loadModelSpec(model: string): Promise<ModelSpec> {
   const path = resolve(model);
   const st = await stat(path).catch(() => null);
   if (!st) {
-    throw new ModelSpecError(`--model ${model}: not a known id (${KNOWN_MODEL_IDS.join(", ")}, or scout/maverick), and no such file or directory`);
+    throw new ModelSpecError(
+      `--model ${model}: not a known id (${KNOWN_MODEL_IDS.join(", ")}, or scout/maverick), and no such file or directory`,
+    );
   }
   if (st.isDirectory()) {
     const text = await readFile(join(path, "config.json"), "utf8").catch(() => null);
-    if (text === null) throw new ModelSpecError(`--model ${model}: directory has no config.json (expected a Hugging Face checkpoint directory)`);
+    if (text === null)
+      throw new ModelSpecError(`--model ${model}: directory has no config.json (expected a Hugging Face checkpoint directory)`);
     return specFromHfConfig(JSON.parse(text), model);
   }
   if ((await readMagic(path)) !== "GGUF") {
@@ -47,7 +50,10 @@ export async function loadModelSpec(model: string): Promise<ModelSpec> {
     throw new ModelSpecError(`--model ${model}: not a GGUF file (no GGUF magic) and not a config.json`);
   }
   const { readGgufFileInfo } = await import("node-llama-cpp");
-  const info = await readGgufFileInfo(path, { logWarnings: false, ignoreKeys: ["tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type", "tokenizer.ggml.scores"] });
+  const info = await readGgufFileInfo(path, {
+    logWarnings: false,
+    ignoreKeys: ["tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type", "tokenizer.ggml.scores"],
+  });
   return specFromGguf(info, st.size, model);
 }
 
@@ -113,7 +119,9 @@ function listInstances(): string {
 export async function planCommand(opts: PlanOptions): Promise<{ text: string; ok: boolean }> {
   if (opts.listInstances) return { text: listInstances(), ok: true };
   if (!opts.model) {
-    const plans = KNOWN_MODEL_IDS.map((id) => makePlan({ model: knownModelSpec(id)!, instance: requireInstance(opts.instance), dtype: opts.dtype ?? "bf16", maxNumSeqs: 1 }));
+    const plans = KNOWN_MODEL_IDS.map((id) =>
+      makePlan({ model: knownModelSpec(id)!, instance: requireInstance(opts.instance), dtype: opts.dtype ?? "bf16", maxNumSeqs: 1 }),
+    );
     return { text: opts.json ? JSON.stringify(plans, null, 2) : renderGuideTable(plans), ok: true };
   }
   const plan = await planFromOptions({ ...opts, model: opts.model });
@@ -121,7 +129,10 @@ export async function planCommand(opts: PlanOptions): Promise<{ text: string; ok
   if (opts.json) return { text: JSON.stringify(plan, null, 2), ok };
   let out = renderPlan(plan);
   if (!ok) {
-    const alt = instancesThatFit({ model: plan.model, dtype: opts.dtype ?? "bf16", maxModelLen: plan.maxModelLen, maxNumSeqs: plan.maxNumSeqs, kvDtype: plan.kvDtype }, INSTANCE_CATALOG);
+    const alt = instancesThatFit(
+      { model: plan.model, dtype: opts.dtype ?? "bf16", maxModelLen: plan.maxModelLen, maxNumSeqs: plan.maxNumSeqs, kvDtype: plan.kvDtype },
+      INSTANCE_CATALOG,
+    );
     out += `\n  fits instead on: ${alt.length ? alt.map((p) => p.instance.name).join(", ") : "no instance in the catalog at this dtype/context/batch"}`;
   }
   return { text: out, ok };
@@ -131,7 +142,10 @@ export function register(program: Command): void {
   program
     .command("plan")
     .description("capacity plan: parameters, weight and KV memory, fit, devices and tensor parallelism for a model on an instance type")
-    .option("--model <id|dir|gguf>", "known Hub id (or scout/maverick), Hugging Face directory with config.json, or GGUF file; without it: the guide's table for Scout and Maverick")
+    .option(
+      "--model <id|dir|gguf>",
+      "known Hub id (or scout/maverick), Hugging Face directory with config.json, or GGUF file; without it: the guide's table for Scout and Maverick",
+    )
     .option("--instance <type>", "EC2 instance type (see --list-instances)", "trn2.48xlarge")
     .addOption(new Option("--dtype <type>", "weight type (GGUF files use their own)").choices([...WEIGHT_DTYPES]))
     .addOption(new Option("--kv-dtype <type>", "KV-cache element type").choices(Object.keys(KV_BYTES_PER_ELEMENT)))

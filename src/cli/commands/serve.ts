@@ -35,7 +35,8 @@ export function register(program: Command): void {
     const raw: RawServeOptions = {};
     for (const opt of SERVE_OPTIONS) raw[opt.key] = opts[camel(opt.flag)];
     if (model !== undefined) {
-      if (raw.model !== undefined && raw.model !== model) throw new ConfigError(`two models given: ${model} and --model ${String(raw.model)}`, "model");
+      if (raw.model !== undefined && raw.model !== model)
+        throw new ConfigError(`two models given: ${model} and --model ${String(raw.model)}`, "model");
       raw.model = model;
     }
     const config = await withServeModel(resolveServeConfig(raw), opts);

@@ -16,7 +16,10 @@ export abstract class BaseEngineClient implements EngineClient {
   #dead: Error | null = null;
   #closed = false;
 
-  constructor(readonly modelInfo: ModelInfo, readonly config: EngineConfig) {}
+  constructor(
+    readonly modelInfo: ModelInfo,
+    readonly config: EngineConfig,
+  ) {}
 
   protected abstract submit(request: EngineRequest): void;
   protected abstract abort(requestId: string): void;
@@ -30,7 +33,12 @@ export abstract class BaseEngineClient implements EngineClient {
     if (this.#closed) throw new EngineDeadError("the engine is shut down");
     if (this.#streams.has(request.requestId)) throw new InvalidRequestError(`duplicate request id ${request.requestId}`);
     // Reject invalid parameters here, before anything reaches the engine.
-    validateSamplingParams(request.sampling, { vocabSize: this.modelInfo.vocabSize, maxModelLen: this.config.maxModelLen, maxLogprobs: MAX_LOGPROBS, maxN: MAX_N });
+    validateSamplingParams(request.sampling, {
+      vocabSize: this.modelInfo.vocabSize,
+      maxModelLen: this.config.maxModelLen,
+      maxLogprobs: MAX_LOGPROBS,
+      maxN: MAX_N,
+    });
     const stream = new OutputStream();
     this.#streams.set(request.requestId, stream);
     let finished = false;

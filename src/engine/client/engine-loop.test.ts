@@ -7,9 +7,13 @@ describe("engine loop", () => {
   it("a request that arrives over IPC during a blocking step joins the next step", async () => {
     // The engine runs in a child process as in production (test/fixtures/blocking-engine.ts): its
     // steps block the thread for 60 ms; the second request is sent 20 ms into the first one's step.
-    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("../../../test/fixtures/blocking-engine.ts", import.meta.url))], {
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", fileURLToPath(new URL("../../../test/fixtures/blocking-engine.ts", import.meta.url))],
+      {
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
+      },
+    );
     const reply = new Promise<{ batches: number[][][] }>((resolve, reject) => {
       child.on("message", (m: unknown) => {
         if (m === "ready") {

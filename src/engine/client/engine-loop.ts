@@ -9,7 +9,10 @@ export class EngineLoop {
   #stopped = false;
   readonly done: Promise<void>;
 
-  constructor(readonly core: EngineCore, onFatal: (err: Error) => void) {
+  constructor(
+    readonly core: EngineCore,
+    onFatal: (err: Error) => void,
+  ) {
     this.done = this.#run().catch((err: unknown) => onFatal(err instanceof Error ? err : new Error(String(err))));
   }
 

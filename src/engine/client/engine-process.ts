@@ -74,9 +74,7 @@ function handle(core: EngineCore, loop: EngineLoop, runner: LlamaRunner, msg: To
     case "detokenize":
     case "stats":
       try {
-        const result =
-          msg.type === "detokenize" ? runner.detokenize(msg.tokenIds, msg.special)
-          : core.stats();
+        const result = msg.type === "detokenize" ? runner.detokenize(msg.tokenIds, msg.special) : core.stats();
         send({ type: "reply", callId: msg.callId, result });
       } catch (err) {
         send({ type: "reply", callId: msg.callId, error: err instanceof Error ? err.message : String(err) });

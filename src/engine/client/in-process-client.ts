@@ -47,7 +47,9 @@ export class InProcessClient extends BaseEngineClient {
 
   async tokenize(text: string, opts: TokenizeOptions = {}): Promise<TokenId[]> {
     const o = { addSpecial: opts.addSpecial ?? true, parseSpecial: opts.parseSpecial ?? true, maxTokens: opts.maxTokens };
-    return this.runner.tokenizeAsync ? this.runner.tokenizeAsync(text, o) : this.runner.tokenize(text, o.addSpecial, o.parseSpecial, o.maxTokens);
+    return this.runner.tokenizeAsync
+      ? this.runner.tokenizeAsync(text, o)
+      : this.runner.tokenize(text, o.addSpecial, o.parseSpecial, o.maxTokens);
   }
 
   async detokenize(tokenIds: TokenId[], opts: { special?: boolean } = {}): Promise<string> {

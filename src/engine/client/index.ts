@@ -10,9 +10,6 @@ import { ProcessClient, type EngineLog } from "./process-client.js";
 
 export type { EngineClient } from "./engine-client.js";
 
-export async function createEngineClient(
-  config: EngineConfig,
-  opts: { inProcess?: boolean; log?: EngineLog } = {},
-): Promise<EngineClient> {
+export async function createEngineClient(config: EngineConfig, opts: { inProcess?: boolean; log?: EngineLog } = {}): Promise<EngineClient> {
   return opts.inProcess ? InProcessClient.create(config, opts.log) : ProcessClient.create(config, opts.log);
 }

@@ -74,12 +74,22 @@ export class ProcessClient extends BaseEngineClient {
       entryPath = entryPath.replace(/\.js$/, ".ts");
       execArgv.push("--import", "tsx");
     }
-    const child = fork(entryPath, [], { execArgv, env: engineEnv(process.env), stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" });
+    const child = fork(entryPath, [], {
+      execArgv,
+      env: engineEnv(process.env),
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      serialization: "advanced",
+    });
     // Errors of the child object itself (a failed spawn, kill or IPC write) are logged; its exit is what
     // fails the requests and starts a new engine.
     child.on("error", (err) => log("warn", `engine process: ${err.message}`));
     let onExit: (code: number | null, signal: NodeJS.Signals | null) => void = () => {};
-    const exited = new Promise<void>((resolve) => child.once("exit", (code, signal) => { onExit(code, signal); resolve(); }));
+    const exited = new Promise<void>((resolve) =>
+      child.once("exit", (code, signal) => {
+        onExit(code, signal);
+        resolve();
+      }),
+    );
     const ready = await new Promise<Extract<FromEngine, { type: "ready" }>>((resolve, reject) => {
       onExit = (code, signal) => reject(new Error(`the engine process exited during startup (${signal ?? `code ${code}`})`));
       child.on("message", function first(m: FromEngine) {
@@ -153,7 +163,8 @@ export class ProcessClient extends BaseEngineClient {
     // With a callback, a failed write (EPIPE: the engine died an instant ago) is reported here instead
     // of as an 'error' event on the child, which nothing may leave unhandled: a soak with engine kills
     // every minute took the whole server down that way. The exit handler fails the requests.
-    if (this.#child.connected) this.#child.send(msg, (err) => err && this.#log("debug", `message to the engine not delivered: ${err.message}`));
+    if (this.#child.connected)
+      this.#child.send(msg, (err) => err && this.#log("debug", `message to the engine not delivered: ${err.message}`));
   }
 
   #call<T>(msg: DistributiveOmit<Extract<ToEngine, { callId: number }>, "callId">): Promise<T> {

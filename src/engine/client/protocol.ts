@@ -19,7 +19,11 @@ export type FromEngine =
   | { type: "ready"; modelInfo: ModelInfo; config: EngineConfig }
   | { type: "startup-error"; message: string }
   | { type: "outputs"; outputs: RequestOutput[] }
-  | { type: "rejected"; requestId: string; error: { kind: string; message: string; param: string | null; code: string | null; retryAfterMs?: number } }
+  | {
+      type: "rejected";
+      requestId: string;
+      error: { kind: string; message: string; param: string | null; code: string | null; retryAfterMs?: number };
+    }
   | { type: "reply"; callId: number; result?: TokenId[] | string | EngineStats; error?: string }
   | { type: "log"; level: "debug" | "info" | "warn" | "error"; message: string };
 

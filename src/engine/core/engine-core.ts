@@ -17,7 +17,16 @@ import { computeLogprobs } from "../sample/logprobs.js";
 import { selectTopK } from "../sample/vocab-math.js";
 import { IncrementalDetokenizer } from "../output/detokenizer.js";
 import { StopChecker } from "../output/stop-checker.js";
-import type { CompletionDelta, EngineConfig, EngineRequest, EngineStats, FinishReason, GeneratedTokenLogprobs, RequestOutput, TokenId } from "../types.js";
+import type {
+  CompletionDelta,
+  EngineConfig,
+  EngineRequest,
+  EngineStats,
+  FinishReason,
+  GeneratedTokenLogprobs,
+  RequestOutput,
+  TokenId,
+} from "../types.js";
 
 /** The completions of one request (n > 1 gives several). */
 interface RequestGroup {
@@ -60,7 +69,10 @@ export class EngineCore {
 
   readonly config: EngineConfig;
 
-  constructor(readonly runner: ModelRunner, readonly emit: OutputSink) {
+  constructor(
+    readonly runner: ModelRunner,
+    readonly emit: OutputSink,
+  ) {
     const config = runner.config;
     this.config = config;
     this.kv = new KvManager(runner.numKvCells);
@@ -87,20 +99,28 @@ export class EngineCore {
     if (this.#groups.has(er.requestId)) throw new InvalidRequestError(`duplicate request id ${er.requestId}`);
     const vocabSize = this.runner.modelInfo.vocabSize;
     const prompt = er.promptTokenIds;
-    if (!Array.isArray(prompt) || prompt.length === 0) throw new InvalidRequestError("the prompt is empty: send at least one token", { param: "prompt" });
+    if (!Array.isArray(prompt) || prompt.length === 0)
+      throw new InvalidRequestError("the prompt is empty: send at least one token", { param: "prompt" });
     for (const t of prompt) {
       if (!Number.isInteger(t) || t < 0 || t >= vocabSize) {
         throw new InvalidRequestError(`prompt token id ${t} is outside the vocabulary (0..${vocabSize - 1})`, { param: "prompt" });
       }
     }
-    const sampling = validateSamplingParams(er.sampling, { vocabSize, maxModelLen: this.maxModelLen, maxLogprobs: MAX_LOGPROBS, maxN: MAX_N });
+    const sampling = validateSamplingParams(er.sampling, {
+      vocabSize,
+      maxModelLen: this.maxModelLen,
+      maxLogprobs: MAX_LOGPROBS,
+      maxN: MAX_N,
+    });
     const maxLen = this.maxModelLen;
     if (prompt.length >= maxLen) throw new ContextLengthExceededError(prompt.length, maxLen);
     if (sampling.maxTokens !== undefined && prompt.length + sampling.maxTokens > maxLen) {
       throw new ContextLengthExceededError(prompt.length, maxLen, ` and asks for ${sampling.maxTokens} output tokens (max_tokens)`);
     }
     if (this.scheduler.waiting.length + sampling.n > this.config.maxWaiting) {
-      throw new CapacityError(`the server is at capacity: ${this.scheduler.waiting.length} requests are already waiting (limit ${this.config.maxWaiting}); retry later`);
+      throw new CapacityError(
+        `the server is at capacity: ${this.scheduler.waiting.length} requests are already waiting (limit ${this.config.maxWaiting}); retry later`,
+      );
     }
     const multiModal = this.#multiModal(er);
     const maxTotal = sampling.maxTokens === undefined ? maxLen : prompt.length + sampling.maxTokens;
@@ -108,7 +128,11 @@ export class EngineCore {
     const arrival = er.arrivalTimeMs ?? Date.now();
     for (let i = 0; i < sampling.n; i++) {
       const req = new Request(
-        er.requestId, i, prompt, sampling, maxTotal,
+        er.requestId,
+        i,
+        prompt,
+        sampling,
+        maxTotal,
         new Sampler(sampling, { promptTokenIds: prompt, eogTokenIds: [...this.#eog], vocabSize, seedOffset: i }),
         new IncrementalDetokenizer((t) => this.runner.pieceOf(t, sampling.includeSpecialInText ?? false)),
         new StopChecker(sampling.stop),
@@ -133,7 +157,10 @@ export class EngineCore {
       }
       return null;
     }
-    if (!vision) throw new InvalidRequestError("this model has no vision projector (serve it with an mmproj) and cannot take images", { param: "images" });
+    if (!vision)
+      throw new InvalidRequestError("this model has no vision projector (serve it with an mmproj) and cannot take images", {
+        param: "images",
+      });
     return new MultiModalPrompt(er.promptTokenIds, images, vision);
   }
 
@@ -143,7 +170,10 @@ export class EngineCore {
       return this.runner.createGrammar(gbnf);
     } catch (err) {
       for (const r of group.completions) r.grammar?.dispose();
-      throw new InvalidRequestError(`invalid grammar: ${err instanceof Error ? err.message : String(err)}`, { param: "grammar", cause: err });
+      throw new InvalidRequestError(`invalid grammar: ${err instanceof Error ? err.message : String(err)}`, {
+        param: "grammar",
+        cause: err,
+      });
     }
   }
 

@@ -19,9 +19,7 @@
 export type SeqId = number & { readonly __seqId: never };
 
 /** Operations on llama.cpp's memory, applied in order before the next decode. */
-export type MemoryOp =
-  | { op: "copy"; src: SeqId; dst: SeqId; numTokens: number }
-  | { op: "remove"; seq: SeqId; fromPos: number };
+export type MemoryOp = { op: "copy"; src: SeqId; dst: SeqId; numTokens: number } | { op: "remove"; seq: SeqId; fromPos: number };
 
 interface Segment {
   numCells: number;

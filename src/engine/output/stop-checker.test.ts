@@ -64,7 +64,8 @@ describe("StopChecker", () => {
       [["😀!"], "a😀😀!b"],
     ];
     for (const [stops, text] of cases) {
-      for (const chunks of splits(text)) expect(run(stops, chunks), `${JSON.stringify(stops)} ${JSON.stringify(chunks)}`).toEqual(expected(stops, text));
+      for (const chunks of splits(text))
+        expect(run(stops, chunks), `${JSON.stringify(stops)} ${JSON.stringify(chunks)}`).toEqual(expected(stops, text));
     }
   });
 

@@ -39,7 +39,13 @@ export class FakeRunner implements ModelRunner {
     this.numKvCells = opts.numKvCells ?? 1024;
     this.maxBatchTokens = opts.maxBatchTokens ?? 64;
     this.config = finalizeEngineConfig(
-      { ...defaultEngineConfig("fake"), maxNumBatchedTokens: this.maxBatchTokens, kvCacheTokens: this.numKvCells, maxModelLen: this.numKvCells, ...opts.config },
+      {
+        ...defaultEngineConfig("fake"),
+        maxNumBatchedTokens: this.maxBatchTokens,
+        kvCacheTokens: this.numKvCells,
+        maxModelLen: this.numKvCells,
+        ...opts.config,
+      },
       this.numKvCells,
     );
     const eos = opts.eosTokenId ?? vocabSize - 1;
@@ -55,9 +61,19 @@ export class FakeRunner implements ModelRunner {
       },
     };
     this.modelInfo = {
-      path: "fake", description: "fake", architecture: "fake", numParams: 0, sizeBytes: 0, vocabSize,
-      contextTrainLength: this.numKvCells, bosTokenId: 0, eosTokenId: eos, eogTokenIds: [eos], addBos: true,
-      chatTemplate: null, metadata: {},
+      path: "fake",
+      description: "fake",
+      architecture: "fake",
+      numParams: 0,
+      sizeBytes: 0,
+      vocabSize,
+      contextTrainLength: this.numKvCells,
+      bosTokenId: 0,
+      eosTokenId: eos,
+      eogTokenIds: [eos],
+      addBos: true,
+      chatTemplate: null,
+      metadata: {},
     };
   }
 

@@ -189,16 +189,19 @@ export class LlamaRunner implements ModelRunner {
       if (item.startPos !== posMax + 1) {
         throw new Error(`batch position gap for seq ${item.seqId}: starts at ${item.startPos}, KV ends at ${posMax}`);
       }
-      if (n + item.tokens.length > this.maxBatchTokens) throw new Error(`batch of ${n + item.tokens.length} tokens exceeds n_batch ${this.maxBatchTokens}`);
+      if (n + item.tokens.length > this.maxBatchTokens)
+        throw new Error(`batch of ${n + item.tokens.length} tokens exceeds n_batch ${this.maxBatchTokens}`);
       if (batch.embd) {
         const e = item.embeddings;
-        if (!e || e.length !== item.tokens.length * batch.embdWidth) throw new Error(`item needs ${item.tokens.length} × ${batch.embdWidth} embedding floats`);
+        if (!e || e.length !== item.tokens.length * batch.embdWidth)
+          throw new Error(`item needs ${item.tokens.length} × ${batch.embdWidth} embedding floats`);
         batch.embd.set(e, n * batch.embdWidth);
       }
       for (let k = 0; k < item.tokens.length; k++, n++) {
         if (!batch.embd) {
           const t = item.tokens[k]!;
-          if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw new Error(`token id ${t} outside the vocabulary (0..${vocabSize - 1})`);
+          if (!Number.isInteger(t) || t < 0 || t >= vocabSize)
+            throw new Error(`token id ${t} outside the vocabulary (0..${vocabSize - 1})`);
           batch.token![n] = t;
         }
         batch.pos[n] = item.startPos + k;
@@ -309,7 +312,11 @@ class TokenCandidates {
 class LlamaGrammar implements GrammarConstraint {
   #sampler: SamplerPtr | null;
 
-  constructor(readonly b: Bindings, sampler: SamplerPtr, readonly cand: TokenCandidates) {
+  constructor(
+    readonly b: Bindings,
+    sampler: SamplerPtr,
+    readonly cand: TokenCandidates,
+  ) {
     this.#sampler = sampler;
   }
 
@@ -372,7 +379,11 @@ class BatchBuffer {
   readonly logits: Int8Array;
 
   /** `embdWidth` 0: a token batch; else an embeddings batch of that width. */
-  constructor(readonly b: Bindings, readonly capacity: number, readonly embdWidth: number) {
+  constructor(
+    readonly b: Bindings,
+    readonly capacity: number,
+    readonly embdWidth: number,
+  ) {
     const raw = b.batchInit(capacity, embdWidth, 1);
     this.raw = raw;
     this.token = embdWidth === 0 ? new Int32Array(koffi.view(raw.token, capacity * 4)) : null;

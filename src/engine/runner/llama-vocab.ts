@@ -17,7 +17,14 @@ import { getBindings, type Bindings, type ModelPtr, type VocabPtr } from "../../
 import { installLlamaLog, type LogSink } from "../../native/log.js";
 import { bpeTables, type BpeTables } from "../tokenizer/bpe.js";
 import { SharedLoad } from "../tokenizer/shared-load.js";
-import { type LongTextSupport, type RawCall, SafeTokenizer, type SafeTokenizeOptions, type SafeTokenizerLimits, type SpecialToken } from "../tokenizer/safe-tokenizer.js";
+import {
+  type LongTextSupport,
+  type RawCall,
+  SafeTokenizer,
+  type SafeTokenizeOptions,
+  type SafeTokenizerLimits,
+  type SpecialToken,
+} from "../tokenizer/safe-tokenizer.js";
 import type { TokenId } from "../types.js";
 
 /** llama_vocab_type */
@@ -30,7 +37,20 @@ const GPT4O_PRE = new Set(["gpt-4o", "llama4", "kanana2", "talkie"]);
  * Pre-tokenizers llama.cpp splits with its own linear code rather than `std::regex` (the GPT-2,
  * Llama 3 and Qwen 2 patterns: `unicode_regex_split_custom`): nothing to crash, so whole texts go to it.
  */
-const LINEAR_SPLIT_PRE = new Set(["gpt-2", "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "qwen2", "deepseek-r1-qwen", "megrez"]);
+const LINEAR_SPLIT_PRE = new Set([
+  "gpt-2",
+  "llama3",
+  "llama-v3",
+  "llama-bpe",
+  "falcon3",
+  "falcon-h1",
+  "pixtral",
+  "midm-2.0",
+  "lfm2",
+  "qwen2",
+  "deepseek-r1-qwen",
+  "megrez",
+]);
 /** Time slice of tokenizing work between two turns of the event loop. */
 const SLICE_MS = 8;
 
@@ -68,7 +88,10 @@ export class LlamaVocab {
     limits?: SafeTokenizerLimits,
   ) {
     this.vocabSize = b.vocabNTokens(vocab);
-    this.#safe = new SafeTokenizer({ raw: (t, a, p) => this.llamaTokenize(t, a, p), longTextSupport: () => this.#longTextSupport() }, limits);
+    this.#safe = new SafeTokenizer(
+      { raw: (t, a, p) => this.llamaTokenize(t, a, p), longTextSupport: () => this.#longTextSupport() },
+      limits,
+    );
   }
 
   /**
@@ -108,7 +131,10 @@ export class LlamaVocab {
    * Runs tokenizing work in its turn among long jobs: a turn of the event loop every `SLICE_MS`, raw
    * calls on a worker thread. `first`: a step the caller already took (before waiting for the turn).
    */
-  async #drive<T>(gen: Generator<RawCall | undefined, T, TokenId[] | undefined>, first?: IteratorResult<RawCall | undefined, T>): Promise<T> {
+  async #drive<T>(
+    gen: Generator<RawCall | undefined, T, TokenId[] | undefined>,
+    first?: IteratorResult<RawCall | undefined, T>,
+  ): Promise<T> {
     const release = await takeLongJobTurn();
     try {
       this.#checkOpen();
@@ -201,7 +227,13 @@ export class LlamaVocab {
       if (attr & (ATTR.control | ATTR.userDefined | ATTR.unknown)) {
         const piece = this.pieceOf(id, true);
         maxTokenBytes = Math.max(maxTokenBytes, piece.length);
-        specials.push({ id, text: Buffer.from(piece).toString("utf8"), lstrip: (attr & ATTR.lstrip) !== 0, rstrip: (attr & ATTR.rstrip) !== 0, controlOrUnknown: (attr & (ATTR.control | ATTR.unknown)) !== 0 });
+        specials.push({
+          id,
+          text: Buffer.from(piece).toString("utf8"),
+          lstrip: (attr & ATTR.lstrip) !== 0,
+          rstrip: (attr & ATTR.rstrip) !== 0,
+          controlOrUnknown: (attr & (ATTR.control | ATTR.unknown)) !== 0,
+        });
       }
       if ((id & 0x3fff) === 0) yield;
     }
@@ -226,7 +258,8 @@ export class LlamaVocab {
    */
   pieceOf(tokenId: TokenId, special = false): Uint8Array {
     const table = this.#pieceTable;
-    if (table && !(special && this.#specialText(tokenId))) return table.bytes.subarray(table.offsets[tokenId]!, table.offsets[tokenId + 1]!);
+    if (table && !(special && this.#specialText(tokenId)))
+      return table.bytes.subarray(table.offsets[tokenId]!, table.offsets[tokenId + 1]!);
     if (special) {
       const hit = this.#specialPieces.get(tokenId);
       if (hit) return hit;

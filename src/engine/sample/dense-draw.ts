@@ -284,7 +284,8 @@ export class DenseDraw {
       if (j < kept - 1) return last;
     }
     // Only reachable through rounding at the very end of the distribution: take the last kept token.
-    for (let c = Math.min(cut.bucket, this.numUsed) - 1; last < 0 && c >= 0; c--) if (bucketMass[c]! > 0) last = this.scanBucket(c, Infinity);
+    for (let c = Math.min(cut.bucket, this.numUsed) - 1; last < 0 && c >= 0; c--)
+      if (bucketMass[c]! > 0) last = this.scanBucket(c, Infinity);
     return last;
   }
 

@@ -46,7 +46,8 @@ function expectMatchesReference(logits: Float32Array, t: Truncation, n = 1000): 
   const expected = reference(logits, t);
   const counts = stratifiedCounts(logits, t, n);
   for (const [id, _count] of counts) {
-    if (!expected.has(id)) throw new Error(`${JSON.stringify(t)}: drew token ${id} (logit ${logits[id]}) outside the reference set of ${expected.size}`);
+    if (!expected.has(id))
+      throw new Error(`${JSON.stringify(t)}: drew token ${id} (logit ${logits[id]}) outside the reference set of ${expected.size}`);
   }
   for (const [id, p] of expected) {
     const count = counts.get(id) ?? 0;

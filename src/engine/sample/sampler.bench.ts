@@ -26,7 +26,10 @@ function samplerFor(overrides: Partial<SamplingParams>): Sampler {
   return new Sampler({ ...defaultSamplingParams(), seed: 1, ...overrides }, { promptTokenIds: [1, 2, 3], eogTokenIds: [0], vocabSize: V });
 }
 
-for (const [name, logits] of [["flat", flat], ["peaked", peaked]] as const) {
+for (const [name, logits] of [
+  ["flat", flat],
+  ["peaked", peaked],
+] as const) {
   describe(`sample() V=${V}, ${name} logits`, () => {
     const cases: Array<[string, Partial<SamplingParams>]> = [
       ["greedy", { temperature: 0 }],
@@ -41,9 +44,13 @@ for (const [name, logits] of [["flat", flat], ["peaked", peaked]] as const) {
     ];
     for (const [label, params] of cases) {
       const sampler = samplerFor(params);
-      bench(label, () => {
-        sampler.accept(sampler.sample(logits).tokenId);
-      }, { time: 400 });
+      bench(
+        label,
+        () => {
+          sampler.accept(sampler.sample(logits).tokenId);
+        },
+        { time: 400 },
+      );
     }
   });
 }

@@ -7,7 +7,10 @@ function params(overrides: Partial<SamplingParams> = {}): SamplingParams {
   return { ...defaultSamplingParams(), ...overrides };
 }
 
-function samplerFor(overrides: Partial<SamplingParams>, opts: { vocabSize: number; prompt?: number[]; eog?: number[]; seedOffset?: number }): Sampler {
+function samplerFor(
+  overrides: Partial<SamplingParams>,
+  opts: { vocabSize: number; prompt?: number[]; eog?: number[]; seedOffset?: number },
+): Sampler {
   return new Sampler(params(overrides), {
     promptTokenIds: opts.prompt ?? [],
     eogTokenIds: opts.eog ?? [],
@@ -46,14 +49,23 @@ function frequencies(sampler: Sampler, logits: Float32Array, times: number, acce
 
 describe("Sampler: greedy", () => {
   it("returns the argmax, on small and Llama-4-sized vocabularies", () => {
-    for (const [vocabSize, seed] of [[7, 1], [1000, 2], [202_048, 3]] as const) {
+    for (const [vocabSize, seed] of [
+      [7, 1],
+      [1000, 2],
+      [202_048, 3],
+    ] as const) {
       const logits = randomLogits(vocabSize, 10, seed);
       expect(samplerFor({ temperature: 0 }, { vocabSize }).sample(logits).tokenId).toBe(argmax(logits));
     }
   });
 
   it("breaks ties by the lowest id, whatever lane of the unrolled loop holds them", () => {
-    for (const positions of [[3, 9], [2, 5, 6], [0, 7], [8, 12]]) {
+    for (const positions of [
+      [3, 9],
+      [2, 5, 6],
+      [0, 7],
+      [8, 12],
+    ]) {
       const logits = new Float32Array(13).fill(-1);
       for (const p of positions) logits[p] = 5;
       expect(samplerFor({ temperature: 0 }, { vocabSize: 13 }).sample(logits).tokenId).toBe(positions[0]);
@@ -63,7 +75,9 @@ describe("Sampler: greedy", () => {
   it("ignores NaN logits and throws when no token is possible", () => {
     const logits = new Float32Array([NaN, 1, NaN, 2, NaN]);
     expect(samplerFor({ temperature: 0 }, { vocabSize: 5 }).sample(logits).tokenId).toBe(3);
-    expect(() => samplerFor({ temperature: 0 }, { vocabSize: 2 }).sample(new Float32Array([NaN, -Infinity]))).toThrow(/no token can be sampled/);
+    expect(() => samplerFor({ temperature: 0 }, { vocabSize: 2 }).sample(new Float32Array([NaN, -Infinity]))).toThrow(
+      /no token can be sampled/,
+    );
     expect(() => samplerFor({}, { vocabSize: 2 }).sample(new Float32Array([NaN, -Infinity]))).toThrow(/no token can be sampled/);
   });
 
@@ -127,7 +141,15 @@ describe("Sampler: logit edits", () => {
     const logits = randomLogits(1000, 2, 6);
     const copy = logits.slice();
     const s = samplerFor(
-      { logitBias: { 1: 50, 2: -50 }, minTokens: 5, stopTokenIds: [3], repetitionPenalty: 1.5, presencePenalty: 1, frequencyPenalty: 1, seed: 1 },
+      {
+        logitBias: { 1: 50, 2: -50 },
+        minTokens: 5,
+        stopTokenIds: [3],
+        repetitionPenalty: 1.5,
+        presencePenalty: 1,
+        frequencyPenalty: 1,
+        seed: 1,
+      },
       { vocabSize: 1000, prompt: [4, 5, 1], eog: [6] },
     );
     for (let i = 0; i < 10; i++) s.accept(s.sample(logits).tokenId);
@@ -233,7 +255,10 @@ describe("Sampler: distributions", () => {
   it("applies temperature", () => {
     const hot = probs.map((p) => Math.sqrt(p));
     const sum = hot.reduce((a, b) => a + b);
-    expectClose(frequencies(samplerFor({ seed: 14, temperature: 2 }, { vocabSize: 3 }), threeTokenLogits(3), 20_000), hot.map((p) => p / sum));
+    expectClose(
+      frequencies(samplerFor({ seed: 14, temperature: 2 }, { vocabSize: 3 }), threeTokenLogits(3), 20_000),
+      hot.map((p) => p / sum),
+    );
   });
 
   it("applies top_p (smallest prefix reaching p), top_k and min_p, renormalising", () => {
@@ -249,7 +274,10 @@ describe("Sampler: distributions", () => {
 describe("Sampler: logprobs", () => {
   it("are log_softmax of the raw logits: exp sums to 1, chosen and top agree, most likely first", () => {
     const logits = randomLogits(6, 3, 7);
-    const s = samplerFor({ logprobs: 6, temperature: 0.3, logitBias: { 0: 20 }, repetitionPenalty: 1.5, seed: 2 }, { vocabSize: 6, prompt: [1] });
+    const s = samplerFor(
+      { logprobs: 6, temperature: 0.3, logitBias: { 0: 20 }, repetitionPenalty: 1.5, seed: 2 },
+      { vocabSize: 6, prompt: [1] },
+    );
     const { tokenId, logprobs } = s.sample(logits);
     expect(tokenId).toBe(0);
     expect(logprobs).toBeDefined();

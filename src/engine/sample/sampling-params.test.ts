@@ -18,8 +18,21 @@ function errorOf(input: Record<string, unknown>, lim: SamplingLimits = limits): 
 describe("defaultSamplingParams", () => {
   it("matches vLLM/OpenAI defaults", () => {
     expect(defaultSamplingParams()).toMatchObject({
-      n: 1, temperature: 1, topK: 0, topP: 1, minP: 0, presencePenalty: 0, frequencyPenalty: 0, repetitionPenalty: 1,
-      minTokens: 0, stop: [], stopTokenIds: [], ignoreEos: false, seed: undefined, maxTokens: undefined, logprobs: undefined,
+      n: 1,
+      temperature: 1,
+      topK: 0,
+      topP: 1,
+      minP: 0,
+      presencePenalty: 0,
+      frequencyPenalty: 0,
+      repetitionPenalty: 1,
+      minTokens: 0,
+      stop: [],
+      stopTokenIds: [],
+      ignoreEos: false,
+      seed: undefined,
+      maxTokens: undefined,
+      logprobs: undefined,
     });
   });
 
@@ -38,17 +51,44 @@ describe("validateSamplingParams", () => {
   it("accepts boundary values and returns them unchanged", () => {
     const p = validateSamplingParams(
       {
-        n: 16, temperature: 2, topK: 1000, topP: 1e-9, minP: 1, seed: -Number.MAX_SAFE_INTEGER, presencePenalty: -2, frequencyPenalty: 2,
-        repetitionPenalty: 2, logitBias: { 0: -100, 999: 100 }, maxTokens: 4096, minTokens: 4096, stop: ["a".repeat(1000)],
-        stopTokenIds: [0, 999], ignoreEos: true, logprobs: 20, includeSpecialInText: true,
+        n: 16,
+        temperature: 2,
+        topK: 1000,
+        topP: 1e-9,
+        minP: 1,
+        seed: -Number.MAX_SAFE_INTEGER,
+        presencePenalty: -2,
+        frequencyPenalty: 2,
+        repetitionPenalty: 2,
+        logitBias: { 0: -100, 999: 100 },
+        maxTokens: 4096,
+        minTokens: 4096,
+        stop: ["a".repeat(1000)],
+        stopTokenIds: [0, 999],
+        ignoreEos: true,
+        logprobs: 20,
+        includeSpecialInText: true,
       },
       limits,
     );
-    expect(p).toMatchObject({ n: 16, temperature: 2, topK: 1000, topP: 1e-9, minP: 1, logitBias: { 0: -100, 999: 100 }, maxTokens: 4096, minTokens: 4096 });
+    expect(p).toMatchObject({
+      n: 16,
+      temperature: 2,
+      topK: 1000,
+      topP: 1e-9,
+      minP: 1,
+      logitBias: { 0: -100, 999: 100 },
+      maxTokens: 4096,
+      minTokens: 4096,
+    });
   });
 
   it("accepts top_k -1 and 0 (disabled), temperature 0 and logprobs 0", () => {
-    expect(validateSamplingParams({ topK: -1, temperature: 0, logprobs: 0 }, limits)).toMatchObject({ topK: -1, temperature: 0, logprobs: 0 });
+    expect(validateSamplingParams({ topK: -1, temperature: 0, logprobs: 0 }, limits)).toMatchObject({
+      topK: -1,
+      temperature: 0,
+      logprobs: 0,
+    });
     expect(validateSamplingParams({ topK: 0 }, limits).topK).toBe(0);
   });
 

@@ -115,7 +115,10 @@ function checkTopK(value: unknown, vocabSize: number): number {
 function checkSeed(value: unknown): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "number" || !Number.isSafeInteger(value)) {
-    throw invalid("seed", `seed must be an integer between ${Number.MIN_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER} (got ${describe(value)})`);
+    throw invalid(
+      "seed",
+      `seed must be an integer between ${Number.MIN_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER} (got ${describe(value)})`,
+    );
   }
   return value;
 }
@@ -181,20 +184,23 @@ function checkStopTokenIds(value: unknown, vocabSize: number): number[] {
  * first invalid value.
  */
 export function validateSamplingParams(input: Partial<SamplingParams>, limits: SamplingLimits): SamplingParams {
-  if (typeof input !== "object" || input === null) throw new InvalidRequestError(`sampling parameters must be an object (got ${describe(input)})`);
+  if (typeof input !== "object" || input === null)
+    throw new InvalidRequestError(`sampling parameters must be an object (got ${describe(input)})`);
   const d = defaultSamplingParams();
   const maxN = limits.maxN ?? DEFAULT_MAX_N;
   const pick = <K extends keyof SamplingParams>(key: K): unknown => (input[key] === undefined ? d[key] : input[key]);
 
   const maxTokensRaw = input.maxTokens;
-  const maxTokens = maxTokensRaw === undefined || maxTokensRaw === null ? undefined : checkInteger("max_tokens", maxTokensRaw, 1, limits.maxModelLen);
+  const maxTokens =
+    maxTokensRaw === undefined || maxTokensRaw === null ? undefined : checkInteger("max_tokens", maxTokensRaw, 1, limits.maxModelLen);
   const minTokens = checkInteger("min_tokens", pick("minTokens"), 0, limits.maxModelLen);
   if (maxTokens !== undefined && minTokens > maxTokens) {
     throw invalid("min_tokens", `min_tokens must be at most max_tokens (${maxTokens}) (got ${minTokens})`);
   }
   const logprobsRaw = input.logprobs;
   const logprobsName = limits.logprobsParamName ?? "logprobs";
-  const logprobs = logprobsRaw === undefined || logprobsRaw === null ? undefined : checkInteger(logprobsName, logprobsRaw, 0, limits.maxLogprobs);
+  const logprobs =
+    logprobsRaw === undefined || logprobsRaw === null ? undefined : checkInteger(logprobsName, logprobsRaw, 0, limits.maxLogprobs);
 
   return {
     n: checkInteger("n", pick("n"), 1, maxN),
@@ -209,7 +215,11 @@ export function validateSamplingParams(input: Partial<SamplingParams>, limits: S
     logitBias: checkLogitBias(input.logitBias, limits.vocabSize),
     maxTokens,
     minTokens,
-    stop: checkStop(input.stop, limits.maxStopStrings ?? DEFAULT_MAX_STOP_STRINGS, limits.maxStopStringLength ?? DEFAULT_MAX_STOP_STRING_LENGTH),
+    stop: checkStop(
+      input.stop,
+      limits.maxStopStrings ?? DEFAULT_MAX_STOP_STRINGS,
+      limits.maxStopStringLength ?? DEFAULT_MAX_STOP_STRING_LENGTH,
+    ),
     stopTokenIds: checkStopTokenIds(input.stopTokenIds, limits.vocabSize),
     ignoreEos: checkBoolean("ignore_eos", pick("ignoreEos")),
     logprobs,

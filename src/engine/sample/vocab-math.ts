@@ -101,8 +101,14 @@ function maxOfFew(logits: Float32Array): number {
 export function argmaxLogit(logits: Float32Array): number {
   const len = logits.length;
   if (len < 4) return argmaxOfFew(logits);
-  let m0 = -Infinity, m1 = -Infinity, m2 = -Infinity, m3 = -Infinity;
-  let i0 = -1, i1 = -1, i2 = -1, i3 = -1;
+  let m0 = -Infinity,
+    m1 = -Infinity,
+    m2 = -Infinity,
+    m3 = -Infinity;
+  let i0 = -1,
+    i1 = -1,
+    i2 = -1,
+    i3 = -1;
   // Four lanes, each keeping its first (lowest) id; the last block overlaps the previous one (see maxLogit).
   for (let i = 0; i < len; i += 4) {
     const base = i + 4 <= len ? i : len - 4;
@@ -110,10 +116,22 @@ export function argmaxLogit(logits: Float32Array): number {
     const v1 = logits[base + 1]!;
     const v2 = logits[base + 2]!;
     const v3 = logits[base + 3]!;
-    if (v0 > m0) { m0 = v0; i0 = base; }
-    if (v1 > m1) { m1 = v1; i1 = base + 1; }
-    if (v2 > m2) { m2 = v2; i2 = base + 2; }
-    if (v3 > m3) { m3 = v3; i3 = base + 3; }
+    if (v0 > m0) {
+      m0 = v0;
+      i0 = base;
+    }
+    if (v1 > m1) {
+      m1 = v1;
+      i1 = base + 1;
+    }
+    if (v2 > m2) {
+      m2 = v2;
+      i2 = base + 2;
+    }
+    if (v3 > m3) {
+      m3 = v3;
+      i3 = base + 3;
+    }
   }
   // Across lanes, prefer the larger value, then the lower id (no array literal here: see maxLogit).
   let best = i0;

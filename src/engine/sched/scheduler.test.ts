@@ -218,7 +218,10 @@ describe("scheduler policies (fake runner)", () => {
     expect(computed).toBe(101 + 2 + 2); // both prompts, the shared 100 tokens once, and 2 decodes
     // A short shared prefix (< IN_FLIGHT_PREFIX_MIN tokens) does not hold anyone back.
     const before = runner.batches.length;
-    await Promise.all([collect(client, makeRequest([...range(700, IN_FLIGHT_PREFIX_MIN - 1), 1, 2], { maxTokens: 1 })), collect(client, makeRequest([...range(700, IN_FLIGHT_PREFIX_MIN - 1), 3, 4], { maxTokens: 1 }))]);
+    await Promise.all([
+      collect(client, makeRequest([...range(700, IN_FLIGHT_PREFIX_MIN - 1), 1, 2], { maxTokens: 1 })),
+      collect(client, makeRequest([...range(700, IN_FLIGHT_PREFIX_MIN - 1), 3, 4], { maxTokens: 1 })),
+    ]);
     expect(runner.batches[before]!.length).toBe(2);
     await client.close();
   });
@@ -226,8 +229,15 @@ describe("scheduler policies (fake runner)", () => {
   it("n > 1 shares the prompt: siblings copy completion 0's KV", async () => {
     const { client, runner } = engine({ vocabSize: 256 });
     const out = await collect(client, makeRequest(range(1, 20), { maxTokens: 2, n: 3 }));
-    expect(out.tokenIds).toEqual([[21, 22], [21, 22], [21, 22]]);
-    const promptTokens = runner.batches.flat().filter((it) => it.startPos < 20).reduce((n, it) => n + it.tokens.length, 0);
+    expect(out.tokenIds).toEqual([
+      [21, 22],
+      [21, 22],
+      [21, 22],
+    ]);
+    const promptTokens = runner.batches
+      .flat()
+      .filter((it) => it.startPos < 20)
+      .reduce((n, it) => n + it.tokens.length, 0);
     expect(promptTokens).toBe(20 + 2); // the prompt once, plus the last prompt token for each sibling
     await client.close();
   });
@@ -272,7 +282,10 @@ describe("image embeddings (fake vision projector)", () => {
     expect(a.tokenIds[0]).toEqual([5, 6]);
     const items = runner.batches.flat();
     const imageItems = items.filter((it) => it.embeddings);
-    expect(imageItems.map((it) => [it.startPos, it.tokens.length])).toEqual([[2, 4], [7, 4]]);
+    expect(imageItems.map((it) => [it.startPos, it.tokens.length])).toEqual([
+      [2, 4],
+      [7, 4],
+    ]);
     expect(Array.from(imageItems[1]!.embeddings!)).toEqual(new Array(8).fill(9));
     expect(runner.encodedTiles).toEqual([7, 9]);
 
@@ -285,7 +298,9 @@ describe("image embeddings (fake vision projector)", () => {
 
   it("refuses images whose embeddings do not match the placeholders, and images for a text-only model", async () => {
     const { client } = engine({ vocabSize: 256, vision: { placeholderTokenId: P, embeddingsPerTile: 4 } });
-    await expect(collect(client, { ...makeRequest(prompt), images: [image("x", 1)] })).rejects.toThrow(/8 image placeholder tokens, but its 1 image\(s\) give 4/);
+    await expect(collect(client, { ...makeRequest(prompt), images: [image("x", 1)] })).rejects.toThrow(
+      /8 image placeholder tokens, but its 1 image\(s\) give 4/,
+    );
     await expect(collect(client, makeRequest(prompt))).rejects.toThrow(/placeholder tokens but no images/);
     await client.close();
     const textOnly = engine({ vocabSize: 256 });

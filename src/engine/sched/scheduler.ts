@@ -81,7 +81,10 @@ export class Scheduler {
   /** Cached entries evicted to bound the prefix cache (not for lack of cells). */
   numCacheEvictions = 0;
 
-  constructor(readonly config: SchedulerConfig, readonly kv: KvManager) {}
+  constructor(
+    readonly config: SchedulerConfig,
+    readonly kv: KvManager,
+  ) {}
 
   addRequest(req: Request): void {
     this.waiting.push(req);

@@ -53,7 +53,12 @@ function collapse(cp: number): number {
   const ch = String.fromCodePoint(cp);
   let c = 0xd0;
   if (WHITESPACE.test(ch)) c = 0x0b;
-  else for (const [re, code] of CATEGORIES) if (re.test(ch)) { c = code; break; }
+  else
+    for (const [re, code] of CATEGORIES)
+      if (re.test(ch)) {
+        c = code;
+        break;
+      }
   collapsedOf[cp] = c;
   return c;
 }

@@ -14,7 +14,16 @@ function fake(splitter: LongTextSupport["splitter"], specials: SpecialToken[] = 
       },
       *longTextSupport() {
         yield;
-        return { splitter, specials, bos: 1, eos: null, maxTokenBytes: 4, bpeTables: () => { throw new Error("not used"); } };
+        return {
+          splitter,
+          specials,
+          bos: 1,
+          eos: null,
+          maxTokenBytes: 4,
+          bpeTables: () => {
+            throw new Error("not used");
+          },
+        };
       },
     },
     { run: 10, chunk: 30 },
@@ -57,7 +66,9 @@ describe("SafeTokenizer", () => {
 
   it("refuses from the text's length alone when it cannot fit", () => {
     const { tok, calls } = fake("bpe");
-    expect(() => tok.tokenizeSync("z".repeat(400), { addSpecial: false, parseSpecial: true, maxTokens: 99 })).toThrow(/at least 100 prompt tokens/);
+    expect(() => tok.tokenizeSync("z".repeat(400), { addSpecial: false, parseSpecial: true, maxTokens: 99 })).toThrow(
+      /at least 100 prompt tokens/,
+    );
     expect(calls).toEqual([]);
   });
 });

@@ -102,7 +102,10 @@ export class SafeTokenizer {
   readonly #support = new SharedLoad(() => this.vocab.longTextSupport());
   readonly #partitioners = new Map<boolean, RegExp | null>();
 
-  constructor(private readonly vocab: VocabAccess, readonly limits: SafeTokenizerLimits = DEFAULT_TOKENIZER_LIMITS) {}
+  constructor(
+    private readonly vocab: VocabAccess,
+    readonly limits: SafeTokenizerLimits = DEFAULT_TOKENIZER_LIMITS,
+  ) {}
 
   *#long(): Generator<undefined, LongTextSupport> {
     return yield* this.#support.get();
@@ -121,7 +124,9 @@ export class SafeTokenizer {
       const longest = (yield* this.#long()).maxTokenBytes;
       const atLeast = Math.ceil(bytes / longest);
       if (atLeast > opts.maxTokens) {
-        throw new ContextLengthExceededError(atLeast, opts.maxTokens, "", { atLeast: `${bytes} bytes of text, and no token of this model covers more than ${longest} bytes` });
+        throw new ContextLengthExceededError(atLeast, opts.maxTokens, "", {
+          atLeast: `${bytes} bytes of text, and no token of this model covers more than ${longest} bytes`,
+        });
       }
     }
     if (text.length <= this.limits.run) return this.vocab.raw(text, opts.addSpecial, opts.parseSpecial);
@@ -177,7 +182,8 @@ export class SafeTokenizer {
       while (k > 0 && BLANK.test(text.slice(k > 1 ? chunkEnds[k - 2]! : chunkStart, chunkEnds[k - 1]!))) k--;
       const cut = k > 0 ? chunkEnds[k - 1]! : chunkStart;
       if (cut > chunkStart) append(out, this.vocab.raw(text.slice(chunkStart, cut), false, false));
-      for (let j = k, from = cut; j < chunkEnds.length; from = chunkEnds[j++]!) append(out, this.vocab.raw(text.slice(from, chunkEnds[j]!), false, false));
+      for (let j = k, from = cut; j < chunkEnds.length; from = chunkEnds[j++]!)
+        append(out, this.vocab.raw(text.slice(from, chunkEnds[j]!), false, false));
       chunkStart = wordStart;
       chunkEnds.length = 0;
     };
@@ -212,7 +218,11 @@ export class SafeTokenizer {
  * token-by-token passes whenever no special text can overlap another, as in Llama 4's `<|…|>` set),
  * with whitespace stripped beside tokens marked lstrip / rstrip.
  */
-export function* partition(text: string, re: RegExp | null, specials: readonly SpecialToken[]): Generator<undefined, Array<string | TokenId>> {
+export function* partition(
+  text: string,
+  re: RegExp | null,
+  specials: readonly SpecialToken[],
+): Generator<undefined, Array<string | TokenId>> {
   if (re === null) return [text];
   const byText = new Map<string, SpecialToken>();
   for (const t of specials) if (!byText.has(t.text)) byText.set(t.text, t);
@@ -266,4 +276,3 @@ const BLANK = /^[\s\u0085]+$/u;
 function append(out: TokenId[], ids: readonly TokenId[]): void {
   for (const id of ids) out.push(id);
 }
-

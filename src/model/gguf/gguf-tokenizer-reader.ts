@@ -22,7 +22,10 @@ class SyncReader {
   #buf = Buffer.alloc(0);
   #start = 0;
   pos = 0;
-  constructor(private readonly fd: number, private readonly size: number) {}
+  constructor(
+    private readonly fd: number,
+    private readonly size: number,
+  ) {}
 
   #need(n: number): void {
     if (this.pos + n <= this.#start + this.#buf.length) return;
@@ -89,7 +92,12 @@ export function* readGgufTokenizer(path: string, arrays: boolean): Generator<und
     r.u32(); // version
     r.u64(); // tensor count
     const nKv = r.u64();
-    const out: { model: string | null; pre: string | null; tokens: string[]; merges: string[] } = { model: null, pre: null, tokens: [], merges: [] };
+    const out: { model: string | null; pre: string | null; tokens: string[]; merges: string[] } = {
+      model: null,
+      pre: null,
+      tokens: [],
+      merges: [],
+    };
     for (let i = 0; i < nKv; i++) {
       const key = r.str();
       const type = r.u32();

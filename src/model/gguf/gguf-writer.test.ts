@@ -39,7 +39,12 @@ function sample(w: GgufWriter): GgufWriter {
       name: "b.f16",
       shape: [4, 2, 3],
       type: GgmlType.F16,
-      data: { f32: function* () { yield ramp(24).subarray(0, 10); yield ramp(24).subarray(10); } },
+      data: {
+        f32: function* () {
+          yield ramp(24).subarray(0, 10);
+          yield ramp(24).subarray(10);
+        },
+      },
     })
     .addTensor({ name: "c.bf16", shape: [7], type: GgmlType.BF16, data: ramp(7) })
     .addTensor({ name: "d.raw_q8_0", shape: [32, 2], type: GgmlType.Q8_0, data: { raw: () => [new Uint8Array(68).fill(1)] } });
@@ -55,8 +60,19 @@ describe("GgufWriter", () => {
     const md = info.metadata as unknown as Record<string, Record<string, unknown>>;
     expect(md.general).toMatchObject({ architecture: "test", name: "round trip ✓" });
     expect(md.t).toMatchObject({
-      u8: 200, i8: -100, u16: 60000, i16: -30000, u32: 4000000000, i32: -2000000000, f32: 0.5, f64: 1e-300, bool: true,
-      strs: ["a", "", "Ġhello", "<|eot|>"], ints: [3, -1, 7], floats: [0.25, -2], u8s: [1, 2, 3],
+      u8: 200,
+      i8: -100,
+      u16: 60000,
+      i16: -30000,
+      u32: 4000000000,
+      i32: -2000000000,
+      f32: 0.5,
+      f64: 1e-300,
+      bool: true,
+      strs: ["a", "", "Ġhello", "<|eot|>"],
+      ints: [3, -1, 7],
+      floats: [0.25, -2],
+      u8s: [1, 2, 3],
     });
     expect(BigInt(md.t!.u64 as number | bigint)).toBe(2n ** 40n);
     expect(BigInt(md.t!.i64 as number | bigint)).toBe(-(2n ** 40n));
@@ -84,7 +100,10 @@ describe("GgufWriter", () => {
   it("is byte-identical for identical inputs", async () => {
     await sample(new GgufWriter(join(dir, "d1.gguf"))).write();
     await sample(new GgufWriter(join(dir, "d2.gguf"))).write();
-    const h = async (p: string) => createHash("sha256").update(await readFile(join(dir, p))).digest("hex");
+    const h = async (p: string) =>
+      createHash("sha256")
+        .update(await readFile(join(dir, p)))
+        .digest("hex");
     expect(await h("d1.gguf")).toBe(await h("d2.gguf"));
   });
 

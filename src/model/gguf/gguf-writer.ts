@@ -282,7 +282,10 @@ class ByteSink {
   private buf: Buffer;
   private pos = 0;
   written = 0;
-  constructor(private readonly fh: FileHandle, size = 8 << 20) {
+  constructor(
+    private readonly fh: FileHandle,
+    size = 8 << 20,
+  ) {
     this.buf = Buffer.alloc(size);
   }
   /** Writes the buffer out, keeping back `pos % 8` bytes unless `all`. */
@@ -333,8 +336,14 @@ class ByteSink {
   async zeros(n: number): Promise<void> {
     if (n > 0) (await this.reserve(n)).fill(0);
   }
-  async u32(v: number) { const b = await this.reserve(4); new DataView(b.buffer, b.byteOffset, 4).setUint32(0, v, true); }
-  async u64(v: number | bigint) { const b = await this.reserve(8); new DataView(b.buffer, b.byteOffset, 8).setBigUint64(0, BigInt(v), true); }
+  async u32(v: number) {
+    const b = await this.reserve(4);
+    new DataView(b.buffer, b.byteOffset, 4).setUint32(0, v, true);
+  }
+  async u64(v: number | bigint) {
+    const b = await this.reserve(8);
+    new DataView(b.buffer, b.byteOffset, 8).setBigUint64(0, BigInt(v), true);
+  }
   async string(s: string): Promise<void> {
     const bytes = Buffer.from(s, "utf8");
     await this.u64(bytes.length);
@@ -358,8 +367,14 @@ class MetaEncoder {
     this.pos += n;
     return at;
   }
-  u32(v: number): void { const at = this.room(4); this.dv.setUint32(at, v, true); }
-  u64(v: number): void { const at = this.room(8); this.dv.setBigUint64(at, BigInt(v), true); }
+  u32(v: number): void {
+    const at = this.room(4);
+    this.dv.setUint32(at, v, true);
+  }
+  u64(v: number): void {
+    const at = this.room(8);
+    this.dv.setBigUint64(at, BigInt(v), true);
+  }
   string(s: string): void {
     const n = Buffer.byteLength(s, "utf8");
     this.u64(n);
@@ -386,14 +401,52 @@ class MetaEncoder {
       return n;
     };
     switch (type) {
-      case GgufValueType.UINT8: { const x = int(0, 0xff); const at = this.room(1); this.dv.setUint8(at, x); break; }
-      case GgufValueType.INT8: { const x = int(-0x80, 0x7f); const at = this.room(1); this.dv.setInt8(at, x); break; }
-      case GgufValueType.UINT16: { const x = int(0, 0xffff); const at = this.room(2); this.dv.setUint16(at, x, true); break; }
-      case GgufValueType.INT16: { const x = int(-0x8000, 0x7fff); const at = this.room(2); this.dv.setInt16(at, x, true); break; }
-      case GgufValueType.UINT32: { const x = int(0, 0xffffffff); const at = this.room(4); this.dv.setUint32(at, x, true); break; }
-      case GgufValueType.INT32: { const x = int(-0x80000000, 0x7fffffff); const at = this.room(4); this.dv.setInt32(at, x, true); break; }
-      case GgufValueType.FLOAT32: { const at = this.room(4); this.dv.setFloat32(at, Number(v), true); break; }
-      case GgufValueType.FLOAT64: { const at = this.room(8); this.dv.setFloat64(at, Number(v), true); break; }
+      case GgufValueType.UINT8: {
+        const x = int(0, 0xff);
+        const at = this.room(1);
+        this.dv.setUint8(at, x);
+        break;
+      }
+      case GgufValueType.INT8: {
+        const x = int(-0x80, 0x7f);
+        const at = this.room(1);
+        this.dv.setInt8(at, x);
+        break;
+      }
+      case GgufValueType.UINT16: {
+        const x = int(0, 0xffff);
+        const at = this.room(2);
+        this.dv.setUint16(at, x, true);
+        break;
+      }
+      case GgufValueType.INT16: {
+        const x = int(-0x8000, 0x7fff);
+        const at = this.room(2);
+        this.dv.setInt16(at, x, true);
+        break;
+      }
+      case GgufValueType.UINT32: {
+        const x = int(0, 0xffffffff);
+        const at = this.room(4);
+        this.dv.setUint32(at, x, true);
+        break;
+      }
+      case GgufValueType.INT32: {
+        const x = int(-0x80000000, 0x7fffffff);
+        const at = this.room(4);
+        this.dv.setInt32(at, x, true);
+        break;
+      }
+      case GgufValueType.FLOAT32: {
+        const at = this.room(4);
+        this.dv.setFloat32(at, Number(v), true);
+        break;
+      }
+      case GgufValueType.FLOAT64: {
+        const at = this.room(8);
+        this.dv.setFloat64(at, Number(v), true);
+        break;
+      }
       case GgufValueType.UINT64: {
         const n = typeof v === "bigint" ? v : BigInt(int(0, Number.MAX_SAFE_INTEGER));
         if (n < 0n || n > 0xffffffffffffffffn) throw fail();
@@ -472,7 +525,10 @@ export class GgufWriter {
   readonly #names = new Set<string>();
   #written = false;
 
-  constructor(readonly outPath: string, private readonly options: GgufWriterOptions = {}) {
+  constructor(
+    readonly outPath: string,
+    private readonly options: GgufWriterOptions = {},
+  ) {
     if (options.alignment !== undefined) {
       checkAlignment(options.alignment);
       if (options.alignment !== GGUF_DEFAULT_ALIGNMENT) this.set(GGUF_KEY_ALIGNMENT, gguf.u32(options.alignment));
@@ -560,7 +616,8 @@ export class GgufWriter {
       const dataStart = sink.written;
       let elements = 0;
       for (const e of entries) {
-        if (sink.written - dataStart !== e.offset) throw new Error(`internal: tensor ${e.name} at ${sink.written - dataStart}, expected ${e.offset}`);
+        if (sink.written - dataStart !== e.offset)
+          throw new Error(`internal: tensor ${e.name} at ${sink.written - dataStart}, expected ${e.offset}`);
         await writeTensorData(sink, e);
         await sink.zeros(pad(e.bytes, align) - e.bytes);
         elements += shapeElements(e.shape);
@@ -593,7 +650,8 @@ async function writeTensorData(sink: ByteSink, e: TensorEntry): Promise<void> {
       if (n > e.bytes) break;
       await sink.bytes(chunk);
     }
-    if (n !== e.bytes) throw new Error(`tensor ${e.name}: source gave ${n > e.bytes ? "more than" : "only"} ${n} bytes, expected ${e.bytes}`);
+    if (n !== e.bytes)
+      throw new Error(`tensor ${e.name}: source gave ${n > e.bytes ? "more than" : "only"} ${n} bytes, expected ${e.bytes}`);
     return;
   }
   const type = e.type as FloatGgmlType;

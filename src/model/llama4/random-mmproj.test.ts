@@ -8,7 +8,12 @@ import { fileURLToPath } from "node:url";
 import { readGgufFileInfo } from "node-llama-cpp";
 import { embeddedMmprojFileName, embeddedModelFileName, ensureEmbeddedMmproj } from "../embedded.js";
 import {
-  generateLlama4Mmproj, LLAMA4_MMPROJ_GENERATOR_VERSION, LLAMA4_VISION_PRESETS, planMmprojTensors, tokensPerTile, validateVisionConfig,
+  generateLlama4Mmproj,
+  LLAMA4_MMPROJ_GENERATOR_VERSION,
+  LLAMA4_VISION_PRESETS,
+  planMmprojTensors,
+  tokensPerTile,
+  validateVisionConfig,
   type GeneratedMmproj,
 } from "./random-mmproj.js";
 
@@ -50,8 +55,14 @@ describe("generateLlama4Mmproj", () => {
     expect(md.general).toMatchObject({ architecture: "clip", type: "mmproj", file_type: 1 });
     expect(md.clip).toMatchObject({ projector_type: "llama4", has_vision_encoder: true, use_gelu: true });
     expect(md.clip!.vision).toMatchObject({
-      image_size: 336, patch_size: 14, embedding_length: 64, feed_forward_length: 256, block_count: 3, projection_dim: 128,
-      attention: { head_count: 4 }, projector: { scale_factor: 2 },
+      image_size: 336,
+      patch_size: 14,
+      embedding_length: 64,
+      feed_forward_length: 256,
+      block_count: 3,
+      projection_dim: 128,
+      attention: { head_count: 4 },
+      projector: { scale_factor: 2 },
     });
     expect(md.herd).toMatchObject({ random_weights: true, preset: "tiny", generator_version: LLAMA4_MMPROJ_GENERATOR_VERSION });
     const names = info.tensorInfo!.map((t) => t.name);
@@ -60,24 +71,31 @@ describe("generateLlama4Mmproj", () => {
     expect(info.tensorInfo!.find((t) => t.name === "v.position_embd.weight")!.dimensions.map(Number)).toEqual([64, 577]);
   });
 
-  it.skipIf(!existsSync(referencePath))("matches the reference conversion of a tiny HF tower tensor for tensor (names, types, shapes, keys)", async () => {
-    type Ref = Record<string, { type: string; shape: number[] }>;
-    const ref = JSON.parse(readFileSync(referencePath, "utf8")) as { mmproj: Ref; mmproj_metadata: Record<string, unknown> };
-    // The fixture's tower is ours with 112 px tiles: only the position table (patches + CLS) differs.
-    const c = { ...LLAMA4_VISION_PRESETS.tiny, imageSize: 112 };
-    const path = (await generateLlama4Mmproj(join(dir, "ref.gguf"), c)).path;
-    const info = await readGgufFileInfo(path, { logWarnings: false });
-    const ours = Object.fromEntries(info.tensorInfo!.map((t) => [t.name, { type: t.ggmlType === 0 ? "F32" : "F16", shape: t.dimensions.map(Number) }]));
-    const theirs = Object.fromEntries(Object.entries(ref.mmproj).map(([n, t]) => [n, { type: t.type, shape: t.shape }]));
-    expect(ours).toEqual(theirs);
-    expect(info.tensorInfo!.map((t) => t.name)).toEqual(Object.keys(ref.mmproj)); // same order too
-    const keys = Object.keys(ref.mmproj_metadata);
-    const flat = (o: Record<string, unknown>, p = ""): string[] =>
-      Object.entries(o).flatMap(([k, v]) => (v && typeof v === "object" && !Array.isArray(v) ? flat(v as Record<string, unknown>, `${p}${k}.`) : [`${p}${k}`]));
-    const ourKeys = flat(info.metadata as unknown as Record<string, unknown>).filter((k) => !k.startsWith("herd."));
-    expect(new Set(ourKeys)).toEqual(new Set(keys));
-    expect(ref.mmproj_metadata["clip.vision.projector.scale_factor"]).toBe(c.scaleFactor);
-  });
+  it.skipIf(!existsSync(referencePath))(
+    "matches the reference conversion of a tiny HF tower tensor for tensor (names, types, shapes, keys)",
+    async () => {
+      type Ref = Record<string, { type: string; shape: number[] }>;
+      const ref = JSON.parse(readFileSync(referencePath, "utf8")) as { mmproj: Ref; mmproj_metadata: Record<string, unknown> };
+      // The fixture's tower is ours with 112 px tiles: only the position table (patches + CLS) differs.
+      const c = { ...LLAMA4_VISION_PRESETS.tiny, imageSize: 112 };
+      const path = (await generateLlama4Mmproj(join(dir, "ref.gguf"), c)).path;
+      const info = await readGgufFileInfo(path, { logWarnings: false });
+      const ours = Object.fromEntries(
+        info.tensorInfo!.map((t) => [t.name, { type: t.ggmlType === 0 ? "F32" : "F16", shape: t.dimensions.map(Number) }]),
+      );
+      const theirs = Object.fromEntries(Object.entries(ref.mmproj).map(([n, t]) => [n, { type: t.type, shape: t.shape }]));
+      expect(ours).toEqual(theirs);
+      expect(info.tensorInfo!.map((t) => t.name)).toEqual(Object.keys(ref.mmproj)); // same order too
+      const keys = Object.keys(ref.mmproj_metadata);
+      const flat = (o: Record<string, unknown>, p = ""): string[] =>
+        Object.entries(o).flatMap(([k, v]) =>
+          v && typeof v === "object" && !Array.isArray(v) ? flat(v as Record<string, unknown>, `${p}${k}.`) : [`${p}${k}`],
+        );
+      const ourKeys = flat(info.metadata as unknown as Record<string, unknown>).filter((k) => !k.startsWith("herd."));
+      expect(new Set(ourKeys)).toEqual(new Set(keys));
+      expect(ref.mmproj_metadata["clip.vision.projector.scale_factor"]).toBe(c.scaleFactor);
+    },
+  );
 
   it("rejects configs llama.cpp would not run", () => {
     const c = LLAMA4_VISION_PRESETS.tiny;
@@ -91,7 +109,10 @@ describe("generateLlama4Mmproj", () => {
 describe("ensureEmbeddedMmproj", () => {
   it("generates the tiny tower once into the model cache, next to an unchanged text model name", async () => {
     const cache = join(dir, "cache");
-    const [a, b] = await Promise.all([ensureEmbeddedMmproj({ cacheDir: cache }), ensureEmbeddedMmproj({ cacheDir: cache, preset: "tiny" })]);
+    const [a, b] = await Promise.all([
+      ensureEmbeddedMmproj({ cacheDir: cache }),
+      ensureEmbeddedMmproj({ cacheDir: cache, preset: "tiny" }),
+    ]);
     expect(a).toBe(b);
     expect(basename(a)).toBe(embeddedMmprojFileName("tiny"));
     expect(basename(a)).toMatch(/^herd-llama4-tiny-mmproj-[0-9a-f]{16}\.gguf$/);

@@ -92,7 +92,18 @@ export const tokensPerTile = (c: Llama4VisionConfig): number => (c.imageSize / c
 /** Throws a readable error when `c` would not load or run in llama.cpp's clip. */
 export function validateVisionConfig(c: Llama4VisionConfig): void {
   const problems: string[] = [];
-  const positive = ["imageSize", "patchSize", "nEmbd", "nLayer", "nHead", "nFf", "scaleFactor", "projectorInputDim", "projectorOutputDim", "projectionDim"] as const;
+  const positive = [
+    "imageSize",
+    "patchSize",
+    "nEmbd",
+    "nLayer",
+    "nHead",
+    "nFf",
+    "scaleFactor",
+    "projectorInputDim",
+    "projectorOutputDim",
+    "projectionDim",
+  ] as const;
   for (const k of positive) if (!Number.isSafeInteger(c[k]) || c[k] < 1) problems.push(`${k} must be a positive integer`);
   if (c.nLayer < 3) problems.push("nLayer must be at least 3 (the Llama 4 adapter mapping needs 3 ViT layers)");
   if (c.nEmbd % c.nHead !== 0) problems.push("nEmbd must be a multiple of nHead");
@@ -136,7 +147,10 @@ export function planMmprojTensors(c: Llama4VisionConfig): PlannedTensor[] {
   for (let i = 0; i < c.nLayer; i++) {
     const b = `v.blk.${i}.`;
     for (const p of ["attn_q", "attn_k", "attn_v", "attn_out"]) {
-      t.push({ name: `${b}${p}.weight`, shape: [H, H], type: F16, init: linear(H) }, { name: `${b}${p}.bias`, shape: [H], type: F32, init: bias });
+      t.push(
+        { name: `${b}${p}.weight`, shape: [H, H], type: F16, init: linear(H) },
+        { name: `${b}${p}.bias`, shape: [H], type: F32, init: bias },
+      );
     }
     t.push(
       ...norm(`${b}ln1`),
@@ -233,7 +247,9 @@ export async function generateLlama4Mmproj(outPath: string, config: Llama4Vision
     const n = shapeElements(t.shape);
     const { init } = t;
     const data =
-      init.kind === "random" ? randomValues(n, (fnv1a(t.name) ^ c.seed) >>> 0, init.std) : new Float32Array(n).fill(init.kind === "ones" ? 1 : 0);
+      init.kind === "random"
+        ? randomValues(n, (fnv1a(t.name) ^ c.seed) >>> 0, init.std)
+        : new Float32Array(n).fill(init.kind === "ones" ? 1 : 0);
     w.addTensor({ name: t.name, shape: t.shape, type: t.type, data });
   }
   const res = await w.write();

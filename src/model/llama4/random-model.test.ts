@@ -10,13 +10,24 @@ import { readGgufFileInfo } from "node-llama-cpp";
 import { getBindings, type Bindings, type ContextPtr, type ModelPtr, type VocabPtr } from "../../native/bindings.js";
 import { checkAbi } from "../../native/abi-check.js";
 import { installLlamaLog } from "../../native/log.js";
-import { countParams, generateLlama4Model, LLAMA4_GENERATOR_VERSION, planTensors, TINY_CONFIG, validateConfig, type GeneratedModel } from "./random-model.js";
+import {
+  countParams,
+  generateLlama4Model,
+  LLAMA4_GENERATOR_VERSION,
+  planTensors,
+  TINY_CONFIG,
+  validateConfig,
+  type GeneratedModel,
+} from "./random-model.js";
 import { O200K_RANKS } from "./tokenizer.js";
 
 const sha256 = (path: string) =>
   new Promise<string>((resolve, reject) => {
     const h = createHash("sha256");
-    createReadStream(path).on("data", (d) => h.update(d)).on("end", () => resolve(h.digest("hex"))).on("error", reject);
+    createReadStream(path)
+      .on("data", (d) => h.update(d))
+      .on("end", () => resolve(h.digest("hex")))
+      .on("error", reject);
   });
 
 let dir: string;
@@ -40,16 +51,33 @@ describe("generateLlama4Model", () => {
   });
 
   it("writes the llama4 keys and the converter's tensor names and shapes", async () => {
-    const info = await readGgufFileInfo(first.path, { logWarnings: false, ignoreKeys: ["tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type"] });
+    const info = await readGgufFileInfo(first.path, {
+      logWarnings: false,
+      ignoreKeys: ["tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type"],
+    });
     const md = info.metadata as unknown as Record<string, Record<string, unknown>>;
     expect(md.general).toMatchObject({ architecture: "llama4", name: "herd-llama4-tiny-random", file_type: 1 });
     expect(md.herd).toMatchObject({ random_weights: true, preset: "tiny", generator_version: LLAMA4_GENERATOR_VERSION });
     expect(md.llama4).toMatchObject({
-      block_count: 4, embedding_length: 128, vocab_size: 202048, expert_count: 4, expert_used_count: 1, interleave_moe_layer_step: 2,
+      block_count: 4,
+      embedding_length: 128,
+      vocab_size: 202048,
+      expert_count: 4,
+      expert_used_count: 1,
+      interleave_moe_layer_step: 2,
       attention: { head_count: 4, head_count_kv: 2, key_length: 32, value_length: 32 },
     });
     const tokenizer = md.tokenizer as Record<string, Record<string, unknown>>;
-    expect(tokenizer.ggml).toMatchObject({ model: "gpt2", pre: "llama4", bos_token_id: 200000, eos_token_id: 200008, eot_token_id: 200008, eom_token_id: 200007, padding_token_id: 200018, add_bos_token: true });
+    expect(tokenizer.ggml).toMatchObject({
+      model: "gpt2",
+      pre: "llama4",
+      bos_token_id: 200000,
+      eos_token_id: 200008,
+      eot_token_id: 200008,
+      eom_token_id: 200007,
+      padding_token_id: 200018,
+      add_bos_token: true,
+    });
     const shapes = Object.fromEntries(info.tensorInfo!.map((t) => [t.name, t.dimensions.map(Number)]));
     expect(shapes["token_embd.weight"]).toEqual([128, 202048]);
     expect(shapes["blk.0.ffn_gate.weight"]).toEqual([128, 512]); // layer 0 dense
@@ -114,7 +142,13 @@ describe("the tiny model in llama.cpp", () => {
 
   it("tokenizes exactly like the o200k encoder", () => {
     const enc = reference();
-    for (const text of ["Hello, world! 123 ünïcödé", "  two spaces\n\nand lines\r\n", "I'M here, we'LL see", "中文 日本語 🤖👍🏽 1234567", "def f(x):\n\treturn x**2  # ok"]) {
+    for (const text of [
+      "Hello, world! 123 ünïcödé",
+      "  two spaces\n\nand lines\r\n",
+      "I'M here, we'LL see",
+      "中文 日本語 🤖👍🏽 1234567",
+      "def f(x):\n\treturn x**2  # ok",
+    ]) {
       expect(tokenize(text, false, false), text).toEqual(enc.encode(text));
     }
     expect(tokenize("Hello", true, false)).toEqual([200000, ...enc.encode("Hello")]);
@@ -129,11 +163,16 @@ describe("the tiny model in llama.cpp", () => {
   });
 
   it("decodes a prompt and a few greedy steps with finite logits", () => {
-    const prompt = tokenize("<|begin_of_text|><|header_start|>user<|header_end|>\n\nHello!<|eot|><|header_start|>assistant<|header_end|>\n\n", false, true);
+    const prompt = tokenize(
+      "<|begin_of_text|><|header_start|>user<|header_end|>\n\nHello!<|eot|><|header_start|>assistant<|header_end|>\n\n",
+      false,
+      true,
+    );
     const cap = 32;
     const raw = b.batchInit(cap, 0, 1);
     try {
-      const view = <T>(ptr: bigint, bytes: number, Ctor: new (buf: ArrayBuffer) => T) => new Ctor(koffi.view(ptr as never, bytes) as ArrayBuffer);
+      const view = <T>(ptr: bigint, bytes: number, Ctor: new (buf: ArrayBuffer) => T) =>
+        new Ctor(koffi.view(ptr as never, bytes) as ArrayBuffer);
       const token = view(raw.token, cap * 4, Int32Array);
       const pos = view(raw.pos, cap * 4, Int32Array);
       const nSeq = view(raw.n_seq_id, cap * 4, Int32Array);
@@ -142,7 +181,11 @@ describe("the tiny model in llama.cpp", () => {
       const nVocab = b.vocabNTokens(vocab);
       const fill = (toks: number[], start: number) => {
         toks.forEach((t, i) => {
-          token[i] = t; pos[i] = start + i; nSeq[i] = 1; seqIds[i]![0] = 0; wantLogits[i] = i === toks.length - 1 ? 1 : 0;
+          token[i] = t;
+          pos[i] = start + i;
+          nSeq[i] = 1;
+          seqIds[i]![0] = 0;
+          wantLogits[i] = i === toks.length - 1 ? 1 : 0;
         });
         raw.n_tokens = toks.length;
       };

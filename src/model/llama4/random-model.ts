@@ -14,7 +14,16 @@
  * attention KV cache has no layer and the first decode aborts (llama-cpp-ffi.md §3).
  * @module
  */
-import { f32ToBf16, f32ToF16, GgmlType, GgufWriter, gguf, shapeElements, type GgufValue, type GgufWriteResult } from "../gguf/gguf-writer.js";
+import {
+  f32ToBf16,
+  f32ToF16,
+  GgmlType,
+  GgufWriter,
+  gguf,
+  shapeElements,
+  type GgufValue,
+  type GgufWriteResult,
+} from "../gguf/gguf-writer.js";
 import { buildLlama4Tokenizer, LLAMA4_VOCAB_SIZE, tokenizerMetadata } from "./tokenizer.js";
 
 /**
@@ -105,14 +114,30 @@ export interface GeneratedModel extends GgufWriteResult {
   readonly ms: number;
 }
 
-const GGML_BY_WEIGHT: Record<WeightType, GgmlType.F32 | GgmlType.F16 | GgmlType.BF16> = { f32: GgmlType.F32, f16: GgmlType.F16, bf16: GgmlType.BF16 };
+const GGML_BY_WEIGHT: Record<WeightType, GgmlType.F32 | GgmlType.F16 | GgmlType.BF16> = {
+  f32: GgmlType.F32,
+  f16: GgmlType.F16,
+  bf16: GgmlType.BF16,
+};
 /** `llama_ftype` for `general.file_type`: ALL_F32, MOSTLY_F16, MOSTLY_BF16. */
 const FILE_TYPE_BY_WEIGHT: Record<WeightType, number> = { f32: 0, f16: 1, bf16: 32 };
 
 /** Throws a readable error when `c` would not load (or would abort) in llama.cpp. */
 export function validateConfig(c: Llama4RandomConfig): void {
   const problems: string[] = [];
-  const positive = ["nEmbd", "nLayer", "nHead", "nHeadKv", "headDim", "nFf", "nFfExp", "nExpert", "nExpertUsed", "interleaveMoeStep", "contextLength"] as const;
+  const positive = [
+    "nEmbd",
+    "nLayer",
+    "nHead",
+    "nHeadKv",
+    "headDim",
+    "nFf",
+    "nFfExp",
+    "nExpert",
+    "nExpertUsed",
+    "interleaveMoeStep",
+    "contextLength",
+  ] as const;
   for (const k of positive) if (!Number.isSafeInteger(c[k]) || c[k] < 1) problems.push(`${k} must be a positive integer`);
   if (c.nLayer < 4) problems.push("nLayer must be at least 4 (llama.cpp aborts on llama4 with fewer layers)");
   if (c.nHead % c.nHeadKv !== 0) problems.push("nHead must be a multiple of nHeadKv");
@@ -211,9 +236,17 @@ const CHUNK = 1 << 20;
  * its four bytes (Irwin–Hall, 4 uniforms: bell-shaped, bounded at ±3.46σ) scaled to `std`. The sum
  * has only 1021 possible values, so they are encoded once into a lookup table of the target type.
  */
-export function* randomTensorBytes(count: number, seed: number, std: number, type: GgmlType.F32 | GgmlType.F16 | GgmlType.BF16): Generator<Uint8Array> {
+export function* randomTensorBytes(
+  count: number,
+  seed: number,
+  std: number,
+  type: GgmlType.F32 | GgmlType.F16 | GgmlType.BF16,
+): Generator<Uint8Array> {
   const init = splitmix32(seed);
-  let a = init(), b = init(), c = init(), d = init();
+  let a = init(),
+    b = init(),
+    c = init(),
+    d = init();
   // Each byte is uniform on 0..255 (variance (256²−1)/12); the sum of four has mean 510.
   const scale = std / Math.sqrt((256 * 256 - 1) / 3);
   const levels = Float32Array.from({ length: 1021 }, (_, s) => (s - 510) * scale);

@@ -1,8 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { Template } from "@huggingface/jinja";
 import {
-  buildLlama4Tokenizer, byteLevelEncode, byteToUnicode, LLAMA4_CHAT_TEMPLATE, LLAMA4_TOKEN_IDS, LLAMA4_VOCAB_SIZE,
-  llama4SpecialTokens, mergesFromRanks, parseTiktokenRanks, TokenType,
+  buildLlama4Tokenizer,
+  byteLevelEncode,
+  byteToUnicode,
+  LLAMA4_CHAT_TEMPLATE,
+  LLAMA4_TOKEN_IDS,
+  LLAMA4_VOCAB_SIZE,
+  llama4SpecialTokens,
+  mergesFromRanks,
+  parseTiktokenRanks,
+  TokenType,
 } from "./tokenizer.js";
 
 describe("Llama 4 special tokens", () => {
@@ -86,7 +94,12 @@ describe("LLAMA4_CHAT_TEMPLATE", () => {
     new Template(LLAMA4_CHAT_TEMPLATE).render({ messages, add_generation_prompt });
 
   it("renders the Llama 4 layout with an open assistant header", () => {
-    expect(render([{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }])).toBe(
+    expect(
+      render([
+        { role: "system", content: "Be brief." },
+        { role: "user", content: "Hi" },
+      ]),
+    ).toBe(
       "<|begin_of_text|><|header_start|>system<|header_end|>\n\nBe brief.<|eot|>" +
         "<|header_start|>user<|header_end|>\n\nHi<|eot|><|header_start|>assistant<|header_end|>\n\n",
     );
@@ -95,14 +108,17 @@ describe("LLAMA4_CHAT_TEMPLATE", () => {
 
   it("maps tool → ipython and renders content parts with images as <|image|>", () => {
     const out = render([
-      { role: "user", content: [{ type: "image_url", image_url: { url: "x" } }, { type: "text", text: "What is this?" }, { type: "image" }] },
+      {
+        role: "user",
+        content: [{ type: "image_url", image_url: { url: "x" } }, { type: "text", text: "What is this?" }, { type: "image" }],
+      },
       { role: "assistant", content: "A cat." },
-      { role: "tool", content: "{\"ok\":true}" },
+      { role: "tool", content: '{"ok":true}' },
     ]);
     expect(out).toBe(
       "<|begin_of_text|><|header_start|>user<|header_end|>\n\n<|image|>What is this?<|image|><|eot|>" +
         "<|header_start|>assistant<|header_end|>\n\nA cat.<|eot|>" +
-        "<|header_start|>ipython<|header_end|>\n\n{\"ok\":true}<|eot|>" +
+        '<|header_start|>ipython<|header_end|>\n\n{"ok":true}<|eot|>' +
         "<|header_start|>assistant<|header_end|>\n\n",
     );
   });

@@ -75,17 +75,35 @@ export function llama4SpecialTokens(): string[] {
   const reserved = (kind: string, n: number, start: number) =>
     Array.from({ length: n }, (_, i) => `<|${kind}reserved_special_token_${start + i}|>`);
   const list = [
-    "<|begin_of_text|>", "<|end_of_text|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>",
-    "<|header_start|>", "<|header_end|>", "<|eom|>", "<|eot|>", "<|step|>",
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<|fim_suffix|>",
+    "<|header_start|>",
+    "<|header_end|>",
+    "<|eom|>",
+    "<|eot|>",
+    "<|step|>",
     ...reserved("text_post_train_", 6, 0),
-    "<|python_start|>", "<|python_end|>", "<|finetune_right_pad|>",
+    "<|python_start|>",
+    "<|python_end|>",
+    "<|finetune_right_pad|>",
     ...reserved("text_post_train_", 61, 8),
-    "<|image_start|>", "<|image_end|>", "<|vision_reserved_special_token_0|>", "<|vision_reserved_special_token_1|>",
-    "<|tile_x_separator|>", "<|tile_y_separator|>",
+    "<|image_start|>",
+    "<|image_end|>",
+    "<|vision_reserved_special_token_0|>",
+    "<|vision_reserved_special_token_1|>",
+    "<|tile_x_separator|>",
+    "<|tile_y_separator|>",
     ...reserved("vision_", 4, 2),
-    "<|image|>", "<|vision_reserved_special_token_6|>", "<|patch|>",
+    "<|image|>",
+    "<|vision_reserved_special_token_6|>",
+    "<|patch|>",
     ...reserved("vision_", 1041, 7),
-    ...reserved("reasoning_", 8, 0), "<|reasoning_thinking_start|>", "<|reasoning_thinking_end|>",
+    ...reserved("reasoning_", 8, 0),
+    "<|reasoning_thinking_start|>",
+    "<|reasoning_thinking_end|>",
   ];
   list.push(...reserved("", LLAMA4_NUM_SPECIAL_TOKENS - list.length, 0));
   return list;
@@ -271,7 +289,10 @@ export const O200K_RANKS = o200k;
  * are all written because llama.cpp's end-of-generation set is the name heuristics (which only catch
  * `<|end_of_text|>` here) plus these three ids.
  */
-export function tokenizerMetadata(spec: BpeVocab & { specialIds: { bos: number; eos: number; eot: number; eom: number; pad: number }; chatTemplate: string }, pre = "llama4"): Array<[string, GgufValue]> {
+export function tokenizerMetadata(
+  spec: BpeVocab & { specialIds: { bos: number; eos: number; eot: number; eom: number; pad: number }; chatTemplate: string },
+  pre = "llama4",
+): Array<[string, GgufValue]> {
   return [
     ["tokenizer.ggml.model", gguf.str("gpt2")],
     ["tokenizer.ggml.pre", gguf.str(pre)],

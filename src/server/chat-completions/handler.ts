@@ -39,17 +39,34 @@ function refuseUnsupported(r: ChatCompletionRequest): void {
 }
 
 /** `max_completion_tokens` (OpenAI's current name) wins over `max_tokens`; errors name the one given. */
-function chatSamplingParams(r: ChatCompletionRequest, topLogprobs: number | undefined, numPromptTokens: number, limits: ServingLimits, grammar: string | undefined): SamplingParams {
+function chatSamplingParams(
+  r: ChatCompletionRequest,
+  topLogprobs: number | undefined,
+  numPromptTokens: number,
+  limits: ServingLimits,
+  grammar: string | undefined,
+): SamplingParams {
   const useNew = r.max_completion_tokens !== null && r.max_completion_tokens !== undefined;
   try {
     return toSamplingParams(
-      { ...r, maxTokens: useNew ? r.max_completion_tokens : r.max_tokens, logprobs: topLogprobs, logprobsParamName: "top_logprobs", defaultMaxTokens: undefined, grammar },
+      {
+        ...r,
+        maxTokens: useNew ? r.max_completion_tokens : r.max_tokens,
+        logprobs: topLogprobs,
+        logprobsParamName: "top_logprobs",
+        defaultMaxTokens: undefined,
+        grammar,
+      },
       numPromptTokens,
       limits,
     );
   } catch (err) {
     if (useNew && err instanceof InvalidRequestError && err.param === "max_tokens") {
-      throw new InvalidRequestError(err.message.replace(/\bmax_tokens\b/g, "max_completion_tokens"), { param: "max_completion_tokens", code: err.code, cause: err });
+      throw new InvalidRequestError(err.message.replace(/\bmax_tokens\b/g, "max_completion_tokens"), {
+        param: "max_completion_tokens",
+        code: err.code,
+        cause: err,
+      });
     }
     throw err;
   }
@@ -108,7 +125,12 @@ export async function handleChatCompletion(ctx: ServerContext, ex: Exchange): Pr
     if (!r.stream) return Response.json(await collectResponse(run));
     handedOff = true;
     const includeUsage = r.stream_options?.include_usage ?? false;
-    return sseResponse((signal) => streamChunks(run, includeUsage, ctx.config.streamInterval, signal), req.signal, leasedStreamOptions(lease, log), ex.node);
+    return sseResponse(
+      (signal) => streamChunks(run, includeUsage, ctx.config.streamInterval, signal),
+      req.signal,
+      leasedStreamOptions(lease, log),
+      ex.node,
+    );
   } finally {
     if (!handedOff) lease.release();
   }
@@ -153,7 +175,9 @@ async function collectResponse(run: ChatRun): Promise<object> {
 async function* streamChunks(run: ChatRun, includeUsage: boolean, interval: number, signal: AbortSignal): AsyncGenerator<object[]> {
   const usageField = includeUsage ? { usage: null } : {};
   const chunk = (choice: object) => ({ ...run.common, object: "chat.completion.chunk", choices: [choice], ...usageField });
-  yield Array.from({ length: run.n }, (_, index) => chunk({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }));
+  yield Array.from({ length: run.n }, (_, index) =>
+    chunk({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }),
+  );
   const usage = new UsageCounter();
   const batcher = new StreamBatcher(interval);
   const tools = run.tools;
@@ -178,7 +202,13 @@ async function* streamChunks(run: ChatRun, includeUsage: boolean, interval: numb
   if (includeUsage) yield [{ ...run.common, object: "chat.completion.chunk", choices: [], usage: usage.usage([run.numPromptTokens]) }];
 }
 
-function pushDeltaChunks(batch: object[], d: CompletionDelta, chunk: (choice: object) => object, topLogprobs: number | undefined, parser?: ToolDeltaStream): void {
+function pushDeltaChunks(
+  batch: object[],
+  d: CompletionDelta,
+  chunk: (choice: object) => object,
+  topLogprobs: number | undefined,
+  parser?: ToolDeltaStream,
+): void {
   const lp = d.logprobs && d.logprobs.length > 0 && topLogprobs !== undefined ? toChatLogprobs(d.logprobs, topLogprobs) : null;
   if (parser) {
     // Tool calls: the parser decides what is content and what is a call; logprobs ride on the first delta.

@@ -41,7 +41,10 @@ function contentText(m: WireChatMessage, i: number, imagePlaceholder: string | u
   const c = m.content;
   if (c === null || c === undefined) {
     if (m.role === "assistant" && m.tool_calls && m.tool_calls.length > 0) return "";
-    throw new InvalidRequestError(`'messages[${i}].content' is required for role '${m.role}'.`, { param: `messages[${i}].content`, code: "missing_required_parameter" });
+    throw new InvalidRequestError(`'messages[${i}].content' is required for role '${m.role}'.`, {
+      param: `messages[${i}].content`,
+      code: "missing_required_parameter",
+    });
   }
   if (typeof c === "string") return c;
   let text = "";
@@ -78,16 +81,23 @@ export function toTemplateMessages(messages: readonly WireChatMessage[], imagePl
 /** The rendered prompt text. */
 export async function renderChatPrompt(model: ModelContext, opts: ChatPromptOptions): Promise<string> {
   const messages = toTemplateMessages(opts.messages, opts.imagePlaceholder);
-  const toolConfig = opts.toolConfig !== undefined ? opts.toolConfig : resolveTools({ tools: opts.tools, tool_choice: opts.toolChoice, parallel_tool_calls: opts.parallelToolCalls });
+  const toolConfig =
+    opts.toolConfig !== undefined
+      ? opts.toolConfig
+      : resolveTools({ tools: opts.tools, tool_choice: opts.toolChoice, parallel_tool_calls: opts.parallelToolCalls });
   const formatted = applyToolFormat(messages, toolConfig);
   const cont = opts.continueFinalMessage ?? false;
   const addGen = opts.addGenerationPrompt ?? !cont;
   if (cont && addGen) {
-    throw new InvalidRequestError("'continue_final_message' and 'add_generation_prompt' cannot both be true.", { param: "continue_final_message" });
+    throw new InvalidRequestError("'continue_final_message' and 'add_generation_prompt' cannot both be true.", {
+      param: "continue_final_message",
+    });
   }
   const last = formatted[formatted.length - 1];
   if (cont && last?.role !== "assistant") {
-    throw new InvalidRequestError("'continue_final_message' needs the last message to be from the assistant.", { param: "continue_final_message" });
+    throw new InvalidRequestError("'continue_final_message' needs the last message to be from the assistant.", {
+      param: "continue_final_message",
+    });
   }
   let text = await model.chatTemplate.renderAsync(formatted, {
     addGenerationPrompt: addGen,
@@ -110,7 +120,9 @@ export async function renderChatPrompt(model: ModelContext, opts: ChatPromptOpti
 export function checkMessageCount(body: Record<string, unknown>, maxModelLen: number): void {
   const messages = body.messages;
   if (Array.isArray(messages) && messages.length > maxModelLen) {
-    throw new ContextLengthExceededError(messages.length, maxModelLen, "", { atLeast: `${messages.length} messages of at least one token each` });
+    throw new ContextLengthExceededError(messages.length, maxModelLen, "", {
+      atLeast: `${messages.length} messages of at least one token each`,
+    });
   }
 }
 

@@ -40,28 +40,43 @@ function refuseUnsupported(r: CompletionRequest): void {
   if (r.suffix) throw new InvalidRequestError("'suffix' is not supported.", { param: "suffix", code: "unsupported_parameter" });
   const n = r.n ?? 1;
   if (r.best_of !== null && r.best_of !== undefined && r.best_of !== n) {
-    throw new InvalidRequestError(`'best_of' is not supported (only best_of = n, here ${n}); use 'n'.`, { param: "best_of", code: "unsupported_parameter" });
+    throw new InvalidRequestError(`'best_of' is not supported (only best_of = n, here ${n}); use 'n'.`, {
+      param: "best_of",
+      code: "unsupported_parameter",
+    });
   }
   if (r.echo && r.logprobs !== null && r.logprobs !== undefined) {
-    throw new InvalidRequestError("'echo' together with 'logprobs' is not supported (prompt logprobs are not computed).", { param: "echo", code: "unsupported_parameter" });
+    throw new InvalidRequestError("'echo' together with 'logprobs' is not supported (prompt logprobs are not computed).", {
+      param: "echo",
+      code: "unsupported_parameter",
+    });
   }
 }
 
 async function tokenizePrompts(model: ModelContext, client: EngineClient, prompts: Prompt[], addSpecial: boolean): Promise<TokenId[][]> {
   if (prompts.length > MAX_PROMPTS_PER_REQUEST) {
-    throw new InvalidRequestError(`'prompt' may hold at most ${MAX_PROMPTS_PER_REQUEST} prompts (got ${prompts.length}).`, { param: "prompt", code: "invalid_parameter" });
+    throw new InvalidRequestError(`'prompt' may hold at most ${MAX_PROMPTS_PER_REQUEST} prompts (got ${prompts.length}).`, {
+      param: "prompt",
+      code: "invalid_parameter",
+    });
   }
   const vocab = model.info.vocabSize;
   return Promise.all(
     prompts.map(async (p, i) => {
       if (p.tokenIds) {
-        if (p.tokenIds.length === 0) throw new InvalidRequestError(`'prompt[${i}]' must not be empty.`, { param: "prompt", code: "invalid_parameter" });
+        if (p.tokenIds.length === 0)
+          throw new InvalidRequestError(`'prompt[${i}]' must not be empty.`, { param: "prompt", code: "invalid_parameter" });
         const bad = p.tokenIds.find((t) => t < 0 || t >= vocab);
-        if (bad !== undefined) throw new InvalidRequestError(`'prompt' contains token id ${bad}, outside the vocabulary (0..${vocab - 1}).`, { param: "prompt", code: "invalid_parameter" });
+        if (bad !== undefined)
+          throw new InvalidRequestError(`'prompt' contains token id ${bad}, outside the vocabulary (0..${vocab - 1}).`, {
+            param: "prompt",
+            code: "invalid_parameter",
+          });
         return p.tokenIds;
       }
       const ids = await client.tokenize(p.text ?? "", { addSpecial, parseSpecial: true, maxTokens: model.limits.maxModelLen });
-      if (ids.length === 0) throw new InvalidRequestError("'prompt' is empty after tokenization.", { param: "prompt", code: "invalid_parameter" });
+      if (ids.length === 0)
+        throw new InvalidRequestError("'prompt' is empty after tokenization.", { param: "prompt", code: "invalid_parameter" });
       return ids;
     }),
   );
@@ -81,8 +96,17 @@ export async function handleCompletion(ctx: ServerContext, ex: Exchange): Promis
   try {
     const promptIds = await tokenizePrompts(model, lease.client, prompts, r.add_special_tokens ?? true);
     const logprobs = r.logprobs ?? undefined;
-    const input = { ...r, maxTokens: r.max_tokens, logprobs, logprobsParamName: "logprobs" as const, defaultMaxTokens: DEFAULT_COMPLETION_MAX_TOKENS };
-    const jobs: GenerationJob[] = promptIds.map((ids) => ({ promptTokenIds: ids, sampling: toSamplingParams(input, ids.length, model.limits) }));
+    const input = {
+      ...r,
+      maxTokens: r.max_tokens,
+      logprobs,
+      logprobsParamName: "logprobs" as const,
+      defaultMaxTokens: DEFAULT_COMPLETION_MAX_TOKENS,
+    };
+    const jobs: GenerationJob[] = promptIds.map((ids) => ({
+      promptTokenIds: ids,
+      sampling: toSamplingParams(input, ids.length, model.limits),
+    }));
     const n = jobs[0]?.sampling.n ?? 1;
     const echoTexts = r.echo
       ? await Promise.all(prompts.map((p, i) => (p.text !== null ? p.text : lease.client.detokenize(promptIds[i] ?? []))))
@@ -96,7 +120,12 @@ export async function handleCompletion(ctx: ServerContext, ex: Exchange): Promis
     if (!r.stream) return Response.json(await collectResponse(run));
     handedOff = true;
     const includeUsage = r.stream_options?.include_usage ?? false;
-    return sseResponse(() => streamChunks(run, includeUsage, ctx.config.streamInterval), req.signal, leasedStreamOptions(lease, log), ex.node);
+    return sseResponse(
+      () => streamChunks(run, includeUsage, ctx.config.streamInterval),
+      req.signal,
+      leasedStreamOptions(lease, log),
+      ex.node,
+    );
   } finally {
     if (!handedOff) lease.release();
   }
@@ -151,9 +180,17 @@ class ChoiceStates {
   readonly choices: Array<{ text: string; finishReason: string | null; stopReason: string | number | null; echoed: boolean }>;
   readonly #builders: CompletionLogprobsBuilder[];
 
-  constructor(numChoices: number, readonly n: number, readonly echoTexts: string[] | null, readonly wantLogprobs: boolean) {
+  constructor(
+    numChoices: number,
+    readonly n: number,
+    readonly echoTexts: string[] | null,
+    readonly wantLogprobs: boolean,
+  ) {
     this.choices = Array.from({ length: numChoices }, () => ({ text: "", finishReason: null, stopReason: null, echoed: false }));
-    this.#builders = Array.from({ length: numChoices }, (_, i) => new CompletionLogprobsBuilder(echoTexts?.[Math.floor(i / n)]?.length ?? 0));
+    this.#builders = Array.from(
+      { length: numChoices },
+      (_, i) => new CompletionLogprobsBuilder(echoTexts?.[Math.floor(i / n)]?.length ?? 0),
+    );
   }
 
   apply(jo: JobOutput): ChoiceUpdate[] {
@@ -173,7 +210,13 @@ class ChoiceStates {
         c.stopReason = d.stopReason ?? null;
       }
       const lp = this.wantLogprobs && d.logprobs && d.logprobs.length > 0 ? (this.#builders[index]?.add(d.logprobs) ?? null) : null;
-      updates.push({ index, text, logprobs: lp, finishReason: d.finishReason ?? null, stopReason: d.finishReason ? (d.stopReason ?? null) : null });
+      updates.push({
+        index,
+        text,
+        logprobs: lp,
+        finishReason: d.finishReason ?? null,
+        stopReason: d.finishReason ? (d.stopReason ?? null) : null,
+      });
     }
     return updates;
   }

@@ -162,7 +162,6 @@ export function gbnfLiteral(s: string): string {
   return out + '"';
 }
 
-
 /** Collects named rules for one grammar. */
 export class GrammarBuilder {
   readonly #rules = new Map<string, Node | null>();

@@ -46,25 +46,58 @@ describe("JSON Schema → grammar (json dialect)", () => {
   it("objects: required and optional properties in order, no extra keys unless allowed", () => {
     const schema = {
       type: "object",
-      properties: { name: { type: "string" }, age: { type: "integer" }, tags: { type: "array", items: { type: "string" } }, ok: { type: "boolean" } },
+      properties: {
+        name: { type: "string" },
+        age: { type: "integer" },
+        tags: { type: "array", items: { type: "string" } },
+        ok: { type: "boolean" },
+      },
       required: ["name", "ok"],
       additionalProperties: false,
     };
     expectGrammar(
       schema,
-      [{ name: "a", ok: true }, { name: "a", age: 3, ok: false }, { name: "a", age: -3, tags: ["x", "y"], ok: true }, { name: "a", tags: [], ok: true }],
-      [{ name: "a" }, { ok: true }, { name: 1, ok: true }, { name: "a", ok: true, extra: 1 }, { name: "a", age: 1.5, ok: true }, {}, [], "x"],
+      [
+        { name: "a", ok: true },
+        { name: "a", age: 3, ok: false },
+        { name: "a", age: -3, tags: ["x", "y"], ok: true },
+        { name: "a", tags: [], ok: true },
+      ],
+      [
+        { name: "a" },
+        { ok: true },
+        { name: 1, ok: true },
+        { name: "a", ok: true, extra: 1 },
+        { name: "a", age: 1.5, ok: true },
+        {},
+        [],
+        "x",
+      ],
     );
     // Properties come in schema order.
     expect(compile(schema).re!.test('{"ok": true, "name": "a"}')).toBe(false);
   });
 
   it("additionalProperties true / schema, nested objects, nullable and type lists", () => {
-    expectGrammar({ type: "object", properties: { a: { type: "number" } }, additionalProperties: { type: "integer" } }, [{ a: 1.5 }, { a: 1, b: 2 }, { b: 2, c: 3 }, {}], [{ a: 1, b: "x" }]);
     expectGrammar(
-      { type: "object", properties: { a: { type: ["string", "null"] }, b: { type: "object", properties: { c: { type: "null" } }, required: ["c"] } }, required: ["a", "b"] },
-      [{ a: null, b: { c: null } }, { a: "x", b: { c: null } }],
-      [{ a: 1, b: { c: null } }, { a: "x", b: {} }],
+      { type: "object", properties: { a: { type: "number" } }, additionalProperties: { type: "integer" } },
+      [{ a: 1.5 }, { a: 1, b: 2 }, { b: 2, c: 3 }, {}],
+      [{ a: 1, b: "x" }],
+    );
+    expectGrammar(
+      {
+        type: "object",
+        properties: { a: { type: ["string", "null"] }, b: { type: "object", properties: { c: { type: "null" } }, required: ["c"] } },
+        required: ["a", "b"],
+      },
+      [
+        { a: null, b: { c: null } },
+        { a: "x", b: { c: null } },
+      ],
+      [
+        { a: 1, b: { c: null } },
+        { a: "x", b: {} },
+      ],
     );
     const { re } = compile({ type: "string", nullable: true });
     expect(re!.test("null") && re!.test('"x"') && !re!.test("1")).toBe(true);
@@ -120,7 +153,17 @@ describe("JSON Schema → grammar (json dialect)", () => {
 
   it("arrays: items, prefixItems, min/max items", () => {
     expectGrammar({ type: "array", items: { type: "integer" }, minItems: 1, maxItems: 3 }, [[1], [1, 2, 3]], [[], [1, 2, 3, 4], ["a"]]);
-    expectGrammar({ type: "array", prefixItems: [{ type: "string" }, { type: "boolean" }], items: { type: "null" } }, [["a", true], ["a", true, null, null]], [[true, "a"], ["a", true, 1]]);
+    expectGrammar(
+      { type: "array", prefixItems: [{ type: "string" }, { type: "boolean" }], items: { type: "null" } },
+      [
+        ["a", true],
+        ["a", true, null, null],
+      ],
+      [
+        [true, "a"],
+        ["a", true, 1],
+      ],
+    );
     expect(compile({ type: "array" }).gbnf).toMatch(/^root ::= "\[" ws \(value \("," ws value\)\*\)\? ws "\]"$/m);
   });
 
@@ -138,7 +181,12 @@ describe("JSON Schema → grammar (json dialect)", () => {
       "schema: 'a' is required but 'additionalProperties: false' in another part of 'allOf' excludes it",
     ]);
     expectGrammar(
-      { type: "object", properties: { p: { $ref: "#/definitions/P" } }, required: ["p"], definitions: { P: { type: "array", items: { enum: [1, 2] } } } },
+      {
+        type: "object",
+        properties: { p: { $ref: "#/definitions/P" } },
+        required: ["p"],
+        definitions: { P: { type: "array", items: { enum: [1, 2] } } },
+      },
       [{ p: [1, 2] }],
       [{ p: [3] }, {}],
     );
@@ -146,7 +194,13 @@ describe("JSON Schema → grammar (json dialect)", () => {
 
   it("recursive $ref becomes a recursive rule", () => {
     const { issues, gbnf } = compile({
-      $defs: { node: { type: "object", properties: { v: { type: "integer" }, kids: { type: "array", items: { $ref: "#/$defs/node" } } }, required: ["v"] } },
+      $defs: {
+        node: {
+          type: "object",
+          properties: { v: { type: "integer" }, kids: { type: "array", items: { $ref: "#/$defs/node" } } },
+          required: ["v"],
+        },
+      },
       $ref: "#/$defs/node",
     });
     expect(issues).toEqual([]);
@@ -173,15 +227,19 @@ describe("JSON Schema → grammar (json dialect)", () => {
       "schema.properties.n: 'maximum' on a 'number' is not supported (only on 'integer', or 'minimum: 0')",
       "schema.properties.tags: 'uniqueItems' is not supported",
       'schema.properties.when.format: format "email" is not supported (supported: date, time, date-time, uuid)',
-      'schema.properties.ext.$ref: only local references (\'#/…\') are supported, not "https://example.com/s.json"',
+      "schema.properties.ext.$ref: only local references ('#/…') are supported, not \"https://example.com/s.json\"",
       "schema.properties.x: 'not' is not supported",
     ]);
-    expect(compile({ type: "object", properties: {}, required: ["a"] }).issues).toEqual(["schema.required: 'a' is required but not listed in 'properties' (not supported)"]);
+    expect(compile({ type: "object", properties: {}, required: ["a"] }).issues).toEqual([
+      "schema.required: 'a' is required but not listed in 'properties' (not supported)",
+    ]);
     expect(compile({ type: "integer", minimum: 5, maximum: 4 }).issues).toEqual(["schema: the integer range is empty"]);
   });
 
   it("ignores annotations", () => {
-    expect(compile({ title: "T", description: "d", default: 1, examples: [1], $schema: "x", type: "integer", deprecated: false }).issues).toEqual([]);
+    expect(
+      compile({ title: "T", description: "d", default: 1, examples: [1], $schema: "x", type: "integer", deprecated: false }).issues,
+    ).toEqual([]);
   });
 });
 
@@ -202,11 +260,31 @@ describe("python dialect (tool arguments)", () => {
   it("keyword arguments with Python literals, optional ones skippable, in schema order", () => {
     const { re } = kwargs({
       type: "object",
-      properties: { city: { type: "string" }, unit: { enum: ["c", "f"] }, days: { type: "integer" }, opts: { type: "object", properties: { raw: { type: "boolean" }, x: { type: "null" } } } },
+      properties: {
+        city: { type: "string" },
+        unit: { enum: ["c", "f"] },
+        days: { type: "integer" },
+        opts: { type: "object", properties: { raw: { type: "boolean" }, x: { type: "null" } } },
+      },
       required: ["city"],
     });
-    for (const ok of ['city="Paris"', 'city="Paris", unit="f"', 'city="a\\"b", days=-3', 'city="x", opts={"raw": True, "x": None}', 'city="x",days=1']) expect(re!.test(ok), ok).toBe(true);
-    for (const bad of ['unit="c"', "city='Paris'", 'city="x", unit="k"', 'days=1, city="x"', 'city="x", opts={"raw": true, "x": None}', 'city="x", extra=1', 'city="x", ']) {
+    for (const ok of [
+      'city="Paris"',
+      'city="Paris", unit="f"',
+      'city="a\\"b", days=-3',
+      'city="x", opts={"raw": True, "x": None}',
+      'city="x",days=1',
+    ])
+      expect(re!.test(ok), ok).toBe(true);
+    for (const bad of [
+      'unit="c"',
+      "city='Paris'",
+      'city="x", unit="k"',
+      'days=1, city="x"',
+      'city="x", opts={"raw": true, "x": None}',
+      'city="x", extra=1',
+      'city="x", ',
+    ]) {
       expect(re!.test(bad), bad).toBe(false);
     }
   });
@@ -237,7 +315,10 @@ describe("response_format grammars", () => {
   it("json_object and json_schema produce GBNF with a root; text produces none; results are cached", () => {
     expect(responseFormatGrammar({ type: "text" })).toBeUndefined();
     expect(responseFormatGrammar({ type: "json_object" })).toMatch(/^root ::= object\n/);
-    const rf = { type: "json_schema" as const, json_schema: { name: "x", schema: { type: "object", properties: { a: { type: "integer" } }, required: ["a"] } } };
+    const rf = {
+      type: "json_schema" as const,
+      json_schema: { name: "x", schema: { type: "object", properties: { a: { type: "integer" } }, required: ["a"] } },
+    };
     const before = responseFormatCacheStats();
     const g1 = responseFormatGrammar(rf);
     const g2 = responseFormatGrammar({ ...rf, json_schema: { ...rf.json_schema } });
@@ -248,7 +329,10 @@ describe("response_format grammars", () => {
 
   it("unsupported features are a 400 on response_format.json_schema.schema naming each one", () => {
     try {
-      responseFormatGrammar({ type: "json_schema", json_schema: { schema: { type: "object", properties: { a: { type: "string", pattern: "x" } }, patternProperties: {} } } });
+      responseFormatGrammar({
+        type: "json_schema",
+        json_schema: { schema: { type: "object", properties: { a: { type: "string", pattern: "x" } }, patternProperties: {} } },
+      });
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(InvalidRequestError);

@@ -23,7 +23,21 @@
  */
 import { alt, cls, EMPTY, type GrammarBuilder, isEmpty, list, lit, type Node, opt, rep, seq, star } from "./gbnf.js";
 import { integerRange } from "./int-range.js";
-import { ANNOTATIONS, childPath, DEFS, type Dialect, FORMATS, HANDLED, isObj, KWARG_NAME, MAX_BOUND, MAX_DEPTH, type Schema, siblings, TYPES } from "./keywords.js";
+import {
+  ANNOTATIONS,
+  childPath,
+  DEFS,
+  type Dialect,
+  FORMATS,
+  HANDLED,
+  isObj,
+  KWARG_NAME,
+  MAX_BOUND,
+  MAX_DEPTH,
+  type Schema,
+  siblings,
+  TYPES,
+} from "./keywords.js";
 import { Primitives } from "./primitives.js";
 import { integerBounds, mergeAllOf, resolvePointer } from "./schema-helpers.js";
 
@@ -118,7 +132,8 @@ export class SchemaConverter {
     } else {
       types = Array.isArray(t) ? t.map(String) : [String(t)];
       const bad = types.filter((x) => !TYPES.has(x));
-      if (bad.length > 0 || types.length === 0) return this.#issue(childPath(path, "type"), `unknown type ${bad.map((x) => `'${x}'`).join(", ") || "[]"}`);
+      if (bad.length > 0 || types.length === 0)
+        return this.#issue(childPath(path, "type"), `unknown type ${bad.map((x) => `'${x}'`).join(", ") || "[]"}`);
     }
     return withNull(alt(...types.map((ty) => this.#typed(ty, s, path))));
   }
@@ -204,7 +219,10 @@ export class SchemaConverter {
   }
 
   /** `properties` / `required` / `additionalProperties`, checked and converted. */
-  #objectFields(s: Schema, path: string): { props: Array<{ name: string; value: Node; required: boolean }>; additional: Node | null } | null {
+  #objectFields(
+    s: Schema,
+    path: string,
+  ): { props: Array<{ name: string; value: Node; required: boolean }>; additional: Node | null } | null {
     const props = s["properties"] ?? {};
     if (!isObj(props)) {
       this.#issue(childPath(path, "properties"), "must be an object");
@@ -225,7 +243,11 @@ export class SchemaConverter {
     else if (ap !== undefined && ap !== false) this.#issue(childPath(path, "additionalProperties"), "must be a boolean or a schema");
     const propsPath = childPath(path, "properties");
     return {
-      props: Object.entries(props).map(([name, sub]) => ({ name, value: this.value(sub, childPath(propsPath, name)), required: required.includes(name) })),
+      props: Object.entries(props).map(([name, sub]) => ({
+        name,
+        value: this.value(sub, childPath(propsPath, name)),
+        required: required.includes(name),
+      })),
       additional,
     };
   }
@@ -343,13 +365,15 @@ export class SchemaConverter {
     const root = this.#deref(s, path);
     if (root === null) return EMPTY;
     this.#checkKeywords(root, path);
-    if (root["type"] !== undefined && root["type"] !== "object") return this.#issue(childPath(path, "type"), "function parameters must be an object schema");
+    if (root["type"] !== undefined && root["type"] !== "object")
+      return this.#issue(childPath(path, "type"), "function parameters must be an object schema");
     const extra = siblings(root, ["type", "properties", "required", "additionalProperties"]);
     if (extra.length > 0) return this.#issue(path, `${extra.map((k) => `'${k}'`).join(", ")} on function parameters is not supported`);
     const fields = this.#objectFields(root, path);
     if (fields === null) return EMPTY;
     const items = fields.props.map((p) => {
-      if (!KWARG_NAME.test(p.name)) this.#issue(childPath(childPath(path, "properties"), p.name), "is not a valid Python keyword-argument name");
+      if (!KWARG_NAME.test(p.name))
+        this.#issue(childPath(childPath(path, "properties"), p.name), "is not a valid Python keyword-argument name");
       return { node: seq(lit(`${p.name}=`), p.value), required: p.required };
     });
     const ident = () => this.#b.rule("kwarg-name", seq(cls("[A-Za-z_]"), rep(cls("[A-Za-z0-9_]"), 0, 63)));

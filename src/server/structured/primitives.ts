@@ -78,14 +78,20 @@ export class Primitives {
     const sp = this.sp;
     const obj = seq(lit("{"), sp, list(seq(this.string(), lit(":"), sp, ref), this.sep, 0, null), sp, lit("}"));
     const arr = seq(lit("["), sp, list(ref, this.sep, 0, null), sp, lit("]"));
-    this.#b.define(name, alt(this.#b.rule("object", obj), this.#b.rule("array", arr), this.string(), this.number(), this.boolean(), this.null()));
+    this.#b.define(
+      name,
+      alt(this.#b.rule("object", obj), this.#b.rule("array", arr), this.string(), this.number(), this.boolean(), this.null()),
+    );
     return ref;
   }
 
   /** Any object (`response_format: json_object`). */
   anyObject(): Node {
     this.any();
-    return this.#b.rule("object", seq(lit("{"), this.sp, list(seq(this.string(), lit(":"), this.sp, this.any()), this.sep, 0, null), this.sp, lit("}")));
+    return this.#b.rule(
+      "object",
+      seq(lit("{"), this.sp, list(seq(this.string(), lit(":"), this.sp, this.any()), this.sep, 0, null), this.sp, lit("}")),
+    );
   }
 
   /** A `format` string, quotes included: date, time, date-time or uuid. */
@@ -93,13 +99,29 @@ export class Primitives {
     const d2 = (a: string, b: string) => seq(cls(a), cls(b));
     const date = this.#b.rule(
       "date",
-      seq(rep(DIGIT, 4, 4), lit("-"), alt(seq(lit("0"), cls("[1-9]")), seq(lit("1"), cls("[0-2]"))), lit("-"), alt(seq(lit("0"), cls("[1-9]")), d2("[12]", "[0-9]"), seq(lit("3"), cls("[01]")))),
+      seq(
+        rep(DIGIT, 4, 4),
+        lit("-"),
+        alt(seq(lit("0"), cls("[1-9]")), seq(lit("1"), cls("[0-2]"))),
+        lit("-"),
+        alt(seq(lit("0"), cls("[1-9]")), d2("[12]", "[0-9]"), seq(lit("3"), cls("[01]"))),
+      ),
     );
     const hh = alt(d2("[01]", "[0-9]"), seq(lit("2"), cls("[0-3]")));
     const mm = d2("[0-5]", "[0-9]");
-    const time = this.#b.rule("time", seq(hh, lit(":"), mm, lit(":"), mm, opt(seq(lit("."), rep(DIGIT, 1, 6))), alt(cls("[zZ]"), seq(cls("[-+]"), hh, lit(":"), mm))));
+    const time = this.#b.rule(
+      "time",
+      seq(hh, lit(":"), mm, lit(":"), mm, opt(seq(lit("."), rep(DIGIT, 1, 6))), alt(cls("[zZ]"), seq(cls("[-+]"), hh, lit(":"), mm))),
+    );
     const h = (n: number) => rep(HEX, n, n);
-    const body = f === "date" ? date : f === "time" ? time : f === "date-time" ? seq(date, cls("[tT]"), time) : seq(h(8), lit("-"), h(4), lit("-"), h(4), lit("-"), h(4), lit("-"), h(12));
+    const body =
+      f === "date"
+        ? date
+        : f === "time"
+          ? time
+          : f === "date-time"
+            ? seq(date, cls("[tT]"), time)
+            : seq(h(8), lit("-"), h(4), lit("-"), h(4), lit("-"), h(4), lit("-"), h(12));
     return this.#b.rule(`${f}-string`, seq(lit('"'), body, lit('"')));
   }
 }

@@ -16,7 +16,14 @@ import { SchemaConverter, SUPPORTED_SUMMARY } from "./json-schema.js";
 export type ResponseFormat =
   | { type: "text" }
   | { type: "json_object" }
-  | { type: "json_schema"; json_schema: { name?: string | null | undefined; schema?: Record<string, unknown> | null | undefined; strict?: boolean | null | undefined } };
+  | {
+      type: "json_schema";
+      json_schema: {
+        name?: string | null | undefined;
+        schema?: Record<string, unknown> | null | undefined;
+        strict?: boolean | null | undefined;
+      };
+    };
 
 /** The engine refuses grammars longer than this (engine/sample/sampling-params.ts). */
 export { MAX_GRAMMAR_CHARS };
@@ -27,10 +34,13 @@ export function withGrammarLimit<T>(param: string, build: () => T): T {
     return build();
   } catch (err) {
     if (err instanceof GrammarTooLargeError) {
-      throw new InvalidRequestError(`The schema is too large: its grammar grows past ${MAX_GRAMMAR_CHARS} characters (nested arrays, objects and alternatives repeat their parts).`, {
-        param,
-        code: "unsupported_schema",
-      });
+      throw new InvalidRequestError(
+        `The schema is too large: its grammar grows past ${MAX_GRAMMAR_CHARS} characters (nested arrays, objects and alternatives repeat their parts).`,
+        {
+          param,
+          code: "unsupported_schema",
+        },
+      );
     }
     throw err;
   }
@@ -53,7 +63,10 @@ export function refuseIssues(issues: readonly string[], param: string): void {
 export function finishGrammar(b: GrammarBuilder, root: Node, param: string): string {
   const gbnf = b.toGbnf(root);
   if (gbnf.length > MAX_GRAMMAR_CHARS) {
-    throw new InvalidRequestError(`The schema is too large: its grammar has ${gbnf.length} characters (at most ${MAX_GRAMMAR_CHARS}).`, { param, code: "unsupported_schema" });
+    throw new InvalidRequestError(`The schema is too large: its grammar has ${gbnf.length} characters (at most ${MAX_GRAMMAR_CHARS}).`, {
+      param,
+      code: "unsupported_schema",
+    });
   }
   return gbnf;
 }
@@ -68,7 +81,10 @@ export function responseFormatRoot(b: GrammarBuilder, rf: ResponseFormat): Node 
     case "json_schema": {
       const schema = rf.json_schema.schema;
       if (schema === null || schema === undefined) {
-        throw new InvalidRequestError("'response_format.json_schema.schema' is required for type 'json_schema'.", { param: `${PARAM}.json_schema.schema`, code: "missing_required_parameter" });
+        throw new InvalidRequestError("'response_format.json_schema.schema' is required for type 'json_schema'.", {
+          param: `${PARAM}.json_schema.schema`,
+          code: "missing_required_parameter",
+        });
       }
       const path = `${PARAM}.json_schema.schema`;
       const conv = new SchemaConverter(b, schema, "json", path);

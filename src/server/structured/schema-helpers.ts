@@ -67,7 +67,10 @@ export function mergeAllOf(s: Schema, path: string, deref: (x: unknown, path: st
   }
   const rest = Object.fromEntries(Object.entries(s).filter(([k]) => k !== "allOf" && k !== "nullable"));
   if (subs.length === 1 && siblings(rest, []).length === 0) return subs[0] as Schema;
-  const parts = [...subs.map((x, i) => ({ schema: deref(x, childPath(p, i)), path: childPath(p, i) })), { schema: rest as Schema | null, path }];
+  const parts = [
+    ...subs.map((x, i) => ({ schema: deref(x, childPath(p, i)), path: childPath(p, i) })),
+    { schema: rest as Schema | null, path },
+  ];
   const props: Schema = {};
   const required = new Set<string>();
   const closed: Array<Set<string>> = [];

@@ -42,7 +42,10 @@ export async function handleTokenize(ctx: ServerContext, ex: Exchange): Promise<
   const hasPrompt = r.prompt !== null && r.prompt !== undefined;
   const hasMessages = r.messages !== null && r.messages !== undefined;
   if (hasPrompt === hasMessages) {
-    throw new InvalidRequestError("Give exactly one of 'prompt' or 'messages'.", { param: hasPrompt ? "messages" : "prompt", code: "invalid_parameter" });
+    throw new InvalidRequestError("Give exactly one of 'prompt' or 'messages'.", {
+      param: hasPrompt ? "messages" : "prompt",
+      code: "invalid_parameter",
+    });
   }
   const lease = ctx.host.acquire();
   try {
@@ -82,7 +85,10 @@ export async function handleDetokenize(ctx: ServerContext, ex: Exchange): Promis
   const vocab = model.info.vocabSize;
   const bad = r.tokens.findIndex((t) => t < 0 || t >= vocab);
   if (bad >= 0) {
-    throw new InvalidRequestError(`'tokens[${bad}]' is ${r.tokens[bad]}, outside the vocabulary (0..${vocab - 1}).`, { param: `tokens[${bad}]`, code: "invalid_parameter" });
+    throw new InvalidRequestError(`'tokens[${bad}]' is ${r.tokens[bad]}, outside the vocabulary (0..${vocab - 1}).`, {
+      param: `tokens[${bad}]`,
+      code: "invalid_parameter",
+    });
   }
   const lease = ctx.host.acquire();
   try {

@@ -22,7 +22,6 @@ export interface CallListHost {
   fail(raw: string): void;
 }
 
-
 type State = "args" | "kw" | "eq" | "val" | "afterVal" | "afterCall" | "nextCall" | "callName";
 
 export class CallListParser {

@@ -67,21 +67,30 @@ export function resolveTools(input: ToolInput): ToolConfig | null {
     }
     const f = parsed.data.function;
     if (!NAME.test(f.name)) {
-      throw new InvalidRequestError(`'tools[${i}].function.name' must be 1 to 64 characters of a-z, A-Z, 0-9, '_' and '-' (got ${JSON.stringify(f.name.slice(0, 80))}).`, {
-        param: `tools[${i}].function.name`,
-        code: "invalid_parameter",
-      });
+      throw new InvalidRequestError(
+        `'tools[${i}].function.name' must be 1 to 64 characters of a-z, A-Z, 0-9, '_' and '-' (got ${JSON.stringify(f.name.slice(0, 80))}).`,
+        {
+          param: `tools[${i}].function.name`,
+          code: "invalid_parameter",
+        },
+      );
     }
     const p = f.parameters ?? undefined;
     if (p !== undefined && p["type"] !== undefined && p["type"] !== "object") {
-      throw new InvalidRequestError(`'tools[${i}].function.parameters' must be a JSON Schema of type 'object'.`, { param: `tools[${i}].function.parameters`, code: "invalid_parameter" });
+      throw new InvalidRequestError(`'tools[${i}].function.parameters' must be a JSON Schema of type 'object'.`, {
+        param: `tools[${i}].function.parameters`,
+        code: "invalid_parameter",
+      });
     }
     return { name: f.name, description: f.description ?? undefined, parameters: p, strict: f.strict ?? false };
   });
   const seen = new Set<string>();
   tools.forEach((t, i) => {
     if (seen.has(t.name)) {
-      throw new InvalidRequestError(`'tools[${i}].function.name' repeats the name '${t.name}'; function names must be unique.`, { param: `tools[${i}].function.name`, code: "invalid_parameter" });
+      throw new InvalidRequestError(`'tools[${i}].function.name' repeats the name '${t.name}'; function names must be unique.`, {
+        param: `tools[${i}].function.name`,
+        code: "invalid_parameter",
+      });
     }
     seen.add(t.name);
   });
@@ -92,17 +101,26 @@ export function resolveTools(input: ToolInput): ToolConfig | null {
   else {
     const parsed = ToolChoiceSchema.safeParse(tc);
     if (!parsed.success) {
-      throw new InvalidRequestError(`'tool_choice' must be 'none', 'auto', 'required' or {type: "function", function: {name}}.`, { param: "tool_choice", code: "invalid_parameter" });
+      throw new InvalidRequestError(`'tool_choice' must be 'none', 'auto', 'required' or {type: "function", function: {name}}.`, {
+        param: "tool_choice",
+        code: "invalid_parameter",
+      });
     }
     const v = parsed.data;
     choice = typeof v === "string" ? { kind: v } : { kind: "named", name: v.function.name };
   }
   if ((choice.kind === "required" || choice.kind === "named") && tools.length === 0) {
-    throw new InvalidRequestError(`'tool_choice' ${choice.kind === "required" ? "'required'" : "naming a function"} needs 'tools'.`, { param: "tool_choice", code: "invalid_parameter" });
+    throw new InvalidRequestError(`'tool_choice' ${choice.kind === "required" ? "'required'" : "naming a function"} needs 'tools'.`, {
+      param: "tool_choice",
+      code: "invalid_parameter",
+    });
   }
   if (choice.kind === "named" && !seen.has(choice.name)) {
     const name = choice.name;
-    throw new InvalidRequestError(`'tool_choice' names the function '${name.slice(0, 80)}', which is not in 'tools'.`, { param: "tool_choice", code: "invalid_parameter" });
+    throw new InvalidRequestError(`'tool_choice' names the function '${name.slice(0, 80)}', which is not in 'tools'.`, {
+      param: "tool_choice",
+      code: "invalid_parameter",
+    });
   }
   if (tools.length === 0 && choice.kind === "none") return null;
   return { tools, choice, parallel: input.parallel_tool_calls ?? true };

@@ -17,7 +17,14 @@
 import { hashKey, LruCache } from "../structured/cache.js";
 import { alt, cls, GrammarBuilder, list, lit, type Node, seq, star } from "../structured/gbnf.js";
 import { SchemaConverter } from "../structured/json-schema.js";
-import { finishGrammar, refuseIssues, withGrammarLimit, type ResponseFormat, responseFormatGrammar, responseFormatRoot } from "../structured/response-format.js";
+import {
+  finishGrammar,
+  refuseIssues,
+  withGrammarLimit,
+  type ResponseFormat,
+  responseFormatGrammar,
+  responseFormatRoot,
+} from "../structured/response-format.js";
 import { type ToolConfig, toolsActive, type ToolSpec } from "./config.js";
 
 const cache = new LruCache<string | null>(256);

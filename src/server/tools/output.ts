@@ -21,7 +21,9 @@ export interface ChatMessageOut {
   tool_calls: ToolCallOut[];
 }
 
-export type ChatDelta = { content: string } | { tool_calls: Array<{ index: number; id?: string; type?: "function"; function: { name?: string; arguments: string } }> };
+export type ChatDelta =
+  | { content: string }
+  | { tool_calls: Array<{ index: number; id?: string; type?: "function"; function: { name?: string; arguments: string } }> };
 
 export function parserOptions(cfg: ToolConfig, jsonResponse = false): ToolCallParserOptions {
   return {

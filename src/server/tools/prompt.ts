@@ -25,13 +25,14 @@ export function toolSystemPrompt(cfg: ToolConfig): string {
     one ? "[func_name(param1=value1, param2=value2)]" : "[func_name1(param1=value1, param2=value2), func_name2(param=value)]",
     "Rules:",
     "- Call only functions from the list below, with keyword arguments.",
-    '- Argument values are literals: strings in double quotes, numbers, True, False, None, lists and dicts. No variables or expressions.',
+    "- Argument values are literals: strings in double quotes, numbers, True, False, None, lists and dicts. No variables or expressions.",
     one ? "- Call at most one function per response." : "- Several calls may go in one list; they run in parallel.",
     "- Never mix text and function calls in the same response.",
     "- If no function fits, or a required parameter is missing, answer in plain text (ask for what is missing).",
     "- Function results come back in ipython messages; use them to answer the user in natural language.",
   ];
-  if (cfg.choice.kind === "required") lines.push(one ? "- In this response you MUST call exactly one function." : "- In this response you MUST call at least one function.");
+  if (cfg.choice.kind === "required")
+    lines.push(one ? "- In this response you MUST call exactly one function." : "- In this response you MUST call at least one function.");
   if (cfg.choice.kind === "named") lines.push(`- In this response you MUST call the function ${cfg.choice.name}.`);
   const defs = cfg.tools.map((t) => ({
     name: t.name,

@@ -19,8 +19,18 @@ export type FeedResult = "more" | "done" | "doneBefore" | "error";
 const MAX_DEPTH = 128;
 const WORDS: Record<string, string> = { True: "true", False: "false", None: "null", true: "true", false: "false", null: "null" };
 const STRING_PREFIXES = new Set(["r", "R", "u", "U"]);
-const SIMPLE_ESCAPES: Record<string, string> = { "\\": "\\", "'": "'", '"': '"', a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v" };
-
+const SIMPLE_ESCAPES: Record<string, string> = {
+  "\\": "\\",
+  "'": "'",
+  '"': '"',
+  a: "\x07",
+  b: "\b",
+  f: "\f",
+  n: "\n",
+  r: "\r",
+  t: "\t",
+  v: "\v",
+};
 
 /** One character as it appears inside a JSON string. */
 export function jsonChar(c: string): string {

@@ -32,7 +32,8 @@ function stream(chunks: readonly string[], opts: ToolCallParserOptions = {}) {
   return { content, contentBeforeFinish, calls, failed: p.failed };
 }
 
-const strip = (calls: readonly ParsedToolCall[] | ReadonlyArray<{ name: string; arguments: string }>): Call[] => calls.map((c) => ({ name: c.name, arguments: c.arguments }));
+const strip = (calls: readonly ParsedToolCall[] | ReadonlyArray<{ name: string; arguments: string }>): Call[] =>
+  calls.map((c) => ({ name: c.name, arguments: c.arguments }));
 
 /** Every split into two chunks, and one character at a time. */
 function splits(text: string): string[][] {
@@ -48,7 +49,10 @@ function expectStreamingAgrees(text: string, opts: ToolCallParserOptions = {}): 
   const ref = stream([text], opts);
   for (const chunks of splits(text)) {
     const s = stream(chunks, opts);
-    expect({ content: s.content, calls: strip(s.calls) }, JSON.stringify(chunks)).toEqual({ content: ref.content, calls: strip(ref.calls) });
+    expect({ content: s.content, calls: strip(s.calls) }, JSON.stringify(chunks)).toEqual({
+      content: ref.content,
+      calls: strip(ref.calls),
+    });
   }
   if (!ref.failed) {
     expect(strip(ref.calls)).toEqual(strip(whole.toolCalls));
@@ -61,7 +65,8 @@ function expectStreamingAgrees(text: string, opts: ToolCallParserOptions = {}): 
 const SIMPLE = { name: "get_weather", arguments: '{"city": "LA", "metric": "C"}' };
 const MORE_TYPES = {
   name: "register_user",
-  arguments: '{"name": "Doe", "age": 9, "address": {"city": "LA", "state": "CA"}, "role": null, "passed_test": true, "aliases": ["John", "Johnny"]}',
+  arguments:
+    '{"name": "Doe", "age": 9, "address": {"city": "LA", "state": "CA"}, "role": null, "passed_test": true, "aliases": ["John", "Johnny"]}',
 };
 const PARAMETERLESS = { name: "get_weather", arguments: "{}" };
 const EMPTY_DICT = { name: "do_something_cool", arguments: '{"additional_data": {}}' };
@@ -71,14 +76,22 @@ const REGISTER = { name: "register_user", arguments: '{"name": "Doe", "age": 9}'
 
 const VLLM_CASES: Array<[string, string, Call[]]> = [
   ["simple", "[get_weather(city='LA', metric='C')]", [SIMPLE]],
-  ["more types", "[register_user(name='Doe', age=9, address={'city': 'LA', 'state': 'CA'}, role=None, passed_test=True, aliases=['John', 'Johnny'])]", [MORE_TYPES]],
+  [
+    "more types",
+    "[register_user(name='Doe', age=9, address={'city': 'LA', 'state': 'CA'}, role=None, passed_test=True, aliases=['John', 'Johnny'])]",
+    [MORE_TYPES],
+  ],
   ["parameterless", "[get_weather()]", [PARAMETERLESS]],
   ["empty dict", "[do_something_cool(additional_data={})]", [EMPTY_DICT]],
   ["empty list", "[do_something_cool(steps=[])]", [EMPTY_LIST]],
   ["escaped string", String.raw`[get_weather(city='Martha\'s Vineyard', metric='\"cool units\"')]`, [ESCAPED]],
   ["parallel calls", "[get_weather(city='LA',metric='C'),register_user(name='Doe',age=9)]", [SIMPLE, REGISTER]],
   ["python tag", "<|python_start|>[get_weather(city='LA', metric='C')]<|python_end|>", [SIMPLE]],
-  ["python tag, parallel, no end tag", "<|python_start|>[get_weather(city='LA', metric='C'),register_user(name='Doe', age=9)]", [SIMPLE, REGISTER]],
+  [
+    "python tag, parallel, no end tag",
+    "<|python_start|>[get_weather(city='LA', metric='C'),register_user(name='Doe', age=9)]",
+    [SIMPLE, REGISTER],
+  ],
   [
     "large steps",
     "<|python_start|>[get_weather(city='LA', metric='C'), get_weather(), do_something_cool(steps=[])]<|python_end|>",
@@ -115,7 +128,10 @@ describe("vLLM llama4_pythonic cases", () => {
   });
 
   it("a call whose argument is not a JSON value (bytes, 1e999) makes the whole output content (vLLM drops just that call)", () => {
-    for (const text of ["<|python_start|>[bad(x=b'z'), get_weather(city='LA', metric='C')]<|python_end|>", "[calc(x=1e999), get_weather(city='LA', metric='C')]"]) {
+    for (const text of [
+      "<|python_start|>[bad(x=b'z'), get_weather(city='LA', metric='C')]<|python_end|>",
+      "[calc(x=1e999), get_weather(city='LA', metric='C')]",
+    ]) {
       expect(parseToolCalls(text)).toEqual({ content: text, toolCalls: [] });
     }
   });
@@ -127,7 +143,10 @@ describe("vLLM llama4_pythonic cases", () => {
 
   it("gives every call an id", () => {
     const r = parseToolCalls("[a(), b()]");
-    expect(r.toolCalls.map((c) => c.id)).toEqual([expect.stringMatching(/^call_[A-Za-z0-9]{24}$/), expect.stringMatching(/^call_[A-Za-z0-9]{24}$/)]);
+    expect(r.toolCalls.map((c) => c.id)).toEqual([
+      expect.stringMatching(/^call_[A-Za-z0-9]{24}$/),
+      expect.stringMatching(/^call_[A-Za-z0-9]{24}$/),
+    ]);
     expect(r.toolCalls[0]?.id).not.toBe(r.toolCalls[1]?.id);
   });
 });
@@ -138,7 +157,8 @@ const WEATHER = new Set(["get_weather", "get_todays_date", "search_documents", "
 
 describe("vLLM issues", () => {
   it("#22917: calls after raw content are still calls; the text stays content", () => {
-    const text = 'To determine the weather on April 14, I will check the date first.\n\n[get_todays_date(), get_weather(location="Dublin, Ireland", date="2025-04-14")]';
+    const text =
+      'To determine the weather on April 14, I will check the date first.\n\n[get_todays_date(), get_weather(location="Dublin, Ireland", date="2025-04-14")]';
     const r = parseToolCalls(text, { toolNames: WEATHER });
     expect(r.content).toBe("To determine the weather on April 14, I will check the date first.");
     expect(strip(r.toolCalls)).toEqual([
@@ -149,7 +169,32 @@ describe("vLLM issues", () => {
   });
 
   it("#22917: the deltas from the issue stream as calls", () => {
-    const deltas = ["[get", "_t", "od", "ays", "_date", "(),", " get", "_weather", "(location", '="', "D", "ublin", ",", " Ireland", '",', " date", '="', "202", "5", "-", "04", "-", "14", '")]'];
+    const deltas = [
+      "[get",
+      "_t",
+      "od",
+      "ays",
+      "_date",
+      "(),",
+      " get",
+      "_weather",
+      "(location",
+      '="',
+      "D",
+      "ublin",
+      ",",
+      " Ireland",
+      '",',
+      " date",
+      '="',
+      "202",
+      "5",
+      "-",
+      "04",
+      "-",
+      "14",
+      '")]',
+    ];
     const s = stream(deltas, { toolNames: WEATHER });
     expect(s.content).toBe("");
     expect(strip(s.calls)).toEqual([
@@ -159,7 +204,8 @@ describe("vLLM issues", () => {
   });
 
   it("#30722: nested lists and dicts in arguments parse", () => {
-    const text = '[search_documents(rephrased_queries=["kubernetes pod eviction", "node pressure"], filters={"tags": [["a", "b"], []], "k": {"deep": [1, {"x": None}]}})]';
+    const text =
+      '[search_documents(rephrased_queries=["kubernetes pod eviction", "node pressure"], filters={"tags": [["a", "b"], []], "k": {"deep": [1, {"x": None}]}})]';
     const r = parseToolCalls(text);
     expect(r.toolCalls).toHaveLength(1);
     expect(JSON.parse(r.toolCalls[0]!.arguments)).toEqual({
@@ -180,13 +226,19 @@ describe("vLLM issues", () => {
   it("#16214: JSON calls wrapped in <|python_start|> are calls", () => {
     const text = '<|python_start|>{"name": "brave_web_search", "parameters": {"query": "latest news"}}<|python_end|>';
     const r = parseToolCalls(text, { toolNames: WEATHER });
-    expect(r).toEqual({ content: null, toolCalls: [{ id: expect.any(String), name: "brave_web_search", arguments: '{"query": "latest news"}' }] });
+    expect(r).toEqual({
+      content: null,
+      toolCalls: [{ id: expect.any(String), name: "brave_web_search", arguments: '{"query": "latest news"}' }],
+    });
     expectStreamingAgrees(text, { toolNames: WEATHER });
   });
 
   it("#46863: JSON calls with type/parameters, arguments, several objects, or a JSON list", () => {
     const cases: Array<[string, Call[]]> = [
-      ['{"type": "function", "name": "Bash", "parameters": {"command": "echo hello", "timeout": 12000}}', [{ name: "Bash", arguments: '{"command": "echo hello", "timeout": 12000}' }]],
+      [
+        '{"type": "function", "name": "Bash", "parameters": {"command": "echo hello", "timeout": 12000}}',
+        [{ name: "Bash", arguments: '{"command": "echo hello", "timeout": 12000}' }],
+      ],
       ['{"name": "Bash", "arguments": {"command": "ls"}}', [{ name: "Bash", arguments: '{"command": "ls"}' }]],
       ['{"name": "Bash", "arguments": "{\\"command\\": \\"ls\\"}"}', [{ name: "Bash", arguments: '{"command": "ls"}' }]],
       [
@@ -211,14 +263,22 @@ describe("vLLM issues", () => {
   });
 
   it("#46863: JSON that is not a call stays content, however it is split", () => {
-    for (const text of ['{"name": "Alice", "age": 3}', '{"answer": 42}', '{"name": "Bash", "parameters": {"command": "ls"', '{"name": "Bash", "parameters": {}} and more text', "[1, 2, 3]", '[{"a": 1}]']) {
+    for (const text of [
+      '{"name": "Alice", "age": 3}',
+      '{"answer": 42}',
+      '{"name": "Bash", "parameters": {"command": "ls"',
+      '{"name": "Bash", "parameters": {}} and more text',
+      "[1, 2, 3]",
+      '[{"a": 1}]',
+    ]) {
       const r = parseToolCalls(text, { toolNames: WEATHER });
       if (text.includes("more text")) {
         expect(strip(r.toolCalls)).toEqual([{ name: "Bash", arguments: "{}" }]);
         expect(r.content).toBe(" and more text");
       } else expect(r, text).toEqual({ content: text, toolCalls: [] });
       expectStreamingAgrees(text, { toolNames: WEATHER });
-      for (const chunks of splits(text)) expect(stream(chunks, { toolNames: WEATHER }).content + "").toBe(stream([text], { toolNames: WEATHER }).content);
+      for (const chunks of splits(text))
+        expect(stream(chunks, { toolNames: WEATHER }).content + "").toBe(stream([text], { toolNames: WEATHER }).content);
     }
   });
 });
@@ -233,7 +293,9 @@ describe("Python literals → JSON", () => {
   };
 
   it("numbers: ints, floats, signs, underscores, hex/octal/binary, exponents", () => {
-    expect(args("a=0, b=-3, c=+4, d=1_000, e=0x1F, f=0o17, g=0b101, h=-0x10")).toBe('{"a": 0, "b": -3, "c": 4, "d": 1000, "e": 31, "f": 15, "g": 5, "h": -16}');
+    expect(args("a=0, b=-3, c=+4, d=1_000, e=0x1F, f=0o17, g=0b101, h=-0x10")).toBe(
+      '{"a": 0, "b": -3, "c": 4, "d": 1000, "e": 31, "f": 15, "g": 5, "h": -16}',
+    );
     expect(args("a=1.5, b=5., c=.5, d=1e5, e=2.5E-3, f=-0.0, g=007.5, h=12345678901234567890")).toBe(
       '{"a": 1.5, "b": 5.0, "c": 0.5, "d": 1e5, "e": 2.5e-3, "f": -0.0, "g": 7.5, "h": 12345678901234567890}',
     );
@@ -241,9 +303,13 @@ describe("Python literals → JSON", () => {
   });
 
   it("strings: both quotes, triple quotes, escapes, raw and u prefixes, unicode", () => {
-    expect(JSON.parse(args(String.raw`a="x\ny", b='it\'s', c="tab\there", d="\x41\u00e9\U0001F600\101\0", e='''multi
+    expect(
+      JSON.parse(
+        args(String.raw`a="x\ny", b='it\'s', c="tab\there", d="\x41\u00e9\U0001F600\101\0", e='''multi
 line "quoted"''', f=r"C:\path\n", g=u"ü", h="日本語 😀", i="a\
-b", j="\q"`))).toEqual({
+b", j="\q"`),
+      ),
+    ).toEqual({
       a: "x\ny",
       b: "it's",
       c: "tab\there",
@@ -259,7 +325,9 @@ b", j="\q"`))).toEqual({
   });
 
   it("True/False/None and JSON's true/false/null; nested containers; trailing commas; number dict keys", () => {
-    expect(args("a=True, b=False, c=None, d=true, e=false, f=null")).toBe('{"a": true, "b": false, "c": null, "d": true, "e": false, "f": null}');
+    expect(args("a=True, b=False, c=None, d=true, e=false, f=null")).toBe(
+      '{"a": true, "b": false, "c": null, "d": true, "e": false, "f": null}',
+    );
     expect(args("a=[1, [2, [3, []]], {}], b={'k': {'n': [None]}, 1: 'one', 2.5: 'x',}, c=[1, 2,],")).toBe(
       '{"a": [1, [2, [3, []]], {}], "b": {"k": {"n": [null]}, "1": "one", "2.5": "x"}, "c": [1, 2]}',
     );
@@ -267,7 +335,20 @@ b", j="\q"`))).toEqual({
   });
 
   it("anything that is not a literal makes the output content: variables, expressions, calls, tuples, sets, positional args", () => {
-    for (const bad of ["x=y", "x=1+2", "x=g()", "x=(1, 2)", "x={1, 2}", "1", "x=b'z'", "x=f'{y}'", 'x="\\N{DASH}"', "x=[1 2]", "x={'a' 1}", "x={1: }"]) {
+    for (const bad of [
+      "x=y",
+      "x=1+2",
+      "x=g()",
+      "x=(1, 2)",
+      "x={1, 2}",
+      "1",
+      "x=b'z'",
+      "x=f'{y}'",
+      'x="\\N{DASH}"',
+      "x=[1 2]",
+      "x={'a' 1}",
+      "x={1: }",
+    ]) {
       const text = `[f(${bad})]`;
       expect(parseToolCalls(text), bad).toEqual({ content: text, toolCalls: [] });
     }
@@ -280,7 +361,14 @@ describe("streaming", () => {
   const tools = { toolNames: new Set(["get_weather", "search"]) };
 
   it("plain text flows through at once: nothing that turns out to be text is held back or lost", () => {
-    for (const text of ["Hello world, how are you?", "Use arrays like a[0] and [1, 2]; see [docs](http://x).", "<b>bold</b> and <|eot|> text", "gets the search results", "{not json", "  leading and trailing  \n"]) {
+    for (const text of [
+      "Hello world, how are you?",
+      "Use arrays like a[0] and [1, 2]; see [docs](http://x).",
+      "<b>bold</b> and <|eot|> text",
+      "gets the search results",
+      "{not json",
+      "  leading and trailing  \n",
+    ]) {
       const p = new ToolCallParser(tools);
       let out = "";
       let sofar = "";
@@ -309,14 +397,14 @@ describe("streaming", () => {
     const p = new ToolCallParser({ ...tools, newId: () => "call_x" });
     expect(p.push("[get_weather(")).toEqual([{ type: "call", index: 0, id: "call_x", name: "get_weather" }]);
     expect(p.push('city="Pa')).toEqual([{ type: "args", index: 0, text: '{"city": "Pa' }]);
-    expect(p.push("ris\", days=1")).toEqual([{ type: "args", index: 0, text: 'ris", "days": ' }]);
+    expect(p.push('ris", days=1')).toEqual([{ type: "args", index: 0, text: 'ris", "days": ' }]);
     expect(p.push("4)")).toEqual([{ type: "args", index: 0, text: "14}" }]);
     expect(p.push("]")).toEqual([]);
     expect(p.finish()).toEqual([]);
   });
 
   it("text before and after a call list is content; whitespace next to the list and <|python_end|> are not", () => {
-    const text = "Let me check.\n\n<|python_start|>[get_weather(city=\"Oslo\")]<|python_end|>\n\nDone.";
+    const text = 'Let me check.\n\n<|python_start|>[get_weather(city="Oslo")]<|python_end|>\n\nDone.';
     const s = stream([text], tools);
     expect(s.content).toBe("Let me check.\n\nDone.");
     expect(strip(s.calls)).toEqual([{ name: "get_weather", arguments: '{"city": "Oslo"}' }]);

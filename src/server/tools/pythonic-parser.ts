@@ -393,5 +393,8 @@ export function parseToolCalls(text: string, opts: ToolCallParserOptions = {}): 
   const events = [...p.push(text), ...p.finish()];
   if (p.failed || p.calls.length === 0) return { content: text, toolCalls: [] };
   const content = events.map((e) => (e.type === "content" ? e.text : "")).join("");
-  return { content: content.trim() === "" ? null : content, toolCalls: p.calls.map(({ id, name, arguments: a }) => ({ id, name, arguments: a })) };
+  return {
+    content: content.trim() === "" ? null : content,
+    toolCalls: p.calls.map(({ id, name, arguments: a }) => ({ id, name, arguments: a })),
+  };
 }

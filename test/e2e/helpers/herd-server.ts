@@ -135,7 +135,12 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   return null;
 }
 
-export async function getMetric(server: HerdServer, name: string, labels: Record<string, string> = {}, headers: Record<string, string> = {}): Promise<number | null> {
+export async function getMetric(
+  server: HerdServer,
+  name: string,
+  labels: Record<string, string> = {},
+  headers: Record<string, string> = {},
+): Promise<number | null> {
   const text = await (await server.fetch("/metrics", { headers })).text();
   return metricValue(text, name, labels);
 }
