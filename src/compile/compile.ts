@@ -18,6 +18,7 @@ import { HERD_VERSION } from "../common/version.js";
 import { GgmlType } from "../model/gguf/gguf-writer.js";
 import { quantizeModel } from "../model/quantize.js";
 import { convertCheckpoint, type ConvertResult } from "./convert.js";
+import { CHECKPOINT_SMALL_FILES } from "./hf-config.js";
 import { readGgufHeader } from "./gguf-inspect.js";
 import { readCheckpointConfig } from "./hf-config.js";
 import { textHparams } from "./llama-text.js";
@@ -47,20 +48,6 @@ export type CompileQuant = (typeof COMPILE_QUANTS)[number];
 export function isCompileQuant(s: string): s is CompileQuant {
   return (COMPILE_QUANTS as readonly string[]).includes(s);
 }
-
-/** Small checkpoint files hashed whole (what determines metadata and tokenizer). */
-const SMALL_FILES = [
-  "config.json",
-  "generation_config.json",
-  "tokenizer.json",
-  "tokenizer_config.json",
-  "special_tokens_map.json",
-  "chat_template.json",
-  "chat_template.jinja",
-  "preprocessor_config.json",
-  "processor_config.json",
-  "model.safetensors.index.json",
-];
 
 export interface CompileSource {
   readonly id: string;
@@ -129,7 +116,7 @@ async function fingerprintSource(
 ): Promise<{ files: SourceFile[]; keyParts: unknown[] }> {
   const files: SourceFile[] = [];
   const keyParts: unknown[] = [];
-  for (const name of SMALL_FILES) {
+  for (const name of CHECKPOINT_SMALL_FILES) {
     let bytes: number;
     try {
       const s = await stat(join(dir, name));

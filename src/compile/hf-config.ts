@@ -8,6 +8,20 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 
+/** The small files of a checkpoint the compiler reads (besides `*.safetensors`), hashed whole into its cache key. */
+export const CHECKPOINT_SMALL_FILES = [
+  "config.json",
+  "generation_config.json",
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "chat_template.json",
+  "chat_template.jinja",
+  "preprocessor_config.json",
+  "processor_config.json",
+  "model.safetensors.index.json",
+] as const;
+
 export type Json = Record<string, unknown>;
 
 export class CheckpointConfigError extends Error {

@@ -12,23 +12,13 @@ import { readFile, stat, writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { StorageError } from "../storage/blob-store.js";
 import { downloadBlob } from "../storage/download.js";
+import { CHECKPOINT_SMALL_FILES } from "./hf-config.js";
 import { HttpBlobStore, type HttpFile } from "../storage/http-store.js";
 
 export const DEFAULT_HF_ENDPOINT = "https://huggingface.co";
 
 /** Files the compiler reads (besides `*.safetensors`). */
-const WANTED = new Set([
-  "config.json",
-  "generation_config.json",
-  "tokenizer.json",
-  "tokenizer_config.json",
-  "special_tokens_map.json",
-  "chat_template.json",
-  "chat_template.jinja",
-  "preprocessor_config.json",
-  "processor_config.json",
-  "model.safetensors.index.json",
-]);
+const WANTED: ReadonlySet<string> = new Set(CHECKPOINT_SMALL_FILES);
 
 export interface HubOptions {
   readonly endpoint?: string;
