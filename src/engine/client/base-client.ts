@@ -4,6 +4,7 @@
  * @module
  */
 import { EngineDeadError, InvalidRequestError } from "../../common/errors.js";
+import { fromEngineError } from "../errors.js";
 import { validateSamplingParams } from "../sample/sampling-params.js";
 import { MAX_LOGPROBS, MAX_N } from "../core/engine-core.js";
 import type { EngineConfig, EngineRequest, EngineStats, ModelInfo, RequestOutput, TokenId } from "../types.js";
@@ -49,7 +50,7 @@ export abstract class BaseEngineClient implements EngineClient {
       this.submit(request);
       for await (const out of stream.drain()) {
         if (out.finished) finished = true;
-        if (out.error) throw this.errorFromOutput(out.error);
+        if (out.error) throw fromEngineError(out.error);
         yield out;
       }
     } finally {
@@ -57,12 +58,6 @@ export abstract class BaseEngineClient implements EngineClient {
       this.#streams.delete(request.requestId);
       if (!finished && !this.#dead) this.abort(request.requestId);
     }
-  }
-
-  protected errorFromOutput(e: NonNullable<RequestOutput["error"]>): Error {
-    if (e.kind === "engine_dead") return new EngineDeadError(e.message);
-    if (e.kind === "invalid_request") return new InvalidRequestError(e.message);
-    return new Error(e.message);
   }
 
   /** Routes engine outputs to their requests' streams. */

@@ -5,6 +5,7 @@
  * @module
  */
 import { CapacityError, ContextLengthExceededError, InvalidRequestError } from "../../common/errors.js";
+import { toEngineError } from "../errors.js";
 import { KvManager } from "../kv/kv-manager.js";
 import { Request } from "../request.js";
 import type { BatchItem, ModelRunner } from "../runner/model-runner.js";
@@ -369,8 +370,9 @@ export class EngineCore {
       groups.add(g);
       for (const req of g.completions) if (!req.isFinished()) this.#finish(req, "error", null, false);
     }
-    const message = `the engine could not run this request: ${err instanceof Error ? err.message : String(err)}`;
-    const outputs = [...groups].map((g) => this.#outputOf(g, { kind: "internal", message }));
+    // The detail stays the cause (for logs); users see a generic internal error.
+    const error = toEngineError(new Error(`the engine could not run this request: ${err instanceof Error ? err.message : String(err)}`));
+    const outputs = [...groups].map((g) => this.#outputOf(g, error));
     if (outputs.length > 0) this.emit(outputs);
   }
 
