@@ -6,7 +6,7 @@
 import { EngineDeadError, InvalidRequestError } from "../../common/errors.js";
 import { fromEngineError } from "../errors.js";
 import { validateSamplingParams } from "../sample/sampling-params.js";
-import { MAX_LOGPROBS, MAX_N } from "../core/engine-core.js";
+import { MAX_LOGPROBS, MAX_N } from "../config.js";
 import type { EngineConfig, EngineRequest, EngineStats, ModelInfo, RequestOutput, TokenId } from "../types.js";
 import type { EngineClient, TokenizeOptions } from "./engine-client.js";
 import { OutputStream } from "./output-stream.js";

@@ -5,6 +5,7 @@
  * @module
  */
 import { CapacityError, ContextLengthExceededError, InvalidRequestError } from "../../common/errors.js";
+import { MAX_LOGPROBS, MAX_N } from "../config.js";
 import { toEngineError } from "../errors.js";
 import { KvManager } from "../kv/kv-manager.js";
 import { Request } from "../request.js";
@@ -40,10 +41,6 @@ interface RequestGroup {
 
 export type OutputSink = (outputs: RequestOutput[]) => void;
 
-/** The engine's own bound on top logprobs (the server enforces its configured `--max-logprobs`). */
-export const MAX_LOGPROBS = 1024;
-/** The engine's own bound on n (the server enforces its configured, usually smaller, `--max-n`). */
-export const MAX_N = 128;
 /** Candidates a grammar checks before it masks the whole vocabulary (see `#sample`). */
 const GRAMMAR_CANDIDATES = 256;
 

@@ -8,7 +8,7 @@
  * Rules (vLLM's `SamplingParams._verify_args`, with OpenAI's tighter ranges where the two differ):
  * | param | rule |
  * | --- | --- |
- * | n | integer, 1..maxN (default 16) |
+ * | n | integer, 1..maxN |
  * | temperature | 0..2 (OpenAI's range; vLLM accepts more, but above 2 output is noise); 0 = greedy |
  * | top_p | (0, 1]; 1 = disabled |
  * | top_k | -1 or 0 (disabled) or an integer 1..vocabSize |
@@ -38,15 +38,13 @@ export interface SamplingLimits {
   maxStopStrings?: number;
   /** In UTF-16 code units (JavaScript string length). Default 1,000. */
   maxStopStringLength?: number;
-  /** Default 16. */
-  maxN?: number;
+  maxN: number;
   /** Wire name reported for `logprobs` errors: "logprobs" (completions, the default) or "top_logprobs" (chat). */
   logprobsParamName?: string;
 }
 
 export const DEFAULT_MAX_STOP_STRINGS = 16;
 export const DEFAULT_MAX_STOP_STRING_LENGTH = 1_000;
-export const DEFAULT_MAX_N = 16;
 /** OpenAI's bound on logit_bias entries. */
 export const MAX_LOGIT_BIAS_ENTRIES = 300;
 export const MAX_STOP_TOKEN_IDS = 1_024;
@@ -187,7 +185,6 @@ export function validateSamplingParams(input: Partial<SamplingParams>, limits: S
   if (typeof input !== "object" || input === null)
     throw new InvalidRequestError(`sampling parameters must be an object (got ${describe(input)})`);
   const d = defaultSamplingParams();
-  const maxN = limits.maxN ?? DEFAULT_MAX_N;
   const pick = <K extends keyof SamplingParams>(key: K): unknown => (input[key] === undefined ? d[key] : input[key]);
 
   const maxTokensRaw = input.maxTokens;
@@ -203,7 +200,7 @@ export function validateSamplingParams(input: Partial<SamplingParams>, limits: S
     logprobsRaw === undefined || logprobsRaw === null ? undefined : checkInteger(logprobsName, logprobsRaw, 0, limits.maxLogprobs);
 
   return {
-    n: checkInteger("n", pick("n"), 1, maxN),
+    n: checkInteger("n", pick("n"), 1, limits.maxN),
     temperature: checkNumber("temperature", pick("temperature"), 0, 2),
     topK: checkTopK(pick("topK"), limits.vocabSize),
     topP: checkNumber("top_p", pick("topP"), 0, 1, { minExclusive: true }),
