@@ -33,8 +33,9 @@ export abstract class BaseEngineClient implements EngineClient {
     if (this.#dead) throw new EngineDeadError(undefined, this.#dead);
     if (this.#closed) throw new EngineDeadError("the engine is shut down");
     if (this.#streams.has(request.requestId)) throw new InvalidRequestError(`duplicate request id ${request.requestId}`);
-    // Reject invalid parameters here, before anything reaches the engine.
-    validateSamplingParams(request.sampling, {
+    // The engine's one check of the sampling parameters, for every caller (server, bench, tools), before
+    // anything reaches the engine; the core and sampler trust what it returns.
+    const sampling = validateSamplingParams(request.sampling, {
       vocabSize: this.modelInfo.vocabSize,
       maxModelLen: this.config.maxModelLen,
       maxLogprobs: MAX_LOGPROBS,
@@ -47,7 +48,7 @@ export abstract class BaseEngineClient implements EngineClient {
     try {
       if (signal?.aborted) return;
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.submit(request);
+      this.submit({ ...request, sampling });
       for await (const out of stream.drain()) {
         if (out.finished) finished = true;
         if (out.error) throw fromEngineError(out.error);

@@ -5,7 +5,6 @@
  * @module
  */
 import { CapacityError, ContextLengthExceededError, InvalidRequestError } from "../../common/errors.js";
-import { MAX_LOGPROBS, MAX_N } from "../config.js";
 import { toEngineError } from "../errors.js";
 import { KvManager } from "../kv/kv-manager.js";
 import { Request } from "../request.js";
@@ -14,7 +13,6 @@ import { MultiModalPrompt } from "../multimodal.js";
 import type { GrammarConstraint } from "../sample/grammar.js";
 import { Scheduler, type SchedulerOutput } from "../sched/scheduler.js";
 import { Sampler } from "../sample/sampler.js";
-import { validateSamplingParams } from "../sample/sampling-params.js";
 import { computeLogprobs } from "../sample/logprobs.js";
 import { selectTopK } from "../sample/vocab-math.js";
 import { IncrementalDetokenizer } from "../output/detokenizer.js";
@@ -92,7 +90,10 @@ export class EngineCore {
     return Math.min(this.config.maxModelLen, this.kv.totalCells);
   }
 
-  /** Validates and queues a request. Throws InvalidRequestError or CapacityError; never blocks. */
+  /**
+   * Checks the prompt and queues a request. Throws InvalidRequestError or CapacityError; never blocks.
+   * Its sampling parameters come validated: the engine client checks them, once, for every caller.
+   */
   addRequest(er: EngineRequest): void {
     if (this.#groups.has(er.requestId)) throw new InvalidRequestError(`duplicate request id ${er.requestId}`);
     const vocabSize = this.runner.modelInfo.vocabSize;
@@ -104,12 +105,7 @@ export class EngineCore {
         throw new InvalidRequestError(`prompt token id ${t} is outside the vocabulary (0..${vocabSize - 1})`, { param: "prompt" });
       }
     }
-    const sampling = validateSamplingParams(er.sampling, {
-      vocabSize,
-      maxModelLen: this.maxModelLen,
-      maxLogprobs: MAX_LOGPROBS,
-      maxN: MAX_N,
-    });
+    const sampling = er.sampling;
     const maxLen = this.maxModelLen;
     if (prompt.length >= maxLen) throw new ContextLengthExceededError(prompt.length, maxLen);
     if (sampling.maxTokens !== undefined && prompt.length + sampling.maxTokens > maxLen) {

@@ -1,6 +1,7 @@
 /**
- * Defaults and validation of `SamplingParams`. Validation runs once, at the server boundary, before the
- * engine sees a request; the sampler trusts what comes out of here.
+ * Defaults and validation of `SamplingParams`. The engine client validates every request once against
+ * the engine's bounds before the engine sees it (the core and sampler trust what comes out of here);
+ * the server maps its wire fields through here too, with its configured limits and wire names.
  *
  * Error messages name the parameter by its OpenAI/vLLM wire name (`top_p`, not `topP`) because the server
  * passes them to users unchanged, and say what is allowed and what was received.
