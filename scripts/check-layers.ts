@@ -9,6 +9,9 @@
  *   bench → common (a load generator that speaks HTTP only: no engine, model or native code)
  *   compile → model, storage, native (quantize, version), common      storage → common
  *
+ * Only src/native/ may import koffi (tests included): everything else reaches C through its bindings
+ * and views.
+ *
  * Run: npx tsx scripts/check-layers.ts (part of `npm test`). Exits 1 and lists every violation.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -32,11 +35,14 @@ const allowed: Record<string, string[]> = {
 /** Inside engine/, only the runner talks to llama.cpp (and the child-process entry installs its log). */
 const nativeInEngine = [/^engine\/runner\/llama-/, /^engine\/client\/(engine-process|in-process-client)\.ts$/];
 
-function* files(dir: string): Generator<string> {
+/** An import of koffi, static or dynamic. */
+const koffiImport = /\bfrom\s+["']koffi["']|\bimport\s*\(\s*["']koffi["']\s*\)|\brequire\s*\(\s*["']koffi["']\s*\)/;
+
+function* files(dir: string, opts: { tests?: boolean } = {}): Generator<string> {
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    if (statSync(p).isDirectory()) yield* files(p);
-    else if (p.endsWith(".ts") && !p.endsWith(".test.ts")) yield p;
+    if (statSync(p).isDirectory()) yield* files(p, opts);
+    else if (p.endsWith(".ts") && (opts.tests || !p.endsWith(".test.ts"))) yield p;
   }
 }
 
@@ -60,6 +66,11 @@ for (const file of files(SRC)) {
       problems.push(`${rel}: imports ${target} (only engine/runner/llama-* may touch llama.cpp)`);
     }
   }
+}
+for (const file of files(SRC, { tests: true })) {
+  const rel = relative(SRC, file);
+  if (!rel.startsWith("native/") && koffiImport.test(readFileSync(file, "utf8")))
+    problems.push(`${rel}: imports koffi (only src/native/ may; use its bindings and views)`);
 }
 if (problems.length > 0) {
   console.error(`layer check: ${problems.length} violation(s)\n  ${problems.join("\n  ")}`);

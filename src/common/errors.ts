@@ -35,17 +35,21 @@ export class InvalidRequestError extends ServeError {
 
 /** The prompt (plus the requested output) can never fit this server's context. */
 export class ContextLengthExceededError extends InvalidRequestError {
-  /** `opts.atLeast`: the count is a lower bound found without tokenizing, and why (e.g. from the text's length). */
+  /**
+   * `opts.atLeast`: the count is a lower bound found without tokenizing, and why (e.g. from the text's length).
+   * `opts.message`: the message, already written (the error crossed the engine boundary).
+   */
   constructor(
     readonly numPromptTokens: number,
     readonly maxModelLen: number,
     detail = "",
-    opts: { atLeast?: string } = {},
+    opts: { atLeast?: string; message?: string } = {},
   ) {
     super(
-      opts.atLeast === undefined
-        ? `This model's maximum context length is ${maxModelLen} tokens, but the request has ${numPromptTokens} prompt tokens${detail}. Shorten the prompt or lower max_tokens.`
-        : `This model's maximum context length is ${maxModelLen} tokens, but the request has at least ${numPromptTokens} prompt tokens (${opts.atLeast}), so it was refused before tokenizing${detail}. Shorten the prompt.`,
+      opts.message ??
+        (opts.atLeast === undefined
+          ? `This model's maximum context length is ${maxModelLen} tokens, but the request has ${numPromptTokens} prompt tokens${detail}. Shorten the prompt or lower max_tokens.`
+          : `This model's maximum context length is ${maxModelLen} tokens, but the request has at least ${numPromptTokens} prompt tokens (${opts.atLeast}), so it was refused before tokenizing${detail}. Shorten the prompt.`),
       { code: "context_length_exceeded", param: "messages" },
     );
   }
@@ -66,13 +70,16 @@ export class PayloadTooLargeError extends ServeError {
   readonly kind = "too_large" as const;
 }
 
+/** How long a `CapacityError` asks clients to wait, unless it says otherwise. */
+export const DEFAULT_RETRY_AFTER_MS = 1000;
+
 /** The engine is full (queue bound reached): retry later. */
 export class CapacityError extends ServeError {
   override readonly name = "CapacityError";
   readonly kind = "capacity" as const;
   constructor(
     message: string,
-    readonly retryAfterMs = 1000,
+    readonly retryAfterMs = DEFAULT_RETRY_AFTER_MS,
   ) {
     super(message, { code: "queue_full" });
   }
@@ -96,6 +103,14 @@ export class EngineDeadError extends ServeError {
 export class InternalError extends ServeError {
   override readonly name = "InternalError";
   readonly kind = "internal" as const;
+}
+
+/**
+ * An unexpected error (a bug, a native failure) as a `ServeError`. Its message may hold internals, so
+ * users get a generic one; the error stays the cause, for logs.
+ */
+export function unexpectedError(cause: unknown): InternalError {
+  return new InternalError("Internal server error; the request was not completed.", { cause });
 }
 
 export function isServeError(e: unknown): e is ServeError {

@@ -41,3 +41,11 @@ export function finalizeEngineConfig(config: EngineConfig, contextTrainLength: n
   if (config.threads < 1) throw new Error(`threads must be ≥ 1 (got ${config.threads})`);
   return { ...config, maxModelLen, kvCacheTokens: Math.max(kvCacheTokens, maxModelLen) };
 }
+
+// The engine's own bounds on sampling parameters: the engine client rejects requests beyond them
+// (the server enforces its configured, usually smaller, `--max-logprobs` and `--max-n` first).
+
+/** The most top logprobs a request may ask for per token. */
+export const MAX_LOGPROBS = 1024;
+/** The most completions (n) one request may ask for. */
+export const MAX_N = 128;

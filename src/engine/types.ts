@@ -3,6 +3,7 @@
  * no classes. The engine speaks tokens; it knows nothing of HTTP or OpenAI.
  * @module
  */
+import type { EngineError } from "./errors.js";
 
 export type TokenId = number;
 
@@ -110,10 +111,8 @@ export interface RequestOutput {
   /** Milliseconds from arrival to first being scheduled; on the first output of a request only. */
   queueTimeMs?: number;
   /** Present when the request failed inside the engine. */
-  error?: { kind: EngineErrorKind; message: string };
+  error?: EngineError;
 }
-
-export type EngineErrorKind = "invalid_request" | "capacity" | "engine_dead" | "internal";
 
 /** A snapshot of engine counters, for /metrics and tests. */
 export interface EngineStats {

@@ -16,7 +16,7 @@
  * openai-node obeys `x-should-retry` before anything else, so it is always set.
  * @module
  */
-import { CapacityError, InternalError, isServeError, type ErrorKind, type ServeError } from "../common/errors.js";
+import { CapacityError, DEFAULT_RETRY_AFTER_MS, isServeError, unexpectedError, type ErrorKind, type ServeError } from "../common/errors.js";
 
 /** OpenAI's error object. */
 export interface ErrorInfo {
@@ -58,8 +58,7 @@ export const UNAVAILABLE_RETRY_AFTER_S = 1;
 
 /** Anything thrown → a ServeError (unknown errors become InternalError without leaking their message). */
 export function toServeError(err: unknown): ServeError {
-  if (isServeError(err)) return err;
-  return new InternalError("Internal server error; the request was not completed.", { cause: err });
+  return isServeError(err) ? err : unexpectedError(err);
 }
 
 /** Maps any error to the status, headers and body the server sends. */
@@ -69,7 +68,7 @@ export function toErrorResponse(err: unknown): ErrorResponse {
   const headers: Record<string, string> = { "x-should-retry": String(m.retry) };
   switch (e.kind) {
     case "capacity": {
-      const ms = e instanceof CapacityError ? e.retryAfterMs : 1000;
+      const ms = e instanceof CapacityError ? e.retryAfterMs : DEFAULT_RETRY_AFTER_MS;
       headers["retry-after-ms"] = String(ms);
       headers["retry-after"] = String(Math.max(1, Math.ceil(ms / 1000)));
       break;

@@ -13,7 +13,11 @@ export function leasedStreamOptions(lease: Lease, log: Logger): SSEOptions {
       lease.release();
       log.debug({ outcome }, "stream closed");
     },
-    onError: (err) => log.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, "stream failed mid-way"),
+    onError: (err) => {
+      // An internal error's message is generic; its cause says what failed.
+      const cause = err instanceof Error && err.cause instanceof Error ? { cause: err.cause.message } : {};
+      log.warn({ err: { message: err instanceof Error ? err.message : String(err), ...cause } }, "stream failed mid-way");
+    },
   };
 }
 

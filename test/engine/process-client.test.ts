@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { engineEnv, ProcessClient } from "../../src/engine/client/process-client.js";
 import { defaultEngineConfig } from "../../src/engine/config.js";
-import { EngineDeadError, InvalidRequestError } from "../../src/common/errors.js";
+import { ContextLengthExceededError, EngineDeadError, InvalidRequestError } from "../../src/common/errors.js";
 import { collect, makeRequest, sharedFixture } from "../fixtures/engine.js";
 
 const config = () => ({ ...defaultEngineConfig(sharedFixture("stories260K.gguf")), threads: 1, maxModelLen: 512 });
@@ -32,6 +32,13 @@ describe("ProcessClient", () => {
     expect(out.text[0]).toBe(", there was a little girl");
     await expect(collect(client, makeRequest(ids, { temperature: -1 }))).rejects.toBeInstanceOf(InvalidRequestError);
     await expect(collect(client, makeRequest([1, 99999]))).rejects.toThrow(/outside the vocabulary/);
+    // The engine process's rejections keep their class, param and counts (engine/errors.ts).
+    const rejected = await collect(client, makeRequest([1, 99999])).catch((e: unknown) => e);
+    expect(rejected).toBeInstanceOf(InvalidRequestError);
+    expect(rejected).toMatchObject({ param: "prompt" });
+    const tooLong = await collect(client, makeRequest(new Array(600).fill(403))).catch((e: unknown) => e);
+    expect(tooLong).toBeInstanceOf(ContextLengthExceededError);
+    expect(tooLong).toMatchObject({ numPromptTokens: 600, maxModelLen: 512, code: "context_length_exceeded" });
     await client.close();
     expect(client.isAlive()).toBe(false);
   });

@@ -4,8 +4,9 @@
  * @module
  */
 import { EngineDeadError, InvalidRequestError } from "../../common/errors.js";
+import { fromEngineError } from "../errors.js";
 import { validateSamplingParams } from "../sample/sampling-params.js";
-import { MAX_LOGPROBS, MAX_N } from "../core/engine-core.js";
+import { MAX_LOGPROBS, MAX_N } from "../config.js";
 import type { EngineConfig, EngineRequest, EngineStats, ModelInfo, RequestOutput, TokenId } from "../types.js";
 import type { EngineClient, TokenizeOptions } from "./engine-client.js";
 import { OutputStream } from "./output-stream.js";
@@ -32,8 +33,9 @@ export abstract class BaseEngineClient implements EngineClient {
     if (this.#dead) throw new EngineDeadError(undefined, this.#dead);
     if (this.#closed) throw new EngineDeadError("the engine is shut down");
     if (this.#streams.has(request.requestId)) throw new InvalidRequestError(`duplicate request id ${request.requestId}`);
-    // Reject invalid parameters here, before anything reaches the engine.
-    validateSamplingParams(request.sampling, {
+    // The engine's one check of the sampling parameters, for every caller (server, bench, tools), before
+    // anything reaches the engine; the core and sampler trust what it returns.
+    const sampling = validateSamplingParams(request.sampling, {
       vocabSize: this.modelInfo.vocabSize,
       maxModelLen: this.config.maxModelLen,
       maxLogprobs: MAX_LOGPROBS,
@@ -46,10 +48,10 @@ export abstract class BaseEngineClient implements EngineClient {
     try {
       if (signal?.aborted) return;
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.submit(request);
+      this.submit({ ...request, sampling });
       for await (const out of stream.drain()) {
         if (out.finished) finished = true;
-        if (out.error) throw this.errorFromOutput(out.error);
+        if (out.error) throw fromEngineError(out.error);
         yield out;
       }
     } finally {
@@ -57,12 +59,6 @@ export abstract class BaseEngineClient implements EngineClient {
       this.#streams.delete(request.requestId);
       if (!finished && !this.#dead) this.abort(request.requestId);
     }
-  }
-
-  protected errorFromOutput(e: NonNullable<RequestOutput["error"]>): Error {
-    if (e.kind === "engine_dead") return new EngineDeadError(e.message);
-    if (e.kind === "invalid_request") return new InvalidRequestError(e.message);
-    return new Error(e.message);
   }
 
   /** Routes engine outputs to their requests' streams. */

@@ -4,10 +4,11 @@
  * @module
  */
 import { readFileSync } from "node:fs";
-import { isServeError } from "../../common/errors.js";
+import { InvalidRequestError, isServeError } from "../../common/errors.js";
 import { getBindings } from "../../native/bindings.js";
 import { installLlamaLog, type GgmlLogLevel } from "../../native/log.js";
 import { EngineCore } from "../core/engine-core.js";
+import { toEngineError } from "../errors.js";
 import { resolveLoadMode } from "../runner/llama-model.js";
 import { LlamaRunner } from "../runner/llama-runner.js";
 import { EngineLoop } from "./engine-loop.js";
@@ -39,6 +40,11 @@ function memoryLine(runner: LlamaRunner): string {
   return `weights: load mode ${mode}; ${(bytes("Rss") / MiB).toFixed(0)} MiB resident, ${(bytes("AnonHugePages") / MiB).toFixed(0)} MiB on transparent huge pages (THP ${thp})`;
 }
 
+/** A vocabulary call's failure is the caller's invalid input (as in `ProcessClient`, which tokenizes locally). */
+function inputError(err: unknown): unknown {
+  return isServeError(err) ? err : new InvalidRequestError(err instanceof Error ? err.message : String(err));
+}
+
 function handle(core: EngineCore, loop: EngineLoop, runner: LlamaRunner, msg: ToEngine): void {
   switch (msg.type) {
     case "add":
@@ -46,18 +52,7 @@ function handle(core: EngineCore, loop: EngineLoop, runner: LlamaRunner, msg: To
         core.addRequest(msg.request);
         loop.notify();
       } catch (err) {
-        const e = isServeError(err) ? err : null;
-        send({
-          type: "rejected",
-          requestId: msg.request.requestId,
-          error: {
-            kind: e?.kind ?? "internal",
-            message: err instanceof Error ? err.message : String(err),
-            param: e?.param ?? null,
-            code: e?.code ?? null,
-            ...(e && "retryAfterMs" in e ? { retryAfterMs: (e as { retryAfterMs: number }).retryAfterMs } : {}),
-          },
-        });
+        send({ type: "rejected", requestId: msg.request.requestId, error: toEngineError(err) });
       }
       return;
     case "abort":
@@ -68,7 +63,7 @@ function handle(core: EngineCore, loop: EngineLoop, runner: LlamaRunner, msg: To
       // Async: a long text gives the step loop a turn every few milliseconds.
       runner.tokenizeAsync(msg.text, { addSpecial: msg.addSpecial, parseSpecial: msg.parseSpecial, maxTokens: msg.maxTokens }).then(
         (result) => send({ type: "reply", callId: msg.callId, result }),
-        (err: unknown) => send({ type: "reply", callId: msg.callId, error: err instanceof Error ? err.message : String(err) }),
+        (err: unknown) => send({ type: "reply", callId: msg.callId, error: toEngineError(inputError(err)) }),
       );
       return;
     case "detokenize":
@@ -77,7 +72,7 @@ function handle(core: EngineCore, loop: EngineLoop, runner: LlamaRunner, msg: To
         const result = msg.type === "detokenize" ? runner.detokenize(msg.tokenIds, msg.special) : core.stats();
         send({ type: "reply", callId: msg.callId, result });
       } catch (err) {
-        send({ type: "reply", callId: msg.callId, error: err instanceof Error ? err.message : String(err) });
+        send({ type: "reply", callId: msg.callId, error: toEngineError(msg.type === "detokenize" ? inputError(err) : err) });
       }
       return;
     case "shutdown":

@@ -6,7 +6,8 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { CapacityError, InvalidRequestError, ServeError } from "../../common/errors.js";
+import { EngineDeadError, InvalidRequestError, ServeError } from "../../common/errors.js";
+import { fromEngineError } from "../errors.js";
 import type { EngineConfig, EngineRequest, EngineStats, ModelInfo, TokenId } from "../types.js";
 import { LlamaVocab } from "../runner/llama-vocab.js";
 import { BaseEngineClient } from "./base-client.js";
@@ -131,13 +132,13 @@ export class ProcessClient extends BaseEngineClient {
         this.deliver(m.outputs);
         return;
       case "rejected":
-        this.failRequest(m.requestId, rejectionError(m.error));
+        this.failRequest(m.requestId, fromEngineError(m.error));
         return;
       case "reply": {
         const call = this.#calls.get(m.callId);
         this.#calls.delete(m.callId);
         if (!call) return;
-        if (m.error !== undefined) call.reject(new InvalidRequestError(m.error));
+        if (m.error !== undefined) call.reject(fromEngineError(m.error));
         else call.resolve(m.result);
         return;
       }
@@ -154,7 +155,7 @@ export class ProcessClient extends BaseEngineClient {
 
   #onExit(code: number | null, signal: NodeJS.Signals | null): void {
     const cause = new Error(`the engine process exited (${signal ?? `code ${code}`})`);
-    for (const call of this.#calls.values()) call.reject(cause);
+    for (const call of this.#calls.values()) call.reject(new EngineDeadError(undefined, cause));
     this.#calls.clear();
     this.markDead(cause);
   }
@@ -168,7 +169,7 @@ export class ProcessClient extends BaseEngineClient {
   }
 
   #call<T>(msg: DistributiveOmit<Extract<ToEngine, { callId: number }>, "callId">): Promise<T> {
-    if (!this.isAlive()) return Promise.reject(new Error("the engine is not running"));
+    if (!this.isAlive()) return Promise.reject(new EngineDeadError("the engine is not running"));
     const callId = this.#nextCallId++;
     return new Promise<T>((resolve, reject) => {
       this.#calls.set(callId, { resolve: resolve as (v: unknown) => void, reject });
@@ -197,7 +198,7 @@ export class ProcessClient extends BaseEngineClient {
 
   /** Runs a vocabulary call here; failures are the caller's invalid input, as from the engine. */
   async #local<T>(fn: () => T | Promise<T>): Promise<T> {
-    if (!this.isAlive()) throw new Error("the engine is not running");
+    if (!this.isAlive()) throw new EngineDeadError("the engine is not running");
     try {
       return await fn();
     } catch (err) {
@@ -227,10 +228,4 @@ export class ProcessClient extends BaseEngineClient {
     await this.#exited;
     clearTimeout(timer);
   }
-}
-
-function rejectionError(e: Extract<FromEngine, { type: "rejected" }>["error"]): ServeError | Error {
-  if (e.kind === "capacity") return new CapacityError(e.message, e.retryAfterMs);
-  if (e.kind === "invalid_request") return new InvalidRequestError(e.message, { param: e.param, code: e.code });
-  return new Error(e.message);
 }

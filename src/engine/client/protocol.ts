@@ -3,6 +3,7 @@
  * channel. Plain data only.
  * @module
  */
+import type { EngineError } from "../errors.js";
 import type { EngineConfig, EngineRequest, EngineStats, ModelInfo, RequestOutput, TokenId } from "../types.js";
 
 export type ToEngine =
@@ -19,12 +20,8 @@ export type FromEngine =
   | { type: "ready"; modelInfo: ModelInfo; config: EngineConfig }
   | { type: "startup-error"; message: string }
   | { type: "outputs"; outputs: RequestOutput[] }
-  | {
-      type: "rejected";
-      requestId: string;
-      error: { kind: string; message: string; param: string | null; code: string | null; retryAfterMs?: number };
-    }
-  | { type: "reply"; callId: number; result?: TokenId[] | string | EngineStats; error?: string }
+  | { type: "rejected"; requestId: string; error: EngineError }
+  | { type: "reply"; callId: number; result?: TokenId[] | string | EngineStats; error?: EngineError }
   | { type: "log"; level: "debug" | "info" | "warn" | "error"; message: string };
 
 /** The child's first message (argv is too small for a config, and env is for secrets). */

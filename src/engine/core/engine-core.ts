@@ -5,6 +5,7 @@
  * @module
  */
 import { CapacityError, ContextLengthExceededError, InvalidRequestError } from "../../common/errors.js";
+import { toEngineError } from "../errors.js";
 import { KvManager } from "../kv/kv-manager.js";
 import { Request } from "../request.js";
 import type { BatchItem, ModelRunner } from "../runner/model-runner.js";
@@ -12,7 +13,6 @@ import { MultiModalPrompt } from "../multimodal.js";
 import type { GrammarConstraint } from "../sample/grammar.js";
 import { Scheduler, type SchedulerOutput } from "../sched/scheduler.js";
 import { Sampler } from "../sample/sampler.js";
-import { validateSamplingParams } from "../sample/sampling-params.js";
 import { computeLogprobs } from "../sample/logprobs.js";
 import { selectTopK } from "../sample/vocab-math.js";
 import { IncrementalDetokenizer } from "../output/detokenizer.js";
@@ -39,10 +39,6 @@ interface RequestGroup {
 
 export type OutputSink = (outputs: RequestOutput[]) => void;
 
-/** The engine's own bound on top logprobs (the server enforces its configured `--max-logprobs`). */
-export const MAX_LOGPROBS = 1024;
-/** The engine's own bound on n (the server enforces its configured, usually smaller, `--max-n`). */
-export const MAX_N = 128;
 /** Candidates a grammar checks before it masks the whole vocabulary (see `#sample`). */
 const GRAMMAR_CANDIDATES = 256;
 
@@ -94,7 +90,10 @@ export class EngineCore {
     return Math.min(this.config.maxModelLen, this.kv.totalCells);
   }
 
-  /** Validates and queues a request. Throws InvalidRequestError or CapacityError; never blocks. */
+  /**
+   * Checks the prompt and queues a request. Throws InvalidRequestError or CapacityError; never blocks.
+   * Its sampling parameters come validated: the engine client checks them, once, for every caller.
+   */
   addRequest(er: EngineRequest): void {
     if (this.#groups.has(er.requestId)) throw new InvalidRequestError(`duplicate request id ${er.requestId}`);
     const vocabSize = this.runner.modelInfo.vocabSize;
@@ -106,12 +105,7 @@ export class EngineCore {
         throw new InvalidRequestError(`prompt token id ${t} is outside the vocabulary (0..${vocabSize - 1})`, { param: "prompt" });
       }
     }
-    const sampling = validateSamplingParams(er.sampling, {
-      vocabSize,
-      maxModelLen: this.maxModelLen,
-      maxLogprobs: MAX_LOGPROBS,
-      maxN: MAX_N,
-    });
+    const sampling = er.sampling;
     const maxLen = this.maxModelLen;
     if (prompt.length >= maxLen) throw new ContextLengthExceededError(prompt.length, maxLen);
     if (sampling.maxTokens !== undefined && prompt.length + sampling.maxTokens > maxLen) {
@@ -369,8 +363,9 @@ export class EngineCore {
       groups.add(g);
       for (const req of g.completions) if (!req.isFinished()) this.#finish(req, "error", null, false);
     }
-    const message = `the engine could not run this request: ${err instanceof Error ? err.message : String(err)}`;
-    const outputs = [...groups].map((g) => this.#outputOf(g, { kind: "internal", message }));
+    // The detail stays the cause (for logs); users see a generic internal error.
+    const error = toEngineError(new Error(`the engine could not run this request: ${err instanceof Error ? err.message : String(err)}`));
+    const outputs = [...groups].map((g) => this.#outputOf(g, error));
     if (outputs.length > 0) this.emit(outputs);
   }
 

@@ -5,7 +5,6 @@
  * Every batch is validated here before it reaches llama.cpp, because a GGML_ASSERT aborts the process.
  * @module
  */
-import koffi from "koffi";
 import type { Bindings, ContextPtr, MemoryPtr, RawBatch, ThreadpoolPtr } from "../../native/bindings.js";
 import type { MemoryOp } from "../kv/kv-manager.js";
 import { MAX_SEQ_LABELS } from "../kv/kv-manager.js";
@@ -18,6 +17,7 @@ import type { GrammarConstraint } from "../sample/grammar.js";
 import type { SamplerPtr } from "../../native/bindings.js";
 import { getMtmdBindings, installMtmdLog, VisionEncoder } from "../../native/mtmd.js";
 import { ensureLibmtmd } from "../../native/mtmd-build.js";
+import { allocBytes, readPointers, viewFloat32, viewInt8, viewInt32 } from "../../native/views.js";
 
 const FLASH_ATTN = { auto: -1, off: 0, on: 1 } as const;
 
@@ -216,7 +216,7 @@ export class LlamaRunner implements ModelRunner {
     return numOutputs;
   }
 
-  /** Rows of `llama_get_logits`, in output order; one koffi view per step (re-viewed only when it moves or grows). */
+  /** Rows of `llama_get_logits`, in output order; one view per step (re-viewed only when it moves or grows). */
   #logitRows(numOutputs: number): Float32Array[] {
     if (numOutputs === 0) return [];
     const ptr = this.#b.getLogits(this.#ctx);
@@ -225,7 +225,7 @@ export class LlamaRunner implements ModelRunner {
     const view = this.#logitsView;
     if (!view || view.ptr !== ptr || view.rows < numOutputs) {
       const rows = Math.max(numOutputs, view?.ptr === ptr ? view.rows : 0);
-      this.#logitsView = { ptr, rows, data: new Float32Array(koffi.view(ptr, rows * vocab * 4)) };
+      this.#logitsView = { ptr, rows, data: viewFloat32(ptr, rows * vocab) };
     }
     const data = this.#logitsView!.data;
     const out: Float32Array[] = new Array(numOutputs);
@@ -253,15 +253,15 @@ export class LlamaRunner implements ModelRunner {
   crashForTest(): void {
     const n = this.maxBatchTokens + 1;
     const batch = this.#b.batchInit(n, 0, 1);
-    const token = new Int32Array(koffi.view(batch.token, n * 4));
-    const pos = new Int32Array(koffi.view(batch.pos, n * 4));
-    const nSeq = new Int32Array(koffi.view(batch.n_seq_id, n * 4));
-    const seqPtrs = koffi.decode(batch.seq_id, "void *", n) as bigint[];
+    const token = viewInt32(batch.token, n);
+    const pos = viewInt32(batch.pos, n);
+    const nSeq = viewInt32(batch.n_seq_id, n);
+    const seqPtrs = readPointers(batch.seq_id, n);
     for (let i = 0; i < n; i++) {
       token[i] = 0;
       pos[i] = i;
       nSeq[i] = 1;
-      new Int32Array(koffi.view(seqPtrs[i]!, 4))[0] = MAX_SEQ_LABELS - 1;
+      viewInt32(seqPtrs[i]!, 1)[0] = MAX_SEQ_LABELS - 1;
     }
     batch.n_tokens = n;
     this.#b.decode(this.#ctx, batch);
@@ -301,11 +301,10 @@ class TokenCandidates {
   readonly logits: Float32Array;
 
   constructor(readonly vocabSize: number) {
-    const mem = koffi.alloc("uint8_t", vocabSize * 12);
-    this.ptr = koffi.address(mem);
-    const buf = koffi.view(mem, vocabSize * 12);
-    this.ids = new Int32Array(buf);
-    this.logits = new Float32Array(buf);
+    const { ptr, buffer } = allocBytes(vocabSize * 12);
+    this.ptr = ptr;
+    this.ids = new Int32Array(buffer);
+    this.logits = new Float32Array(buffer);
   }
 }
 
@@ -386,13 +385,12 @@ class BatchBuffer {
   ) {
     const raw = b.batchInit(capacity, embdWidth, 1);
     this.raw = raw;
-    this.token = embdWidth === 0 ? new Int32Array(koffi.view(raw.token, capacity * 4)) : null;
-    this.embd = embdWidth > 0 ? new Float32Array(koffi.view(raw.embd, capacity * embdWidth * 4)) : null;
-    this.pos = new Int32Array(koffi.view(raw.pos, capacity * 4));
-    this.nSeqId = new Int32Array(koffi.view(raw.n_seq_id, capacity * 4));
-    this.logits = new Int8Array(koffi.view(raw.logits, capacity));
-    const seqPtrs = koffi.decode(raw.seq_id, "void *", capacity) as bigint[];
-    this.seqId = seqPtrs.map((p) => new Int32Array(koffi.view(p, 4)));
+    this.token = embdWidth === 0 ? viewInt32(raw.token, capacity) : null;
+    this.embd = embdWidth > 0 ? viewFloat32(raw.embd, capacity * embdWidth) : null;
+    this.pos = viewInt32(raw.pos, capacity);
+    this.nSeqId = viewInt32(raw.n_seq_id, capacity);
+    this.logits = viewInt8(raw.logits, capacity);
+    this.seqId = readPointers(raw.seq_id, capacity).map((p) => viewInt32(p, 1));
   }
 
   free(): void {

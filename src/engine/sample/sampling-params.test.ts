@@ -3,7 +3,7 @@ import { InvalidRequestError } from "../../common/errors.js";
 import type { SamplingParams } from "../types.js";
 import { defaultSamplingParams, validateSamplingParams, type SamplingLimits } from "./sampling-params.js";
 
-const limits: SamplingLimits = { vocabSize: 1000, maxModelLen: 4096, maxLogprobs: 20 };
+const limits: SamplingLimits = { vocabSize: 1000, maxModelLen: 4096, maxLogprobs: 20, maxN: 16 };
 
 function errorOf(input: Record<string, unknown>, lim: SamplingLimits = limits): InvalidRequestError {
   try {

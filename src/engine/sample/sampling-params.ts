@@ -1,6 +1,7 @@
 /**
- * Defaults and validation of `SamplingParams`. Validation runs once, at the server boundary, before the
- * engine sees a request; the sampler trusts what comes out of here.
+ * Defaults and validation of `SamplingParams`. The engine client validates every request once against
+ * the engine's bounds before the engine sees it (the core and sampler trust what comes out of here);
+ * the server maps its wire fields through here too, with its configured limits and wire names.
  *
  * Error messages name the parameter by its OpenAI/vLLM wire name (`top_p`, not `topP`) because the server
  * passes them to users unchanged, and say what is allowed and what was received.
@@ -8,7 +9,7 @@
  * Rules (vLLM's `SamplingParams._verify_args`, with OpenAI's tighter ranges where the two differ):
  * | param | rule |
  * | --- | --- |
- * | n | integer, 1..maxN (default 16) |
+ * | n | integer, 1..maxN |
  * | temperature | 0..2 (OpenAI's range; vLLM accepts more, but above 2 output is noise); 0 = greedy |
  * | top_p | (0, 1]; 1 = disabled |
  * | top_k | -1 or 0 (disabled) or an integer 1..vocabSize |
@@ -38,15 +39,13 @@ export interface SamplingLimits {
   maxStopStrings?: number;
   /** In UTF-16 code units (JavaScript string length). Default 1,000. */
   maxStopStringLength?: number;
-  /** Default 16. */
-  maxN?: number;
+  maxN: number;
   /** Wire name reported for `logprobs` errors: "logprobs" (completions, the default) or "top_logprobs" (chat). */
   logprobsParamName?: string;
 }
 
 export const DEFAULT_MAX_STOP_STRINGS = 16;
 export const DEFAULT_MAX_STOP_STRING_LENGTH = 1_000;
-export const DEFAULT_MAX_N = 16;
 /** OpenAI's bound on logit_bias entries. */
 export const MAX_LOGIT_BIAS_ENTRIES = 300;
 export const MAX_STOP_TOKEN_IDS = 1_024;
@@ -187,7 +186,6 @@ export function validateSamplingParams(input: Partial<SamplingParams>, limits: S
   if (typeof input !== "object" || input === null)
     throw new InvalidRequestError(`sampling parameters must be an object (got ${describe(input)})`);
   const d = defaultSamplingParams();
-  const maxN = limits.maxN ?? DEFAULT_MAX_N;
   const pick = <K extends keyof SamplingParams>(key: K): unknown => (input[key] === undefined ? d[key] : input[key]);
 
   const maxTokensRaw = input.maxTokens;
@@ -203,7 +201,7 @@ export function validateSamplingParams(input: Partial<SamplingParams>, limits: S
     logprobsRaw === undefined || logprobsRaw === null ? undefined : checkInteger(logprobsName, logprobsRaw, 0, limits.maxLogprobs);
 
   return {
-    n: checkInteger("n", pick("n"), 1, maxN),
+    n: checkInteger("n", pick("n"), 1, limits.maxN),
     temperature: checkNumber("temperature", pick("temperature"), 0, 2),
     topK: checkTopK(pick("topK"), limits.vocabSize),
     topP: checkNumber("top_p", pick("topP"), 0, 1, { minExclusive: true }),

@@ -4,12 +4,12 @@ import { createReadStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import koffi from "koffi";
 import { Tiktoken } from "js-tiktoken/lite";
 import { readGgufFileInfo } from "node-llama-cpp";
 import { getBindings, type Bindings, type ContextPtr, type ModelPtr, type VocabPtr } from "../../native/bindings.js";
 import { checkAbi } from "../../native/abi-check.js";
 import { installLlamaLog } from "../../native/log.js";
+import { readPointers, viewFloat32, viewInt8, viewInt32 } from "../../native/views.js";
 import {
   countParams,
   generateLlama4Model,
@@ -171,13 +171,11 @@ describe("the tiny model in llama.cpp", () => {
     const cap = 32;
     const raw = b.batchInit(cap, 0, 1);
     try {
-      const view = <T>(ptr: bigint, bytes: number, Ctor: new (buf: ArrayBuffer) => T) =>
-        new Ctor(koffi.view(ptr as never, bytes) as ArrayBuffer);
-      const token = view(raw.token, cap * 4, Int32Array);
-      const pos = view(raw.pos, cap * 4, Int32Array);
-      const nSeq = view(raw.n_seq_id, cap * 4, Int32Array);
-      const wantLogits = view(raw.logits, cap, Int8Array);
-      const seqIds = (koffi.decode(raw.seq_id as never, "void *", cap) as bigint[]).map((p) => view(p, 4, Int32Array));
+      const token = viewInt32(raw.token, cap);
+      const pos = viewInt32(raw.pos, cap);
+      const nSeq = viewInt32(raw.n_seq_id, cap);
+      const wantLogits = viewInt8(raw.logits, cap);
+      const seqIds = readPointers(raw.seq_id, cap).map((p) => viewInt32(p, 1));
       const nVocab = b.vocabNTokens(vocab);
       const fill = (toks: number[], start: number) => {
         toks.forEach((t, i) => {
@@ -192,7 +190,7 @@ describe("the tiny model in llama.cpp", () => {
       const greedy = (): number => {
         const ptr = b.getLogitsIth(ctx, -1);
         expect(ptr).toBeTruthy();
-        const logits = view(ptr!, nVocab * 4, Float32Array);
+        const logits = viewFloat32(ptr!, nVocab);
         let best = 0;
         for (let i = 0; i < nVocab; i++) {
           if (!Number.isFinite(logits[i]!)) throw new Error(`logit ${i} is ${logits[i]}`);
