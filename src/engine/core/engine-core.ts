@@ -119,7 +119,8 @@ export class EngineCore {
     }
     if (this.scheduler.waiting.length + sampling.n > this.config.maxWaiting) {
       throw new CapacityError(
-        `the server is at capacity: ${this.scheduler.waiting.length} requests are already waiting (limit ${this.config.maxWaiting}); retry later`,
+        `the server is at capacity: ${this.scheduler.waiting.length} requests are already waiting ` +
+          `(limit ${this.config.maxWaiting}); retry later`,
       );
     }
     const multiModal = this.#multiModal(er);

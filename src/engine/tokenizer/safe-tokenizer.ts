@@ -190,7 +190,8 @@ export class SafeTokenizer {
     for (const end of ends) {
       if (s.splitter !== "gpt4o" && end - wordStart > 4 * this.limits.run) {
         throw new InvalidRequestError(
-          `The prompt has a run of ${end - wordStart} characters without a break between a letter and whitespace; this model's tokenizer takes at most ${4 * this.limits.run}.`,
+          `The prompt has a run of ${end - wordStart} characters without a break between a letter and whitespace; ` +
+            `this model's tokenizer takes at most ${4 * this.limits.run}.`,
           { code: "prompt_run_too_long", param: "messages" },
         );
       }
