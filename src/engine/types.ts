@@ -189,9 +189,8 @@ export interface EngineConfig {
   /** Pin the KV layout: "unified" (one buffer, prefix sharing without copies — default). */
   kvUnified: boolean;
   /**
-   * Run llama_decode on the calling thread (default true) instead of koffi's worker thread. Measured
-   * here on a 0.58B Q8_0 Llama 4, 2 threads: 74–76 vs 39–42 tok/s single-stream and 141–145 vs
-   * 37–131 tok/s with 8 streams — the worker-thread path is slower and erratic. A sync decode blocks
+   * Run llama_decode on the calling thread (default true) instead of koffi's worker thread, which
+   * measured slower and erratic (docs/performance.md#decode-thread). A sync decode blocks
    * the caller's event loop during the step; the engine loop yields between steps, and serving runs
    * the engine in its own process.
    */
