@@ -169,9 +169,9 @@ export interface EngineConfig {
   maxModelLen: number;
   /** Maximum concurrently running sequences. */
   maxNumSeqs: number;
-  /** Token budget of one step (one llama_decode). */
+  /** Token budget of one step (one llama_decode; two when image embeddings join text tokens). */
   maxNumBatchedTokens: number;
-  /** Total KV cells; default maxModelLen × maxNumSeqs. */
+  /** Total KV cells; default maxModelLen × maxNumSeqs, capped at max(maxModelLen, 32768) (see finalizeEngineConfig). */
   kvCacheTokens: number;
   /** Bound on queued requests before new ones get a capacity error. */
   maxWaiting: number;
@@ -186,7 +186,7 @@ export interface EngineConfig {
   maxCachedTokens?: number | undefined;
   /** GPU layers when device is not cpu (-1 = all). */
   nGpuLayers: number;
-  /** Pin the KV layout: "unified" (one buffer, prefix sharing without copies — default). */
+  /** Unified KV cache (one buffer, prefix sharing without copies). Not read: the runner always creates a unified cache. */
   kvUnified: boolean;
   /**
    * Run llama_decode on the calling thread (default true) instead of koffi's worker thread, which

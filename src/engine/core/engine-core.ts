@@ -1,5 +1,5 @@
 /**
- * The engine loop. One step = schedule → run (one llama_decode) → sample → update → emit, like
+ * The engine loop. One step = schedule → run (one llama_decode, two with image embeddings) → sample → update → emit, like
  * vLLM's `EngineCore.step()`. Aborts are applied between steps; a request that is aborted while its
  * step runs is finished right after it.
  * @module

@@ -1,5 +1,5 @@
 /**
- * Decides what one step (= one `llama_decode`) computes.
+ * Decides what one step (= one `llama_decode`; two when image embeddings join text tokens) computes.
  *
  * NOTE: there is no "prefill phase" or "decode phase". Each request has `numTokens` (prompt + output
  * so far) and `numComputedTokens` (KV already in the cache); a step lets requests catch up within a
