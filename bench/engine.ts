@@ -249,10 +249,10 @@ async function waitForQuiet(what: string): Promise<Load> {
 // ---------------------------------------------------------------------------------------------------
 // Prompts: distinct, exactly PROMPT tokens, identical for herd and llama-server
 
-const WORDS =
-  "time person year way day thing man world life hand part child eye woman place work week case point government company number group problem fact river stone garden music paper window light table market".split(
-    " ",
-  );
+const WORDS = (
+  "time person year way day thing man world life hand part child eye woman place work week case point government " +
+  "company number group problem fact river stone garden music paper window light table market"
+).split(" ");
 
 /**
  * Token ids of plain ASCII words, each biased by +BIAS on both sides: random weights otherwise emit
@@ -661,7 +661,8 @@ function printReport(levels: number[], results: Measurement[]): void {
         const peer = of(p, n);
         const ratios = peer.slice(0, herd.length).map((m, i) => herd[i]![metric] / m[metric]);
         return peer.length
-          ? `${cell(peer)} | **${fmt(median(ratios), 3)}×**${ratios.length > 1 ? ` (${fmt(Math.min(...ratios), 2)}–${fmt(Math.max(...ratios), 2)})` : ""}`
+          ? `${cell(peer)} | **${fmt(median(ratios), 3)}×**` +
+              `${ratios.length > 1 ? ` (${fmt(Math.min(...ratios), 2)}–${fmt(Math.max(...ratios), 2)})` : ""}`
           : "– | –";
       });
       const target = metric === "decodeTps" ? (n === 1 ? "≥ 0.98×" : "≥ 1.0×") : "";
@@ -693,7 +694,8 @@ async function main(): Promise<void> {
       results: Measurement[];
     };
     console.log(
-      `${saved.date}, ${saved.cpu}, threads ${saved.threads}, ${saved.model} (${(saved.params / 1e9).toFixed(3)}B params, ${(saved.modelBytes / 2 ** 20).toFixed(0)} MiB)`,
+      `${saved.date}, ${saved.cpu}, threads ${saved.threads}, ${saved.model} ` +
+        `(${(saved.params / 1e9).toFixed(3)}B params, ${(saved.modelBytes / 2 ** 20).toFixed(0)} MiB)`,
     );
     printReport([...new Set(saved.results.map((m) => m.n))], saved.results);
     return;
@@ -745,7 +747,8 @@ async function main(): Promise<void> {
       .join(" ")}`,
   );
   console.log(
-    `model: ${model}\n  ${info.description}, ${(info.numParams / 1e9).toFixed(3)}B params, ${(sizeBytes / 2 ** 20).toFixed(0)} MiB, vocab ${info.vocabSize}`,
+    `model: ${model}\n  ${info.description}, ` +
+      `${(info.numParams / 1e9).toFixed(3)}B params, ${(sizeBytes / 2 ** 20).toFixed(0)} MiB, vocab ${info.vocabSize}`,
   );
   console.log(`workload: N × (${PROMPT} prompt + ${GEN} generated) tokens, greedy, ignore_eos; KV ${KV} cells (unified), batch ${BATCH}`);
 
@@ -753,7 +756,8 @@ async function main(): Promise<void> {
   const report = (m: Measurement) => {
     results.push(m);
     console.error(
-      `  ${m.side} N=${m.n}: decode ${fmt(m.decodeTps)} tok/s, e2e ${fmt(m.e2eTps)} tok/s (other jobs: ${m.load.busyBefore} cores before, ${m.load.othersDuring} during; load ${m.load.load1})`,
+      `  ${m.side} N=${m.n}: decode ${fmt(m.decodeTps)} tok/s, e2e ${fmt(m.e2eTps)} tok/s ` +
+        `(other jobs: ${m.load.busyBefore} cores before, ${m.load.othersDuring} during; load ${m.load.load1})`,
     );
   };
   // herd: warm up (the first decodes allocate compute buffers).
@@ -783,7 +787,10 @@ async function main(): Promise<void> {
   await client.close();
 
   console.log(
-    `\nkernels: herd ${backend}; peers ${peerBackend || "–"}${existsSync(join(args["peer-bin"], "../build-info.txt")) ? `\npeer build: ${readFileSync(join(args["peer-bin"], "../build-info.txt"), "utf8").split("\n")[0]}` : ""}`,
+    `\nkernels: herd ${backend}; peers ${peerBackend || "–"}` +
+      (existsSync(join(args["peer-bin"], "../build-info.txt"))
+        ? `\npeer build: ${readFileSync(join(args["peer-bin"], "../build-info.txt"), "utf8").split("\n")[0]}`
+        : ""),
   );
   printReport(LEVELS, results);
 

@@ -172,7 +172,10 @@ async function httpStream(url: string, ids: number[]): Promise<number> {
  * body. What any Node HTTP server costs on this machine, before herd does anything.
  */
 async function startBareServer(): Promise<{ url: string; stop: () => void }> {
-  const code = `const http=require("node:http");const s=http.createServer((q,r)=>{let b="";q.on("data",c=>b+=c);q.on("end",()=>{r.setHeader("content-type","application/json");r.end(JSON.stringify({ok:true,n:b.length}))})});s.listen(0,"127.0.0.1",()=>console.log(s.address().port));`;
+  const code =
+    `const http=require("node:http");const s=http.createServer((q,r)=>{let b="";q.on("data",c=>b+=c);` +
+    `q.on("end",()=>{r.setHeader("content-type","application/json");r.end(JSON.stringify({ok:true,n:b.length}))})});` +
+    `s.listen(0,"127.0.0.1",()=>console.log(s.address().port));`;
   const child = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<string>((resolve) => createInterface({ input: child.stdout }).once("line", resolve));
   return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() };
@@ -235,13 +238,15 @@ async function main(): Promise<void> {
     rows.engineTps?.push(et);
     rows.httpTps?.push(ht);
     console.error(
-      `round ${r + 1}/${ROUNDS}: engine p50 ${e.p50.toFixed(3)} ms, http p50 ${h.p50.toFixed(3)} ms; engine ${et.toFixed(0)} tok/s, http ${ht.toFixed(0)} tok/s`,
+      `round ${r + 1}/${ROUNDS}: engine p50 ${e.p50.toFixed(3)} ms, http p50 ${h.p50.toFixed(3)} ms; ` +
+        `engine ${et.toFixed(0)} tok/s, http ${ht.toFixed(0)} tok/s`,
     );
   }
   const m = (k: string) => median(rows[k] ?? []);
   const fmt = (x: number) => x.toFixed(3).padStart(8);
   console.log(
-    `model ${args.model}; engine ${inProcess ? "in-process" : "in a child process"}; --stream-interval ${args["stream-interval"]}; ${REQUESTS} sequential 1-token requests × ${ROUNDS} rounds; ${STREAMS} streams × ${TOKENS} tokens`,
+    `model ${args.model}; engine ${inProcess ? "in-process" : "in a child process"}; --stream-interval ${args["stream-interval"]}; ` +
+      `${REQUESTS} sequential 1-token requests × ${ROUNDS} rounds; ${STREAMS} streams × ${TOKENS} tokens`,
   );
   console.log("latency of a 1-token completion (ms)      p50       p99");
   console.log(
@@ -249,17 +254,20 @@ async function main(): Promise<void> {
   );
   console.log(`  engine.generate() directly          ${fmt(m("enginep50"))}  ${fmt(m("enginep99"))}`);
   console.log(
-    `  HTTP /v1/completions, text prompt   ${fmt(m("httpp50"))}  ${fmt(m("httpp99"))}   (+${(m("httpp50") - m("enginep50")).toFixed(3)} ms p50)`,
+    `  HTTP /v1/completions, text prompt   ${fmt(m("httpp50"))}  ${fmt(m("httpp99"))}   ` +
+      `(+${(m("httpp50") - m("enginep50")).toFixed(3)} ms p50)`,
   );
   console.log(
-    `  HTTP /v1/completions, token ids     ${fmt(m("idsp50"))}  ${fmt(m("idsp99"))}   (+${(m("idsp50") - m("enginep50")).toFixed(3)} ms p50)`,
+    `  HTTP /v1/completions, token ids     ${fmt(m("idsp50"))}  ${fmt(m("idsp99"))}   ` +
+      `(+${(m("idsp50") - m("enginep50")).toFixed(3)} ms p50)`,
   );
   // HTTP = the floor (client + socket + a minimal server) + the engine + herd's own server work.
   console.log(`  herd's own work (token ids − direct − floor)   ${(m("idsp50") - m("enginep50") - m("barep50")).toFixed(3)} ms p50`);
   console.log(`throughput, ${STREAMS} concurrent streams (generated tok/s)`);
   console.log(`  engine directly                     ${m("engineTps").toFixed(0).padStart(8)}`);
   console.log(
-    `  HTTP SSE streams                    ${m("httpTps").toFixed(0).padStart(8)}   (${((m("httpTps") / m("engineTps") - 1) * 100).toFixed(1)}%)`,
+    `  HTTP SSE streams                    ${m("httpTps").toFixed(0).padStart(8)}   ` +
+      `(${((m("httpTps") / m("engineTps") - 1) * 100).toFixed(1)}%)`,
   );
   if (!inProcess) {
     console.log("CPU used by the server process itself (load-independent; 10 ms clock ticks)");

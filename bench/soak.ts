@@ -1045,7 +1045,8 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
   const warmupEnd = t0 + Math.min(opts.warmupS, opts.durationS) * 1000;
   const stopLoad = () => performance.now() >= loadEnd || serverDied !== null;
   log(
-    `load: ${opts.concurrency} workers for ${opts.durationS} s (warm-up ${opts.warmupS} s), kinds: ${enabled.join(", ")}${opts.killEngineEveryS > 0 ? `; engine kill every ${opts.killEngineEveryS} s` : ""}`,
+    `load: ${opts.concurrency} workers for ${opts.durationS} s (warm-up ${opts.warmupS} s), kinds: ${enabled.join(", ")}` +
+      `${opts.killEngineEveryS > 0 ? `; engine kill every ${opts.killEngineEveryS} s` : ""}`,
   );
 
   async function worker(): Promise<void> {
@@ -1055,7 +1056,8 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
       records.push(rec);
       if (!rec.expected)
         log(
-          `UNEXPECTED ${rec.kind} ${rec.outcome}${rec.status ? ` ${rec.status}` : ""}${rec.code ? ` ${rec.code}` : ""}${rec.detail ? ` (${rec.detail})` : ""} [${rec.id}]`,
+          `UNEXPECTED ${rec.kind} ${rec.outcome}${rec.status ? ` ${rec.status}` : ""}` +
+            `${rec.code ? ` ${rec.code}` : ""}${rec.detail ? ` (${rec.detail})` : ""} [${rec.id}]`,
         );
       // Back off as a client would: retry-after on 503/500 engine_dead, a short pause after connection errors.
       if (raw.type === "http_error" && (raw.status === 503 || raw.status === 429 || raw.code === "engine_dead"))
@@ -1123,7 +1125,8 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
     const last = samples[samples.length - 1];
     const h = stats(healthMs.slice(-60));
     log(
-      `${Math.round((performance.now() - t0) / 1000)}s: ${done} requests (${okN} ok, ${bad} unexpected), ${inFlight} in flight, kills ${kills.length}, ` +
+      `${Math.round((performance.now() - t0) / 1000)}s: ${done} requests (${okN} ok, ${bad} unexpected), ` +
+        `${inFlight} in flight, kills ${kills.length}, ` +
         `/health p99 ${fmt(h.p99)} ms, kv ${fmt(last?.kvUsage === null || last?.kvUsage === undefined ? null : last.kvUsage * 100)}%, ` +
         `RSS api ${fmt(last?.apiRssMiB, 0)} MiB engine ${fmt(last?.engineRssMiB, 0)} MiB`,
     );
@@ -1331,7 +1334,8 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
   const restartsDelta = restartsMetric !== null && baseRestarts !== null ? restartsMetric - baseRestarts : null;
   if (unexplainedEngineRestarts > 0 || (restartsDelta !== null && restartsDelta > kills.length)) {
     failures.push(
-      `the engine restarted without a kill from this run (pid changes: ${unexplainedEngineRestarts}; herd:engine_restarts_total +${restartsDelta}, kills ${kills.length})`,
+      `the engine restarted without a kill from this run (pid changes: ${unexplainedEngineRestarts}; ` +
+        `herd:engine_restarts_total +${restartsDelta}, kills ${kills.length})`,
     );
   }
   let kvCheck = "not read (the server was gone)";
@@ -1365,7 +1369,8 @@ export async function runSoak(input: Partial<SoakOptions> = {}): Promise<SoakRes
       );
     if (engGrowth !== null && engGrowth >= opts.maxRssGrowthPct)
       failures.push(
-        `engine RSS grew ${engGrowth.toFixed(1)}% after warm-up (${fmt(engStart, 0)} → ${fmt(engEnd, 0)} MiB; limit ${opts.maxRssGrowthPct}%)`,
+        `engine RSS grew ${engGrowth.toFixed(1)}% after warm-up ` +
+          `(${fmt(engStart, 0)} → ${fmt(engEnd, 0)} MiB; limit ${opts.maxRssGrowthPct}%)`,
       );
   }
   if (drain) for (const p of drain.problems) failures.push(`drain: ${p}`);
@@ -1505,8 +1510,10 @@ export function formatReport(r: SoakResult): string {
   const o = r.options;
   out.push(`herd soak — ${r.date}`);
   out.push(
-    `target ${r.target.url} (${r.target.startedServer ? `started here, pid ${r.target.serverPid}` : "external"}), model ${r.target.model}, max_model_len ${r.target.maxModelLen ?? "?"}; ` +
-      `${o.concurrency} streams, ${r.loadSeconds} s of load (warm-up ${o.warmupS} s), hostile ${o.hostile ? (o.hostileRuns ? "on" : "on, runs off") : "off"}, ` +
+    `target ${r.target.url} (${r.target.startedServer ? `started here, pid ${r.target.serverPid}` : "external"}), ` +
+      `model ${r.target.model}, max_model_len ${r.target.maxModelLen ?? "?"}; ` +
+      `${o.concurrency} streams, ${r.loadSeconds} s of load (warm-up ${o.warmupS} s), ` +
+      `hostile ${o.hostile ? (o.hostileRuns ? "on" : "on, runs off") : "off"}, ` +
       `engine kill ${o.killEngineEveryS > 0 ? `every ${o.killEngineEveryS} s` : "off"}`,
   );
   out.push("");
@@ -1522,7 +1529,8 @@ export function formatReport(r: SoakResult): string {
     ]),
   );
   out.push(
-    `expected ${r.requests.expected}, unexpected ${r.requests.unexpected}, lost ${r.requests.lost}; ${r.requests.throughputPerS} requests/s`,
+    `expected ${r.requests.expected}, unexpected ${r.requests.unexpected}, lost ${r.requests.lost}; ` +
+      `${r.requests.throughputPerS} requests/s`,
   );
   if (Object.keys(r.requests.errorsByType).length) {
     out.push("");
@@ -1613,16 +1621,24 @@ export function formatReport(r: SoakResult): string {
     ]),
   );
   out.push(
-    `RSS growth ${r.rss.checked ? `checked (limit ${o.maxRssGrowthPct}%${e.checked ? "" : "; engine not checked: it was restarted"})` : `not checked (run < ${o.rssCheckMinDurationS} s)`}; start = median of the first 3 samples after warm-up, end = of the last 3 under load`,
+    "RSS growth " +
+      (r.rss.checked
+        ? `checked (limit ${o.maxRssGrowthPct}%${e.checked ? "" : "; engine not checked: it was restarted"})`
+        : `not checked (run < ${o.rssCheckMinDurationS} s)`) +
+      "; " +
+      `start = median of the first 3 samples after warm-up, end = of the last 3 under load`,
   );
   out.push("");
   const k = r.kv;
   out.push(
-    `KV usage: max ${k.maxUsage === null ? "-" : `${(k.maxUsage * 100).toFixed(1)}%`}; after ${o.idleWaitS} s idle ${k.idle.kvUsage === null ? "-" : `${(k.idle.kvUsage * 100).toFixed(3)}%`}` +
-      ` (running ${k.idle.running ?? "-"}, waiting ${k.idle.waiting ?? "-"}, cached share ${k.idle.cachedShare === null ? "not exported" : `${(k.idle.cachedShare * 100).toFixed(3)}%`}): ${k.check}`,
+    `KV usage: max ${k.maxUsage === null ? "-" : `${(k.maxUsage * 100).toFixed(1)}%`}; ` +
+      `after ${o.idleWaitS} s idle ${k.idle.kvUsage === null ? "-" : `${(k.idle.kvUsage * 100).toFixed(3)}%`}` +
+      ` (running ${k.idle.running ?? "-"}, waiting ${k.idle.waiting ?? "-"}, ` +
+      `cached share ${k.idle.cachedShare === null ? "not exported" : `${(k.idle.cachedShare * 100).toFixed(3)}%`}): ${k.check}`,
   );
   out.push(
-    `Chaos: ${r.chaos.killsDone} engine kills, ${r.chaos.recoveries} recoveries, herd:engine_restarts_total +${r.chaos.restartsMetric ?? "?"}, restarts not caused by this run ${r.chaos.unexplainedEngineRestarts}`,
+    `Chaos: ${r.chaos.killsDone} engine kills, ${r.chaos.recoveries} recoveries, ` +
+      `herd:engine_restarts_total +${r.chaos.restartsMetric ?? "?"}, restarts not caused by this run ${r.chaos.unexplainedEngineRestarts}`,
   );
   if (r.drain) {
     const d = r.drain;
@@ -1630,12 +1646,14 @@ export function formatReport(r: SoakResult): string {
       `SIGTERM drain: ${d.completed}/${d.streams} in-flight streams finished normally (${Object.entries(d.finishReasons)
         .map(([x, n]) => `${x} ×${n}`)
         .join(", ")}); ` +
-        `new requests: ${d.probes.map((p) => `+${p.afterMs} ms → ${p.result}`).join(", ") || "none probed"}; exit ${d.exitSignal ?? d.exitCode} after ${d.exitMs ?? "-"} ms (grace ${o.shutdownTimeoutS * 1000} ms)`,
+        `new requests: ${d.probes.map((p) => `+${p.afterMs} ms → ${p.result}`).join(", ") || "none probed"}; ` +
+        `exit ${d.exitSignal ?? d.exitCode} after ${d.exitMs ?? "-"} ms (grace ${o.shutdownTimeoutS * 1000} ms)`,
     );
   } else out.push(`SIGTERM drain: not run${r.target.startedServer ? "" : " (external server)"}`);
   if (r.server.exitedUnexpectedly)
     out.push(
-      `SERVER EXITED at ${r.server.exitedUnexpectedly.atS} s: ${r.server.exitedUnexpectedly.signal ?? `code ${r.server.exitedUnexpectedly.code}`}`,
+      `SERVER EXITED at ${r.server.exitedUnexpectedly.atS} s: ` +
+        `${r.server.exitedUnexpectedly.signal ?? `code ${r.server.exitedUnexpectedly.code}`}`,
     );
   if (Object.keys(r.server.errorLogs).length)
     out.push(

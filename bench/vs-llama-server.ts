@@ -418,7 +418,25 @@ async function main(): Promise<void> {
   const out = args.out ?? `${dir}.json`;
   await writeFile(
     out,
-    `${JSON.stringify({ date: date.toISOString(), cpu: cpus()[0]?.model, cores: availableParallelism(), threads: THREADS, kvTokens: KV, batch: BATCH, seqs: SEQS, reusePrompts: args["reuse-prompts"], model, herd: herd.argv, llamaServer: peerServer.argv, rows, failures }, null, 2)}\n`,
+    JSON.stringify(
+      {
+        date: date.toISOString(),
+        cpu: cpus()[0]?.model,
+        cores: availableParallelism(),
+        threads: THREADS,
+        kvTokens: KV,
+        batch: BATCH,
+        seqs: SEQS,
+        reusePrompts: args["reuse-prompts"],
+        model,
+        herd: herd.argv,
+        llamaServer: peerServer.argv,
+        rows,
+        failures,
+      },
+      null,
+      2,
+    ) + "\n",
   );
   console.log(`\nsaved ${out} (herd bench results in ${dir})`);
 }

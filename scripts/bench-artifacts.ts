@@ -150,7 +150,9 @@ try {
   const results: string[] = [];
   for (const quant of ["BF16", "F16"] as const) {
     const [r] = await timed(() => compileCheckpoint(ckpt, join(work, `art-${quant}`), { quant, name: "bench" }));
-    const line = `compile ${quant.padEnd(5)} convert ${fmt(r.sourceBytes, r.convertMs)} (total with hashing ${fmt(r.sourceBytes, r.ms)}), ratio to raw read ${(rawMs / r.convertMs).toFixed(2)}`;
+    const line =
+      `compile ${quant.padEnd(5)} convert ${fmt(r.sourceBytes, r.convertMs)} (total with hashing ${fmt(r.sourceBytes, r.ms)}), ` +
+      `ratio to raw read ${(rawMs / r.convertMs).toFixed(2)}`;
     console.log(line);
     results.push(line);
   }

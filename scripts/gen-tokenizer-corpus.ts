@@ -24,9 +24,14 @@ const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
 const repeat = (n: number, f: () => string, sep = "") => Array.from({ length: n }, f).join(sep);
 
 const WORDS = {
-  en: "the of and to in is was he for it with as his on be at by I this had not are but from or have an they which one you were her all she there would their we him been has when who will more no if out so said what up its about into than them can only other new some could time these two may then do first any my now such like our over man me even most made after also did many before must through back years where much your way well down should because each just those people Mr how too little state good very make world still own see men work long get here between both life being under never day same another know while last might us great old year off come since against go came right used take three".split(
-    " ",
-  ),
+  en: (
+    "the of and to in is was he for it with as his on be at by I this had not are but from or have an they which one you " +
+    "were her all she there would their we him been has when who will more no if out so said what up its about into than " +
+    "them can only other new some could time these two may then do first any my now such like our over man me even most " +
+    "made after also did many before must through back years where much your way well down should because each just those " +
+    "people Mr how too little state good very make world still own see men work long get here between both life being under " +
+    "never day same another know while last might us great old year off come since against go came right used take three"
+  ).split(" "),
   contractions: [
     "it's",
     "don't",
@@ -66,15 +71,20 @@ const WORDS = {
     "GPT4o",
     "Llama4Scout",
   ],
-  ru: "и в не на я быть он с что а по это она этот к но они мы как из у который то за свой весь год от так о для ты же все тот мочь вы человек такой его сказать только или ещё бы себя один как уже до время если сам когда другой вот говорить наш мой знать стать при чтобы дело жизнь кто первый очень два день её новый рука даже во со раз где там под можно ну какой после их работа без самый потом надо хотеть ли слово идти большой должен место иметь ничто".split(
-    " ",
-  ),
-  el: "και το η του να σε με για που είναι από τα της την ο δεν θα στο τον οι ένα στην στη των αυτό μου τι σου όταν μας πολύ μια όπως έχει ήταν αλλά κάτι θέλω εδώ".split(
-    " ",
-  ),
-  ar: "في من على أن إلى هذا التي الذي عن مع كان هذه لا ما هو بين كل قد بعد ذلك عند أو حتى إذا لم لكن منذ وهو كما أي هناك قبل غير حيث خلال يمكن اللغة العربية جميلة جدا".split(
-    " ",
-  ),
+  ru: (
+    "и в не на я быть он с что а по это она этот к но они мы как из у который то за свой весь год от так о для ты же все " +
+    "тот мочь вы человек такой его сказать только или ещё бы себя один как уже до время если сам когда другой вот говорить " +
+    "наш мой знать стать при чтобы дело жизнь кто первый очень два день её новый рука даже во со раз где там под можно ну " +
+    "какой после их работа без самый потом надо хотеть ли слово идти большой должен место иметь ничто"
+  ).split(" "),
+  el: (
+    "και το η του να σε με για που είναι από τα της την ο δεν θα στο τον οι ένα στην στη των αυτό μου τι σου όταν μας πολύ " +
+    "μια όπως έχει ήταν αλλά κάτι θέλω εδώ"
+  ).split(" "),
+  ar: (
+    "في من على أن إلى هذا التي الذي عن مع كان هذه لا ما هو بين كل قد بعد ذلك عند أو حتى إذا لم لكن منذ وهو كما أي هناك قبل " +
+    "غير حيث خلال يمكن اللغة العربية جميلة جدا"
+  ).split(" "),
   he: "של את על לא זה הוא עם כי גם היא אני מה אבל או יש כל היה אם רק עוד אחד שלום עולם ספר בית".split(" "),
   hi: "के है में की और से को का एक यह पर भी हैं नहीं तो कि था जो ने हो कर इस लिए साथ नमस्ते दुनिया भारत हिन्दी भाषा".split(" "),
   th: ["สวัสดี", "ชาวโลก", "ภาษาไทย", "ประเทศ", "กรุงเทพมหานคร", "ขอบคุณ", "ครับ", "ค่ะ", "อาหาร", "อร่อย"],
@@ -256,21 +266,29 @@ function englishish(n: number): string {
 
 const CODE_SNIPPETS = [
   () =>
-    `function ${pick(WORDS.caps)}(x, y) {\n    const z = x * ${int(1000)} + y / ${rand().toFixed(int(8))};\n    if (z >= 0x${int(0xffffff).toString(16)}) return [z, ...args];\n\treturn z ?? null; // ${prose("en", 6)}\n}\n`,
+    `function ${pick(WORDS.caps)}(x, y) {\n    const z = x * ${int(1000)} + y / ${rand().toFixed(int(8))};\n` +
+    `    if (z >= 0x${int(0xffffff).toString(16)}) return [z, ...args];\n\treturn z ?? null; // ${prose("en", 6)}\n}\n`,
   () =>
-    `def ${pick(WORDS.en)}_${pick(WORDS.en)}(self, n: int = ${int(100)}) -> list[str]:\n    """${prose("en", 8)}"""\n    return [f"{i:04d}" for i in range(n) if i % ${1 + int(9)} == 0]\n\n`,
+    `def ${pick(WORDS.en)}_${pick(WORDS.en)}(self, n: int = ${int(100)}) -> list[str]:\n    """${prose("en", 8)}"""\n` +
+    `    return [f"{i:04d}" for i in range(n) if i % ${1 + int(9)} == 0]\n\n`,
   () =>
-    `#include <stdio.h>\nint main(int argc, char **argv) {\n  for (int i = 0; i < ${int(99)}; ++i) printf("%d\\n", i << 2);\n  return 0;\n}\r\n`,
+    `#include <stdio.h>\nint main(int argc, char **argv) {\n  for (int i = 0; i < ${int(99)}; ++i) printf("%d\\n", i << 2);\n` +
+    `  return 0;\n}\r\n`,
   () =>
-    `{"id": ${int(1e6)}, "name": "${pick(WORDS.caps)}", "tags": ["${pick(WORDS.en)}", "${pick(WORDS.zh)}"], "ok": true, "v": ${rand().toExponential(3)}}\n`,
+    `{"id": ${int(1e6)}, "name": "${pick(WORDS.caps)}", "tags": ["${pick(WORDS.en)}", "${pick(WORDS.zh)}"], ` +
+    `"ok": true, "v": ${rand().toExponential(3)}}\n`,
   () =>
-    `<div class="${pick(WORDS.en)}-${pick(WORDS.en)}"><a href="https://example.com/${pick(WORDS.en)}?q=${int(999)}&amp;x=y#top">${prose("en", 4)}</a></div>\n`,
-  () => `$ cd ~/src && git log --oneline | head -${int(20)} | awk '{print $1}' > /tmp/out.txt 2>&1 || echo "failed: $?"\n`,
-  () => `SELECT a.${pick(WORDS.en)}, COUNT(*) AS n FROM t_${pick(WORDS.en)} a WHERE a.x <> ${int(50)} GROUP BY 1 HAVING n >= ${int(9)};\n`,
+    `<div class="${pick(WORDS.en)}-${pick(WORDS.en)}"><a href="https://example.com/${pick(WORDS.en)}?q=${int(999)}&amp;x=y#top">` +
+    `${prose("en", 4)}</a></div>\n`,
+  () => `$ cd ~/src && git log --oneline | head -${int(20)} | awk '{print $1}' ` + `> /tmp/out.txt 2>&1 || echo "failed: $?"\n`,
   () =>
-    `| col | ${pick(WORDS.en)} |\n|-----|------|\n| **${pick(WORDS.caps)}** | \`${pick(WORDS.en)}()\` |\n\n> ${prose("en", 7)}\n\n- [x] ${prose("en", 3)}\n`,
+    `SELECT a.${pick(WORDS.en)}, COUNT(*) AS n FROM t_${pick(WORDS.en)} a ` + `WHERE a.x <> ${int(50)} GROUP BY 1 HAVING n >= ${int(9)};\n`,
   () =>
-    `x₁² + y₂³ ≤ ∑ᵢ αᵢ·βᵢ ≈ ∫₀^∞ e^{-t²} dt = √π/2 ± ε; ∀x∈ℝ ∃y: x≠y → ¬(x≡y) ⇒ ${int(9)}‰ €${int(999)},${int(99)} £${int(99)} ¥${int(9999)} ₹${int(999)}\n`,
+    `| col | ${pick(WORDS.en)} |\n|-----|------|\n| **${pick(WORDS.caps)}** | \`${pick(WORDS.en)}()\` |\n\n` +
+    `> ${prose("en", 7)}\n\n- [x] ${prose("en", 3)}\n`,
+  () =>
+    `x₁² + y₂³ ≤ ∑ᵢ αᵢ·βᵢ ≈ ∫₀^∞ e^{-t²} dt = √π/2 ± ε; ∀x∈ℝ ∃y: x≠y → ¬(x≡y) ⇒ ` +
+    `${int(9)}‰ €${int(999)},${int(99)} £${int(99)} ¥${int(9999)} ₹${int(999)}\n`,
 ];
 
 function digits(): string {

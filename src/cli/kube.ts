@@ -125,7 +125,8 @@ export async function loadKubeTarget(opts: KubeOptions): Promise<KubeTarget> {
   const { path, tried } = kubeconfigPath(opts);
   if (!path) {
     throw new KubeConfigError(
-      `no kubeconfig (looked for ${tried.join(", ")}): create one with \`aws eks update-kubeconfig --name CLUSTER --region REGION\`, or pass --kubeconfig`,
+      `no kubeconfig (looked for ${tried.join(", ")}): ` +
+        `create one with \`aws eks update-kubeconfig --name CLUSTER --region REGION\`, or pass --kubeconfig`,
     );
   }
   let cfg: KubeConfigFile;

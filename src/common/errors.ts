@@ -48,8 +48,11 @@ export class ContextLengthExceededError extends InvalidRequestError {
     super(
       opts.message ??
         (opts.atLeast === undefined
-          ? `This model's maximum context length is ${maxModelLen} tokens, but the request has ${numPromptTokens} prompt tokens${detail}. Shorten the prompt or lower max_tokens.`
-          : `This model's maximum context length is ${maxModelLen} tokens, but the request has at least ${numPromptTokens} prompt tokens (${opts.atLeast}), so it was refused before tokenizing${detail}. Shorten the prompt.`),
+          ? `This model's maximum context length is ${maxModelLen} tokens, ` +
+            `but the request has ${numPromptTokens} prompt tokens${detail}. Shorten the prompt or lower max_tokens.`
+          : `This model's maximum context length is ${maxModelLen} tokens, ` +
+            `but the request has at least ${numPromptTokens} prompt tokens (${opts.atLeast}), ` +
+            `so it was refused before tokenizing${detail}. Shorten the prompt.`),
       { code: "context_length_exceeded", param: "messages" },
     );
   }

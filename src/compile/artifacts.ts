@@ -198,6 +198,7 @@ export async function resolveServeModel(modelArg: string, opts: ResolveServeMode
     throw new StorageError(`model ${modelArg}: no artifact folder ${location} (under --artifacts ${opts.artifacts})`);
   }
   throw new StorageError(
-    `model ${modelArg}: not a GGUF file, an artifact folder or an s3:// URL${opts.artifacts ? "" : " (and no --artifacts / HERD_ARTIFACTS root to look names up in)"}`,
+    `model ${modelArg}: not a GGUF file, an artifact folder or an s3:// URL` +
+      `${opts.artifacts ? "" : " (and no --artifacts / HERD_ARTIFACTS root to look names up in)"}`,
   );
 }

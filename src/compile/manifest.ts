@@ -99,7 +99,8 @@ export function parseManifest(text: string, where = MANIFEST_FILE): ArtifactMani
     throw new ManifestError(`${where} is not a herd artifact manifest (format ${JSON.stringify(m?.format)})`);
   if (m.formatVersion !== MANIFEST_FORMAT_VERSION) {
     throw new ManifestError(
-      `${where} has manifest format version ${m.formatVersion}; this herd reads version ${MANIFEST_FORMAT_VERSION} — recompile the artifact or use a matching herd`,
+      `${where} has manifest format version ${m.formatVersion}; ` +
+        `this herd reads version ${MANIFEST_FORMAT_VERSION} — recompile the artifact or use a matching herd`,
     );
   }
   if (!Array.isArray(m.files) || m.files.length === 0) throw new ManifestError(`${where} lists no files`);
@@ -151,7 +152,8 @@ export class ArtifactVerificationError extends Error {
     readonly problems: readonly string[],
   ) {
     super(
-      `artifact ${dir} does not match its manifest:\n  ${problems.join("\n  ")}\nRefusing to load it. Re-pull or recompile the artifact (herd never rebuilds it silently).`,
+      `artifact ${dir} does not match its manifest:\n  ${problems.join("\n  ")}\n` +
+        `Refusing to load it. Re-pull or recompile the artifact (herd never rebuilds it silently).`,
     );
   }
 }

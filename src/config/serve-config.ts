@@ -198,7 +198,8 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "choice",
     choices: LOAD_MODES,
     description:
-      "how the weights are loaded (llama-server's --load-mode): none reads them into the engine's memory, on transparent huge pages; mmap maps the file (shared page cache, quicker start); mlock, mmap+mlock and dio as in llama.cpp",
+      "how the weights are loaded (llama-server's --load-mode): none reads them into the engine's memory, on transparent huge pages; " +
+      "mmap maps the file (shared page cache, quicker start); mlock, mmap+mlock and dio as in llama.cpp",
     defaultText: "auto: none on the CPU, llama.cpp's choice (mmap) on a GPU",
   },
   {
@@ -214,7 +215,8 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 0,
     description:
-      "KV cells finished requests' prefixes may keep while others decode, prefixes never reused an eighth of it (llama.cpp attends over every cell in use, so cached cells slow each decode step)",
+      "KV cells finished requests' prefixes may keep while others decode, prefixes never reused an eighth of it " +
+      "(llama.cpp attends over every cell in use, so cached cells slow each decode step)",
     defaultText: "as many as the running requests use, at least min(max-model-len, 4096), times the share of idle sequence slots",
   },
   {
@@ -240,7 +242,8 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 1,
     description:
-      "engine steps per SSE write: 1 sends every token at once; larger values batch tokens (the first token and the last are never held back), trading smoothness for less per-token overhead",
+      "engine steps per SSE write: 1 sends every token at once; larger values batch tokens " +
+      "(the first token and the last are never held back), trading smoothness for less per-token overhead",
     defaultText: "1",
   },
   {
@@ -480,7 +483,8 @@ export function resolveServeConfig(flags: RawServeOptions = {}, opts: { useEnv?:
     const prefix = len === undefined ? bits : /^\d{1,3}$/.test(len) ? Number(len) : -1;
     if (bits === 0 || extra !== undefined || prefix < 0 || prefix > bits) {
       throw new ConfigError(
-        `--allowed-media-networks (or ${flagEnvName("allowed-media-networks")}) entries must be IP addresses or CIDRs (got ${JSON.stringify(net)})`,
+        `--allowed-media-networks (or ${flagEnvName("allowed-media-networks")}) ` +
+          `entries must be IP addresses or CIDRs (got ${JSON.stringify(net)})`,
         "allowed-media-networks",
       );
     }

@@ -168,9 +168,9 @@ export interface EngineConfig {
   maxModelLen: number;
   /** Maximum concurrently running sequences. */
   maxNumSeqs: number;
-  /** Token budget of one step (one llama_decode). */
+  /** Token budget of one step (one llama_decode; two when image embeddings join text tokens). */
   maxNumBatchedTokens: number;
-  /** Total KV cells; default maxModelLen × maxNumSeqs. */
+  /** Total KV cells; default maxModelLen × maxNumSeqs, capped at max(maxModelLen, 32768) (see finalizeEngineConfig). */
   kvCacheTokens: number;
   /** Bound on queued requests before new ones get a capacity error. */
   maxWaiting: number;
@@ -185,12 +185,11 @@ export interface EngineConfig {
   maxCachedTokens?: number | undefined;
   /** GPU layers when device is not cpu (-1 = all). */
   nGpuLayers: number;
-  /** Pin the KV layout: "unified" (one buffer, prefix sharing without copies — default). */
+  /** Unified KV cache (one buffer, prefix sharing without copies). Not read: the runner always creates a unified cache. */
   kvUnified: boolean;
   /**
-   * Run llama_decode on the calling thread (default true) instead of koffi's worker thread. Measured
-   * here on a 0.58B Q8_0 Llama 4, 2 threads: 74–76 vs 39–42 tok/s single-stream and 141–145 vs
-   * 37–131 tok/s with 8 streams — the worker-thread path is slower and erratic. A sync decode blocks
+   * Run llama_decode on the calling thread (default true) instead of koffi's worker thread, which
+   * measured slower and erratic (docs/performance.md#decode-thread). A sync decode blocks
    * the caller's event loop during the step; the engine loop yields between steps, and serving runs
    * the engine in its own process.
    */

@@ -42,7 +42,8 @@ export function checkAbi(b: Bindings): void {
   const cp = b.contextDefaultParams();
   if (cp.n_ctx !== 512 || cp.n_batch !== 2048 || cp.n_ubatch !== 512 || cp.type_k !== 1 || cp.flash_attn_type !== -1) {
     problems.push(
-      `llama_context_default_params decoded unexpected defaults (n_ctx ${cp.n_ctx}, n_batch ${cp.n_batch}, n_ubatch ${cp.n_ubatch}, type_k ${cp.type_k}, flash_attn_type ${cp.flash_attn_type})`,
+      `llama_context_default_params decoded unexpected defaults (n_ctx ${cp.n_ctx}, ` +
+        `n_batch ${cp.n_batch}, n_ubatch ${cp.n_ubatch}, type_k ${cp.type_k}, flash_attn_type ${cp.flash_attn_type})`,
     );
   }
   const mp = b.modelDefaultParams();

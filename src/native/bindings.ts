@@ -207,7 +207,8 @@ function bind(device: DeviceKind) {
   const f = (sig: string) => llama.func(sig);
   const decodeFn = f("int32_t llama_decode(llama_context *ctx, llama_batch batch)");
   const tokenizeFn = f(
-    "int32_t llama_tokenize(const llama_vocab *vocab, const uint8_t *text, int32_t text_len, _Out_ int32_t *tokens, int32_t n_tokens_max, bool add_special, bool parse_special)",
+    "int32_t llama_tokenize(const llama_vocab *vocab, const uint8_t *text, int32_t text_len, " +
+      "_Out_ int32_t *tokens, int32_t n_tokens_max, bool add_special, bool parse_special)",
   );
   return {
     files,
@@ -322,7 +323,8 @@ function bind(device: DeviceKind) {
         tokenizeFn.async(v, text, len, out, max, addSpecial, parseSpecial, (err: unknown, n: number) => (err ? reject(err) : resolve(n))),
       ),
     tokenToPiece: f(
-      "int32_t llama_token_to_piece(const llama_vocab *vocab, int32_t token, _Out_ uint8_t *buf, int32_t length, int32_t lstrip, bool special)",
+      "int32_t llama_token_to_piece(const llama_vocab *vocab, int32_t token, _Out_ uint8_t *buf, " +
+        "int32_t length, int32_t lstrip, bool special)",
     ) as (v: VocabPtr, t: number, buf: Uint8Array, len: number, lstrip: number, special: boolean) => number,
     modelQuantize: f(`uint32_t llama_model_quantize(const char *fname_inp, const char *fname_out, const ${QUANTIZE_PARAMS} *params)`) as (
       inp: string,

@@ -187,7 +187,7 @@ describe("VisionEncoder.encodeTile", () => {
     );
   });
 
-  it("equals llama.cpp's own mtmd path (image file → stb decode → mtmd_tokenize of a chat prompt → mtmd_encode_chunk) for a one-tile image", () => {
+  it("equals llama.cpp's mtmd path (image file → stb decode → mtmd_tokenize of a chat prompt → mtmd_encode_chunk), one-tile image", () => {
     const rgb = picture(6);
     // llama-server's path: the image file's bytes through mtmd_helper_bitmap_init_from_buf.
     const helper = koffi.load(lib);
@@ -234,7 +234,8 @@ describe("VisionEncoder.encodeTile", () => {
       const ours = raw.encodeTile(rgb, TILE);
       const diff = maxAbsDiff(ours, reference);
       console.log(
-        `encodeTile (llama.cpp order) vs llama.cpp's mtmd path: max |Δ| = ${diff} over ${ours.length} floats (max |x| = ${Math.max(...reference.map(Math.abs)).toFixed(3)})`,
+        `encodeTile (llama.cpp order) vs llama.cpp's mtmd path: max |Δ| = ${diff} over ${ours.length} floats ` +
+          `(max |x| = ${Math.max(...reference.map(Math.abs)).toFixed(3)})`,
       );
       // In HF order it is the same rows, transposed.
       expect(maxAbsDiff(enc.encodeTile(rgb, TILE), llamaCppToHfOrder(reference, 12, 128))).toBeLessThan(1e-5);

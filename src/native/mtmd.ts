@@ -200,7 +200,16 @@ export function checkMtmdAbi(b: MtmdBindings): void {
     p.batch_max_tokens !== 1024
   ) {
     problems.push(
-      `mtmd_context_params_default decoded unexpected defaults (${JSON.stringify({ ...p, device: null, cb_eval: null, cb_eval_user_data: null, progress_callback: null, progress_callback_user_data: null })})`,
+      "mtmd_context_params_default decoded unexpected defaults (" +
+        JSON.stringify({
+          ...p,
+          device: null,
+          cb_eval: null,
+          cb_eval_user_data: null,
+          progress_callback: null,
+          progress_callback_user_data: null,
+        }) +
+        ")",
     );
   }
   if (problems.length > 0) {

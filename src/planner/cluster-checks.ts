@@ -73,7 +73,9 @@ function deviceChecks(i: InstanceType, nodes: readonly NodeInfo[], resource: str
       out.push({
         level: "fail",
         check: "devices",
-        message: `node ${name}: allocatable ${resource} = ${alloc}, but the catalog says ${i.name} has ${i.devices}; fix the catalog or the device plugin before deploying`,
+        message:
+          `node ${name}: allocatable ${resource} = ${alloc}, but the catalog says ${i.name} has ${i.devices}; ` +
+          `fix the catalog or the device plugin before deploying`,
       });
     } else {
       out.push({ level: "ok", check: "devices", message: `node ${name}: ${resource} = ${alloc} allocatable, as the catalog expects` });
@@ -99,7 +101,9 @@ export function checkCluster(snap: ClusterSnapshot, instance: InstanceType | nul
       out.push({
         level: "warn",
         check: "instance type",
-        message: `no ${instance.name} node now; a node group or Karpenter NodePool must provide one (the pod selects ${INSTANCE_TYPE_LABEL}=${instance.name})`,
+        message:
+          `no ${instance.name} node now; a node group or Karpenter NodePool must provide one ` +
+          `(the pod selects ${INSTANCE_TYPE_LABEL}=${instance.name})`,
       });
     } else {
       out.push({ level: "ok", check: "instance type", message: `${matching.length} ${instance.name} node(s)` });
@@ -148,7 +152,9 @@ export function checkCluster(snap: ClusterSnapshot, instance: InstanceType | nul
     out.push({
       level: "warn",
       check: "hf token",
-      message: `no secret ${snap.namespace}/${snap.hfTokenSecretName}; gated models (Llama 4) need it: kubectl -n ${snap.namespace} create secret generic ${snap.hfTokenSecretName} --from-literal=token=hf_...`,
+      message:
+        `no secret ${snap.namespace}/${snap.hfTokenSecretName}; gated models (Llama 4) need it: ` +
+        `kubectl -n ${snap.namespace} create secret generic ${snap.hfTokenSecretName} --from-literal=token=hf_...`,
     });
   }
   const has = (gv: string) => snap.apiGroupVersions.includes(gv);

@@ -19,7 +19,10 @@ export function renderTable(rows: readonly (readonly string[])[]): string {
 function expertsLine(p: Plan): string {
   const m = p.model;
   if (m.numExperts === 0) return "dense";
-  return `${m.numExperts} routed${m.hasSharedExpert ? " + 1 shared" : ""}, top-${m.numExpertsPerToken}, in ${m.moeLayers.length} of ${m.numLayers} layers`;
+  return (
+    `${m.numExperts} routed${m.hasSharedExpert ? " + 1 shared" : ""}, top-${m.numExpertsPerToken}, ` +
+    `in ${m.moeLayers.length} of ${m.numLayers} layers`
+  );
 }
 
 function kvLine(p: Plan): string {
@@ -37,7 +40,8 @@ function requestLine(p: Plan): string {
   if (p.devices === 0) return `no accelerator; ${i.vcpus} vCPUs, node memory ${fmtBytes(i.nodeMemoryBytes)}`;
   const tp =
     p.tensorParallelSize !== null
-      ? `, tensor_parallel_size ${p.tensorParallelSize} (${p.devices} devices × ${i.coresPerDevice} ${i.accelerator === "neuron" ? `logical cores${i.logicalNeuronCoreConfig ? `, LNC=${i.logicalNeuronCoreConfig}` : ""}` : "cores"})`
+      ? `, tensor_parallel_size ${p.tensorParallelSize} (${p.devices} devices × ${i.coresPerDevice} ` +
+        `${i.accelerator === "neuron" ? `logical cores${i.logicalNeuronCoreConfig ? `, LNC=${i.logicalNeuronCoreConfig}` : ""}` : "cores"})`
       : ", layers split across the GPUs (llama.cpp; no tensor parallelism)";
   return `${p.deviceResource}: ${p.devices} of ${i.devices} ${i.deviceName}${tp}`;
 }
@@ -51,7 +55,8 @@ export function renderPlan(p: Plan): string {
   const vision = p.params.vision > 0 ? `; text ${billions(p.params.text)} + vision ${(p.params.vision / 1e9).toFixed(2)}B` : "";
   add(
     "parameters",
-    `${int(p.params.total)} total (${billions(p.params.total)}${vision}), ${int(p.params.active)} active per token (${billions(p.params.active)})`,
+    `${int(p.params.total)} total (${billions(p.params.total)}${vision}), ` +
+      `${int(p.params.active)} active per token (${billions(p.params.active)})`,
   );
   add("experts", expertsLine(p));
   add("weights", `${p.weightBytesExact ? "" : "≈ "}${fmtBytes(p.weightBytes)} ${p.dtype}`);
@@ -72,19 +77,22 @@ export function renderPlan(p: Plan): string {
     const d = p.perDevice;
     add(
       "per device",
-      `weights ${fmtBytes(d.weightBytes)} + KV ${fmtBytes(d.kvBytes)} + headroom ${fmtBytes(d.headroomBytes)} of ${fmtBytes(d.memoryBytes)}`,
+      `weights ${fmtBytes(d.weightBytes)} + KV ${fmtBytes(d.kvBytes)} + headroom ` +
+        `${fmtBytes(d.headroomBytes)} of ${fmtBytes(d.memoryBytes)}`,
     );
   }
   if (p.perRank) {
     const r = p.perRank;
     add(
       "per TP rank",
-      `weights ${fmtBytes(r.weightBytes)} + KV ${fmtBytes(r.kvBytes)} of ${fmtBytes(r.memoryBytes)} (evenly sharded; norms/routers replicated in practice)`,
+      `weights ${fmtBytes(r.weightBytes)} + KV ${fmtBytes(r.kvBytes)} of ${fmtBytes(r.memoryBytes)} ` +
+        `(evenly sharded; norms/routers replicated in practice)`,
     );
   }
   add(
     "largest context",
-    `${int(p.maxModelLenThatFits)} tokens at max-num-seqs ${p.maxNumSeqs}${p.maxModelLenThatFits === m.maxPositionEmbeddings ? " (the model's maximum)" : ""}`,
+    `${int(p.maxModelLenThatFits)} tokens at max-num-seqs ${p.maxNumSeqs}` +
+      `${p.maxModelLenThatFits === m.maxPositionEmbeddings ? " (the model's maximum)" : ""}`,
   );
   add("largest batch", `${int(p.maxNumSeqsThatFits)} sequences at max-model-len ${int(p.maxModelLen)}`);
   add("pod memory", `${(p.podMemoryBytes / 2 ** 30).toFixed(0)} GiB host memory`);
@@ -123,7 +131,8 @@ export function renderGuideTable(plans: readonly Plan[]): string {
     'The guide\'s "~220 GiB" and "~800 GiB" are decimal GB (2 bytes × ~109B and ~400B parameters); in GiB they are the column above.',
     ...(trn2
       ? [
-          `trn2.48xlarge exposes ${trn2.instance.devices} Neuron devices (aws.amazon.com/neuron), not the guide's 32; TP ${trn2.tensorParallelSize} = ${trn2.instance.devices} devices × ${trn2.instance.coresPerDevice} logical cores at LNC=2.`,
+          `trn2.48xlarge exposes ${trn2.instance.devices} Neuron devices (aws.amazon.com/neuron), not the guide's 32; ` +
+            `TP ${trn2.tensorParallelSize} = ${trn2.instance.devices} devices × ${trn2.instance.coresPerDevice} logical cores at LNC=2.`,
         ]
       : []),
     "GB = 10^9 bytes, GiB = 2^30 bytes.",

@@ -55,7 +55,8 @@ describe("ChatTemplate", () => {
 
   it("uses the model's own template with bos/eos and kwargs", () => {
     const t = llama4(
-      "{{ bos_token }}{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}{% if add_generation_prompt %}>{{ greeting }}{% endif %}",
+      "{{ bos_token }}{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}" +
+        "{% if add_generation_prompt %}>{{ greeting }}{% endif %}",
     );
     expect(t.source).toBe("gguf");
     expect(t.render([{ role: "user", content: "x" }], { addGenerationPrompt: true, kwargs: { greeting: "hi" } })).toBe(

@@ -59,7 +59,8 @@ export function checkImageParts(refs: readonly ImagePartRef[], model: ModelConte
   }
   if (!model.vision) {
     throw new InvalidRequestError(
-      `'${first.param}' is an image, but the model '${model.modelName}' was loaded without a vision projector (mmproj), so it accepts text only.`,
+      `'${first.param}' is an image, but the model '${model.modelName}' was loaded without a vision projector (mmproj), ` +
+        `so it accepts text only.`,
       {
         param: first.param,
         code: "unsupported_content",
@@ -69,7 +70,8 @@ export function checkImageParts(refs: readonly ImagePartRef[], model: ModelConte
   const over = refs[limit];
   if (over) {
     throw new InvalidRequestError(
-      `'${over.param}' is image number ${limit + 1}; at most ${limit} image(s) are accepted per request (--limit-mm-per-prompt image=${limit}).`,
+      `'${over.param}' is image number ${limit + 1}; at most ${limit} image(s) are accepted per request ` +
+        `(--limit-mm-per-prompt image=${limit}).`,
       {
         param: over.param,
         code: "too_many_images",
@@ -139,7 +141,8 @@ export async function tokenizeWithImages(
   const segments = text.split(sentinel);
   if (segments.length !== refs.length + 1) {
     throw new InvalidRequestError(
-      `The chat template kept ${segments.length - 1} of the request's ${refs.length} image(s); this model's template cannot place images in these messages.`,
+      `The chat template kept ${segments.length - 1} of the request's ${refs.length} image(s); ` +
+        `this model's template cannot place images in these messages.`,
       { param: "messages", code: "invalid_chat" },
     );
   }

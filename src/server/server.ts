@@ -171,7 +171,8 @@ export async function startServer(config: ServeConfig, opts: StartServerOptions 
     if (model.randomWeights) {
       log.warn(
         { randomWeights: true },
-        "THIS MODEL HAS RANDOM WEIGHTS: it is herd's generated Llama 4 test model, so its output is meaningless text. Serve a real model with --model PATH.gguf.",
+        "THIS MODEL HAS RANDOM WEIGHTS: it is herd's generated Llama 4 test model, so its output is meaningless text. " +
+          "Serve a real model with --model PATH.gguf.",
       );
     }
   } catch (err) {

@@ -29,7 +29,8 @@ function startWorker(): Worker {
   // From source (tests, tsx) the worker registers the TypeScript loader before importing this file.
   const w = import.meta.url.endsWith(".ts")
     ? new Worker(
-        `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); });`,
+        `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((m) => { ` +
+          `m.register(); return import(${JSON.stringify(import.meta.url)}); });`,
         { eval: true },
       )
     : new Worker(new URL(import.meta.url));

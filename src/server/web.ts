@@ -32,7 +32,9 @@ export function chatPagePath(): string | null {
   return root === null ? null : join(root, "dist/web/index.html");
 }
 
-const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>herd</title><p>The chat page is not built. Run <code>npm run build</code> (or <code>npx tsx web/build.ts</code>) and reload. The API is at <code>/v1</code>.</p>`;
+const NOT_BUILT =
+  `<!doctype html><meta charset="utf-8"><title>herd</title><p>The chat page is not built. ` +
+  `Run <code>npm run build</code> (or <code>npx tsx web/build.ts</code>) and reload. The API is at <code>/v1</code>.</p>`;
 
 /** Registers `GET /` (call before auth middleware). The file is read per request: it is small, and a rebuild shows on reload. */
 // biome-ignore lint/suspicious/noExplicitAny: any app's variables

@@ -78,7 +78,8 @@ export class ChecksumMismatchError extends StorageError {
     readonly actual: string,
   ) {
     super(
-      `${what}: sha256 ${actual.slice(0, 12)}…, expected ${expected.slice(0, 12)}… — the stored copy is corrupt or was replaced; nothing was installed`,
+      `${what}: sha256 ${actual.slice(0, 12)}…, expected ${expected.slice(0, 12)}… — ` +
+        `the stored copy is corrupt or was replaced; nothing was installed`,
     );
   }
 }

@@ -103,7 +103,8 @@ export class S3BlobStore implements BlobStore {
     }
     if (["SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken", "ExpiredToken"].includes(name) || status === 403) {
       throw new StorageError(
-        `S3 refused the credentials for ${where} (${name || status}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the profile / role) and the bucket policy`,
+        `S3 refused the credentials for ${where} (${name || status}): ` +
+          `check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the profile / role) and the bucket policy`,
         { cause: err },
       );
     }
@@ -113,7 +114,8 @@ export class S3BlobStore implements BlobStore {
       });
     if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "ECONNRESET" || name === "TimeoutError") {
       throw new StorageError(
-        `cannot reach the S3 endpoint ${this.#opts.endpoint ?? "(AWS default)"} for ${where}: ${code || name} (check --s3-endpoint / AWS_ENDPOINT_URL)`,
+        `cannot reach the S3 endpoint ${this.#opts.endpoint ?? "(AWS default)"} for ${where}: ` +
+          `${code || name} (check --s3-endpoint / AWS_ENDPOINT_URL)`,
         { cause: err },
       );
     }

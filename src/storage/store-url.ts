@@ -7,7 +7,8 @@
  * | endpoint    | `--s3-endpoint URL`      | `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`   | AWS                                      |
  * | region      | `--s3-region R`          | `AWS_REGION`, `AWS_DEFAULT_REGION`          | `us-east-1`                              |
  * | path style  | `--s3-force-path-style`  | `HERD_S3_FORCE_PATH_STYLE` (1/true/0/false) | on with a custom endpoint, else off      |
- * | checksums   | `--s3-checksum MODE`     | `HERD_S3_CHECKSUM`                          | `when_required` with a custom endpoint, else `when_supported` |
+ * | checksums   | `--s3-checksum MODE`     | `HERD_S3_CHECKSUM`                          | `when_required` with a custom endpoint,  |
+ * |             |                          |                                             | else `when_supported`                    |
  *
  * Credentials: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (/ `AWS_SESSION_TOKEN`) from the given
  * environment, else the AWS SDK's usual chain (`AWS_PROFILE`, web identity, instance/pod roles).

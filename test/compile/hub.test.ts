@@ -123,7 +123,7 @@ describe.skipIf(!have)("herd compile <hub id>", () => {
     );
   });
 
-  it("downloads the needed files with the token (parallel ranges via the CDN redirect), verified, and compiles the same bytes as the local folder", async () => {
+  it("downloads with the token (parallel ranges via the CDN redirect), verified; compiles the same bytes as the local folder", async () => {
     let total = 0;
     let progressed = 0;
     const src = await resolveCompileSource(REPO, {

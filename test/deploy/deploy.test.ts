@@ -122,7 +122,9 @@ describe("herd deploy (install)", () => {
     const path = join(record, "helm");
     await writeFile(
       path,
-      `#!/bin/sh\nprintf '%s\\n' "$@" > "${record}/args.txt"\nprev=""\nfor a in "$@"; do if [ "$prev" = "-f" ]; then cp "$a" "${record}/values.yaml"; fi; prev="$a"; done\necho "Release \\"$3\\" has been upgraded."\n`,
+      `#!/bin/sh\nprintf '%s\\n' "$@" > "${record}/args.txt"\nprev=""\n` +
+        `for a in "$@"; do if [ "$prev" = "-f" ]; then cp "$a" "${record}/values.yaml"; fi; prev="$a"; done\n` +
+        `echo "Release \\"$3\\" has been upgraded."\n`,
     );
     await chmod(path, 0o755);
     return { path, record };

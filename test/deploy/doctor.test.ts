@@ -185,7 +185,8 @@ describe("herd doctor against a (fake) EKS cluster", () => {
       const plugin = join(dir, "get-token.mjs");
       await writeFile(
         plugin,
-        `console.log(JSON.stringify({ kind: "ExecCredential", apiVersion: "client.authentication.k8s.io/v1beta1", status: { token: process.env.FAKE_TOKEN } }));\n`,
+        `console.log(JSON.stringify({ kind: "ExecCredential", apiVersion: "client.authentication.k8s.io/v1beta1", ` +
+          `status: { token: process.env.FAKE_TOKEN } }));\n`,
       );
       const kc = await writeKubeconfig(join(dir, "exec"), kube.url, {
         exec: { command: process.execPath, args: [plugin], env: [{ name: "FAKE_TOKEN", value: "test-token" }] },

@@ -154,7 +154,8 @@ describe("hostile structured requests", () => {
   };
   /** `schema` as JSON text. */
   const withSchema = (schema: string) =>
-    `{"model":"${MODEL}","max_tokens":2,"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":${schema}}}}`;
+    `{"model":"${MODEL}","max_tokens":2,"messages":[{"role":"user","content":"hi"}],` +
+    `"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":${schema}}}}`;
   it.each([
     [
       "a schema nested 3,000 objects deep (overflowed the stack: 500)",
@@ -173,7 +174,8 @@ describe("hostile structured requests", () => {
     ],
     [
       "tool parameters nested 2,000 objects deep",
-      `{"model":"${MODEL}","max_tokens":2,"messages":[{"role":"user","content":"hi"}],"tool_choice":"required","tools":[{"type":"function","function":{"name":"f","parameters":${nestObjects(2000)}}}]}`,
+      `{"model":"${MODEL}","max_tokens":2,"messages":[{"role":"user","content":"hi"}],` +
+        `"tool_choice":"required","tools":[{"type":"function","function":{"name":"f","parameters":${nestObjects(2000)}}}]}`,
       /128 levels/,
     ],
     ["a body of 200,000 nested arrays", `{"model":"${MODEL}","messages":${"[".repeat(200_000)}${"]".repeat(200_000)}}`, /128 levels/],

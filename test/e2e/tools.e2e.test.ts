@@ -126,7 +126,7 @@ describe("tools and structured output e2e (embedded Llama 4)", () => {
     expect(auto.choices[0]!.message.tool_calls).toEqual([]);
   });
 
-  it("a multi-turn tool conversation round-trips: calls rendered back in pythonic form, results as ipython, prompt = /tokenize", async () => {
+  it("multi-turn tool conversation round-trips: calls rendered back in pythonic form, results as ipython, prompt = /tokenize", async () => {
     const messages: OpenAI.ChatCompletionMessageParam[] = [
       { role: "system", content: "Be brief." },
       { role: "user", content: "Weather in Oslo and Rio?" },

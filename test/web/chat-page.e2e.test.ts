@@ -43,7 +43,10 @@ async function openPage(browser: Browser, url: string): Promise<Page> {
   return page;
 }
 
-/** Records the length of the last reply's text every time it changes (in the page; DOM code as a string, the tests compile without the DOM library). */
+/**
+ * Records the length of the last reply's text every time it changes (in the page; DOM code as a string,
+ * the tests compile without the DOM library).
+ */
 async function watchReplyLengths(page: Page): Promise<void> {
   await page.evaluate(`
     window.replyLengths = [];

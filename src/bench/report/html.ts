@@ -101,7 +101,10 @@ function summaryTable(results: readonly BenchResult[]): string {
       return `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join("")}</tr>`;
     }),
   );
-  return `<table class="num"><tr>${cols.map((c) => `<th>${c}</th>`).join("")}</tr>${rows.join("")}</table><p class="note">Latencies in ms. TPOT excludes the first token; ITL pools every gap between streamed chunks.</p>`;
+  return (
+    `<table class="num"><tr>${cols.map((c) => `<th>${c}</th>`).join("")}</tr>${rows.join("")}</table>` +
+    `<p class="note">Latencies in ms. TPOT excludes the first token; ITL pools every gap between streamed chunks.</p>`
+  );
 }
 
 function curveChart(results: readonly BenchResult[], metric: "ttft" | "tpot", title: string): string {

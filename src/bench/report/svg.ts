@@ -80,30 +80,35 @@ export function lineChart(spec: ChartSpec): string {
   const px = (x: number) => M.left + ((x - x0) / (x1 - x0 || 1)) * (W - M.left - M.right);
   const py = (y: number) => H - M.bottom - ((y - y0) / (y1 - y0 || 1)) * (H - M.top - M.bottom);
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeXml(spec.title)}" font-family="system-ui, sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeXml(spec.title)}" ` +
+      `font-family="system-ui, sans-serif" font-size="11">`,
     `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13" font-weight="600">${escapeXml(spec.title)}</text>`,
   ];
   for (const t of yTicks)
     parts.push(
-      `<line x1="${M.left}" x2="${W - M.right}" y1="${py(t).toFixed(1)}" y2="${py(t).toFixed(1)}" stroke="#e5e7eb"/><text x="${M.left - 6}" y="${(py(t) + 4).toFixed(1)}" text-anchor="end" fill="#374151">${fmt(t)}</text>`,
+      `<line x1="${M.left}" x2="${W - M.right}" y1="${py(t).toFixed(1)}" y2="${py(t).toFixed(1)}" stroke="#e5e7eb"/>` +
+        `<text x="${M.left - 6}" y="${(py(t) + 4).toFixed(1)}" text-anchor="end" fill="#374151">${fmt(t)}</text>`,
     );
   for (const t of xTicks)
     parts.push(
-      `<line x1="${px(t).toFixed(1)}" x2="${px(t).toFixed(1)}" y1="${M.top}" y2="${H - M.bottom}" stroke="#f3f4f6"/><text x="${px(t).toFixed(1)}" y="${H - M.bottom + 16}" text-anchor="middle" fill="#374151">${fmt(t)}</text>`,
+      `<line x1="${px(t).toFixed(1)}" x2="${px(t).toFixed(1)}" y1="${M.top}" y2="${H - M.bottom}" stroke="#f3f4f6"/>` +
+        `<text x="${px(t).toFixed(1)}" y="${H - M.bottom + 16}" text-anchor="middle" fill="#374151">${fmt(t)}</text>`,
     );
   parts.push(
     `<rect x="${M.left}" y="${M.top}" width="${W - M.left - M.right}" height="${H - M.top - M.bottom}" fill="none" stroke="#9ca3af"/>`,
   );
   parts.push(`<text x="${(M.left + W - M.right) / 2}" y="${H - 10}" text-anchor="middle" fill="#111827">${escapeXml(spec.xLabel)}</text>`);
   parts.push(
-    `<text transform="translate(16 ${(M.top + H - M.bottom) / 2}) rotate(-90)" text-anchor="middle" fill="#111827">${escapeXml(spec.yLabel)}</text>`,
+    `<text transform="translate(16 ${(M.top + H - M.bottom) / 2}) rotate(-90)" ` +
+      `text-anchor="middle" fill="#111827">${escapeXml(spec.yLabel)}</text>`,
   );
   spec.series.forEach((s, i) => {
     const color = PALETTE[s.colorIndex % PALETTE.length]!;
     const pts = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).map(([x, y]) => [px(x), py(y)] as const);
     if (pts.length > 1)
       parts.push(
-        `<path d="${path(pts, spec.step ?? false)}" fill="none" stroke="${color}" stroke-width="1.8"${s.dashed ? ' stroke-dasharray="5 4"' : ""}/>`,
+        `<path d="${path(pts, spec.step ?? false)}" fill="none" ` +
+          `stroke="${color}" stroke-width="1.8"${s.dashed ? ' stroke-dasharray="5 4"' : ""}/>`,
       );
     if (s.markers || pts.length === 1)
       pts.forEach(([x, y]) =>
@@ -120,7 +125,9 @@ export function lineChart(spec: ChartSpec): string {
     const ly = bottom ? H - M.bottom - 10 - (spec.series.length - 1 - i) * 14 : M.top + 8 + i * 14;
     const lx = bottom ? W - M.right - 10 - 26 - 6.2 * Math.max(...spec.series.map((x) => x.name.length)) : M.left + 10;
     parts.push(
-      `<line x1="${lx.toFixed(1)}" x2="${(lx + 20).toFixed(1)}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ""}/><text x="${(lx + 25).toFixed(1)}" y="${ly + 4}" fill="#111827">${escapeXml(s.name)}</text>`,
+      `<line x1="${lx.toFixed(1)}" x2="${(lx + 20).toFixed(1)}" y1="${ly}" y2="${ly}" ` +
+        `stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ""}/>` +
+        `<text x="${(lx + 25).toFixed(1)}" y="${ly + 4}" fill="#111827">${escapeXml(s.name)}</text>`,
     );
   });
   parts.push("</svg>");

@@ -75,7 +75,8 @@ export async function pushCommand(dir: string, location: string, opts: S3CliOpti
   bar.stop();
   const s = r.sync;
   console.log(
-    `pushed ${dir} → ${r.location}: ${s.transferredFiles.length} file(s), ${formatBytes(s.transferredBytes)} in ${(r.ms / 1000).toFixed(1)} s (${rate(s.transferredBytes, r.ms)})` +
+    `pushed ${dir} → ${r.location}: ${s.transferredFiles.length} file(s), ` +
+      `${formatBytes(s.transferredBytes)} in ${(r.ms / 1000).toFixed(1)} s (${rate(s.transferredBytes, r.ms)})` +
       (s.skippedFiles.length ? `; already there: ${s.skippedFiles.join(", ")}` : ""),
   );
 }
@@ -91,7 +92,9 @@ export async function pullCommand(location: string, dir: string, opts: S3CliOpti
   bar.stop();
   const s = r.sync;
   console.log(
-    `pulled ${r.location} → ${dir}: ${s.transferredFiles.length} file(s), ${formatBytes(s.transferredBytes)} in ${(r.ms / 1000).toFixed(1)} s (${rate(s.transferredBytes, r.ms)}), every file sha256-verified` +
+    `pulled ${r.location} → ${dir}: ${s.transferredFiles.length} file(s), ` +
+      `${formatBytes(s.transferredBytes)} in ${(r.ms / 1000).toFixed(1)} s (${rate(s.transferredBytes, r.ms)}), ` +
+      `every file sha256-verified` +
       (s.resumedBytes ? `; resumed ${formatBytes(s.resumedBytes)} from an interrupted pull` : "") +
       (s.skippedFiles.length ? `; already present: ${s.skippedFiles.join(", ")}` : ""),
   );

@@ -94,12 +94,14 @@ export async function compileCommand(source: string, opts: Options, env: NodeJS.
   const m = r.manifest;
   if (r.skipped)
     console.log(
-      `${outDir} is up to date (${m.quantization}, from ${m.source.id}${m.source.revision ? `@${m.source.revision.slice(0, 12)}` : ""}); nothing to do (--force rebuilds)`,
+      `${outDir} is up to date (${m.quantization}, from ${m.source.id}` +
+        `${m.source.revision ? `@${m.source.revision.slice(0, 12)}` : ""}); nothing to do (--force rebuilds)`,
     );
   else {
     const gbps = r.sourceBytes / 1e9 / Math.max(r.convertMs / 1000, 1e-3);
     console.log(
-      `compiled ${m.source.id} → ${outDir} in ${(r.ms / 1000).toFixed(1)} s (read ${formatBytes(r.sourceBytes)} of checkpoint at ${gbps.toFixed(2)} GB/s)\n` +
+      `compiled ${m.source.id} → ${outDir} in ${(r.ms / 1000).toFixed(1)} s ` +
+        `(read ${formatBytes(r.sourceBytes)} of checkpoint at ${gbps.toFixed(2)} GB/s)\n` +
         m.files.map((f) => `  ${f.path}  ${f.type}  ${formatBytes(f.bytes)}  sha256 ${f.sha256.slice(0, 16)}…`).join("\n"),
     );
   }

@@ -85,7 +85,9 @@ export async function deployCommand(opts: DeployOptions, env: Env): Promise<Depl
   const plan = await planFromOptions(opts);
   const notes: string[] = [];
   if (!plan.fits || plan.problems.length > 0) {
-    const why = `${renderPlan(plan)}\n\nthe plan does not ${plan.fits ? "work" : "fit"}; pick another --instance/--dtype/--max-model-len, or --force`;
+    const why =
+      `${renderPlan(plan)}\n\nthe plan does not ${plan.fits ? "work" : "fit"}; ` +
+      `pick another --instance/--dtype/--max-model-len, or --force`;
     if (!opts.force) throw new PlanError(why);
     notes.push(`# --force: deploying a plan that does not ${plan.fits ? "work" : "fit"}`);
   }

@@ -118,7 +118,8 @@ export function register(program: Command): void {
   program
     .command("doctor")
     .description(
-      "check the current Kubernetes cluster for deploying herd: nodes of the instance type, allocatable devices, device plugin, HF token secret, CRDs",
+      "check the current Kubernetes cluster for deploying herd: nodes of the instance type, " +
+        "allocatable devices, device plugin, HF token secret, CRDs",
     )
     .option("--instance <type>", "instance type the deployment will use (see herd plan --list-instances)")
     .option("--namespace <ns>", "namespace of the deployment (default: the context's)")

@@ -46,7 +46,9 @@ export async function generateModelCommand(opts: Options): Promise<string> {
   const size = (await stat(path)).size;
   const params = countParams(LLAMA4_PRESETS[opts.preset]);
   console.log(
-    `${path}\n  preset ${opts.preset}, ${(params / 1e6).toFixed(1)}M params, ${opts.quant ?? LLAMA4_PRESETS[opts.preset].weightType.toUpperCase()}, ${mib(size)}, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    `${path}\n  preset ${opts.preset}, ${(params / 1e6).toFixed(1)}M params, ` +
+      `${opts.quant ?? LLAMA4_PRESETS[opts.preset].weightType.toUpperCase()}, ` +
+      `${mib(size)}, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   return path;
 }

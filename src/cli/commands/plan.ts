@@ -133,7 +133,9 @@ export async function planCommand(opts: PlanOptions): Promise<{ text: string; ok
       { model: plan.model, dtype: opts.dtype ?? "bf16", maxModelLen: plan.maxModelLen, maxNumSeqs: plan.maxNumSeqs, kvDtype: plan.kvDtype },
       INSTANCE_CATALOG,
     );
-    out += `\n  fits instead on: ${alt.length ? alt.map((p) => p.instance.name).join(", ") : "no instance in the catalog at this dtype/context/batch"}`;
+    out +=
+      `\n  fits instead on: ` +
+      `${alt.length ? alt.map((p) => p.instance.name).join(", ") : "no instance in the catalog at this dtype/context/batch"}`;
   }
   return { text: out, ok };
 }
@@ -144,7 +146,8 @@ export function register(program: Command): void {
     .description("capacity plan: parameters, weight and KV memory, fit, devices and tensor parallelism for a model on an instance type")
     .option(
       "--model <id|dir|gguf>",
-      "known Hub id (or scout/maverick), Hugging Face directory with config.json, or GGUF file; without it: the guide's table for Scout and Maverick",
+      "known Hub id (or scout/maverick), Hugging Face directory with config.json, or GGUF file; " +
+        "without it: the guide's table for Scout and Maverick",
     )
     .option("--instance <type>", "EC2 instance type (see --list-instances)", "trn2.48xlarge")
     .addOption(new Option("--dtype <type>", "weight type (GGUF files use their own)").choices([...WEIGHT_DTYPES]))

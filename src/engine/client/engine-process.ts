@@ -37,7 +37,10 @@ function memoryLine(runner: LlamaRunner): string {
   if (smaps === null) return `weights: load mode ${mode}`;
   const bytes = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(smaps)?.[1] ?? 0) * 1024;
   const thp = /\[(\w+)\]/.exec(read("/sys/kernel/mm/transparent_hugepage/enabled") ?? "")?.[1] ?? "unknown";
-  return `weights: load mode ${mode}; ${(bytes("Rss") / MiB).toFixed(0)} MiB resident, ${(bytes("AnonHugePages") / MiB).toFixed(0)} MiB on transparent huge pages (THP ${thp})`;
+  return (
+    `weights: load mode ${mode}; ${(bytes("Rss") / MiB).toFixed(0)} MiB resident, ` +
+    `${(bytes("AnonHugePages") / MiB).toFixed(0)} MiB on transparent huge pages (THP ${thp})`
+  );
 }
 
 /** A vocabulary call's failure is the caller's invalid input (as in `ProcessClient`, which tokenizes locally). */

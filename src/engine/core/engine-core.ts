@@ -1,5 +1,5 @@
 /**
- * The engine loop. One step = schedule → run (one llama_decode) → sample → update → emit, like
+ * The engine loop. One step = schedule → run (one llama_decode, two with image embeddings) → sample → update → emit, like
  * vLLM's `EngineCore.step()`. Aborts are applied between steps; a request that is aborted while its
  * step runs is finished right after it.
  * @module
@@ -44,11 +44,9 @@ const GRAMMAR_CANDIDATES = 256;
 
 /**
  * The prefix cache's auto cap never drops below this many cells (long system prompts that serve hits
- * survive a busy moment; entries never reused get an eighth of it, see UNPROVEN_SHARE). Measured on
- * the 0.58B bench model (KV 16384, 32 streams): a floor of max-model-len (8192) for every entry let
- * ~9.5k cached cells stay and slowed later decoding from 15.4 to 21.9 ms per token; with no cache
- * while decoding, shared-prefix TTFT went from 652 to 1525 ms; 2048 could not keep the bench's two
- * 1k-token system prompts (with their questions) while a few requests used them.
+ * survive a busy moment; entries never reused get an eighth of it, see UNPROVEN_SHARE). 4096 keeps
+ * two 1k-token system prompts (with their questions) while requests use them; a larger floor keeps
+ * stale cells that slow every decode (measurements: docs/performance.md#prefix-cache-cap).
  */
 export const CACHE_FLOOR_CELLS = 4096;
 
@@ -113,7 +111,8 @@ export class EngineCore {
     }
     if (this.scheduler.waiting.length + sampling.n > this.config.maxWaiting) {
       throw new CapacityError(
-        `the server is at capacity: ${this.scheduler.waiting.length} requests are already waiting (limit ${this.config.maxWaiting}); retry later`,
+        `the server is at capacity: ${this.scheduler.waiting.length} requests are already waiting ` +
+          `(limit ${this.config.maxWaiting}); retry later`,
       );
     }
     const multiModal = this.#multiModal(er);

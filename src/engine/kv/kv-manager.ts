@@ -49,8 +49,7 @@ export interface PrefixMatch {
  * While requests decode, cached entries that never served a prefix hit may hold at most this share of
  * the prefix cache's base cap (`--max-cached-tokens`, or the auto floor; see SchedulerConfig):
  * one-off prompts are the likeliest never to be reused, and every cached cell slows every decode
- * (llama.cpp attends over them, masked). Measured on the 0.58B bench model at 32 streams: ~2,000
- * such cells made each step 25–40% slower than with none.
+ * (llama.cpp attends over them, masked; measurements: docs/performance.md#prefix-cache-cap).
  */
 export const UNPROVEN_SHARE = 1 / 8;
 

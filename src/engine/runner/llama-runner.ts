@@ -1,6 +1,9 @@
 /**
  * `ModelRunner` over llama.cpp: one context with a unified KV cache, one reusable `llama_batch`
- * in C memory written through typed-array views, `llama_decode` run off the event loop.
+ * in C memory written through typed-array views. `llama_decode` runs synchronously on the calling
+ * thread by default, blocking the event loop for the step (the engine loop yields between steps and
+ * serving runs the engine in its own process); `EngineConfig.syncDecode: false` runs it on koffi's
+ * worker thread instead, off the event loop.
  *
  * Every batch is validated here before it reaches llama.cpp, because a GGML_ASSERT aborts the process.
  * @module

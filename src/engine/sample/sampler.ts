@@ -164,7 +164,8 @@ export class Sampler {
     let numNaN = 0;
     for (const v of logits) if (Number.isNaN(v)) numNaN++;
     return new InternalError(
-      `Sampler: no token can be sampled: all ${logits.length} logits are -Infinity, NaN or +Infinity after bias and bans (${numNaN} NaN); the model produced an unusable distribution`,
+      `Sampler: no token can be sampled: all ${logits.length} logits are -Infinity, NaN or +Infinity after bias and bans ` +
+        `(${numNaN} NaN); the model produced an unusable distribution`,
     );
   }
 

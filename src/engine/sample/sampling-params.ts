@@ -19,7 +19,7 @@
  * | logit_bias | at most 300 entries (OpenAI); keys integer token ids in [0, vocabSize); values -100..100 |
  * | max_tokens | unset, or an integer 1..maxModelLen |
  * | min_tokens | integer ≥ 0, ≤ max_tokens when set, ≤ maxModelLen |
- * | stop | at most maxStopStrings (default 16) strings, each non-empty, well-formed Unicode, ≤ maxStopStringLength (default 1,000) UTF-16 units |
+ * | stop | ≤ maxStopStrings (default 16) strings, each non-empty, well-formed Unicode, ≤ maxStopStringLength (default 1,000) UTF-16 units |
  * | stop_token_ids | integer token ids in [0, vocabSize), at most 1,024 |
  * | logprobs / top_logprobs | unset, or an integer 0..maxLogprobs |
  * | seed | unset, or a safe integer (|seed| ≤ 2^53 - 1) |

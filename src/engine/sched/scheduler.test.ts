@@ -146,7 +146,7 @@ describe("scheduler policies (fake runner)", () => {
     await client.close();
   });
 
-  it("auto cap: cached prefixes may hold as many cells as running requests use, at least max-model-len; never-reused ones an eighth of the floor", async () => {
+  it("auto cap: cached prefixes hold as many cells as running requests (≥ max-model-len); never-reused ones 1/8 of the floor", async () => {
     const { client } = engine({ vocabSize: 256, numKvCells: 1024, config: { maxModelLen: 128 } });
     const long = collect(client, makeRequest([5], { maxTokens: 120, ignoreEos: true }));
     for (let i = 0; i < 12; i++) await collect(client, makeRequest(range(10 + i * 19, 20), { maxTokens: 2 }));

@@ -1,5 +1,5 @@
 /**
- * Decides what one step (= one `llama_decode`) computes.
+ * Decides what one step (= one `llama_decode`; two when image embeddings join text tokens) computes.
  *
  * NOTE: there is no "prefill phase" or "decode phase". Each request has `numTokens` (prompt + output
  * so far) and `numComputedTokens` (KV already in the cache); a step lets requests catch up within a
@@ -36,8 +36,7 @@ export interface SchedulerConfig {
    * scaled by the share of idle sequence slots (1 − running / maxNumSeqs), like llama-server, where
    * only idle slots keep old prompts. llama.cpp's unified cache attends over every cell up to the
    * highest one in use, masked, for every token of every step, so an unbounded prefix cache slows
-   * every decode (measured: −23% decode at 16 streams on a 0.58B Llama 4 with 30k cached cells, −75%
-   * on stories260K; 2k cached cells of finished one-off prompts: steps 25–40% slower at 32 streams).
+   * every decode (measurements: docs/performance.md#prefix-cache-cap).
    */
   maxCachedTokens: number | null;
   /** Lower bound of the auto cap (the engine passes min(max-model-len, 4096)). */

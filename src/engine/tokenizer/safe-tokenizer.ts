@@ -5,7 +5,7 @@
  * recurses once per character of a match and overflows the stack near 26k characters: one chat
  * message of 20,000 `x` killed the process (ggml-org/llama.cpp#27783). So llama.cpp is never handed a
  * long run here:
- * - a text of at most `run` UTF-16 units (1,000) goes to llama.cpp whole, as before;
+ * - a text of at most `run` UTF-16 units (1,000) goes to llama.cpp whole;
  * - a longer one is cut as llama.cpp would cut it, then tokenized piece by piece: special tokens are
  *   split out first (`partition`, llama.cpp's `tokenizer_st_partition`), each text fragment is split into
  *   words by the same pre-tokenizer (`gpt4o-split.ts`), consecutive words go to llama.cpp in chunks of at
@@ -190,7 +190,8 @@ export class SafeTokenizer {
     for (const end of ends) {
       if (s.splitter !== "gpt4o" && end - wordStart > 4 * this.limits.run) {
         throw new InvalidRequestError(
-          `The prompt has a run of ${end - wordStart} characters without a break between a letter and whitespace; this model's tokenizer takes at most ${4 * this.limits.run}.`,
+          `The prompt has a run of ${end - wordStart} characters without a break between a letter and whitespace; ` +
+            `this model's tokenizer takes at most ${4 * this.limits.run}.`,
           { code: "prompt_run_too_long", param: "messages" },
         );
       }

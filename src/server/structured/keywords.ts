@@ -61,7 +61,8 @@ export const KWARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** What the converter handles, for error messages. */
 export const SUPPORTED_SUMMARY =
   "type, enum, const, properties, required, additionalProperties, items, prefixItems, minItems, maxItems, minLength, maxLength, " +
-  "minimum/maximum/exclusiveMinimum/exclusiveMaximum on integers, format (date, time, date-time, uuid), anyOf, oneOf, allOf, local $ref, $defs, nullable";
+  "minimum/maximum/exclusiveMinimum/exclusiveMaximum on integers, format (date, time, date-time, uuid), " +
+  "anyOf, oneOf, allOf, local $ref, $defs, nullable";
 
 export const isObj = (v: unknown): v is Schema => typeof v === "object" && v !== null && !Array.isArray(v);
 

@@ -35,7 +35,8 @@ export function withGrammarLimit<T>(param: string, build: () => T): T {
   } catch (err) {
     if (err instanceof GrammarTooLargeError) {
       throw new InvalidRequestError(
-        `The schema is too large: its grammar grows past ${MAX_GRAMMAR_CHARS} characters (nested arrays, objects and alternatives repeat their parts).`,
+        `The schema is too large: its grammar grows past ${MAX_GRAMMAR_CHARS} characters ` +
+          `(nested arrays, objects and alternatives repeat their parts).`,
         {
           param,
           code: "unsupported_schema",
@@ -54,7 +55,8 @@ export function refuseIssues(issues: readonly string[], param: string): void {
   const shown = issues.slice(0, 20).join("; ");
   const more = issues.length > 20 ? `; and ${issues.length - 20} more` : "";
   throw new InvalidRequestError(
-    `This JSON Schema uses features herd cannot enforce with a grammar (refused rather than ignored): ${shown}${more}. Supported: ${SUPPORTED_SUMMARY}.`,
+    `This JSON Schema uses features herd cannot enforce with a grammar (refused rather than ignored): ` +
+      `${shown}${more}. Supported: ${SUPPORTED_SUMMARY}.`,
     { param, code: "unsupported_schema" },
   );
 }

@@ -68,7 +68,8 @@ export function resolveTools(input: ToolInput): ToolConfig | null {
     const f = parsed.data.function;
     if (!NAME.test(f.name)) {
       throw new InvalidRequestError(
-        `'tools[${i}].function.name' must be 1 to 64 characters of a-z, A-Z, 0-9, '_' and '-' (got ${JSON.stringify(f.name.slice(0, 80))}).`,
+        `'tools[${i}].function.name' must be 1 to 64 characters of a-z, A-Z, 0-9, '_' and '-' ` +
+          `(got ${JSON.stringify(f.name.slice(0, 80))}).`,
         {
           param: `tools[${i}].function.name`,
           code: "invalid_parameter",

@@ -158,7 +158,8 @@ const WEATHER = new Set(["get_weather", "get_todays_date", "search_documents", "
 describe("vLLM issues", () => {
   it("#22917: calls after raw content are still calls; the text stays content", () => {
     const text =
-      'To determine the weather on April 14, I will check the date first.\n\n[get_todays_date(), get_weather(location="Dublin, Ireland", date="2025-04-14")]';
+      "To determine the weather on April 14, I will check the date first.\n\n" +
+      '[get_todays_date(), get_weather(location="Dublin, Ireland", date="2025-04-14")]';
     const r = parseToolCalls(text, { toolNames: WEATHER });
     expect(r.content).toBe("To determine the weather on April 14, I will check the date first.");
     expect(strip(r.toolCalls)).toEqual([
@@ -205,7 +206,8 @@ describe("vLLM issues", () => {
 
   it("#30722: nested lists and dicts in arguments parse", () => {
     const text =
-      '[search_documents(rephrased_queries=["kubernetes pod eviction", "node pressure"], filters={"tags": [["a", "b"], []], "k": {"deep": [1, {"x": None}]}})]';
+      '[search_documents(rephrased_queries=["kubernetes pod eviction", "node pressure"], ' +
+      'filters={"tags": [["a", "b"], []], "k": {"deep": [1, {"x": None}]}})]';
     const r = parseToolCalls(text);
     expect(r.toolCalls).toHaveLength(1);
     expect(JSON.parse(r.toolCalls[0]!.arguments)).toEqual({
@@ -444,7 +446,7 @@ describe("streaming", () => {
     expect(parseToolCalls(text, { ...tools, jsonCalls: false })).toEqual({ content: text, toolCalls: [] });
   });
 
-  it("a call broken after it was streamed: what was sent stays, the raw call text follows as content; non-streaming returns all as content", () => {
+  it("a call broken mid-stream: what was sent stays, the raw call text follows as content; non-streaming returns all as content", () => {
     const text = '[get_weather(city="Oslo", unit=celsius)] ok';
     const s = stream([...text], tools);
     expect(s.failed).toBe(true);
@@ -470,7 +472,8 @@ describe("streaming", () => {
 
   it("a long mixed transcript agrees for every split", () => {
     const text =
-      "Sure thing.\n[get_weather(city='Rio', extra={'hours': [1, 2, 3], 'note': \"a \\\"b\\\" c\"}), search(q='''x\ny''')]<|python_end|>\nAnything else? [1] <|python_start|>nope";
+      "Sure thing.\n[get_weather(city='Rio', extra={'hours': [1, 2, 3], 'note': \"a \\\"b\\\" c\"}), search(q='''x\ny''')]<|python_end|>" +
+      "\nAnything else? [1] <|python_start|>nope";
     expectStreamingAgrees(text, tools);
     const r = parseToolCalls(text, tools);
     expect(r.toolCalls.map((c) => c.name)).toEqual(["get_weather", "search"]);
