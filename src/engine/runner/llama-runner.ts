@@ -119,12 +119,9 @@ export class LlamaRunner implements ModelRunner {
       throw new Error(`llama.cpp could not create a context of ${config.kvCacheTokens} tokens (out of memory?)`);
     }
     this.#ctx = ctx;
-    // One persistent pool for single-token and batch graphs (same thread count), as llama-server:
-    // a fresh set of threads per decode costs ~0.5 ms of a 14 ms step (0.58B bench model, 2 threads).
-    // Idle workers sleep at once (poll 0; llama-server polls at 50): between two decodes the engine
-    // samples and hands tokens to the API server, another process, and a spinning worker takes the
-    // core they need — over HTTP on 2 cores the gap between decodes fell from ~1.2 to ~0.6 ms and
-    // 8-stream throughput rose 1.5–3%.
+    // One persistent pool for single-token and batch graphs (same thread count), as llama-server, whose
+    // idle workers sleep at once (poll 0): between decodes the engine samples and hands tokens to the API
+    // process, and a spinning worker would take their core. Numbers: docs/performance.md#ggml-threadpool.
     this.#threadpool = b.threadpool?.create(config.threads, THREADPOOL_POLL) ?? null;
     if (this.#threadpool) b.attachThreadpool(ctx, this.#threadpool, this.#threadpool);
     this.#mem = b.getMemory(ctx);
