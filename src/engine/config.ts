@@ -43,9 +43,11 @@ export function finalizeEngineConfig(config: EngineConfig, contextTrainLength: n
 }
 
 // The engine's own bounds on sampling parameters: the engine client rejects requests beyond them
-// (the server enforces its configured, usually smaller, `--max-logprobs` and `--max-n` first).
+// (the server enforces its configured, usually smaller, `--max-logprobs`, `--max-n` and `--max-stop-strings` first).
 
 /** The most top logprobs a request may ask for per token. */
 export const MAX_LOGPROBS = 1024;
 /** The most completions (n) one request may ask for. */
 export const MAX_N = 128;
+/** The most stop strings one request may give. */
+export const MAX_STOP_STRINGS = 1024;

@@ -5,8 +5,8 @@
  */
 import { EngineDeadError, InvalidRequestError } from "../../common/errors.js";
 import { fromEngineError } from "../errors.js";
-import { validateSamplingParams } from "../sample/sampling-params.js";
-import { MAX_LOGPROBS, MAX_N } from "../config.js";
+import { ensureValidSamplingParams } from "../sample/sampling-params.js";
+import { MAX_LOGPROBS, MAX_N, MAX_STOP_STRINGS } from "../config.js";
 import type { EngineConfig, EngineRequest, EngineStats, ModelInfo, RequestOutput, TokenId } from "../types.js";
 import type { EngineClient, TokenizeOptions } from "./engine-client.js";
 import { OutputStream } from "./output-stream.js";
@@ -33,13 +33,15 @@ export abstract class BaseEngineClient implements EngineClient {
     if (this.#dead) throw new EngineDeadError(undefined, this.#dead);
     if (this.#closed) throw new EngineDeadError("the engine is shut down");
     if (this.#streams.has(request.requestId)) throw new InvalidRequestError(`duplicate request id ${request.requestId}`);
-    // The engine's one check of the sampling parameters, for every caller (server, bench, tools), before
-    // anything reaches the engine; the core and sampler trust what it returns.
-    const sampling = validateSamplingParams(request.sampling, {
+    // Sampling parameters are checked once before anything reaches the engine: by the server (which names
+    // the wire's parameters in its errors) or, for other callers (bench, tools, tests), here. The core and
+    // the sampler trust what this returns.
+    const sampling = ensureValidSamplingParams(request.sampling, {
       vocabSize: this.modelInfo.vocabSize,
       maxModelLen: this.config.maxModelLen,
       maxLogprobs: MAX_LOGPROBS,
       maxN: MAX_N,
+      maxStopStrings: MAX_STOP_STRINGS,
     });
     const stream = new OutputStream();
     this.#streams.set(request.requestId, stream);

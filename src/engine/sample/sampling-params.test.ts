@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { InvalidRequestError } from "../../common/errors.js";
 import type { SamplingParams } from "../types.js";
-import { defaultSamplingParams, validateSamplingParams, type SamplingLimits } from "./sampling-params.js";
+import { defaultSamplingParams, ensureValidSamplingParams, validateSamplingParams, type SamplingLimits } from "./sampling-params.js";
 
 const limits: SamplingLimits = { vocabSize: 1000, maxModelLen: 4096, maxLogprobs: 20, maxN: 16 };
 
@@ -179,5 +179,26 @@ describe("validateSamplingParams", () => {
     const e = errorOf({ stop: "x".repeat(500) });
     expect(e.message).toContain("a string of length 500");
     expect(e.message.length).toBeLessThan(120);
+  });
+});
+
+describe("ensureValidSamplingParams (checked once)", () => {
+  const engine: SamplingLimits = { ...limits, maxLogprobs: 1024, maxN: 128, maxStopStrings: 1024 };
+
+  it("trusts the very object validateSamplingParams returned under limits no looser than the engine's", () => {
+    const checked = validateSamplingParams({ n: 4, stop: ["a", "b"] }, { ...limits, maxStopStrings: 20 });
+    expect(ensureValidSamplingParams(checked, engine)).toBe(checked);
+  });
+
+  it("checks anything else: an unchecked object, a copy, or one checked under looser limits", () => {
+    const raw = { ...defaultSamplingParams(), n: 4 };
+    expect(ensureValidSamplingParams(raw, engine)).not.toBe(raw);
+    expect(ensureValidSamplingParams(raw, engine)).toEqual(raw);
+    const checked = validateSamplingParams({ n: 4 }, limits);
+    expect(() => ensureValidSamplingParams({ ...checked, n: 500 }, engine)).toThrow(/n must be/);
+    const loose = validateSamplingParams({ n: 200 }, { ...limits, maxN: 500 });
+    expect(() => ensureValidSamplingParams(loose, engine)).toThrow(InvalidRequestError);
+    const otherVocab = validateSamplingParams({ logitBias: { 999: 1 } }, limits);
+    expect(() => ensureValidSamplingParams(otherVocab, { ...engine, vocabSize: 100 })).toThrow(/logit_bias/);
   });
 });

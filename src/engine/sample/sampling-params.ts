@@ -183,6 +183,33 @@ function checkStopTokenIds(value: unknown, vocabSize: number): number[] {
  * first invalid value.
  */
 export function validateSamplingParams(input: Partial<SamplingParams>, limits: SamplingLimits): SamplingParams {
+  const params = checkSamplingParams(input, limits);
+  validated.set(params, limits);
+  return params;
+}
+
+/** Each object `validateSamplingParams` returned, with the limits it was checked against. */
+const validated = new WeakMap<SamplingParams, SamplingLimits>();
+
+/**
+ * `params` as checked before, when `validateSamplingParams` returned this very object under limits no
+ * looser than `limits`; otherwise checked now. Lets the engine client trust what the server checked
+ * (with the wire's parameter names) instead of checking every request twice.
+ */
+export function ensureValidSamplingParams(params: SamplingParams, limits: SamplingLimits): SamplingParams {
+  const was = validated.get(params);
+  const within =
+    was !== undefined &&
+    was.vocabSize === limits.vocabSize &&
+    was.maxModelLen <= limits.maxModelLen &&
+    was.maxLogprobs <= limits.maxLogprobs &&
+    was.maxN <= limits.maxN &&
+    (was.maxStopStrings ?? DEFAULT_MAX_STOP_STRINGS) <= (limits.maxStopStrings ?? DEFAULT_MAX_STOP_STRINGS) &&
+    (was.maxStopStringLength ?? DEFAULT_MAX_STOP_STRING_LENGTH) <= (limits.maxStopStringLength ?? DEFAULT_MAX_STOP_STRING_LENGTH);
+  return within ? params : validateSamplingParams(params, limits);
+}
+
+function checkSamplingParams(input: Partial<SamplingParams>, limits: SamplingLimits): SamplingParams {
   if (typeof input !== "object" || input === null)
     throw new InvalidRequestError(`sampling parameters must be an object (got ${describe(input)})`);
   const d = defaultSamplingParams();
