@@ -13,7 +13,7 @@
  * Works against herd, vLLM and llama-server (`/v1/completions`, `/v1/chat/completions`).
  * @module
  */
-import { readSseData } from "./sse.js";
+import { readSseData } from "../protocol/sse.js";
 import type { EndpointKind, RequestInput, RequestOutput } from "./types.js";
 
 interface StreamChunk {

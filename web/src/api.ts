@@ -3,7 +3,7 @@
  * completion and time it (TTFT = send → first text; tok/s = output tokens after the first / the time
  * they took, from `usage` when the server reports it).
  */
-import { readSseData } from "./sse.js";
+import { readSseData } from "../../src/protocol/sse.js";
 
 export type ContentPart = { type: "text"; text: string } | { type: "image_url"; image_url: { url: string } };
 export interface ChatMessage {
