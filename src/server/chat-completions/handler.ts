@@ -22,7 +22,7 @@ import { sseResponse } from "../sse.js";
 import { leasedStreamOptions, primeGenerator, StreamBatcher, UsageCounter } from "../streaming.js";
 import { parseRequest } from "../validation.js";
 import { checkMessageCount, renderChatPrompt, tokenizeChatPrompt } from "./prompt.js";
-import { ChatCompletionRequestSchema, type ChatCompletionRequest } from "./schema.js";
+import { ChatCompletionRequestSchema, type ChatCompletionRequest } from "../../protocol/chat.js";
 
 interface ChoiceAcc {
   text: string;

@@ -19,7 +19,7 @@ import type { TemplateMessage } from "../chat-template.js";
 import type { ModelContext } from "../model-context.js";
 import { resolveTools, type ToolConfig } from "../tools/config.js";
 import { applyToolFormat } from "../tools/messages.js";
-import type { WireChatMessage } from "./schema.js";
+import type { WireChatMessage } from "../../protocol/chat.js";
 
 export interface ChatPromptOptions {
   messages: readonly WireChatMessage[];

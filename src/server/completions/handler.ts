@@ -15,7 +15,7 @@ import { toSamplingParams } from "../sampling.js";
 import { sseResponse } from "../sse.js";
 import { leasedStreamOptions, primeGenerator, StreamBatcher, UsageCounter } from "../streaming.js";
 import { parseRequest } from "../validation.js";
-import { CompletionRequestSchema, type CompletionRequest } from "./schema.js";
+import { CompletionRequestSchema, type CompletionRequest } from "../../protocol/completions.js";
 
 /** OpenAI's default `max_tokens` for completions (vLLM's too). */
 export const DEFAULT_COMPLETION_MAX_TOKENS = 16;

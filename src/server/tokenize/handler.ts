@@ -4,39 +4,20 @@
  * its `count` equals the `prompt_tokens` those endpoints report.
  * @module
  */
-import { z } from "zod";
 import { InvalidRequestError } from "../../common/errors.js";
 import { readJsonObject } from "../body.js";
 import { checkMessageCount, renderChatPrompt, tokenizeChatPrompt } from "../chat-completions/prompt.js";
-import { ChatMessageSchema } from "../chat-completions/schema.js";
 import type { Exchange, ServerContext } from "../context.js";
 import { checkImageParts, collectImageParts, newImageSentinel, tokenizeWithImages } from "../images.js";
 import { checkModelName } from "../model-context.js";
-import { int } from "../protocol/common.js";
+import { DetokenizeRequestSchema, TokenizeRequestSchema } from "../../protocol/tokenize.js";
 import { parseRequest } from "../validation.js";
-
-const TokenizeSchema = z.object({
-  model: z.string().nullish(),
-  prompt: z.string().nullish(),
-  messages: z.array(ChatMessageSchema).min(1).nullish(),
-  add_special_tokens: z.boolean().nullish(),
-  add_generation_prompt: z.boolean().nullish(),
-  continue_final_message: z.boolean().nullish(),
-  tools: z.array(z.unknown()).nullish(),
-  chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
-  return_token_strs: z.boolean().nullish(),
-});
-
-const DetokenizeSchema = z.object({
-  model: z.string().nullish(),
-  tokens: z.array(int()),
-});
 
 export async function handleTokenize(ctx: ServerContext, ex: Exchange): Promise<Response> {
   const req = ex.req;
   const body = await readJsonObject(ex, ctx.config.maxRequestBodyBytes);
   if (ctx.hasModel) checkMessageCount(body, ctx.model().limits.maxModelLen);
-  const r = parseRequest(TokenizeSchema, body);
+  const r = parseRequest(TokenizeRequestSchema, body);
   const model = ctx.model();
   checkModelName(model, r.model);
   const hasPrompt = r.prompt !== null && r.prompt !== undefined;
@@ -79,7 +60,7 @@ export async function handleTokenize(ctx: ServerContext, ex: Exchange): Promise<
 }
 
 export async function handleDetokenize(ctx: ServerContext, ex: Exchange): Promise<Response> {
-  const r = parseRequest(DetokenizeSchema, await readJsonObject(ex, ctx.config.maxRequestBodyBytes));
+  const r = parseRequest(DetokenizeRequestSchema, await readJsonObject(ex, ctx.config.maxRequestBodyBytes));
   const model = ctx.model();
   checkModelName(model, r.model);
   const vocab = model.info.vocabSize;
