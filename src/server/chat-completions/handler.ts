@@ -11,7 +11,7 @@ import { readJsonObject } from "../body.js";
 import type { Exchange, ServerContext } from "../context.js";
 import { newRequestId, runGeneration, type GenerationJob, type JobOutput } from "../generation.js";
 import { checkImageParts, collectImageParts, newImageSentinel, tokenizeWithImages } from "../images.js";
-import { toChatLogprobs, type ChatLogprobs } from "../logprobs.js";
+import { toChatLogprobs } from "../logprobs.js";
 import { checkModelName } from "../model-context.js";
 import { type ServingLimits, toSamplingParams } from "../sampling.js";
 import { resolveTools, toolsActive } from "../tools/config.js";
@@ -23,12 +23,20 @@ import { leasedStreamOptions, primeGenerator, StreamBatcher, UsageCounter } from
 import { parseRequest } from "../validation.js";
 import { checkMessageCount, renderChatPrompt, tokenizeChatPrompt } from "./prompt.js";
 import { ChatCompletionRequestSchema, type ChatCompletionRequest } from "../../protocol/chat.js";
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionChunkChoice,
+  ChatCompletionLogprobs,
+  CompletionFinishReason,
+  StopReason,
+} from "../../protocol/responses.js";
 
 interface ChoiceAcc {
   text: string;
-  logprobs: ChatLogprobs["content"];
-  finishReason: string | null;
-  stopReason: string | number | null;
+  logprobs: ChatCompletionLogprobs["content"];
+  finishReason: CompletionFinishReason | null;
+  stopReason: StopReason;
 }
 
 /** Features whose absence must be an error rather than a silently different answer. */
@@ -136,7 +144,7 @@ export async function handleChatCompletion(ctx: ServerContext, ex: Exchange): Pr
   }
 }
 
-async function collectResponse(run: ChatRun): Promise<object> {
+async function collectResponse(run: ChatRun): Promise<ChatCompletion> {
   const choices: ChoiceAcc[] = Array.from({ length: run.n }, () => ({ text: "", logprobs: [], finishReason: null, stopReason: null }));
   const usage = new UsageCounter();
   for await (const { output } of run.gen) {
@@ -172,20 +180,30 @@ async function collectResponse(run: ChatRun): Promise<object> {
   };
 }
 
-async function* streamChunks(run: ChatRun, includeUsage: boolean, interval: number, signal: AbortSignal): AsyncGenerator<object[]> {
+async function* streamChunks(
+  run: ChatRun,
+  includeUsage: boolean,
+  interval: number,
+  signal: AbortSignal,
+): AsyncGenerator<ChatCompletionChunk[]> {
   const usageField = includeUsage ? { usage: null } : {};
-  const chunk = (choice: object) => ({ ...run.common, object: "chat.completion.chunk", choices: [choice], ...usageField });
+  const chunk = (choice: ChatCompletionChunkChoice): ChatCompletionChunk => ({
+    ...run.common,
+    object: "chat.completion.chunk",
+    choices: [choice],
+    ...usageField,
+  });
   yield Array.from({ length: run.n }, (_, index) =>
     chunk({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }),
   );
   const usage = new UsageCounter();
-  const batcher = new StreamBatcher(interval);
+  const batcher = new StreamBatcher<ChatCompletionChunk>(interval);
   const tools = run.tools;
   const parsers = tools === null ? null : Array.from({ length: run.n }, () => new ToolDeltaStream(tools));
   try {
     for await (const { output } of run.gen) {
       let newTokens = 0;
-      const batch: object[] = [];
+      const batch: ChatCompletionChunk[] = [];
       for (const d of output.deltas) {
         newTokens += d.tokenIds.length;
         pushDeltaChunks(batch, d, chunk, run.topLogprobs, parsers?.[d.index]);
@@ -203,9 +221,9 @@ async function* streamChunks(run: ChatRun, includeUsage: boolean, interval: numb
 }
 
 function pushDeltaChunks(
-  batch: object[],
+  batch: ChatCompletionChunk[],
   d: CompletionDelta,
-  chunk: (choice: object) => object,
+  chunk: (choice: ChatCompletionChunkChoice) => ChatCompletionChunk,
   topLogprobs: number | undefined,
   parser?: ToolDeltaStream,
 ): void {

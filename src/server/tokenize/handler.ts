@@ -10,7 +10,7 @@ import { checkMessageCount, renderChatPrompt, tokenizeChatPrompt } from "../chat
 import type { Exchange, ServerContext } from "../context.js";
 import { checkImageParts, collectImageParts, newImageSentinel, tokenizeWithImages } from "../images.js";
 import { checkModelName } from "../model-context.js";
-import { DetokenizeRequestSchema, TokenizeRequestSchema } from "../../protocol/tokenize.js";
+import { DetokenizeRequestSchema, type DetokenizeResponse, TokenizeRequestSchema, type TokenizeResponse } from "../../protocol/tokenize.js";
 import { parseRequest } from "../validation.js";
 
 export async function handleTokenize(ctx: ServerContext, ex: Exchange): Promise<Response> {
@@ -53,7 +53,8 @@ export async function handleTokenize(ctx: ServerContext, ex: Exchange): Promise<
     if (r.return_token_strs) {
       tokenStrs = await Promise.all(tokens.map((t) => lease.client.detokenize([t], { special: true })));
     }
-    return Response.json({ count: tokens.length, max_model_len: model.limits.maxModelLen, tokens, token_strs: tokenStrs });
+    const res: TokenizeResponse = { count: tokens.length, max_model_len: model.limits.maxModelLen, tokens, token_strs: tokenStrs };
+    return Response.json(res);
   } finally {
     lease.release();
   }
@@ -73,7 +74,8 @@ export async function handleDetokenize(ctx: ServerContext, ex: Exchange): Promis
   }
   const lease = ctx.host.acquire();
   try {
-    return Response.json({ prompt: await lease.client.detokenize(r.tokens) });
+    const res: DetokenizeResponse = { prompt: await lease.client.detokenize(r.tokens) };
+    return Response.json(res);
   } finally {
     lease.release();
   }
