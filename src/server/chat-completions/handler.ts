@@ -10,18 +10,17 @@ import type { CompletionDelta, SamplingParams } from "../../engine/types.js";
 import { readJsonObject } from "../body.js";
 import type { Exchange, ServerContext } from "../context.js";
 import { newRequestId, runGeneration, type GenerationJob, type JobOutput } from "../generation.js";
-import { checkImageParts, collectImageParts, newImageSentinel, tokenizeWithImages } from "../images.js";
 import { toChatLogprobs } from "../logprobs.js";
 import { checkModelName } from "../model-context.js";
 import { type ServingLimits, toSamplingParams } from "../sampling.js";
-import { resolveTools, toolsActive } from "../tools/config.js";
+import { toolsActive } from "../tools/config.js";
 import { chatGrammar } from "../tools/grammar.js";
 import { chatMessage, parserOptions, ToolDeltaStream, toolFinishReason } from "../tools/output.js";
 import type { ToolCallParserOptions } from "../tools/pythonic-parser.js";
 import { sseResponse } from "../sse.js";
 import { leasedStreamOptions, primeGenerator, StreamBatcher, UsageCounter } from "../streaming.js";
 import { parseRequest } from "../validation.js";
-import { checkMessageCount, renderChatPrompt, tokenizeChatPrompt } from "./prompt.js";
+import { checkMessageCount, renderChatRequest, tokenizeRenderedPrompt } from "./prompt.js";
 import { ChatCompletionRequestSchema, type ChatCompletionRequest } from "../../protocol/chat.js";
 import type {
   ChatCompletion,
@@ -99,26 +98,14 @@ export async function handleChatCompletion(ctx: ServerContext, ex: Exchange): Pr
   const model = ctx.model();
   checkModelName(model, r.model);
   refuseUnsupported(r);
-  const toolConfig = resolveTools(r);
+  const prompt = await renderChatRequest(model, r, ctx.config.limitMmPerPrompt);
+  const toolConfig = prompt.toolConfig;
   const grammar = chatGrammar(toolConfig, r.response_format);
-  const imageParts = collectImageParts(r.messages);
-  checkImageParts(imageParts, model, ctx.config.limitMmPerPrompt);
-  const imageSentinel = imageParts.length > 0 ? newImageSentinel() : undefined;
-  const text = await renderChatPrompt(model, {
-    messages: r.messages,
-    addGenerationPrompt: r.add_generation_prompt,
-    continueFinalMessage: r.continue_final_message,
-    toolConfig,
-    chatTemplateKwargs: r.chat_template_kwargs,
-    imagePlaceholder: imageSentinel,
-  });
 
   const lease = ctx.host.acquire();
   let handedOff = false;
   try {
-    const { promptTokenIds, images } = imageSentinel
-      ? await tokenizeWithImages(model, lease.client, ctx.config, text, imageSentinel, imageParts, req.signal)
-      : { promptTokenIds: await tokenizeChatPrompt(model, lease.client, text), images: undefined };
+    const { promptTokenIds, images } = await tokenizeRenderedPrompt(model, lease.client, ctx.config, prompt, req.signal);
     const topLogprobs = r.logprobs ? (r.top_logprobs ?? 0) : undefined;
     const sampling = chatSamplingParams(r, topLogprobs, promptTokenIds.length, model.limits, grammar);
     const job: GenerationJob = { promptTokenIds, sampling, ...(images ? { images } : {}) };

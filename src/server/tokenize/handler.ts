@@ -1,14 +1,14 @@
 /**
  * `POST /tokenize` and `POST /detokenize` in vLLM's shape. `/tokenize` takes either `prompt` (tokenized
- * as /v1/completions does) or `messages` (rendered and tokenized as /v1/chat/completions does), so
+ * as /v1/completions does) or `messages` with chat's other prompt fields (tools, tool_choice,
+ * parallel_tool_calls, …: rendered and tokenized by the same functions as /v1/chat/completions), so
  * its `count` equals the `prompt_tokens` those endpoints report.
  * @module
  */
 import { InvalidRequestError } from "../../common/errors.js";
 import { readJsonObject } from "../body.js";
-import { checkMessageCount, renderChatPrompt, tokenizeChatPrompt } from "../chat-completions/prompt.js";
+import { checkMessageCount, renderChatRequest, tokenizeRenderedPrompt } from "../chat-completions/prompt.js";
 import type { Exchange, ServerContext } from "../context.js";
-import { checkImageParts, collectImageParts, newImageSentinel, tokenizeWithImages } from "../images.js";
 import { checkModelName } from "../model-context.js";
 import { DetokenizeRequestSchema, type DetokenizeResponse, TokenizeRequestSchema, type TokenizeResponse } from "../../protocol/tokenize.js";
 import { parseRequest } from "../validation.js";
@@ -32,20 +32,8 @@ export async function handleTokenize(ctx: ServerContext, ex: Exchange): Promise<
   try {
     let tokens: number[];
     if (r.messages) {
-      const imageParts = collectImageParts(r.messages);
-      checkImageParts(imageParts, model, ctx.config.limitMmPerPrompt);
-      const imageSentinel = imageParts.length > 0 ? newImageSentinel() : undefined;
-      const text = await renderChatPrompt(model, {
-        messages: r.messages,
-        addGenerationPrompt: r.add_generation_prompt,
-        continueFinalMessage: r.continue_final_message,
-        tools: r.tools,
-        chatTemplateKwargs: r.chat_template_kwargs,
-        imagePlaceholder: imageSentinel,
-      });
-      tokens = imageSentinel
-        ? (await tokenizeWithImages(model, lease.client, ctx.config, text, imageSentinel, imageParts, req.signal)).promptTokenIds
-        : await tokenizeChatPrompt(model, lease.client, text);
+      const prompt = await renderChatRequest(model, { ...r, messages: r.messages }, ctx.config.limitMmPerPrompt);
+      tokens = (await tokenizeRenderedPrompt(model, lease.client, ctx.config, prompt, req.signal)).promptTokenIds;
     } else {
       tokens = await lease.client.tokenize(r.prompt ?? "", { addSpecial: r.add_special_tokens ?? true, parseSpecial: true });
     }
