@@ -1,16 +1,20 @@
 /**
  * Lint for the dependency direction of src/ (house style §6.2): an arrow means "may import".
  *
- *   cli → everything          server → engine (client, types, sampling), model, config, multimodal, common
+ *   cli → everything          server → protocol, engine (client, types, sampling), model, config, multimodal, common
  *   engine → native (runner/ only), model, common     model → native, common
  *   config → engine (types, config), common            native, common → nothing of ours
  *   planner → model, common (pure functions, no I/O)
  *   multimodal → engine (types only), common (image fetch, decode, Llama 4 tiling and prompt tokens)
- *   bench → common (a load generator that speaks HTTP only: no engine, model or native code)
+ *   bench → protocol, common (a load generator that speaks HTTP only: no engine, model or native code)
+ *   protocol → nothing of ours (the OpenAI wire shapes and the SSE reader, for server, bench and web/)
  *   compile → model, storage, native (quantize, version), common      storage → common
  *
  * Only src/native/ may import koffi (tests included): everything else reaches C through its bindings
  * and views.
+ *
+ * web/src (the chat page) may import src/protocol/ only, and only types (`import type`) from a protocol
+ * file that has imports of its own: what it imports for real is bundled into the page (zod must not be).
  *
  * Run: npx tsx scripts/check-layers.ts (part of `npm test`). Exits 1 and lists every violation.
  */
@@ -20,15 +24,16 @@ import { dirname, join, relative, resolve } from "node:path";
 const SRC = resolve(import.meta.dirname, "../src");
 const allowed: Record<string, string[]> = {
   cli: ["*"],
-  server: ["engine", "model", "config", "common", "server", "multimodal"],
+  server: ["protocol", "engine", "model", "config", "common", "server", "multimodal"],
   engine: ["engine", "native", "model", "common"],
   model: ["model", "native", "common"],
   config: ["config", "engine", "common"],
   planner: ["planner", "model", "common"],
   multimodal: ["multimodal", "engine", "common"],
-  bench: ["bench", "common"],
+  bench: ["bench", "protocol", "common"],
   compile: ["compile", "model", "storage", "native", "common"],
   storage: ["storage", "common"],
+  protocol: ["protocol"],
   native: ["native"],
   common: ["common"],
 };
@@ -72,6 +77,30 @@ for (const file of files(SRC, { tests: true })) {
   if (!rel.startsWith("native/") && koffiImport.test(readFileSync(file, "utf8")))
     problems.push(`${rel}: imports koffi (only src/native/ may; use its bindings and views)`);
 }
+
+/** The chat page: src/protocol/ only; a value import only from a file that imports nothing. */
+const WEB_SRC = resolve(import.meta.dirname, "../web/src");
+const importsRe = /^\s*(?:import|export)\b([^;]*?)from\s+["'](\.[^"']+)["']/gm;
+for (const file of files(WEB_SRC)) {
+  const rel = relative(resolve(SRC, ".."), file);
+  for (const m of readFileSync(file, "utf8").matchAll(importsRe)) {
+    const abs = resolve(dirname(file), m[2]!);
+    if (!relative(WEB_SRC, abs).startsWith("..")) continue;
+    const target = relative(SRC, abs);
+    if (target.startsWith("..") || target.split("/")[0] !== "protocol") {
+      problems.push(`${rel}: imports ${m[2]} (web/src may import only src/protocol/)`);
+      continue;
+    }
+    const typeOnly = /^\s*type\b/.test(m[1]!);
+    const targetFile = abs.replace(/\.js$/, ".ts");
+    if (!typeOnly && /^\s*(?:import|export)\b[^;]*?from\s+["']/m.test(readFileSync(targetFile, "utf8"))) {
+      problems.push(
+        `${rel}: imports values from ${m[2]}, which imports other modules (use \`import type\`, or keep that file import-free)`,
+      );
+    }
+  }
+}
+
 if (problems.length > 0) {
   console.error(`layer check: ${problems.length} violation(s)\n  ${problems.join("\n  ")}`);
   process.exit(1);

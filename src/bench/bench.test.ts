@@ -17,24 +17,7 @@ import { renderReport } from "./report/html.js";
 import { niceTicks } from "./report/svg.js";
 import { buildRequestBody } from "./request-runner.js";
 import { type BenchResult, loadResult } from "./result.js";
-import { readSseData } from "./sse.js";
 import type { RequestOutput } from "./types.js";
-
-function streamOf(chunks: (string | Uint8Array)[]): ReadableStream<Uint8Array> {
-  const enc = new TextEncoder();
-  return new ReadableStream({
-    start(c) {
-      for (const ch of chunks) c.enqueue(typeof ch === "string" ? enc.encode(ch) : ch);
-      c.close();
-    },
-  });
-}
-
-async function collect(body: ReadableStream<Uint8Array>): Promise<string[]> {
-  const out: string[] = [];
-  for await (const d of readSseData(body)) out.push(d);
-  return out;
-}
 
 const output = (o: Partial<RequestOutput>): RequestOutput => ({
   success: true,
@@ -68,17 +51,6 @@ const OPTS: DatasetOptions = {
   imageWidth: 8,
   imageHeight: 4,
 };
-
-describe("readSseData", () => {
-  it("reassembles events split anywhere, CRLF or LF, a UTF-8 character cut in half", async () => {
-    const euro = new TextEncoder().encode('data: {"t":"€"}\n\n');
-    const cut = euro.indexOf(0xe2) + 1;
-    const events = await collect(
-      streamOf(['data: {"a"', ":1}\r\n\r\n: comment\n\ndata: x\ndata: y\n\n", euro.slice(0, cut), euro.slice(cut), "data: [DONE]"]),
-    );
-    expect(events).toEqual(['{"a":1}', "x\ny", '{"t":"€"}', "[DONE]"]);
-  });
-});
 
 describe("metrics", () => {
   it("percentiles interpolate linearly like numpy", () => {

@@ -12,20 +12,12 @@
  * @module
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import type { ChatCompletionContentPart, ChatCompletionMessageParam } from "../protocol/chat.js";
 import { imageDataUrl } from "./datasets/png.js";
 import { Rng } from "./datasets/rng.js";
 import { type BenchmarkMetrics, calculateMetrics } from "./metrics.js";
 import { sendRequest } from "./request-runner.js";
-import type {
-  ChatMessage,
-  ContentPart,
-  Conversation,
-  EndpointKind,
-  LoadPoint,
-  RequestInput,
-  RequestOutput,
-  SampleRequest,
-} from "./types.js";
+import type { Conversation, EndpointKind, LoadPoint, RequestInput, RequestOutput, SampleRequest } from "./types.js";
 
 export interface TargetOptions {
   /** e.g. `http://127.0.0.1:8000` */
@@ -95,9 +87,9 @@ class Slots {
   }
 }
 
-function userContent(turn: SampleRequest): string | ContentPart[] {
+function userContent(turn: SampleRequest): string | ChatCompletionContentPart[] {
   if (!turn.images || turn.images.length === 0) return turn.prompt;
-  const parts: ContentPart[] = turn.images.map((img) => ({ type: "image_url", image_url: { url: imageDataUrl(img) } }));
+  const parts: ChatCompletionContentPart[] = turn.images.map((img) => ({ type: "image_url", image_url: { url: imageDataUrl(img) } }));
   parts.push({ type: "text", text: turn.prompt });
   return parts;
 }
@@ -106,7 +98,7 @@ function userContent(turn: SampleRequest): string | ContentPart[] {
 export function buildInput(
   target: TargetOptions,
   turn: SampleRequest,
-  history: readonly ChatMessage[],
+  history: readonly ChatCompletionMessageParam[],
   requestId: string,
   system?: string,
 ): RequestInput {
@@ -127,7 +119,7 @@ export function buildInput(
       throw new Error("multi-turn and image requests need a chat endpoint (/v1/chat/completions)");
     return { ...common, prompt: sys ? `${sys}\n\n${turn.prompt.trimStart()}` : turn.prompt };
   }
-  const messages: ChatMessage[] = [];
+  const messages: ChatCompletionMessageParam[] = [];
   if (sys) messages.push({ role: "system", content: sys });
   messages.push(...history, { role: "user", content: userContent(turn) });
   return { ...common, prompt: messages };
@@ -145,7 +137,7 @@ export async function runBenchmark(target: TargetOptions, conversations: readonl
   const runConversation = async (conv: Conversation, arrivalMs: number): Promise<void> => {
     const wait = arrivalMs - (performance.now() - t0);
     if (wait > 0) await sleep(wait, undefined, opts.signal ? { signal: opts.signal } : {}).catch(() => undefined);
-    const history: ChatMessage[] = [];
+    const history: ChatCompletionMessageParam[] = [];
     for (const turn of conv.turns) {
       if (opts.signal?.aborted) return;
       await slots?.acquire();

@@ -13,32 +13,41 @@
  * Works against herd, vLLM and llama-server (`/v1/completions`, `/v1/chat/completions`).
  * @module
  */
-import { readSseData } from "./sse.js";
+import type { ChatCompletionCreateParams } from "../protocol/chat.js";
+import type { CompletionCreateParams } from "../protocol/completions.js";
+import type { ChatCompletionChunkDelta, CompletionChoice, CompletionUsage, ErrorObject } from "../protocol/responses.js";
+import { readSseData } from "../protocol/sse.js";
 import type { EndpointKind, RequestInput, RequestOutput } from "./types.js";
 
+/**
+ * A streamed event of either endpoint: herd's chunk shapes (src/protocol/) read defensively, since the
+ * server may also be vLLM (`reasoning_content`) or llama-server (`error` as a plain string).
+ */
 interface StreamChunk {
-  choices?: { text?: string | null; delta?: { content?: string | null; reasoning_content?: string | null } }[];
-  usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
-  error?: { message?: string } | string;
+  choices?: {
+    text?: CompletionChoice["text"] | null;
+    delta?: { content?: ChatCompletionChunkDelta["content"] | null; reasoning_content?: string | null };
+  }[];
+  usage?: Partial<CompletionUsage> | null;
+  error?: Partial<ErrorObject> | string;
 }
 
-/** The request body for the endpoint kind. */
-export function buildRequestBody(kind: EndpointKind, input: RequestInput): Record<string, unknown> {
-  const body: Record<string, unknown> = {
+/** The request body for the endpoint kind (`extraBody` is the user's: sent as given, unchecked). */
+export function buildRequestBody(kind: EndpointKind, input: RequestInput): ChatCompletionCreateParams | CompletionCreateParams {
+  const fields = {
     model: input.model,
     max_tokens: input.numOutputTokens,
     stream: true,
     stream_options: { include_usage: true },
     ...input.extraBody,
+    ...(input.ignoreEos ? { ignore_eos: true } : {}),
   };
-  if (input.ignoreEos) body.ignore_eos = true;
   if (kind === "chat") {
-    body.messages = typeof input.prompt === "string" ? [{ role: "user", content: input.prompt }] : input.prompt;
-  } else {
-    if (typeof input.prompt !== "string") throw new Error("/v1/completions takes a plain prompt; use a chat endpoint for messages");
-    body.prompt = input.prompt;
+    const messages = typeof input.prompt === "string" ? [{ role: "user" as const, content: input.prompt }] : [...input.prompt];
+    return { ...fields, messages };
   }
-  return body;
+  if (typeof input.prompt !== "string") throw new Error("/v1/completions takes a plain prompt; use a chat endpoint for messages");
+  return { ...fields, prompt: input.prompt };
 }
 
 function chunkText(chunk: StreamChunk): string {

@@ -5,14 +5,7 @@
  * milliseconds rather than seconds.
  * @module
  */
-
-/** One part of a chat message's content (OpenAI's shape). */
-export type ContentPart = { type: "text"; text: string } | { type: "image_url"; image_url: { url: string } };
-
-export interface ChatMessage {
-  role: "system" | "user" | "assistant";
-  content: string | ContentPart[];
-}
+import type { ChatCompletionMessageParam } from "../protocol/chat.js";
 
 /** A synthetic image, rendered to a PNG data URL only when its request is sent (keeps memory flat). */
 export interface ImageSpec {
@@ -47,7 +40,7 @@ export interface RequestInput {
   readonly apiUrl: string;
   readonly model: string;
   /** Plain prompt (completions) or messages (chat). */
-  readonly prompt: string | readonly ChatMessage[];
+  readonly prompt: string | readonly ChatCompletionMessageParam[];
   readonly numPromptTokens: number;
   readonly numOutputTokens: number;
   readonly ignoreEos: boolean;

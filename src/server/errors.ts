@@ -18,17 +18,9 @@
  */
 import { CapacityError, DEFAULT_RETRY_AFTER_MS, isServeError, unexpectedError, type ErrorKind, type ServeError } from "../common/errors.js";
 
-/** OpenAI's error object. */
-export interface ErrorInfo {
-  message: string;
-  type: string;
-  param: string | null;
-  code: string | null;
-}
-
-export interface ErrorBody {
-  error: ErrorInfo;
-}
+/** OpenAI's error object and body, as src/protocol/ defines them. */
+import type { ErrorBody, ErrorObject as ErrorInfo } from "../protocol/responses.js";
+export type { ErrorBody, ErrorInfo };
 
 export interface ErrorResponse {
   status: 400 | 401 | 404 | 413 | 429 | 500 | 503;

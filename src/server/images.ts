@@ -22,7 +22,7 @@ import { AddressPolicy } from "../multimodal/address-policy.js";
 import { describeUrl } from "../multimodal/fetch.js";
 import { expandImageTokens, patchesPerTileFromMetadata, resolveImageTokens, type Llama4ImageTokens } from "../multimodal/llama4-prompt.js";
 import { ImageLoadError, loadImages, type ImageLoadOptions } from "../multimodal/load.js";
-import type { WireChatMessage } from "./chat-completions/schema.js";
+import type { WireChatMessage } from "../protocol/chat.js";
 import type { ModelContext } from "./model-context.js";
 
 /** One `image_url` part of the request. */

@@ -7,6 +7,7 @@
  * @module
  */
 import type { GeneratedTokenLogprobs, TokenLogprob } from "../engine/types.js";
+import type { ChatCompletionLogprobs, ChatCompletionTopLogprob, CompletionLogprobs } from "../protocol/responses.js";
 
 const decoder = new TextDecoder("utf-8", { fatal: false });
 
@@ -18,36 +19,15 @@ export function finiteLogprob(x: number): number {
   return Number.isFinite(x) ? x : -9999;
 }
 
-export interface ChatTokenLogprob {
-  token: string;
-  logprob: number;
-  bytes: number[];
-}
-
-export interface ChatLogprobEntry extends ChatTokenLogprob {
-  top_logprobs: ChatTokenLogprob[];
-}
-
-export interface ChatLogprobs {
-  content: ChatLogprobEntry[];
-}
-
-function chatToken(lp: TokenLogprob): ChatTokenLogprob {
+function chatToken(lp: TokenLogprob): ChatCompletionTopLogprob {
   return { token: tokenText(lp), logprob: finiteLogprob(lp.logprob), bytes: lp.bytes };
 }
 
 /** `topLogprobs`: how many alternatives the client asked for (`top_logprobs`). */
-export function toChatLogprobs(list: readonly GeneratedTokenLogprobs[], topLogprobs: number): ChatLogprobs {
+export function toChatLogprobs(list: readonly GeneratedTokenLogprobs[], topLogprobs: number): ChatCompletionLogprobs {
   return {
     content: list.map((lp) => ({ ...chatToken(lp), top_logprobs: lp.top.slice(0, topLogprobs).map(chatToken) })),
   };
-}
-
-export interface CompletionLogprobs {
-  tokens: string[];
-  token_logprobs: number[];
-  top_logprobs: Array<Record<string, number>>;
-  text_offset: number[];
 }
 
 /** Accumulates completions logprobs; text offsets count UTF-16 units from the start of the choice's text. */

@@ -4,6 +4,7 @@
  * @module
  */
 import { HERD_VERSION } from "../common/version.js";
+import type { Model, ModelList } from "../protocol/responses.js";
 import type { ServerContext } from "./context.js";
 import { servedModelNames } from "./model-context.js";
 
@@ -26,7 +27,7 @@ export function handleVersion(): Response {
   return Response.json({ version: HERD_VERSION });
 }
 
-function modelCard(ctx: ServerContext, id: string): object {
+function modelCard(ctx: ServerContext, id: string): Model {
   const m = ctx.hasModel ? ctx.model() : null;
   return {
     id,
@@ -41,7 +42,8 @@ function modelCard(ctx: ServerContext, id: string): object {
 }
 
 export function handleListModels(ctx: ServerContext): Response {
-  return Response.json({ object: "list", data: servedModelNames(ctx.config).map((id) => modelCard(ctx, id)) });
+  const list: ModelList = { object: "list", data: servedModelNames(ctx.config).map((id) => modelCard(ctx, id)) };
+  return Response.json(list);
 }
 
 /** Timeout of the engine stats call behind a scrape: a busy engine must not hang Prometheus. */

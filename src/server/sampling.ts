@@ -8,7 +8,7 @@
 import { ContextLengthExceededError } from "../common/errors.js";
 import { validateSamplingParams } from "../engine/sample/sampling-params.js";
 import type { SamplingParams } from "../engine/types.js";
-import type { SamplingFields } from "./protocol/common.js";
+import type { SamplingFields } from "../protocol/common.js";
 
 export interface ServingLimits {
   vocabSize: number;

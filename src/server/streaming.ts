@@ -2,6 +2,7 @@
  * Helpers shared by the streaming endpoints.
  * @module
  */
+import type { CompletionUsage } from "../protocol/responses.js";
 import type { Lease } from "./engine-host.js";
 import type { Logger } from "./logger.js";
 import type { SSEOptions } from "./sse.js";
@@ -54,21 +55,21 @@ export async function primeGenerator<T>(gen: AsyncGenerator<T>): Promise<AsyncGe
  * Coalesces SSE batches: `push` collects the events of one engine output and says whether to write
  * now — the first output, every `interval`-th one, and (via `take`) whatever is left at the end.
  */
-export class StreamBatcher {
-  #pending: object[] = [];
+export class StreamBatcher<T> {
+  #pending: T[] = [];
   #outputs = 0;
 
   constructor(readonly interval: number) {}
 
   /** Adds one output's events; returns the batch to write now, or null to hold it. */
-  push(events: readonly object[]): object[] | null {
+  push(events: readonly T[]): T[] | null {
     this.#pending.push(...events);
     this.#outputs++;
     if (this.#outputs === 1 || this.#outputs % this.interval === 0) return this.take();
     return null;
   }
 
-  take(): object[] {
+  take(): T[] {
     const out = this.#pending;
     this.#pending = [];
     return out;
@@ -76,14 +77,7 @@ export class StreamBatcher {
 }
 
 /** Usage as OpenAI reports it. */
-export interface Usage {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-  prompt_tokens_details: { cached_tokens: number };
-}
-
-export function makeUsage(promptTokens: number, completionTokens: number, cachedTokens: number): Usage {
+export function makeUsage(promptTokens: number, completionTokens: number, cachedTokens: number): CompletionUsage {
   return {
     prompt_tokens: promptTokens,
     completion_tokens: completionTokens,
@@ -103,7 +97,7 @@ export class UsageCounter {
   }
 
   /** `fallbackPrompt`: prompt sizes of jobs that produced no output at all. */
-  usage(fallbackPrompt: readonly number[]): Usage {
+  usage(fallbackPrompt: readonly number[]): CompletionUsage {
     let prompt = 0;
     let cached = 0;
     fallbackPrompt.forEach((n, i) => {

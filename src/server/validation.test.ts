@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ChatCompletionRequestSchema } from "./chat-completions/schema.js";
-import { CompletionRequestSchema } from "./completions/schema.js";
+import { ChatCompletionRequestSchema } from "../protocol/chat.js";
+import { CompletionRequestSchema } from "../protocol/completions.js";
 import { formatParamPath, parseRequest } from "./validation.js";
 
 function errorOf(fn: () => unknown): { message: string; param: string | null; code: string | null } {

@@ -161,6 +161,30 @@ describe("tools and structured output e2e (embedded Llama 4)", () => {
     expect(r.usage?.prompt_tokens).toBe(tok.count);
   });
 
+  it("/tokenize counts chat's prompt: tool_choice and parallel_tool_calls shape it the same for both", async () => {
+    const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "Weather in Oslo?" }];
+    const tokenize = async (extra: object) => {
+      const res = await server.fetch("/tokenize", {
+        method: "POST",
+        body: JSON.stringify({ model: MODEL, messages, tools: TOOLS, ...extra }),
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { count: number; tokens: number[] };
+    };
+    const auto = await tokenize({});
+    const variants: Array<Pick<OpenAI.ChatCompletionCreateParams, "tool_choice" | "parallel_tool_calls">> = [
+      { tool_choice: "required" },
+      { tool_choice: "required", parallel_tool_calls: false },
+      { tool_choice: { type: "function", function: { name: "get_weather" } } },
+    ];
+    for (const v of variants) {
+      const tok = await tokenize(v);
+      expect(tok.tokens, JSON.stringify(v)).not.toEqual(auto.tokens); // the field reached /tokenize's prompt
+      const r = await client.chat.completions.create({ model: MODEL, messages, tools: TOOLS, ...v, max_tokens: 1, temperature: 0 });
+      expect(r.usage?.prompt_tokens, JSON.stringify(v)).toBe(tok.count);
+    }
+  });
+
   it("grammars for many schema features compile in llama.cpp and constrain the first token", async () => {
     const schemas: Record<string, unknown>[] = [
       { type: "string", format: "date-time" },

@@ -3,13 +3,9 @@
  * completion and time it (TTFT = send → first text; tok/s = output tokens after the first / the time
  * they took, from `usage` when the server reports it).
  */
-import { readSseData } from "./sse.js";
-
-export type ContentPart = { type: "text"; text: string } | { type: "image_url"; image_url: { url: string } };
-export interface ChatMessage {
-  role: "system" | "user" | "assistant";
-  content: string | ContentPart[];
-}
+import type { ChatCompletionCreateParams } from "../../src/protocol/chat.js";
+import type { ChatCompletionChunk, ErrorBody, ModelList } from "../../src/protocol/responses.js";
+import { readSseData } from "../../src/protocol/sse.js";
 
 /** An HTTP error with the server's OpenAI-shaped message. */
 export class ApiError extends Error {
@@ -38,7 +34,7 @@ function headers(apiKey: string): Record<string, string> {
 async function toApiError(res: Response): Promise<ApiError> {
   const text = await res.text();
   try {
-    const body = JSON.parse(text) as { error?: { message?: string } };
+    const body = JSON.parse(text) as Partial<ErrorBody>;
     if (body.error?.message) return new ApiError(res.status, body.error.message);
   } catch {
     /* not JSON */
@@ -49,14 +45,8 @@ async function toApiError(res: Response): Promise<ApiError> {
 export async function listModels(apiKey: string): Promise<string[]> {
   const res = await fetch("/v1/models", { headers: headers(apiKey) });
   if (!res.ok) throw await toApiError(res);
-  const body = (await res.json()) as { data?: { id: string }[] };
+  const body = (await res.json()) as Partial<ModelList>;
   return (body.data ?? []).map((m) => m.id);
-}
-
-interface Chunk {
-  choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[];
-  usage?: { completion_tokens?: number } | null;
-  error?: { message?: string };
 }
 
 /**
@@ -64,7 +54,7 @@ interface Chunk {
  * the stream ends or `signal` stops it (`stopped: true`); rejects with `ApiError` on HTTP or stream errors.
  */
 export async function streamChat(
-  body: Record<string, unknown>,
+  body: ChatCompletionCreateParams,
   apiKey: string,
   signal: AbortSignal,
   onText: (text: string) => void,
@@ -85,8 +75,8 @@ export async function streamChat(
     if (!res.ok || !res.body) throw await toApiError(res);
     for await (const data of readSseData(res.body)) {
       if (data === "[DONE]") break;
-      const chunk = JSON.parse(data) as Chunk;
-      if (chunk.error) throw new ApiError(res.status, chunk.error.message ?? "error in stream");
+      const chunk = JSON.parse(data) as ChatCompletionChunk | ErrorBody;
+      if ("error" in chunk) throw new ApiError(res.status, chunk.error.message ?? "error in stream");
       const choice = chunk.choices?.[0];
       const text = choice?.delta?.content ?? "";
       if (text) {

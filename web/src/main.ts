@@ -4,7 +4,8 @@
  * a stop button, TTFT and tok/s under each reply, and an API key dialog when the server answers 401.
  * Model output is only ever inserted as text (never as HTML).
  */
-import { ApiError, type ChatMessage, type ContentPart, listModels, type ReplyStats, streamChat } from "./api.js";
+import type { ChatCompletionContentPart, ChatCompletionCreateParams, ChatCompletionMessageParam } from "../../src/protocol/chat.js";
+import { ApiError, listModels, type ReplyStats, streamChat } from "./api.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const el = <K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string) => {
@@ -33,7 +34,8 @@ const ui = {
 };
 
 /** Sampling inputs: element id → request field. Values persist in localStorage. */
-const NUMBER_FIELDS: [string, string][] = [
+type NumberField = "temperature" | "top_p" | "top_k" | "max_tokens" | "seed";
+const NUMBER_FIELDS: [string, NumberField & keyof ChatCompletionCreateParams][] = [
   ["temperature", "temperature"],
   ["top-p", "top_p"],
   ["top-k", "top_k"],
@@ -49,7 +51,7 @@ interface Attachment {
 
 const state = {
   apiKey: localStorage.getItem("herd.apiKey") ?? "",
-  history: [] as ChatMessage[],
+  history: [] as ChatCompletionMessageParam[],
   attachments: [] as Attachment[],
   controller: null as AbortController | null,
 };
@@ -112,8 +114,8 @@ function restoreSettings(): void {
   }
 }
 
-function samplingFields(): Record<string, number> {
-  const out: Record<string, number> = {};
+function samplingFields(): Pick<ChatCompletionCreateParams, NumberField> {
+  const out: Pick<ChatCompletionCreateParams, NumberField> = {};
   for (const [id, field] of NUMBER_FIELDS) {
     const raw = $<HTMLInputElement>(id).value.trim();
     if (raw === "") continue;
@@ -220,10 +222,10 @@ async function send(): Promise<void> {
   const text = ui.input.value.trim();
   if (state.controller || (!text && state.attachments.length === 0)) return;
   const images = state.attachments.splice(0);
-  const content: string | ContentPart[] =
+  const content: string | ChatCompletionContentPart[] =
     images.length === 0
       ? text
-      : [...images.map((a): ContentPart => ({ type: "image_url", image_url: { url: a.url } })), { type: "text", text }];
+      : [...images.map((a): ChatCompletionContentPart => ({ type: "image_url", image_url: { url: a.url } })), { type: "text", text }];
   addUserBubble(text, images);
   renderAttachments();
   ui.input.value = "";
@@ -239,7 +241,7 @@ async function send(): Promise<void> {
   state.controller = controller;
   setBusy(true);
   const system = ui.system.value.trim();
-  const messages: ChatMessage[] = system ? [{ role: "system", content: system }, ...state.history] : [...state.history];
+  const messages: ChatCompletionMessageParam[] = system ? [{ role: "system", content: system }, ...state.history] : [...state.history];
   try {
     const stats = await streamChat({ model: ui.model.value, messages, ...samplingFields() }, state.apiKey, controller.signal, (piece) => {
       body.textContent += piece;

@@ -10,25 +10,32 @@ import type { CompletionDelta, SamplingParams } from "../../engine/types.js";
 import { readJsonObject } from "../body.js";
 import type { Exchange, ServerContext } from "../context.js";
 import { newRequestId, runGeneration, type GenerationJob, type JobOutput } from "../generation.js";
-import { checkImageParts, collectImageParts, newImageSentinel, tokenizeWithImages } from "../images.js";
-import { toChatLogprobs, type ChatLogprobs } from "../logprobs.js";
+import { toChatLogprobs } from "../logprobs.js";
 import { checkModelName } from "../model-context.js";
 import { type ServingLimits, toSamplingParams } from "../sampling.js";
-import { resolveTools, toolsActive } from "../tools/config.js";
+import { toolsActive } from "../tools/config.js";
 import { chatGrammar } from "../tools/grammar.js";
 import { chatMessage, parserOptions, ToolDeltaStream, toolFinishReason } from "../tools/output.js";
 import type { ToolCallParserOptions } from "../tools/pythonic-parser.js";
 import { sseResponse } from "../sse.js";
 import { leasedStreamOptions, primeGenerator, StreamBatcher, UsageCounter } from "../streaming.js";
 import { parseRequest } from "../validation.js";
-import { checkMessageCount, renderChatPrompt, tokenizeChatPrompt } from "./prompt.js";
-import { ChatCompletionRequestSchema, type ChatCompletionRequest } from "./schema.js";
+import { checkMessageCount, renderChatRequest, tokenizeRenderedPrompt } from "./prompt.js";
+import { ChatCompletionRequestSchema, type ChatCompletionRequest } from "../../protocol/chat.js";
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionChunkChoice,
+  ChatCompletionLogprobs,
+  CompletionFinishReason,
+  StopReason,
+} from "../../protocol/responses.js";
 
 interface ChoiceAcc {
   text: string;
-  logprobs: ChatLogprobs["content"];
-  finishReason: string | null;
-  stopReason: string | number | null;
+  logprobs: ChatCompletionLogprobs["content"];
+  finishReason: CompletionFinishReason | null;
+  stopReason: StopReason;
 }
 
 /** Features whose absence must be an error rather than a silently different answer. */
@@ -91,26 +98,14 @@ export async function handleChatCompletion(ctx: ServerContext, ex: Exchange): Pr
   const model = ctx.model();
   checkModelName(model, r.model);
   refuseUnsupported(r);
-  const toolConfig = resolveTools(r);
+  const prompt = await renderChatRequest(model, r, ctx.config.limitMmPerPrompt);
+  const toolConfig = prompt.toolConfig;
   const grammar = chatGrammar(toolConfig, r.response_format);
-  const imageParts = collectImageParts(r.messages);
-  checkImageParts(imageParts, model, ctx.config.limitMmPerPrompt);
-  const imageSentinel = imageParts.length > 0 ? newImageSentinel() : undefined;
-  const text = await renderChatPrompt(model, {
-    messages: r.messages,
-    addGenerationPrompt: r.add_generation_prompt,
-    continueFinalMessage: r.continue_final_message,
-    toolConfig,
-    chatTemplateKwargs: r.chat_template_kwargs,
-    imagePlaceholder: imageSentinel,
-  });
 
   const lease = ctx.host.acquire();
   let handedOff = false;
   try {
-    const { promptTokenIds, images } = imageSentinel
-      ? await tokenizeWithImages(model, lease.client, ctx.config, text, imageSentinel, imageParts, req.signal)
-      : { promptTokenIds: await tokenizeChatPrompt(model, lease.client, text), images: undefined };
+    const { promptTokenIds, images } = await tokenizeRenderedPrompt(model, lease.client, ctx.config, prompt, req.signal);
     const topLogprobs = r.logprobs ? (r.top_logprobs ?? 0) : undefined;
     const sampling = chatSamplingParams(r, topLogprobs, promptTokenIds.length, model.limits, grammar);
     const job: GenerationJob = { promptTokenIds, sampling, ...(images ? { images } : {}) };
@@ -136,7 +131,7 @@ export async function handleChatCompletion(ctx: ServerContext, ex: Exchange): Pr
   }
 }
 
-async function collectResponse(run: ChatRun): Promise<object> {
+async function collectResponse(run: ChatRun): Promise<ChatCompletion> {
   const choices: ChoiceAcc[] = Array.from({ length: run.n }, () => ({ text: "", logprobs: [], finishReason: null, stopReason: null }));
   const usage = new UsageCounter();
   for await (const { output } of run.gen) {
@@ -172,20 +167,30 @@ async function collectResponse(run: ChatRun): Promise<object> {
   };
 }
 
-async function* streamChunks(run: ChatRun, includeUsage: boolean, interval: number, signal: AbortSignal): AsyncGenerator<object[]> {
+async function* streamChunks(
+  run: ChatRun,
+  includeUsage: boolean,
+  interval: number,
+  signal: AbortSignal,
+): AsyncGenerator<ChatCompletionChunk[]> {
   const usageField = includeUsage ? { usage: null } : {};
-  const chunk = (choice: object) => ({ ...run.common, object: "chat.completion.chunk", choices: [choice], ...usageField });
+  const chunk = (choice: ChatCompletionChunkChoice): ChatCompletionChunk => ({
+    ...run.common,
+    object: "chat.completion.chunk",
+    choices: [choice],
+    ...usageField,
+  });
   yield Array.from({ length: run.n }, (_, index) =>
     chunk({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }),
   );
   const usage = new UsageCounter();
-  const batcher = new StreamBatcher(interval);
+  const batcher = new StreamBatcher<ChatCompletionChunk>(interval);
   const tools = run.tools;
   const parsers = tools === null ? null : Array.from({ length: run.n }, () => new ToolDeltaStream(tools));
   try {
     for await (const { output } of run.gen) {
       let newTokens = 0;
-      const batch: object[] = [];
+      const batch: ChatCompletionChunk[] = [];
       for (const d of output.deltas) {
         newTokens += d.tokenIds.length;
         pushDeltaChunks(batch, d, chunk, run.topLogprobs, parsers?.[d.index]);
@@ -203,9 +208,9 @@ async function* streamChunks(run: ChatRun, includeUsage: boolean, interval: numb
 }
 
 function pushDeltaChunks(
-  batch: object[],
+  batch: ChatCompletionChunk[],
   d: CompletionDelta,
-  chunk: (choice: object) => object,
+  chunk: (choice: ChatCompletionChunkChoice) => ChatCompletionChunk,
   topLogprobs: number | undefined,
   parser?: ToolDeltaStream,
 ): void {

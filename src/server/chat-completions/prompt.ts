@@ -1,6 +1,8 @@
 /**
  * OpenAI messages → prompt token ids, shared by /v1/chat/completions and /tokenize (so usage counts
- * and /tokenize counts agree by construction).
+ * and /tokenize counts agree by construction): both hand `renderChatRequest` the request's
+ * `ChatPromptFields` (src/protocol/chat.ts, the one list of fields that shape a prompt) and tokenize
+ * with `tokenizeRenderedPrompt`.
  *
  * 1. Normalize messages: `developer` → `system`; tool calls and results in Llama 4's tool format
  *    (assistant `tool_calls` → `[f(a=1)]`, `tool` → `ipython`) and, when tools are active, herd's
@@ -13,27 +15,23 @@
  * @module
  */
 import { ContextLengthExceededError, InvalidRequestError } from "../../common/errors.js";
+import type { ServeConfig } from "../../config/serve-config.js";
 import type { EngineClient } from "../../engine/client/engine-client.js";
-import type { TokenId } from "../../engine/types.js";
+import type { ImageInput, TokenId } from "../../engine/types.js";
+import type { ChatPromptFields, WireChatMessage } from "../../protocol/chat.js";
 import type { TemplateMessage } from "../chat-template.js";
+import { checkImageParts, collectImageParts, type ImagePartRef, newImageSentinel, tokenizeWithImages } from "../images.js";
 import type { ModelContext } from "../model-context.js";
 import { resolveTools, type ToolConfig } from "../tools/config.js";
 import { applyToolFormat } from "../tools/messages.js";
-import type { WireChatMessage } from "./schema.js";
 
-export interface ChatPromptOptions {
-  messages: readonly WireChatMessage[];
-  addGenerationPrompt?: boolean | null | undefined;
-  continueFinalMessage?: boolean | null | undefined;
-  tools?: unknown[] | null | undefined;
-  /** `tool_choice` and `parallel_tool_calls` (they shape the tool prompt). */
-  toolChoice?: unknown;
-  parallelToolCalls?: boolean | null | undefined;
-  /** The three fields above already resolved (the chat handler resolves them once for everything). */
-  toolConfig?: ToolConfig | null;
-  chatTemplateKwargs?: Record<string, unknown> | null | undefined;
-  /** Rendered in place of each image part (see server/images.ts); without it image parts are refused. */
-  imagePlaceholder?: string | undefined;
+/** A chat request's prompt, rendered; its images are fetched when it is tokenized. */
+export interface RenderedChatPrompt {
+  text: string;
+  /** `tools`, `tool_choice` and `parallel_tool_calls`, checked and resolved (chat's grammar and parser use them too). */
+  toolConfig: ToolConfig | null;
+  /** The image parts, rendered as `sentinel` in `text`; null without images. */
+  images: { parts: ImagePartRef[]; sentinel: string } | null;
 }
 
 /** Text parts joined with "\n"; an image part becomes `imagePlaceholder` (no separator around it). */
@@ -78,16 +76,31 @@ export function toTemplateMessages(messages: readonly WireChatMessage[], imagePl
   });
 }
 
-/** The rendered prompt text. */
-export async function renderChatPrompt(model: ModelContext, opts: ChatPromptOptions): Promise<string> {
-  const messages = toTemplateMessages(opts.messages, opts.imagePlaceholder);
-  const toolConfig =
-    opts.toolConfig !== undefined
-      ? opts.toolConfig
-      : resolveTools({ tools: opts.tools, tool_choice: opts.toolChoice, parallel_tool_calls: opts.parallelToolCalls });
+/**
+ * Checks a request's tool fields and image parts and renders its prompt: the one way
+ * /v1/chat/completions and /tokenize turn a request into prompt text.
+ * @param limitMmPerPrompt `--limit-mm-per-prompt`'s image count.
+ */
+export async function renderChatRequest(model: ModelContext, r: ChatPromptFields, limitMmPerPrompt: number): Promise<RenderedChatPrompt> {
+  const toolConfig = resolveTools(r);
+  const parts = collectImageParts(r.messages);
+  checkImageParts(parts, model, limitMmPerPrompt);
+  const images = parts.length > 0 ? { parts, sentinel: newImageSentinel() } : null;
+  const text = await renderChatPrompt(model, r, toolConfig, images?.sentinel);
+  return { text, toolConfig, images };
+}
+
+/** The rendered prompt text; `imagePlaceholder` is rendered in place of each image part (without it they are refused). */
+async function renderChatPrompt(
+  model: ModelContext,
+  r: ChatPromptFields,
+  toolConfig: ToolConfig | null,
+  imagePlaceholder: string | undefined,
+): Promise<string> {
+  const messages = toTemplateMessages(r.messages, imagePlaceholder);
   const formatted = applyToolFormat(messages, toolConfig);
-  const cont = opts.continueFinalMessage ?? false;
-  const addGen = opts.addGenerationPrompt ?? !cont;
+  const cont = r.continue_final_message ?? false;
+  const addGen = r.add_generation_prompt ?? !cont;
   if (cont && addGen) {
     throw new InvalidRequestError("'continue_final_message' and 'add_generation_prompt' cannot both be true.", {
       param: "continue_final_message",
@@ -101,7 +114,7 @@ export async function renderChatPrompt(model: ModelContext, opts: ChatPromptOpti
   }
   let text = await model.chatTemplate.renderAsync(formatted, {
     addGenerationPrompt: addGen,
-    kwargs: opts.chatTemplateKwargs ?? undefined,
+    kwargs: r.chat_template_kwargs ?? undefined,
   });
   if (cont && last) {
     // Cut what the template appended after the final message (its end-of-turn token).
@@ -126,7 +139,20 @@ export function checkMessageCount(body: Record<string, unknown>, maxModelLen: nu
   }
 }
 
-export async function tokenizeChatPrompt(model: ModelContext, client: EngineClient, text: string): Promise<TokenId[]> {
+/** The prompt's token ids, and its images (fetched, decoded and tiled) when it has any. */
+export async function tokenizeRenderedPrompt(
+  model: ModelContext,
+  client: EngineClient,
+  config: ServeConfig,
+  prompt: RenderedChatPrompt,
+  signal?: AbortSignal,
+): Promise<{ promptTokenIds: TokenId[]; images?: ImageInput[] }> {
+  const img = prompt.images;
+  if (img) return tokenizeWithImages(model, client, config, prompt.text, img.sentinel, img.parts, signal);
+  return { promptTokenIds: await tokenizeChatPrompt(model, client, prompt.text) };
+}
+
+async function tokenizeChatPrompt(model: ModelContext, client: EngineClient, text: string): Promise<TokenId[]> {
   const ids = await client.tokenize(text, { addSpecial: false, parseSpecial: true, maxTokens: model.limits.maxModelLen });
   const bos = model.info.bosTokenId;
   if (model.info.addBos && bos >= 0 && ids[0] !== bos) ids.unshift(bos);

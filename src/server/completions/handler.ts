@@ -9,13 +9,14 @@ import type { TokenId } from "../../engine/types.js";
 import { readJsonObject } from "../body.js";
 import type { Exchange, ServerContext } from "../context.js";
 import { newRequestId, runGeneration, type GenerationJob, type JobOutput } from "../generation.js";
-import { CompletionLogprobsBuilder, concatCompletionLogprobs, type CompletionLogprobs } from "../logprobs.js";
+import { CompletionLogprobsBuilder, concatCompletionLogprobs } from "../logprobs.js";
 import { checkModelName, type ModelContext } from "../model-context.js";
 import { toSamplingParams } from "../sampling.js";
 import { sseResponse } from "../sse.js";
 import { leasedStreamOptions, primeGenerator, StreamBatcher, UsageCounter } from "../streaming.js";
 import { parseRequest } from "../validation.js";
-import { CompletionRequestSchema, type CompletionRequest } from "./schema.js";
+import { CompletionRequestSchema, type CompletionRequest } from "../../protocol/completions.js";
+import type { Completion, CompletionChunk, CompletionFinishReason, CompletionLogprobs, StopReason } from "../../protocol/responses.js";
 
 /** OpenAI's default `max_tokens` for completions (vLLM's too). */
 export const DEFAULT_COMPLETION_MAX_TOKENS = 16;
@@ -139,7 +140,7 @@ interface CompletionRun {
   promptSizes: number[];
 }
 
-async function collectResponse(run: CompletionRun): Promise<object> {
+async function collectResponse(run: CompletionRun): Promise<Completion> {
   const usage = new UsageCounter();
   const logprobParts: CompletionLogprobs[][] = run.state.choices.map(() => []);
   for await (const jo of run.gen) {
@@ -171,13 +172,13 @@ interface ChoiceUpdate {
   index: number;
   text: string;
   logprobs: CompletionLogprobs | null;
-  finishReason: string | null;
-  stopReason: string | number | null;
+  finishReason: CompletionFinishReason | null;
+  stopReason: StopReason;
 }
 
 /** Per-choice text, logprob offsets and finish state; the echo prefix goes first. */
 class ChoiceStates {
-  readonly choices: Array<{ text: string; finishReason: string | null; stopReason: string | number | null; echoed: boolean }>;
+  readonly choices: Array<{ text: string; finishReason: CompletionFinishReason | null; stopReason: StopReason; echoed: boolean }>;
   readonly #builders: CompletionLogprobsBuilder[];
 
   constructor(
@@ -222,13 +223,13 @@ class ChoiceStates {
   }
 }
 
-async function* streamChunks(run: CompletionRun, includeUsage: boolean, interval: number): AsyncGenerator<object[]> {
+async function* streamChunks(run: CompletionRun, includeUsage: boolean, interval: number): AsyncGenerator<CompletionChunk[]> {
   const usageField = includeUsage ? { usage: null } : {};
   const usage = new UsageCounter();
-  const batcher = new StreamBatcher(interval);
+  const batcher = new StreamBatcher<CompletionChunk>(interval);
   try {
     for await (const jo of run.gen) {
-      const batch: object[] = [];
+      const batch: CompletionChunk[] = [];
       for (const u of run.state.apply(jo)) {
         if (u.text === "" && !u.logprobs && !u.finishReason) continue;
         batch.push({

@@ -1,42 +1,23 @@
 /**
  * `POST /tokenize` and `POST /detokenize` in vLLM's shape. `/tokenize` takes either `prompt` (tokenized
- * as /v1/completions does) or `messages` (rendered and tokenized as /v1/chat/completions does), so
+ * as /v1/completions does) or `messages` with chat's other prompt fields (tools, tool_choice,
+ * parallel_tool_calls, …: rendered and tokenized by the same functions as /v1/chat/completions), so
  * its `count` equals the `prompt_tokens` those endpoints report.
  * @module
  */
-import { z } from "zod";
 import { InvalidRequestError } from "../../common/errors.js";
 import { readJsonObject } from "../body.js";
-import { checkMessageCount, renderChatPrompt, tokenizeChatPrompt } from "../chat-completions/prompt.js";
-import { ChatMessageSchema } from "../chat-completions/schema.js";
+import { checkMessageCount, renderChatRequest, tokenizeRenderedPrompt } from "../chat-completions/prompt.js";
 import type { Exchange, ServerContext } from "../context.js";
-import { checkImageParts, collectImageParts, newImageSentinel, tokenizeWithImages } from "../images.js";
 import { checkModelName } from "../model-context.js";
-import { int } from "../protocol/common.js";
+import { DetokenizeRequestSchema, type DetokenizeResponse, TokenizeRequestSchema, type TokenizeResponse } from "../../protocol/tokenize.js";
 import { parseRequest } from "../validation.js";
-
-const TokenizeSchema = z.object({
-  model: z.string().nullish(),
-  prompt: z.string().nullish(),
-  messages: z.array(ChatMessageSchema).min(1).nullish(),
-  add_special_tokens: z.boolean().nullish(),
-  add_generation_prompt: z.boolean().nullish(),
-  continue_final_message: z.boolean().nullish(),
-  tools: z.array(z.unknown()).nullish(),
-  chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
-  return_token_strs: z.boolean().nullish(),
-});
-
-const DetokenizeSchema = z.object({
-  model: z.string().nullish(),
-  tokens: z.array(int()),
-});
 
 export async function handleTokenize(ctx: ServerContext, ex: Exchange): Promise<Response> {
   const req = ex.req;
   const body = await readJsonObject(ex, ctx.config.maxRequestBodyBytes);
   if (ctx.hasModel) checkMessageCount(body, ctx.model().limits.maxModelLen);
-  const r = parseRequest(TokenizeSchema, body);
+  const r = parseRequest(TokenizeRequestSchema, body);
   const model = ctx.model();
   checkModelName(model, r.model);
   const hasPrompt = r.prompt !== null && r.prompt !== undefined;
@@ -51,20 +32,8 @@ export async function handleTokenize(ctx: ServerContext, ex: Exchange): Promise<
   try {
     let tokens: number[];
     if (r.messages) {
-      const imageParts = collectImageParts(r.messages);
-      checkImageParts(imageParts, model, ctx.config.limitMmPerPrompt);
-      const imageSentinel = imageParts.length > 0 ? newImageSentinel() : undefined;
-      const text = await renderChatPrompt(model, {
-        messages: r.messages,
-        addGenerationPrompt: r.add_generation_prompt,
-        continueFinalMessage: r.continue_final_message,
-        tools: r.tools,
-        chatTemplateKwargs: r.chat_template_kwargs,
-        imagePlaceholder: imageSentinel,
-      });
-      tokens = imageSentinel
-        ? (await tokenizeWithImages(model, lease.client, ctx.config, text, imageSentinel, imageParts, req.signal)).promptTokenIds
-        : await tokenizeChatPrompt(model, lease.client, text);
+      const prompt = await renderChatRequest(model, { ...r, messages: r.messages }, ctx.config.limitMmPerPrompt);
+      tokens = (await tokenizeRenderedPrompt(model, lease.client, ctx.config, prompt, req.signal)).promptTokenIds;
     } else {
       tokens = await lease.client.tokenize(r.prompt ?? "", { addSpecial: r.add_special_tokens ?? true, parseSpecial: true });
     }
@@ -72,14 +41,15 @@ export async function handleTokenize(ctx: ServerContext, ex: Exchange): Promise<
     if (r.return_token_strs) {
       tokenStrs = await Promise.all(tokens.map((t) => lease.client.detokenize([t], { special: true })));
     }
-    return Response.json({ count: tokens.length, max_model_len: model.limits.maxModelLen, tokens, token_strs: tokenStrs });
+    const res: TokenizeResponse = { count: tokens.length, max_model_len: model.limits.maxModelLen, tokens, token_strs: tokenStrs };
+    return Response.json(res);
   } finally {
     lease.release();
   }
 }
 
 export async function handleDetokenize(ctx: ServerContext, ex: Exchange): Promise<Response> {
-  const r = parseRequest(DetokenizeSchema, await readJsonObject(ex, ctx.config.maxRequestBodyBytes));
+  const r = parseRequest(DetokenizeRequestSchema, await readJsonObject(ex, ctx.config.maxRequestBodyBytes));
   const model = ctx.model();
   checkModelName(model, r.model);
   const vocab = model.info.vocabSize;
@@ -92,7 +62,8 @@ export async function handleDetokenize(ctx: ServerContext, ex: Exchange): Promis
   }
   const lease = ctx.host.acquire();
   try {
-    return Response.json({ prompt: await lease.client.detokenize(r.tokens) });
+    const res: DetokenizeResponse = { prompt: await lease.client.detokenize(r.tokens) };
+    return Response.json(res);
   } finally {
     lease.release();
   }

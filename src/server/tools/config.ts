@@ -8,24 +8,9 @@
  * - `{type: "function", function: {name}}`: exactly one call of that function, forced by a grammar.
  * @module
  */
-import { z } from "zod";
 import { InvalidRequestError } from "../../common/errors.js";
+import { ToolChoiceSchema, ToolSchema } from "../../protocol/chat.js";
 import { issueToError } from "../validation.js";
-
-export const ToolSchema = z.object({
-  type: z.literal("function"),
-  function: z.object({
-    name: z.string(),
-    description: z.string().nullish(),
-    parameters: z.record(z.string(), z.unknown()).nullish(),
-    strict: z.boolean().nullish(),
-  }),
-});
-
-export const ToolChoiceSchema = z.union([
-  z.enum(["none", "auto", "required"]),
-  z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) }),
-]);
 
 export interface ToolSpec {
   name: string;

@@ -6,24 +6,17 @@
  * stopped on its own produced calls.
  * @module
  */
+import type {
+  ChatCompletionChunkDelta,
+  ChatCompletionFinishReason,
+  ChatCompletionMessage,
+  CompletionFinishReason,
+} from "../../protocol/responses.js";
 import type { ToolConfig } from "./config.js";
 import { parseToolCalls, ToolCallParser, type ToolCallParserOptions, type ToolParseEvent } from "./pythonic-parser.js";
 
-export interface ToolCallOut {
-  id: string;
-  type: "function";
-  function: { name: string; arguments: string };
-}
-
-export interface ChatMessageOut {
-  role: "assistant";
-  content: string | null;
-  tool_calls: ToolCallOut[];
-}
-
-export type ChatDelta =
-  | { content: string }
-  | { tool_calls: Array<{ index: number; id?: string; type?: "function"; function: { name?: string; arguments: string } }> };
+/** A content delta or a tool-calls delta (never both). */
+export type ChatDelta = Required<Pick<ChatCompletionChunkDelta, "content">> | Required<Pick<ChatCompletionChunkDelta, "tool_calls">>;
 
 export function parserOptions(cfg: ToolConfig, jsonResponse = false): ToolCallParserOptions {
   return {
@@ -35,12 +28,12 @@ export function parserOptions(cfg: ToolConfig, jsonResponse = false): ToolCallPa
 }
 
 /** `stop` becomes `tool_calls` when the choice called tools; `length` and the rest stay. */
-export function toolFinishReason(reason: string | null, calledTools: boolean): string | null {
+export function toolFinishReason(reason: CompletionFinishReason | null, calledTools: boolean): ChatCompletionFinishReason | null {
   return calledTools && reason === "stop" ? "tool_calls" : reason;
 }
 
 /** The assistant message of a non-streamed choice. */
-export function chatMessage(text: string, opts: ToolCallParserOptions | null): ChatMessageOut {
+export function chatMessage(text: string, opts: ToolCallParserOptions | null): ChatCompletionMessage {
   if (opts === null) return { role: "assistant", content: text, tool_calls: [] };
   const parsed = parseToolCalls(text, opts);
   return {

@@ -1,10 +1,11 @@
 /**
- * `POST /v1/chat/completions` request body (OpenAI's shape plus vLLM's extras).
+ * `POST /v1/chat/completions` request body (OpenAI's shape plus vLLM's extras). Names follow
+ * openai-node: `ChatCompletionCreateParams` is what a client sends, `ChatCompletionRequest` what the
+ * server parsed.
  * @module
  */
 import { z } from "zod";
-import { int, samplingFields } from "../protocol/common.js";
-import { ToolChoiceSchema, ToolSchema } from "../tools/config.js";
+import { int, samplingFields } from "./common.js";
 
 const TextPart = z.object({ type: z.literal("text"), text: z.string() });
 const ImagePart = z.object({
@@ -12,7 +13,7 @@ const ImagePart = z.object({
   image_url: z.object({ url: z.string(), detail: z.string().nullish() }),
 });
 const ContentPart = z.discriminatedUnion("type", [TextPart, ImagePart]);
-export type ContentPart = z.output<typeof ContentPart>;
+export type ChatCompletionContentPart = z.input<typeof ContentPart>;
 
 const Content = z.union([z.string(), z.array(ContentPart)]);
 
@@ -32,6 +33,24 @@ export const ChatMessageSchema = z.object({
   tool_call_id: z.string().nullish(),
 });
 export type WireChatMessage = z.output<typeof ChatMessageSchema>;
+export type ChatCompletionMessageParam = z.input<typeof ChatMessageSchema>;
+
+export const ToolSchema = z.object({
+  type: z.literal("function"),
+  function: z.object({
+    name: z.string(),
+    description: z.string().nullish(),
+    parameters: z.record(z.string(), z.unknown()).nullish(),
+    strict: z.boolean().nullish(),
+  }),
+});
+export type ChatCompletionTool = z.input<typeof ToolSchema>;
+
+export const ToolChoiceSchema = z.union([
+  z.enum(["none", "auto", "required"]),
+  z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) }),
+]);
+export type ChatCompletionToolChoiceOption = z.input<typeof ToolChoiceSchema>;
 
 const ResponseFormat = z.discriminatedUnion("type", [
   z.object({ type: z.literal("text") }),
@@ -63,3 +82,20 @@ export const ChatCompletionRequestSchema = z.object({
   chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
 });
 export type ChatCompletionRequest = z.output<typeof ChatCompletionRequestSchema>;
+export type ChatCompletionCreateParams = z.input<typeof ChatCompletionRequestSchema>;
+
+/**
+ * The fields of a chat request that shape its prompt. `/tokenize` takes exactly these (tokenize.ts)
+ * and the server renders both requests from this one shape, so `/tokenize`'s count is the
+ * `prompt_tokens` chat reports for the same fields.
+ */
+export const ChatPromptSchema = ChatCompletionRequestSchema.pick({
+  messages: true,
+  tools: true,
+  tool_choice: true,
+  parallel_tool_calls: true,
+  add_generation_prompt: true,
+  continue_final_message: true,
+  chat_template_kwargs: true,
+});
+export type ChatPromptFields = z.output<typeof ChatPromptSchema>;

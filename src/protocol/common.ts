@@ -4,6 +4,9 @@
  * `stop_token_ids`, `skip_special_tokens`). zod checks types here; ranges are checked afterwards by
  * `validateSamplingParams` against the loaded model. `null` means "not given" everywhere, as in
  * OpenAI's API; unknown fields are dropped.
+ *
+ * The request schemas here and in chat.ts, completions.ts and tokenize.ts are the one definition of
+ * each request: the server parses with them (`z.output`), clients type what they send (`z.input`).
  * @module
  */
 import { z } from "zod";

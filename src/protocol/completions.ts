@@ -4,7 +4,7 @@
  * @module
  */
 import { z } from "zod";
-import { int, samplingFields } from "../protocol/common.js";
+import { int, samplingFields } from "./common.js";
 
 export const PromptSchema = z.union([z.string(), z.array(z.string()), z.array(int()), z.array(z.array(int()))], {
   error: "a string, a list of strings, a list of token ids (integers) or a list of token-id lists",
@@ -21,3 +21,4 @@ export const CompletionRequestSchema = z.object({
   add_special_tokens: z.boolean().nullish(),
 });
 export type CompletionRequest = z.output<typeof CompletionRequestSchema>;
+export type CompletionCreateParams = z.input<typeof CompletionRequestSchema>;
