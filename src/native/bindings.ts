@@ -17,6 +17,9 @@ export type MemoryPtr = bigint & { readonly __memory: never };
 export type SamplerPtr = bigint & { readonly __sampler: never };
 export type ThreadpoolPtr = bigint & { readonly __threadpool: never };
 
+/** `llama_tokenize`'s arguments: vocab, UTF-8 text and its length, output buffer and its size, add_special, parse_special. */
+type TokenizeArgs = [v: VocabPtr, text: Uint8Array, len: number, out: Int32Array, max: number, addSpecial: boolean, parseSpecial: boolean];
+
 export interface ModelParams {
   n_gpu_layers: number;
   split_mode: number;
@@ -300,28 +303,10 @@ function bind(device: DeviceKind) {
     vocabGetAttr: f("int32_t llama_vocab_get_attr(const llama_vocab *vocab, int32_t token)") as (v: VocabPtr, t: number) => number,
     vocabGetAddBos: f("bool llama_vocab_get_add_bos(const llama_vocab *vocab)") as (v: VocabPtr) => boolean,
     vocabGetAddEos: f("bool llama_vocab_get_add_eos(const llama_vocab *vocab)") as (v: VocabPtr) => boolean,
-    tokenize: tokenizeFn as (
-      v: VocabPtr,
-      text: Uint8Array,
-      len: number,
-      out: Int32Array,
-      max: number,
-      addSpecial: boolean,
-      parseSpecial: boolean,
-    ) => number,
+    tokenize: tokenizeFn as (...args: TokenizeArgs) => number,
     /** `llama_tokenize` on koffi's worker thread (for texts llama.cpp may take seconds over). */
-    tokenizeAsync: (
-      v: VocabPtr,
-      text: Uint8Array,
-      len: number,
-      out: Int32Array,
-      max: number,
-      addSpecial: boolean,
-      parseSpecial: boolean,
-    ): Promise<number> =>
-      new Promise((resolve, reject) =>
-        tokenizeFn.async(v, text, len, out, max, addSpecial, parseSpecial, (err: unknown, n: number) => (err ? reject(err) : resolve(n))),
-      ),
+    tokenizeAsync: (...args: TokenizeArgs): Promise<number> =>
+      new Promise((resolve, reject) => tokenizeFn.async(...args, (err: unknown, n: number) => (err ? reject(err) : resolve(n)))),
     tokenToPiece: f(
       "int32_t llama_token_to_piece(const llama_vocab *vocab, int32_t token, _Out_ uint8_t *buf, " +
         "int32_t length, int32_t lstrip, bool special)",
