@@ -2,6 +2,7 @@
 import sharp, { type Sharp } from "sharp";
 import { describe, expect, it } from "vitest";
 import { compositeOnWhite, decodeImage, sniffImageFormat } from "./decode.js";
+import { rejection } from "../../test/fixtures/rejection.js";
 import { MediaError } from "./errors.js";
 
 const LIMITS = { maxPixels: 25_000_000 };
@@ -44,15 +45,7 @@ function pngHeaderOnly(w: number, h: number): Buffer {
   ]);
 }
 
-async function refusal(p: Promise<unknown>): Promise<MediaError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(MediaError);
-    return err as MediaError;
-  }
-  throw new Error("expected a MediaError");
-}
+const refusal = (p: Promise<unknown>) => rejection(p, MediaError);
 
 describe("decodeImage", () => {
   it("decodes PNG and lossless WebP to the exact stored RGB", async () => {

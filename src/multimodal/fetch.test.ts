@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AddressPolicy, parseCidr, parseIP } from "./address-policy.js";
+import { rejection } from "../../test/fixtures/rejection.js";
 import { MediaError } from "./errors.js";
 import { decodeDataUrl, fetchImageBytes, type MediaFetchPolicy } from "./fetch.js";
 
@@ -76,15 +77,7 @@ function policy(over: Partial<MediaFetchPolicy> & { networks?: string[] } = {}):
   };
 }
 
-async function refusal(p: Promise<unknown>): Promise<MediaError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(MediaError);
-    return err as MediaError;
-  }
-  throw new Error("expected a MediaError");
-}
+const refusal = (p: Promise<unknown>) => rejection(p, MediaError);
 
 describe("fetchImageBytes over http", () => {
   it("fetches from 127.0.0.1 when the test allows it explicitly", async () => {

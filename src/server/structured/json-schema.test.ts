@@ -1,7 +1,7 @@
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { describe, expect, it } from "vitest";
 import { InvalidRequestError } from "../../common/errors.js";
-import { GrammarBuilder } from "./gbnf.js";
+import { GrammarBuilder, type Node } from "./gbnf.js";
 import { integerRange } from "./int-range.js";
 import { SchemaConverter } from "./json-schema.js";
 import { jsonDumps, pythonLiteral } from "./literals.js";
@@ -12,7 +12,11 @@ const ajv = new Ajv2020({ strict: false });
 function compile(schema: unknown, dialect: "json" | "python" = "json") {
   const b = new GrammarBuilder();
   const conv = new SchemaConverter(b, schema, dialect, "schema");
-  const root = conv.value(schema, "schema");
+  return built(b, conv, conv.value(schema, "schema"));
+}
+
+/** The converter's issues, the grammar as a RegExp (null when it has issues or recurses) and as GBNF. */
+function built(b: GrammarBuilder, conv: SchemaConverter, root: Node) {
   let re: RegExp | null = null;
   try {
     if (conv.issues.length === 0) re = b.toRegExp(root);
@@ -247,14 +251,7 @@ describe("python dialect (tool arguments)", () => {
   const kwargs = (schema: unknown) => {
     const b = new GrammarBuilder();
     const conv = new SchemaConverter(b, schema, "python", "tools[0].function.parameters");
-    const root = conv.kwargs(schema, "tools[0].function.parameters");
-    let re: RegExp | null = null;
-    try {
-      if (conv.issues.length === 0) re = b.toRegExp(root);
-    } catch (err) {
-      if (!/recursive/.test(String(err))) throw err;
-    }
-    return { issues: conv.issues, re, gbnf: b.toGbnf(root) };
+    return built(b, conv, conv.kwargs(schema, "tools[0].function.parameters"));
   };
 
   it("keyword arguments with Python literals, optional ones skippable, in schema order", () => {
