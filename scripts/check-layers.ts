@@ -3,18 +3,24 @@
  *
  *   cli → everything          server → engine (client, types, sampling), model, config, multimodal, common
  *   engine → native (runner/ only), model, common     model → native, common
- *   config → engine (types, config), common            native, common → nothing of ours
+ *   config → engine (types, config), common            native, common → nothing of ours but config/env.ts
  *   planner → model, common (pure functions, no I/O)
  *   multimodal → engine (types only), common (image fetch, decode, Llama 4 tiling and prompt tokens)
  *   bench → common (a load generator that speaks HTTP only: no engine, model or native code)
  *   compile → model, storage, native (quantize, version), common      storage → common
  *
- * Run: npx tsx scripts/check-layers.ts (part of `npm test`). Exits 1 and lists every violation.
+ * The environment: `config/env.ts` is the one registry of environment variables and a leaf (it imports
+ * nothing of ours); every layer may import it, and no other module of `config/` unless the table says
+ * so. `process.env` appears in no other non-test file of src/ (comments included, so that
+ * `grep -rn process.env src` finds the registry only).
+ *
+ * Run: npx tsx scripts/check-layers.ts [SRC_DIR] (part of `npm test`; SRC_DIR defaults to src/, tests
+ * pass a tree of their own). Exits 1 and lists every violation.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 
-const SRC = resolve(import.meta.dirname, "../src");
+const SRC = resolve(process.argv[2] ?? resolve(import.meta.dirname, "../src"));
 const allowed: Record<string, string[]> = {
   cli: ["*"],
   server: ["engine", "model", "config", "common", "server", "multimodal"],
@@ -29,6 +35,11 @@ const allowed: Record<string, string[]> = {
   native: ["native"],
   common: ["common"],
 };
+/** The environment registry: importable from every layer, itself importing nothing of ours. */
+const ENV_REGISTRY = "config/env.ts";
+/** `process.env`, `process["env"]`, `const { env } = process`. */
+const PROCESS_ENV = /\bprocess\s*(?:\.\s*env\b|\[\s*["'`]env["'`]\s*\])|\{[^}]*\benv\b[^}]*\}\s*=\s*process\b/;
+
 /** Inside engine/, only the runner talks to llama.cpp (and the child-process entry installs its log). */
 const nativeInEngine = [/^engine\/runner\/llama-/, /^engine\/client\/(engine-process|in-process-client)\.ts$/];
 
@@ -50,10 +61,19 @@ for (const file of files(SRC)) {
     continue;
   }
   const text = readFileSync(file, "utf8");
+  if (rel !== ENV_REGISTRY) {
+    const line = text.split("\n").findIndex((l) => PROCESS_ENV.test(l));
+    if (line >= 0) problems.push(`${rel}:${line + 1}: reads process.env (declare the variable in src/${ENV_REGISTRY} and read it there)`);
+  }
   for (const m of text.matchAll(/^\s*(?:import|export)\b[^;]*?from\s+["'](\.[^"']+)["']/gm)) {
     const target = relative(SRC, resolve(dirname(file), m[1]!));
     const targetLayer = target.split("/")[0]!;
     if (target.startsWith("..")) continue;
+    if (rel === ENV_REGISTRY) {
+      problems.push(`${rel}: imports ${target} (the environment registry is a leaf: it imports nothing of ours)`);
+      continue;
+    }
+    if (target.replace(/\.js$/, ".ts") === ENV_REGISTRY) continue;
     if (!rules.includes("*") && !rules.includes(targetLayer))
       problems.push(`${rel}: imports ${target} (${layer} may not import ${targetLayer})`);
     if (layer === "engine" && targetLayer === "native" && !nativeInEngine.some((re) => re.test(rel))) {

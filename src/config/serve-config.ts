@@ -7,7 +7,7 @@
  */
 import { isIP } from "node:net";
 import { LOAD_MODES, type LoadMode } from "../engine/types.js";
-import { flagEnvName, readApiKeyEnv, readEnv, readFlagEnv } from "./env.js";
+import { type EnvName, flagEnvName, readEnv, readFlagEnv } from "./env.js";
 
 export type Device = "cpu" | "cuda" | "vulkan";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -90,8 +90,13 @@ export class ConfigError extends Error {
 type Kind = "string" | "int" | "bool" | "list" | "choice" | "mm-limit";
 
 export interface ServeOption {
-  /** kebab-case flag without dashes; its env var is HERD_<UPPER_SNAKE>. */
+  /** kebab-case flag without dashes. */
   readonly flag: string;
+  /**
+   * The variables read, in order, when the flag is not given: declared ones (`config/env.ts`). Default:
+   * the flag's own `HERD_<UPPER_SNAKE>`, declared by this table.
+   */
+  readonly env?: readonly EnvName[];
   readonly key: keyof ServeConfig;
   readonly kind: Kind;
   readonly description: string;
@@ -133,7 +138,8 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     flag: "api-key",
     key: "apiKey",
     kind: "string",
-    description: "require `Authorization: Bearer <key>` on every route but /health and /ready (VLLM_API_KEY is also read)",
+    env: ["HERD_API_KEY", "VLLM_API_KEY"],
+    description: "require `Authorization: Bearer <key>` on every route but /health and /ready",
   },
   {
     flag: "allowed-origins",
@@ -303,7 +309,8 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     key: "mediaFetchTimeoutMs",
     kind: "int",
     min: 1,
-    description: "seconds to fetch one image URL, redirects included (VLLM_IMAGE_FETCH_TIMEOUT is also read)",
+    env: ["HERD_MEDIA_FETCH_TIMEOUT", "VLLM_IMAGE_FETCH_TIMEOUT"],
+    description: "seconds to fetch one image URL, redirects included",
     defaultText: "5",
   },
   {
@@ -367,8 +374,15 @@ export function parseMmLimit(raw: string): number | null {
 /** Raw option values as commander gives them (strings, booleans, undefined when not given). */
 export type RawServeOptions = Partial<Record<keyof ServeConfig, string | boolean | undefined>>;
 
+/** The variables a serve option reads when its flag is not given. */
+export function optionEnvNames(opt: ServeOption): readonly string[] {
+  return opt.env ?? [flagEnvName(opt.flag)];
+}
+
 function fail(opt: ServeOption, raw: string | boolean, expected: string): never {
-  throw new ConfigError(`--${opt.flag} (or ${flagEnvName(opt.flag)}) must be ${expected} (got ${JSON.stringify(raw)})`, opt.flag);
+  const env = optionEnvNames(opt);
+  const via = env.length > 0 ? ` (or ${env.join(", ")})` : "";
+  throw new ConfigError(`--${opt.flag}${via} must be ${expected} (got ${JSON.stringify(raw)})`, opt.flag);
 }
 
 function parseValue(opt: ServeOption, raw: string | boolean): unknown {
@@ -463,10 +477,7 @@ export function resolveServeConfig(flags: RawServeOptions = {}, opts: { useEnv?:
   for (const opt of SERVE_OPTIONS) {
     let raw: string | boolean | undefined = flags[opt.key];
     if (raw === undefined && useEnv) {
-      raw = readFlagEnv(opt.flag);
-      if (raw === undefined && opt.key === "apiKey") raw = readApiKeyEnv();
-      if (raw === undefined && opt.key === "logLevel") raw = readEnv("HERD_LOG_LEVEL");
-      if (raw === undefined && opt.key === "mediaFetchTimeoutMs") raw = readEnv("VLLM_IMAGE_FETCH_TIMEOUT");
+      raw = opt.env ? opt.env.map((name) => readEnv(name)).find((v) => v !== undefined) : readFlagEnv(opt.flag);
     }
     if (raw === undefined) continue;
     let value = parseValue(opt, raw);

@@ -25,6 +25,7 @@ import {
   type ListObjectsV2CommandOutput,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import { setEnvDefault } from "../config/env.js";
 import { BlobNotFoundError, checkKey, StorageError, type BlobInfo, type BlobStore, type ByteRange, type PutOptions } from "./blob-store.js";
 
 export type S3ChecksumMode = "when_required" | "when_supported";
@@ -59,7 +60,7 @@ export class S3BlobStore implements BlobStore {
 
   constructor(opts: S3StoreOptions) {
     // The SDK version is pinned; its notice that *future* releases need Node 22 is noise here.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+    setEnvDefault("AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED", "true");
     this.#opts = opts;
     this.bucket = opts.bucket;
     this.prefix = (opts.prefix ?? "").replace(/^\/+|\/+$/g, "");

@@ -13,6 +13,7 @@
  * environment, else the AWS SDK's usual chain (`AWS_PROFILE`, web identity, instance/pod roles).
  * @module
  */
+import { type EnvSource, getEnv } from "../config/env.js";
 import { StorageError, type BlobStore } from "./blob-store.js";
 import { FsBlobStore } from "./fs-store.js";
 import { S3_CHECKSUM_MODES, S3BlobStore, type S3ChecksumMode, type S3StoreOptions } from "./s3-store.js";
@@ -26,34 +27,21 @@ export interface S3Flags {
 
 export type S3Settings = Omit<S3StoreOptions, "bucket" | "prefix">;
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-function parseBool(v: string, name: string): boolean {
-  if (/^(1|true|yes|on)$/i.test(v)) return true;
-  if (/^(0|false|no|off)$/i.test(v)) return false;
-  throw new StorageError(`${name} must be true or false (got ${JSON.stringify(v)})`);
-}
-
 /** S3 client settings from flags, then `env`, then defaults (table above). */
-export function resolveS3Settings(flags: S3Flags = {}, env: Env = {}): S3Settings {
-  const endpoint = flags.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
-  const region = flags.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1";
-  const pathStyleEnv = env.HERD_S3_FORCE_PATH_STYLE;
-  const forcePathStyle =
-    flags.forcePathStyle ?? (pathStyleEnv ? parseBool(pathStyleEnv, "HERD_S3_FORCE_PATH_STYLE") : endpoint !== undefined);
-  const checksum = flags.checksum ?? env.HERD_S3_CHECKSUM ?? (endpoint ? "when_required" : "when_supported");
+export function resolveS3Settings(flags: S3Flags = {}, env: EnvSource = {}): S3Settings {
+  const endpoint = flags.endpoint ?? getEnv("AWS_ENDPOINT_URL_S3", env) ?? getEnv("AWS_ENDPOINT_URL", env);
+  const region = flags.region ?? getEnv("AWS_REGION", env) ?? getEnv("AWS_DEFAULT_REGION", env) ?? "us-east-1";
+  const forcePathStyle = flags.forcePathStyle ?? getEnv("HERD_S3_FORCE_PATH_STYLE", env) ?? endpoint !== undefined;
+  const checksum = flags.checksum ?? getEnv("HERD_S3_CHECKSUM", env) ?? (endpoint ? "when_required" : "when_supported");
   if (!(S3_CHECKSUM_MODES as readonly string[]).includes(checksum)) {
     throw new StorageError(`S3 checksum mode must be one of ${S3_CHECKSUM_MODES.join(", ")} (got ${JSON.stringify(checksum)})`);
   }
-  // Keys in `env` are used as given (the SDK's own chain reads only process.env).
+  // Keys from `env` are passed to the SDK explicitly: its own provider chain reads only the process environment.
+  const accessKeyId = getEnv("AWS_ACCESS_KEY_ID", env);
+  const secretAccessKey = getEnv("AWS_SECRET_ACCESS_KEY", env);
+  const sessionToken = getEnv("AWS_SESSION_TOKEN", env);
   const credentials =
-    env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
-      ? {
-          accessKeyId: env.AWS_ACCESS_KEY_ID,
-          secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
-          ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
-        }
-      : undefined;
+    accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) } : undefined;
   return {
     ...(endpoint ? { endpoint } : {}),
     region,

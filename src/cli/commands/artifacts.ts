@@ -9,6 +9,7 @@ import { type Command, Option } from "commander";
 import { resolve } from "node:path";
 import { defaultArtifactCacheDir, pullArtifact, pushArtifact, readRemoteManifest, resolveServeModel } from "../../compile/artifacts.js";
 import { readManifest, VERIFY_MODES, verifyArtifact, type VerifyMode } from "../../compile/manifest.js";
+import { type EnvSource, getEnv, processEnv } from "../../config/env.js";
 import { createByteProgress, formatBytes } from "../../storage/progress.js";
 import { isS3Url, resolveS3Settings, type S3Settings } from "../../storage/store-url.js";
 import { S3_CHECKSUM_MODES } from "../../storage/s3-store.js";
@@ -40,7 +41,7 @@ export function addS3Options(cmd: Command): Command {
     .option("--no-progress", "no progress bar");
 }
 
-export function s3SettingsFrom(opts: S3CliOptions, env: NodeJS.ProcessEnv = process.env): S3Settings {
+export function s3SettingsFrom(opts: S3CliOptions, env: EnvSource = processEnv()): S3Settings {
   const base = resolveS3Settings(
     { endpoint: opts.s3Endpoint, region: opts.s3Region, forcePathStyle: opts.s3ForcePathStyle, checksum: opts.s3Checksum },
     env,
@@ -138,17 +139,17 @@ export function addServeModelOptions(cmd: Command): Command {
 export async function withServeModel<T extends { readonly model: string | null }>(
   config: T,
   flags: object,
-  env: NodeJS.ProcessEnv = process.env,
+  env: EnvSource = processEnv(),
 ): Promise<T & { readonly mmproj?: string }> {
   if (config.model === null) return config;
   const opts = flags as S3CliOptions & { verify?: string; artifacts?: string; artifactCache?: string };
-  const verify = (opts.verify ?? env.HERD_VERIFY ?? "full") as VerifyMode;
+  const verify = (opts.verify ?? getEnv("HERD_VERIFY", env) ?? "full") as VerifyMode;
   if (!VERIFY_MODES.includes(verify)) throw new Error(`--verify must be one of ${VERIFY_MODES.join(", ")} (got ${verify})`);
   let bar: ReturnType<typeof createByteProgress> | null = null;
   const m = await resolveServeModel(config.model, {
     verify,
-    artifacts: opts.artifacts ?? env.HERD_ARTIFACTS,
-    cacheDir: opts.artifactCache ?? env.HERD_ARTIFACT_CACHE ?? defaultArtifactCacheDir(),
+    artifacts: opts.artifacts ?? getEnv("HERD_ARTIFACTS", env),
+    cacheDir: opts.artifactCache ?? getEnv("HERD_ARTIFACT_CACHE", env) ?? defaultArtifactCacheDir(),
     s3: s3SettingsFrom(opts, env),
     onTotal: (phase, n) => {
       bar?.stop();

@@ -5,7 +5,7 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { ConfigError, resolveServeConfig, SERVE_OPTIONS, type RawServeOptions } from "../../config/serve-config.js";
+import { ConfigError, optionEnvNames, resolveServeConfig, SERVE_OPTIONS, type RawServeOptions } from "../../config/serve-config.js";
 import { startServer } from "../../server/server.js";
 import { addServeModelOptions, withServeModel } from "./artifacts.js";
 
@@ -19,8 +19,8 @@ export function register(program: Command): void {
     .description("serve a GGUF model (default: the embedded random-weight Llama 4) behind an OpenAI-compatible API")
     .argument("[model]", "GGUF file to serve (same as --model)");
   for (const opt of SERVE_OPTIONS) {
-    const env = `env HERD_${opt.flag.replace(/-/g, "_").toUpperCase()}`;
-    const help = `${opt.description}${opt.defaultText ? ` (default: ${opt.defaultText})` : ""} [${env}]`;
+    const env = optionEnvNames(opt);
+    const help = `${opt.description}${opt.defaultText ? ` (default: ${opt.defaultText})` : ""}${env.length > 0 ? ` [env ${env.join(", ")}]` : ""}`;
     if (opt.kind === "bool") {
       cmd.addOption(new Option(`--${opt.flag}`, help));
       if (opt.key === "enablePrefixCaching") cmd.addOption(new Option(`--no-${opt.flag}`, "disable prefix caching"));
