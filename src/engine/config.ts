@@ -20,7 +20,6 @@ export function defaultEngineConfig(model: string): EngineConfig {
     threads: Math.max(1, availableParallelism()),
     enablePrefixCaching: true,
     nGpuLayers: -1,
-    kvUnified: true,
     flashAttn: "auto",
     loadMode: "auto",
   };

@@ -186,8 +186,6 @@ export interface EngineConfig {
   maxCachedTokens?: number | undefined;
   /** GPU layers when device is not cpu (-1 = all). */
   nGpuLayers: number;
-  /** Pin the KV layout: "unified" (one buffer, prefix sharing without copies — default). */
-  kvUnified: boolean;
   /**
    * Run llama_decode on the calling thread (default true) instead of koffi's worker thread. Measured
    * here on a 0.58B Q8_0 Llama 4, 2 threads: 74–76 vs 39–42 tok/s single-stream and 141–145 vs

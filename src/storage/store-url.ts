@@ -36,7 +36,7 @@ export function resolveS3Settings(flags: S3Flags = {}, env: EnvSource = {}): S3S
   if (!(S3_CHECKSUM_MODES as readonly string[]).includes(checksum)) {
     throw new StorageError(`S3 checksum mode must be one of ${S3_CHECKSUM_MODES.join(", ")} (got ${JSON.stringify(checksum)})`);
   }
-  // Keys from `env` are passed to the SDK explicitly: its own provider chain reads only the process environment.
+  // Keys from `env` are passed to the SDK explicitly: the SDK's own provider chain reads only the real environment.
   const accessKeyId = getEnv("AWS_ACCESS_KEY_ID", env);
   const secretAccessKey = getEnv("AWS_SECRET_ACCESS_KEY", env);
   const sessionToken = getEnv("AWS_SESSION_TOKEN", env);
