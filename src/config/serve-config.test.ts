@@ -1,11 +1,24 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { DEFAULT_MAX_MODEL_LEN } from "../common/serving-defaults.js";
+import { defaultEngineConfig, ENGINE_DEFAULTS, finalizeEngineConfig } from "../engine/config.js";
+import { findInstance } from "../planner/instances.js";
+import { knownModelSpec } from "../planner/known-models.js";
+import { makePlan } from "../planner/plan.js";
 import { flagEnvName } from "./env.js";
-import { ConfigError, describeServeConfig, resolveServeConfig, SERVE_OPTIONS } from "./serve-config.js";
+import {
+  ConfigError,
+  describeServeConfig,
+  optionDefaultText,
+  resolveServeConfig,
+  SERVE_DEFAULTS,
+  SERVE_OPTIONS,
+  type ServeOption,
+} from "./serve-config.js";
 
 afterEach(() => vi.unstubAllEnvs());
 
 describe("resolveServeConfig", () => {
-  it("has the guide's defaults and leaves engine settings to the engine", () => {
+  it("has the guide's defaults, the engine's for engine settings, and leaves model-derived ones to the engine", () => {
     const c = resolveServeConfig({}, { useEnv: false });
     expect(c).toMatchObject({
       model: null,
@@ -14,10 +27,43 @@ describe("resolveServeConfig", () => {
       apiKey: null,
       allowedOrigins: [],
       maxModelLen: null,
-      maxNumSeqs: null,
+      maxNumSeqs: ENGINE_DEFAULTS.maxNumSeqs,
+      maxNumBatchedTokens: ENGINE_DEFAULTS.maxNumBatchedTokens,
+      device: "cpu",
+      loadMode: "auto",
       shutdownTimeoutMs: 30_000,
     });
+    expect(c).toEqual(SERVE_DEFAULTS);
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it("derives --help defaults from SERVE_DEFAULTS", () => {
+    const opt = (flag: string) => SERVE_OPTIONS.find((o) => o.flag === flag) as ServeOption;
+    expect(optionDefaultText(opt("port"))).toBe("8000");
+    expect(optionDefaultText(opt("max-num-seqs"))).toBe(String(ENGINE_DEFAULTS.maxNumSeqs));
+    expect(optionDefaultText(opt("enable-prefix-caching"))).toBe("true");
+    expect(optionDefaultText(opt("shutdown-timeout"))).toBe("30");
+    expect(optionDefaultText(opt("max-request-body-bytes"))).toBe("8388608 (8 MiB)");
+    expect(optionDefaultText(opt("limit-mm-per-prompt"))).toBe("image=5");
+    expect(optionDefaultText(opt("max-model-len"))).toContain(String(DEFAULT_MAX_MODEL_LEN));
+    expect(optionDefaultText(opt("api-key"))).toBeUndefined();
+    // A defaultText only explains defaults that are not plain values.
+    for (const o of SERVE_OPTIONS.filter((o) => o.defaultText !== undefined)) {
+      const v = SERVE_DEFAULTS[o.key];
+      expect(v === null || (Array.isArray(v) && v.length === 0) || o.key === "loadMode", o.flag).toBe(true);
+    }
+  });
+
+  it("herd plan and herd serve default to the same context length and sequence count", () => {
+    const model = knownModelSpec("scout")!;
+    const plan = makePlan({ model, instance: findInstance("p5.48xlarge")! });
+    const engine = finalizeEngineConfig(defaultEngineConfig("scout"), model.maxPositionEmbeddings);
+    expect(plan.maxModelLen).toBe(DEFAULT_MAX_MODEL_LEN);
+    expect(engine.maxModelLen).toBe(plan.maxModelLen);
+    expect(resolveServeConfig({}, { useEnv: false }).maxNumSeqs).toBe(plan.maxNumSeqs);
+    // Capped at the model's own context by both.
+    expect(finalizeEngineConfig(defaultEngineConfig("small"), 2048).maxModelLen).toBe(2048);
+    expect(makePlan({ model: { ...model, maxPositionEmbeddings: 2048 }, instance: findInstance("p5.48xlarge")! }).maxModelLen).toBe(2048);
   });
 
   it("flags win over HERD_* env vars, which win over defaults", () => {

@@ -1,11 +1,14 @@
 /**
  * `herd serve` configuration: one table of options (flag name = vLLM's where vLLM has one), resolved
- * from command-line flags, then `HERD_*` environment variables, then defaults, into a frozen
- * `ServeConfig`. The CLI registers its flags from the same table, so flags, env vars and config keys
- * cannot drift apart.
+ * from command-line flags, then `HERD_*` environment variables, then `SERVE_DEFAULTS`, into a frozen
+ * `ServeConfig`. The CLI registers its flags from the same table and shows the same defaults in
+ * --help, so flags, env vars, config keys and defaults cannot drift apart. Engine settings default to
+ * the engine's own (`ENGINE_DEFAULTS`, `DEFAULT_MAX_MODEL_LEN`).
  * @module
  */
 import { isIP } from "node:net";
+import { DEFAULT_MAX_MODEL_LEN } from "../common/serving-defaults.js";
+import { DEFAULT_KV_CACHE_CAP, ENGINE_DEFAULTS } from "../engine/config.js";
 import { LOAD_MODES, type LoadMode } from "../engine/types.js";
 import { type EnvName, flagEnvName, readEnv, readFlagEnv } from "./env.js";
 
@@ -25,19 +28,20 @@ export interface ServeConfig {
   readonly apiKey: string | null;
   /** CORS origins; empty = CORS off. `*` allows any origin. */
   readonly allowedOrigins: readonly string[];
-  /** Engine settings; null = the engine's default (`defaultEngineConfig` / `finalizeEngineConfig`). */
+  /** Engine settings. null = derived by the engine from the model (`finalizeEngineConfig`). */
   readonly maxModelLen: number | null;
-  readonly maxNumSeqs: number | null;
-  readonly maxNumBatchedTokens: number | null;
+  readonly maxNumSeqs: number;
+  readonly maxNumBatchedTokens: number;
   /** Total KV cells; null = derived from max-model-len × max-num-seqs by the engine. */
   readonly kvCacheTokens: number | null;
-  readonly maxWaiting: number | null;
+  readonly maxWaiting: number;
+  /** null = all cores. */
   readonly threads: number | null;
-  readonly device: Device | null;
-  readonly nGpuLayers: number | null;
-  /** How llama.cpp loads the weights (llama-server's --load-mode); null = auto. */
-  readonly loadMode: LoadMode | null;
-  readonly enablePrefixCaching: boolean | null;
+  readonly device: Device;
+  readonly nGpuLayers: number;
+  /** How llama.cpp loads the weights (llama-server's --load-mode). */
+  readonly loadMode: LoadMode;
+  readonly enablePrefixCaching: boolean;
   /** Cap on KV cells held by finished requests' cached prefixes while others decode; null = auto. */
   readonly maxCachedTokens: number | null;
   /** Upper bound of `top_logprobs` / completions `logprobs` (vLLM's max_logprobs). */
@@ -101,10 +105,17 @@ export interface ServeOption {
   readonly kind: Kind;
   readonly description: string;
   readonly choices?: readonly string[];
-  /** Shown in --help; the actual default is applied by `resolveServeConfig`. */
+  /**
+   * What the default means, for --help, where it is not a plain value (null, empty, computed). Otherwise
+   * --help shows the value in `SERVE_DEFAULTS` (`optionDefaultText`).
+   */
   readonly defaultText?: string;
   /** Lower bound of an int option. */
   readonly min?: number;
+  /** The flag is in seconds, the config key in milliseconds. */
+  readonly seconds?: true;
+  /** A byte count: --help adds it in MiB. */
+  readonly bytes?: true;
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
@@ -132,8 +143,8 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     description: "model name(s) the API answers to (comma-separated); the first is reported",
     defaultText: "the model file name",
   },
-  { flag: "host", key: "host", kind: "string", description: "interface to listen on", defaultText: "0.0.0.0" },
-  { flag: "port", key: "port", kind: "int", min: 0, description: "port to listen on (0 = any free port)", defaultText: "8000" },
+  { flag: "host", key: "host", kind: "string", description: "interface to listen on" },
+  { flag: "port", key: "port", kind: "int", min: 0, description: "port to listen on (0 = any free port)" },
   {
     flag: "api-key",
     key: "apiKey",
@@ -154,7 +165,7 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 16,
     description: "maximum tokens (prompt + output) per sequence",
-    defaultText: "the model's training context, capped at 8192",
+    defaultText: `the model's training context, capped at ${DEFAULT_MAX_MODEL_LEN}`,
   },
   {
     flag: "max-num-seqs",
@@ -162,7 +173,6 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 1,
     description: "maximum concurrently running sequences",
-    defaultText: "16",
   },
   {
     flag: "max-num-batched-tokens",
@@ -170,7 +180,6 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 1,
     description: "token budget of one engine step",
-    defaultText: "512",
   },
   {
     flag: "kv-cache-tokens",
@@ -178,7 +187,7 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 16,
     description: "total KV cache cells",
-    defaultText: "max-model-len × max-num-seqs, capped at max(max-model-len, 32768)",
+    defaultText: `max-model-len × max-num-seqs, capped at max(max-model-len, ${DEFAULT_KV_CACHE_CAP})`,
   },
   {
     flag: "max-waiting",
@@ -186,17 +195,15 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 0,
     description: "queued requests beyond which new ones get 429",
-    defaultText: "1024",
   },
   { flag: "threads", key: "threads", kind: "int", min: 1, description: "CPU threads for llama.cpp", defaultText: "all cores" },
-  { flag: "device", key: "device", kind: "choice", choices: DEVICES, description: "compute device", defaultText: "cpu" },
+  { flag: "device", key: "device", kind: "choice", choices: DEVICES, description: "compute device" },
   {
     flag: "n-gpu-layers",
     key: "nGpuLayers",
     kind: "int",
     min: -1,
     description: "layers to offload when --device is not cpu (-1 = all)",
-    defaultText: "-1",
   },
   {
     flag: "load-mode",
@@ -205,14 +212,13 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     choices: LOAD_MODES,
     description:
       "how the weights are loaded (llama-server's --load-mode): none reads them into the engine's memory, on transparent huge pages; mmap maps the file (shared page cache, quicker start); mlock, mmap+mlock and dio as in llama.cpp",
-    defaultText: "auto: none on the CPU, llama.cpp's choice (mmap) on a GPU",
+    defaultText: `${ENGINE_DEFAULTS.loadMode}: none on the CPU, llama.cpp's choice (mmap) on a GPU`,
   },
   {
     flag: "enable-prefix-caching",
     key: "enablePrefixCaching",
     kind: "bool",
     description: "reuse KV of shared prompt prefixes (--no-enable-prefix-caching to disable)",
-    defaultText: "true",
   },
   {
     flag: "max-cached-tokens",
@@ -229,16 +235,14 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 0,
     description: "upper bound of top_logprobs / logprobs",
-    defaultText: "20",
   },
-  { flag: "max-n", key: "maxN", kind: "int", min: 1, description: "upper bound of n", defaultText: "16" },
+  { flag: "max-n", key: "maxN", kind: "int", min: 1, description: "upper bound of n" },
   {
     flag: "max-stop-strings",
     key: "maxStopStrings",
     kind: "int",
     min: 1,
     description: "upper bound of stop strings per request",
-    defaultText: "16",
   },
   {
     flag: "stream-interval",
@@ -247,54 +251,50 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     min: 1,
     description:
       "engine steps per SSE write: 1 sends every token at once; larger values batch tokens (the first token and the last are never held back), trading smoothness for less per-token overhead",
-    defaultText: "1",
   },
   {
     flag: "max-request-body-bytes",
     key: "maxRequestBodyBytes",
     kind: "int",
+    bytes: true,
     min: 1024,
     description: "request bodies above this get 413",
-    defaultText: "8388608 (8 MiB)",
   },
   {
     flag: "disable-log-requests",
     key: "disableLogRequests",
     kind: "bool",
     description: "do not log one line per request",
-    defaultText: "false",
   },
-  { flag: "log-level", key: "logLevel", kind: "choice", choices: LOG_LEVELS, description: "log level", defaultText: "info" },
+  { flag: "log-level", key: "logLevel", kind: "choice", choices: LOG_LEVELS, description: "log level" },
   {
     flag: "shutdown-timeout",
     key: "shutdownTimeoutMs",
     kind: "int",
+    seconds: true,
     min: 0,
     description: "seconds in-flight requests get to finish after SIGTERM",
-    defaultText: "30",
   },
   {
     flag: "in-process-engine",
     key: "inProcessEngine",
     kind: "bool",
     description: "run the engine in the server process (no crash isolation; for debugging)",
-    defaultText: "false",
   },
-  { flag: "skip-warmup", key: "skipWarmup", kind: "bool", description: "skip the 1-token warmup request at start", defaultText: "false" },
+  { flag: "skip-warmup", key: "skipWarmup", kind: "bool", description: "skip the 1-token warmup request at start" },
   {
     flag: "limit-mm-per-prompt",
     key: "limitMmPerPrompt",
     kind: "mm-limit",
     description: 'images per request, vLLM\'s syntax: image=5 or {"image":5} (0 = no image input)',
-    defaultText: "image=5",
   },
   {
     flag: "max-image-bytes",
     key: "maxImageBytes",
     kind: "int",
+    bytes: true,
     min: 1,
     description: "largest image file accepted (data URL, download or file)",
-    defaultText: "20971520 (20 MiB)",
   },
   {
     flag: "max-image-pixels",
@@ -302,16 +302,15 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 1,
     description: "largest width × height accepted, checked before decoding (decompression bombs)",
-    defaultText: "25000000",
   },
   {
     flag: "media-fetch-timeout",
     key: "mediaFetchTimeoutMs",
     kind: "int",
+    seconds: true,
     min: 1,
     env: ["HERD_MEDIA_FETCH_TIMEOUT", "VLLM_IMAGE_FETCH_TIMEOUT"],
     description: "seconds to fetch one image URL, redirects included",
-    defaultText: "5",
   },
   {
     flag: "media-max-redirects",
@@ -319,7 +318,6 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 0,
     description: "redirects followed when fetching an image (each hop re-checked; 0 = none)",
-    defaultText: "5",
   },
   {
     flag: "allowed-media-domains",
@@ -343,6 +341,58 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     defaultText: "file URLs refused",
   },
 ];
+
+/** What `herd serve` does when neither a flag nor its variable says otherwise; --help shows these. */
+export const SERVE_DEFAULTS: ServeConfig = Object.freeze({
+  model: null,
+  mmproj: null,
+  servedModelNames: [],
+  host: "0.0.0.0",
+  port: 8000,
+  apiKey: null,
+  allowedOrigins: [],
+  maxModelLen: null,
+  maxNumSeqs: ENGINE_DEFAULTS.maxNumSeqs,
+  maxNumBatchedTokens: ENGINE_DEFAULTS.maxNumBatchedTokens,
+  kvCacheTokens: null,
+  maxWaiting: ENGINE_DEFAULTS.maxWaiting,
+  threads: null,
+  device: ENGINE_DEFAULTS.device,
+  nGpuLayers: ENGINE_DEFAULTS.nGpuLayers,
+  loadMode: ENGINE_DEFAULTS.loadMode,
+  enablePrefixCaching: ENGINE_DEFAULTS.enablePrefixCaching,
+  maxCachedTokens: null,
+  maxLogprobs: 20,
+  maxN: 16,
+  maxStopStrings: 16,
+  streamInterval: 1,
+  maxRequestBodyBytes: 8 * 1024 * 1024,
+  disableLogRequests: false,
+  logLevel: "info",
+  shutdownTimeoutMs: 30_000,
+  inProcessEngine: false,
+  skipWarmup: false,
+  limitMmPerPrompt: 5,
+  maxImageBytes: 20 * 1024 * 1024,
+  maxImagePixels: 25_000_000,
+  mediaFetchTimeoutMs: 5000,
+  mediaMaxRedirects: 5,
+  allowedMediaDomains: [],
+  allowedMediaNetworks: [],
+  allowedLocalMediaPath: null,
+});
+
+/** The default --help shows for `opt`: its `defaultText`, else its value in `SERVE_DEFAULTS`; undefined = none. */
+export function optionDefaultText(opt: ServeOption): string | undefined {
+  if (opt.defaultText !== undefined) return opt.defaultText;
+  const value = SERVE_DEFAULTS[opt.key];
+  if (value === null || (Array.isArray(value) && value.length === 0)) return undefined;
+  if (typeof value !== "number") return String(value);
+  if (opt.seconds) return String(value / 1000);
+  if (opt.bytes) return `${value} (${value / (1024 * 1024)} MiB)`;
+  if (opt.kind === "mm-limit") return `image=${value}`;
+  return String(value);
+}
 
 /** vLLM's `--limit-mm-per-prompt`: `image=5`, `image=5,video=0` or `{"image": 5}` → the image limit. */
 export function parseMmLimit(raw: string): number | null {
@@ -426,54 +476,13 @@ function parseValue(opt: ServeOption, raw: string | boolean): unknown {
   }
 }
 
-function defaults(): ServeConfig {
-  return {
-    model: null,
-    mmproj: null,
-    servedModelNames: [],
-    host: "0.0.0.0",
-    port: 8000,
-    apiKey: null,
-    allowedOrigins: [],
-    maxModelLen: null,
-    maxNumSeqs: null,
-    maxNumBatchedTokens: null,
-    kvCacheTokens: null,
-    maxWaiting: null,
-    threads: null,
-    device: null,
-    nGpuLayers: null,
-    loadMode: null,
-    enablePrefixCaching: null,
-    maxCachedTokens: null,
-    maxLogprobs: 20,
-    maxN: 16,
-    maxStopStrings: 16,
-    streamInterval: 1,
-    maxRequestBodyBytes: 8 * 1024 * 1024,
-    disableLogRequests: false,
-    logLevel: "info",
-    shutdownTimeoutMs: 30_000,
-    inProcessEngine: false,
-    skipWarmup: false,
-    limitMmPerPrompt: 5,
-    maxImageBytes: 20 * 1024 * 1024,
-    maxImagePixels: 25_000_000,
-    mediaFetchTimeoutMs: 5000,
-    mediaMaxRedirects: 5,
-    allowedMediaDomains: [],
-    allowedMediaNetworks: [],
-    allowedLocalMediaPath: null,
-  };
-}
-
 /**
  * Flags win over `HERD_*` env vars, which win over defaults. Throws ConfigError (naming the flag) on a
  * malformed value.
  */
 export function resolveServeConfig(flags: RawServeOptions = {}, opts: { useEnv?: boolean } = {}): ServeConfig {
   const useEnv = opts.useEnv ?? true;
-  const out: Record<string, unknown> = { ...defaults() };
+  const out: Record<string, unknown> = { ...SERVE_DEFAULTS };
   for (const opt of SERVE_OPTIONS) {
     let raw: string | boolean | undefined = flags[opt.key];
     if (raw === undefined && useEnv) {
@@ -481,7 +490,7 @@ export function resolveServeConfig(flags: RawServeOptions = {}, opts: { useEnv?:
     }
     if (raw === undefined) continue;
     let value = parseValue(opt, raw);
-    if (opt.key === "shutdownTimeoutMs" || opt.key === "mediaFetchTimeoutMs") value = (value as number) * 1000;
+    if (opt.seconds) value = (value as number) * 1000;
     out[opt.key] = value;
   }
   const config = out as unknown as ServeConfig;

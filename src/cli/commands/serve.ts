@@ -5,7 +5,14 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { ConfigError, optionEnvNames, resolveServeConfig, SERVE_OPTIONS, type RawServeOptions } from "../../config/serve-config.js";
+import {
+  ConfigError,
+  optionDefaultText,
+  optionEnvNames,
+  resolveServeConfig,
+  SERVE_OPTIONS,
+  type RawServeOptions,
+} from "../../config/serve-config.js";
 import { startServer } from "../../server/server.js";
 import { addServeModelOptions, withServeModel } from "./artifacts.js";
 
@@ -20,7 +27,8 @@ export function register(program: Command): void {
     .argument("[model]", "GGUF file to serve (same as --model)");
   for (const opt of SERVE_OPTIONS) {
     const env = optionEnvNames(opt);
-    const help = `${opt.description}${opt.defaultText ? ` (default: ${opt.defaultText})` : ""}${env.length > 0 ? ` [env ${env.join(", ")}]` : ""}`;
+    const def = optionDefaultText(opt);
+    const help = `${opt.description}${def !== undefined ? ` (default: ${def})` : ""}${env.length > 0 ? ` [env ${env.join(", ")}]` : ""}`;
     if (opt.kind === "bool") {
       cmd.addOption(new Option(`--${opt.flag}`, help));
       if (opt.key === "enablePrefixCaching") cmd.addOption(new Option(`--no-${opt.flag}`, "disable prefix caching"));
