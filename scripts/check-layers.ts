@@ -3,7 +3,9 @@
  *
  *   cli → everything          server → engine (client, types, sampling), model, config, multimodal, common
  *   engine → native (runner/ only), model, common     model → native, common
- *   config → engine (types, config), common            native, common → nothing of ours but config/env.ts
+ *   config → engine (types, config), common, compile/manifest.ts, storage/s3-settings.ts (light
+ *            modules: serve's option table names their choices and defaults)
+ *   native, common → nothing of ours but config/env.ts
  *   planner → model, common (pure functions, no I/O)
  *   multimodal → engine (types only), common (image fetch, decode, Llama 4 tiling and prompt tokens)
  *   bench → common (a load generator that speaks HTTP only: no engine, model or native code)
@@ -26,7 +28,7 @@ const allowed: Record<string, string[]> = {
   server: ["engine", "model", "config", "common", "server", "multimodal"],
   engine: ["engine", "native", "model", "common"],
   model: ["model", "native", "common"],
-  config: ["config", "engine", "common"],
+  config: ["config", "engine", "common", "compile", "storage"],
   planner: ["planner", "model", "common"],
   multimodal: ["multimodal", "engine", "common"],
   bench: ["bench", "common"],
@@ -39,6 +41,9 @@ const allowed: Record<string, string[]> = {
 const ENV_REGISTRY = "config/env.ts";
 /** `process.env`, `process["env"]`, `const { env } = process`. */
 const PROCESS_ENV = /\bprocess\s*(?:\.\s*env\b|\[\s*["'`]env["'`]\s*\])|\{[^}]*\benv\b[^}]*\}\s*=\s*process\b/;
+
+/** config/ reaches into compile/ and storage/ only for these light modules (no AWS SDK, no llama.cpp). */
+const configReaches = [/^compile\/manifest\.[jt]s$/, /^storage\/s3-settings\.[jt]s$/];
 
 /** Inside engine/, only the runner talks to llama.cpp (and the child-process entry installs its log). */
 const nativeInEngine = [/^engine\/runner\/llama-/, /^engine\/client\/(engine-process|in-process-client)\.ts$/];
@@ -76,6 +81,9 @@ for (const file of files(SRC)) {
     if (target.replace(/\.js$/, ".ts") === ENV_REGISTRY) continue;
     if (!rules.includes("*") && !rules.includes(targetLayer))
       problems.push(`${rel}: imports ${target} (${layer} may not import ${targetLayer})`);
+    if (layer === "config" && (targetLayer === "compile" || targetLayer === "storage") && !configReaches.some((re) => re.test(target))) {
+      problems.push(`${rel}: imports ${target} (config/ may import only compile/manifest.ts and storage/s3-settings.ts there)`);
+    }
     if (layer === "engine" && targetLayer === "native" && !nativeInEngine.some((re) => re.test(rel))) {
       problems.push(`${rel}: imports ${target} (only engine/runner/llama-* may touch llama.cpp)`);
     }

@@ -60,13 +60,6 @@ export const ENV_VARS = {
     group: "artifacts",
     doc: "artifact root (folder or `s3://bucket/prefix`) bare model names are looked up in (`--artifacts` of serve and compile)",
   },
-  HERD_VERIFY: { type: "string", group: "artifacts", doc: "how much of an artifact folder serve checks before loading (`--verify`)" },
-  HERD_ARTIFACT_CACHE: {
-    type: "string",
-    group: "artifacts",
-    unset: "`~/.cache/herd/artifacts`",
-    doc: "where serve pulls s3:// artifacts to (`--artifact-cache`)",
-  },
   AWS_ENDPOINT_URL_S3: { type: "string", group: "artifacts", unset: "AWS", doc: "S3-compatible endpoint (`--s3-endpoint`)" },
   AWS_ENDPOINT_URL: { type: "string", group: "artifacts", doc: "read as `AWS_ENDPOINT_URL_S3` when that is unset" },
   AWS_REGION: { type: "string", group: "artifacts", unset: "`AWS_DEFAULT_REGION`, else `us-east-1`", doc: "S3 region (`--s3-region`)" },

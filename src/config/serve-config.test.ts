@@ -4,7 +4,8 @@ import { defaultEngineConfig, ENGINE_DEFAULTS, finalizeEngineConfig } from "../e
 import { findInstance } from "../planner/instances.js";
 import { knownModelSpec } from "../planner/known-models.js";
 import { makePlan } from "../planner/plan.js";
-import { flagEnvName } from "./env.js";
+import { resolveS3Settings } from "../storage/s3-settings.js";
+import { flagEnvName, processEnv } from "./env.js";
 import {
   ConfigError,
   describeServeConfig,
@@ -123,6 +124,47 @@ describe("resolveServeConfig", () => {
       expect((err as Error).message).toContain(`--${flag}`);
       expect((err as Error).message).toContain(flagEnvName(flag));
     }
+  });
+
+  it("takes model sources with the other options: artifacts, verification, S3 and transfer settings", () => {
+    expect(resolveServeConfig({}, { useEnv: false })).toMatchObject({
+      verify: "full",
+      artifacts: null,
+      artifactCache: null,
+      s3Endpoint: null,
+      partSize: 16,
+      concurrency: 4,
+      progress: true,
+    });
+    vi.stubEnv("HERD_VERIFY", "size");
+    vi.stubEnv("HERD_ARTIFACTS", "s3://bucket/models");
+    vi.stubEnv("HERD_ARTIFACT_CACHE", "/cache");
+    const c = resolveServeConfig({ partSize: "8", progress: false, concurrency: "2" });
+    expect(c).toMatchObject({ verify: "size", artifacts: "s3://bucket/models", artifactCache: "/cache", partSize: 8, progress: false });
+    expect(c.concurrency).toBe(2);
+    expect(() => resolveServeConfig({ concurrency: "65" }, { useEnv: false })).toThrow(/--concurrency must be an integer in 1\.\.64/);
+    expect(() => resolveServeConfig({ verify: "some" }, { useEnv: false })).toThrow(
+      /--verify \(or HERD_VERIFY\) must be one of full, size, none/,
+    );
+  });
+
+  it("reads the S3 variables storage/s3-settings.ts reads, in the same order", () => {
+    vi.stubEnv("AWS_ENDPOINT_URL", "http://a");
+    vi.stubEnv("AWS_DEFAULT_REGION", "eu-west-1");
+    vi.stubEnv("HERD_S3_FORCE_PATH_STYLE", "false");
+    vi.stubEnv("HERD_S3_CHECKSUM", "when_supported");
+    const c = resolveServeConfig();
+    const fromStorage = resolveS3Settings({}, processEnv());
+    expect([c.s3Endpoint, c.s3Region, c.s3ForcePathStyle, c.s3Checksum]).toEqual([
+      fromStorage.endpoint,
+      fromStorage.region,
+      fromStorage.forcePathStyle,
+      fromStorage.checksum,
+    ]);
+    vi.stubEnv("AWS_ENDPOINT_URL_S3", "http://b");
+    vi.stubEnv("AWS_REGION", "us-west-2");
+    expect([resolveServeConfig().s3Endpoint, resolveServeConfig().s3Region]).toEqual(["http://b", "us-west-2"]);
+    expect(resolveS3Settings({}, processEnv())).toMatchObject({ endpoint: "http://b", region: "us-west-2" });
   });
 
   it("maps every flag to a distinct config key and env var", () => {

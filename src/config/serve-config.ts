@@ -8,8 +8,16 @@
  */
 import { isIP } from "node:net";
 import { DEFAULT_MAX_MODEL_LEN } from "../common/serving-defaults.js";
+import { VERIFY_MODES, type VerifyMode } from "../compile/manifest.js";
 import { DEFAULT_KV_CACHE_CAP, ENGINE_DEFAULTS } from "../engine/config.js";
 import { LOAD_MODES, type LoadMode } from "../engine/types.js";
+import {
+  DEFAULT_DOWNLOAD_CONCURRENCY,
+  DEFAULT_PART_BYTES,
+  DEFAULT_S3_REGION,
+  S3_CHECKSUM_MODES,
+  type S3ChecksumMode,
+} from "../storage/s3-settings.js";
 import { type EnvName, flagEnvName, readEnv, readFlagEnv } from "./env.js";
 
 export type Device = "cpu" | "cuda" | "vulkan";
@@ -22,6 +30,23 @@ export interface ServeConfig {
   readonly mmproj: string | null;
   /** Names clients may put in `model`; the first is reported. Empty = derived from the model file. */
   readonly servedModelNames: readonly string[];
+  /** How much of an artifact folder is checked against its manifest before loading. */
+  readonly verify: VerifyMode;
+  /** Folder or s3://bucket/prefix that a bare model name is looked up in; null = none. */
+  readonly artifacts: string | null;
+  /** Where s3:// artifacts are pulled to; null = `~/.cache/herd/artifacts`. */
+  readonly artifactCache: string | null;
+  /** S3 settings for s3:// models (`storage/s3-settings.ts`); null = from the environment, else its default. */
+  readonly s3Endpoint: string | null;
+  readonly s3Region: string | null;
+  readonly s3ForcePathStyle: boolean | null;
+  readonly s3Checksum: S3ChecksumMode | null;
+  /** Ranged-download part size of a pull, MiB. */
+  readonly partSize: number;
+  /** Parallel ranged downloads of a pull. */
+  readonly concurrency: number;
+  /** Progress bars while pulling and verifying the model. */
+  readonly progress: boolean;
   readonly host: string;
   readonly port: number;
   /** null = no authentication. */
@@ -110,8 +135,13 @@ export interface ServeOption {
    * --help shows the value in `SERVE_DEFAULTS` (`optionDefaultText`).
    */
   readonly defaultText?: string;
-  /** Lower bound of an int option. */
+  /** Bounds of an int option. */
   readonly min?: number;
+  readonly max?: number;
+  /** The value's name in --help (`--flag <arg>`); default `n` for ints, else `value`. */
+  readonly arg?: string;
+  /** A bool option also gets `--no-<flag>`, described so. */
+  readonly negate?: string;
   /** The flag is in seconds, the config key in milliseconds. */
   readonly seconds?: true;
   /** A byte count: --help adds it in MiB. */
@@ -120,6 +150,57 @@ export interface ServeOption {
 
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const DEVICES: readonly Device[] = ["cpu", "cuda", "vulkan"];
+
+/** The S3 and transfer flags: `herd serve`'s for s3:// models, shared with `herd compile` and `herd artifacts`. */
+export const S3_OPTIONS: readonly ServeOption[] = [
+  {
+    flag: "s3-endpoint",
+    key: "s3Endpoint",
+    kind: "string",
+    env: ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"],
+    arg: "url",
+    description: "S3-compatible endpoint",
+    defaultText: "AWS",
+  },
+  {
+    flag: "s3-region",
+    key: "s3Region",
+    kind: "string",
+    env: ["AWS_REGION", "AWS_DEFAULT_REGION"],
+    arg: "region",
+    description: "S3 region",
+    defaultText: DEFAULT_S3_REGION,
+  },
+  {
+    flag: "s3-force-path-style",
+    key: "s3ForcePathStyle",
+    kind: "bool",
+    env: ["HERD_S3_FORCE_PATH_STYLE"],
+    description: "path-style S3 URLs",
+    defaultText: "on with a custom endpoint",
+  },
+  {
+    flag: "s3-checksum",
+    key: "s3Checksum",
+    kind: "choice",
+    choices: S3_CHECKSUM_MODES,
+    env: ["HERD_S3_CHECKSUM"],
+    arg: "mode",
+    description: "request checksums: when_required suits S3-compatible stores, when_supported is the AWS SDK default",
+    defaultText: "when_required with a custom endpoint, else when_supported",
+  },
+  {
+    flag: "part-size",
+    key: "partSize",
+    kind: "int",
+    arg: "MiB",
+    min: 1,
+    env: [],
+    description: "multipart / ranged-download part size in MiB",
+  },
+  { flag: "concurrency", key: "concurrency", kind: "int", min: 1, max: 64, env: [], description: "parallel ranged downloads" },
+  { flag: "progress", key: "progress", kind: "bool", env: [], description: "progress bars", negate: "no progress bars" },
+];
 
 export const SERVE_OPTIONS: readonly ServeOption[] = [
   {
@@ -143,6 +224,31 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     description: "model name(s) the API answers to (comma-separated); the first is reported",
     defaultText: "the model file name",
   },
+  {
+    flag: "verify",
+    key: "verify",
+    kind: "choice",
+    choices: VERIFY_MODES,
+    arg: "mode",
+    description: "check an artifact folder against its manifest before loading: full (sha256), size, none",
+  },
+  {
+    flag: "artifacts",
+    key: "artifacts",
+    kind: "string",
+    env: ["HERD_ARTIFACTS"],
+    arg: "root",
+    description: "artifact root (folder or s3://bucket/prefix) that a bare --model name is looked up in",
+  },
+  {
+    flag: "artifact-cache",
+    key: "artifactCache",
+    kind: "string",
+    arg: "dir",
+    description: "where s3:// artifacts are pulled to",
+    defaultText: "~/.cache/herd/artifacts",
+  },
+  ...S3_OPTIONS,
   { flag: "host", key: "host", kind: "string", description: "interface to listen on" },
   { flag: "port", key: "port", kind: "int", min: 0, description: "port to listen on (0 = any free port)" },
   {
@@ -218,7 +324,8 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     flag: "enable-prefix-caching",
     key: "enablePrefixCaching",
     kind: "bool",
-    description: "reuse KV of shared prompt prefixes (--no-enable-prefix-caching to disable)",
+    description: "reuse KV of shared prompt prefixes",
+    negate: "disable prefix caching",
   },
   {
     flag: "max-cached-tokens",
@@ -347,6 +454,16 @@ export const SERVE_DEFAULTS: ServeConfig = Object.freeze({
   model: null,
   mmproj: null,
   servedModelNames: [],
+  verify: "full",
+  artifacts: null,
+  artifactCache: null,
+  s3Endpoint: null,
+  s3Region: null,
+  s3ForcePathStyle: null,
+  s3Checksum: null,
+  partSize: DEFAULT_PART_BYTES / (1024 * 1024),
+  concurrency: DEFAULT_DOWNLOAD_CONCURRENCY,
+  progress: true,
   host: "0.0.0.0",
   port: 8000,
   apiKey: null,
@@ -444,7 +561,9 @@ function parseValue(opt: ServeOption, raw: string | boolean): unknown {
       const s = String(raw).trim();
       if (!/^-?\d+$/.test(s)) fail(opt, raw, "an integer");
       const n = Number(s);
-      if (!Number.isSafeInteger(n) || (opt.min !== undefined && n < opt.min)) fail(opt, raw, `an integer ≥ ${opt.min ?? "-∞"}`);
+      if (!Number.isSafeInteger(n) || (opt.min !== undefined && n < opt.min) || (opt.max !== undefined && n > opt.max)) {
+        fail(opt, raw, opt.max === undefined ? `an integer ≥ ${opt.min ?? "-∞"}` : `an integer in ${opt.min ?? "-∞"}..${opt.max}`);
+      }
       return n;
     }
     case "bool": {

@@ -26,10 +26,8 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { setEnvDefault } from "../config/env.js";
+import { DEFAULT_PART_BYTES, type S3ChecksumMode } from "./s3-settings.js";
 import { BlobNotFoundError, checkKey, StorageError, type BlobInfo, type BlobStore, type ByteRange, type PutOptions } from "./blob-store.js";
-
-export type S3ChecksumMode = "when_required" | "when_supported";
-export const S3_CHECKSUM_MODES: readonly S3ChecksumMode[] = ["when_required", "when_supported"];
 
 export interface S3StoreOptions {
   readonly bucket: string;
@@ -195,7 +193,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async putFile(key: string, path: string, opts: PutOptions = {}): Promise<void> {
-    const partSize = Math.max(MIN_PART, this.#opts.partBytes ?? 16 * 1024 * 1024);
+    const partSize = Math.max(MIN_PART, this.#opts.partBytes ?? DEFAULT_PART_BYTES);
     const upload = new Upload({
       client: this.client,
       params: {
