@@ -71,7 +71,8 @@ describe("the environment registry", () => {
 
   it("docs/serving.md lists exactly the registry's variables", () => {
     const docs = readFileSync(join(ROOT, "docs/serving.md"), "utf8");
-    expect(docs, "docs/serving.md's table must be renderEnvTable()'s output").toContain(renderEnvTable());
+    const print = `npx tsx -e 'import("./src/config/env.ts").then((m) => console.log(m.renderEnvTable()))'`;
+    expect(docs, `docs/serving.md's table must be renderEnvTable()'s output (${print})`).toContain(renderEnvTable());
   });
 });
 
