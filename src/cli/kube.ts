@@ -12,6 +12,7 @@ import { request as httpsRequest } from "node:https";
 import { homedir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { type EnvSource, readEnv } from "../config/env.js";
 
 /** Why we cannot talk to a cluster (no kubeconfig, no context, bad credentials …). */
 export class KubeConfigError extends Error {
@@ -33,22 +34,22 @@ export interface KubeTarget {
 export interface KubeOptions {
   readonly kubeconfig?: string | undefined;
   readonly context?: string | undefined;
-  /** The environment to read KUBECONFIG, HOME and PATH from (the CLI passes process.env). */
-  readonly env: Readonly<Record<string, string | undefined>>;
+  /** The environment to read KUBECONFIG, HOME and PATH from (the CLI passes `processEnv()`). */
+  readonly env: EnvSource;
 }
 
 /** The kubeconfig file kubectl would use: --kubeconfig, else the first existing $KUBECONFIG entry, else ~/.kube/config. */
 export function kubeconfigPath(opts: KubeOptions): { path: string | null; tried: string[] } {
   if (opts.kubeconfig) return { path: existsSync(opts.kubeconfig) ? resolve(opts.kubeconfig) : null, tried: [opts.kubeconfig] };
-  const fromEnv = (opts.env["KUBECONFIG"] ?? "").split(delimiter).filter((p) => p !== "");
-  const home = opts.env["HOME"] || homedir();
+  const fromEnv = (readEnv("KUBECONFIG", opts.env) ?? "").split(delimiter).filter((p) => p !== "");
+  const home = readEnv("HOME", opts.env) ?? homedir();
   const tried = fromEnv.length > 0 ? fromEnv : [join(home, ".kube", "config")];
   return { path: tried.find((p) => existsSync(p)) ?? null, tried };
 }
 
 /** First executable named `name` on $PATH, or null. */
 export function which(name: string, env: KubeOptions["env"]): string | null {
-  for (const dir of (env["PATH"] ?? "").split(delimiter)) {
+  for (const dir of (readEnv("PATH", env) ?? "").split(delimiter)) {
     if (dir && existsSync(join(dir, name))) return join(dir, name);
   }
   return null;

@@ -124,6 +124,9 @@ export interface ResolveServeModelOptions {
   /** Where s3:// artifacts are pulled to (default `~/.cache/herd/artifacts`). */
   readonly cacheDir?: string;
   readonly s3?: S3Settings;
+  /** Ranged-download part size and parallelism of a pull. */
+  readonly partBytes?: number;
+  readonly concurrency?: number;
   readonly onProgress?: (phase: "pull" | "verify", bytes: number) => void;
   readonly onTotal?: (phase: "pull" | "verify", bytes: number) => void;
   readonly log?: (message: string) => void;
@@ -180,6 +183,8 @@ export async function resolveServeModel(modelArg: string, opts: ResolveServeMode
     const r = await pullArtifact(location, dir, {
       s3: opts.s3,
       signal: opts.signal,
+      partBytes: opts.partBytes,
+      concurrency: opts.concurrency,
       onProgress: (n) => opts.onProgress?.("pull", n),
       onTotal: (n) => opts.onTotal?.("pull", n),
     });

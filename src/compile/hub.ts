@@ -10,12 +10,13 @@
 import { createHash } from "node:crypto";
 import { readFile, stat, writeFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { ENV_VARS } from "../config/env.js";
 import { StorageError } from "../storage/blob-store.js";
 import { downloadBlob } from "../storage/download.js";
 import { CHECKPOINT_SMALL_FILES } from "./hf-config.js";
 import { HttpBlobStore, type HttpFile } from "../storage/http-store.js";
 
-export const DEFAULT_HF_ENDPOINT = "https://huggingface.co";
+export const DEFAULT_HF_ENDPOINT: string = ENV_VARS.HF_ENDPOINT.default;
 
 /** Files the compiler reads (besides `*.safetensors`). */
 const WANTED: ReadonlySet<string> = new Set(CHECKPOINT_SMALL_FILES);

@@ -1,11 +1,25 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { flagEnvName } from "./env.js";
-import { ConfigError, describeServeConfig, resolveServeConfig, SERVE_OPTIONS } from "./serve-config.js";
+import { DEFAULT_MAX_MODEL_LEN } from "../common/serving-defaults.js";
+import { defaultEngineConfig, ENGINE_DEFAULTS, finalizeEngineConfig } from "../engine/config.js";
+import { findInstance } from "../planner/instances.js";
+import { knownModelSpec } from "../planner/known-models.js";
+import { makePlan } from "../planner/plan.js";
+import { resolveS3Settings } from "../storage/s3-settings.js";
+import { flagEnvName, processEnv } from "./env.js";
+import {
+  ConfigError,
+  describeServeConfig,
+  optionDefaultText,
+  resolveServeConfig,
+  SERVE_DEFAULTS,
+  SERVE_OPTIONS,
+  type ServeOption,
+} from "./serve-config.js";
 
 afterEach(() => vi.unstubAllEnvs());
 
 describe("resolveServeConfig", () => {
-  it("has the guide's defaults and leaves engine settings to the engine", () => {
+  it("has the guide's defaults, the engine's for engine settings, and leaves model-derived ones to the engine", () => {
     const c = resolveServeConfig({}, { useEnv: false });
     expect(c).toMatchObject({
       model: null,
@@ -14,10 +28,43 @@ describe("resolveServeConfig", () => {
       apiKey: null,
       allowedOrigins: [],
       maxModelLen: null,
-      maxNumSeqs: null,
+      maxNumSeqs: ENGINE_DEFAULTS.maxNumSeqs,
+      maxNumBatchedTokens: ENGINE_DEFAULTS.maxNumBatchedTokens,
+      device: "cpu",
+      loadMode: "auto",
       shutdownTimeoutMs: 30_000,
     });
+    expect(c).toEqual(SERVE_DEFAULTS);
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it("derives --help defaults from SERVE_DEFAULTS", () => {
+    const opt = (flag: string) => SERVE_OPTIONS.find((o) => o.flag === flag) as ServeOption;
+    expect(optionDefaultText(opt("port"))).toBe("8000");
+    expect(optionDefaultText(opt("max-num-seqs"))).toBe(String(ENGINE_DEFAULTS.maxNumSeqs));
+    expect(optionDefaultText(opt("enable-prefix-caching"))).toBe("true");
+    expect(optionDefaultText(opt("shutdown-timeout"))).toBe("30");
+    expect(optionDefaultText(opt("max-request-body-bytes"))).toBe("8388608 (8 MiB)");
+    expect(optionDefaultText(opt("limit-mm-per-prompt"))).toBe("image=5");
+    expect(optionDefaultText(opt("max-model-len"))).toContain(String(DEFAULT_MAX_MODEL_LEN));
+    expect(optionDefaultText(opt("api-key"))).toBeUndefined();
+    // A defaultText only explains defaults that are not plain values.
+    for (const o of SERVE_OPTIONS.filter((o) => o.defaultText !== undefined)) {
+      const v = SERVE_DEFAULTS[o.key];
+      expect(v === null || (Array.isArray(v) && v.length === 0) || o.key === "loadMode", o.flag).toBe(true);
+    }
+  });
+
+  it("herd plan and herd serve default to the same context length and sequence count", () => {
+    const model = knownModelSpec("scout")!;
+    const plan = makePlan({ model, instance: findInstance("p5.48xlarge")! });
+    const engine = finalizeEngineConfig(defaultEngineConfig("scout"), model.maxPositionEmbeddings);
+    expect(plan.maxModelLen).toBe(DEFAULT_MAX_MODEL_LEN);
+    expect(engine.maxModelLen).toBe(plan.maxModelLen);
+    expect(resolveServeConfig({}, { useEnv: false }).maxNumSeqs).toBe(plan.maxNumSeqs);
+    // Capped at the model's own context by both.
+    expect(finalizeEngineConfig(defaultEngineConfig("small"), 2048).maxModelLen).toBe(2048);
+    expect(makePlan({ model: { ...model, maxPositionEmbeddings: 2048 }, instance: findInstance("p5.48xlarge")! }).maxModelLen).toBe(2048);
   });
 
   it("flags win over HERD_* env vars, which win over defaults", () => {
@@ -77,6 +124,47 @@ describe("resolveServeConfig", () => {
       expect((err as Error).message).toContain(`--${flag}`);
       expect((err as Error).message).toContain(flagEnvName(flag));
     }
+  });
+
+  it("takes model sources with the other options: artifacts, verification, S3 and transfer settings", () => {
+    expect(resolveServeConfig({}, { useEnv: false })).toMatchObject({
+      verify: "full",
+      artifacts: null,
+      artifactCache: null,
+      s3Endpoint: null,
+      partSize: 16,
+      concurrency: 4,
+      progress: true,
+    });
+    vi.stubEnv("HERD_VERIFY", "size");
+    vi.stubEnv("HERD_ARTIFACTS", "s3://bucket/models");
+    vi.stubEnv("HERD_ARTIFACT_CACHE", "/cache");
+    const c = resolveServeConfig({ partSize: "8", progress: false, concurrency: "2" });
+    expect(c).toMatchObject({ verify: "size", artifacts: "s3://bucket/models", artifactCache: "/cache", partSize: 8, progress: false });
+    expect(c.concurrency).toBe(2);
+    expect(() => resolveServeConfig({ concurrency: "65" }, { useEnv: false })).toThrow(/--concurrency must be an integer in 1\.\.64/);
+    expect(() => resolveServeConfig({ verify: "some" }, { useEnv: false })).toThrow(
+      /--verify \(or HERD_VERIFY\) must be one of full, size, none/,
+    );
+  });
+
+  it("reads the S3 variables storage/s3-settings.ts reads, in the same order", () => {
+    vi.stubEnv("AWS_ENDPOINT_URL", "http://a");
+    vi.stubEnv("AWS_DEFAULT_REGION", "eu-west-1");
+    vi.stubEnv("HERD_S3_FORCE_PATH_STYLE", "false");
+    vi.stubEnv("HERD_S3_CHECKSUM", "when_supported");
+    const c = resolveServeConfig();
+    const fromStorage = resolveS3Settings({}, processEnv());
+    expect([c.s3Endpoint, c.s3Region, c.s3ForcePathStyle, c.s3Checksum]).toEqual([
+      fromStorage.endpoint,
+      fromStorage.region,
+      fromStorage.forcePathStyle,
+      fromStorage.checksum,
+    ]);
+    vi.stubEnv("AWS_ENDPOINT_URL_S3", "http://b");
+    vi.stubEnv("AWS_REGION", "us-west-2");
+    expect([resolveServeConfig().s3Endpoint, resolveServeConfig().s3Region]).toEqual(["http://b", "us-west-2"]);
+    expect(resolveS3Settings({}, processEnv())).toMatchObject({ endpoint: "http://b", region: "us-west-2" });
   });
 
   it("maps every flag to a distinct config key and env var", () => {

@@ -1,13 +1,24 @@
 /**
  * `herd serve` configuration: one table of options (flag name = vLLM's where vLLM has one), resolved
- * from command-line flags, then `HERD_*` environment variables, then defaults, into a frozen
- * `ServeConfig`. The CLI registers its flags from the same table, so flags, env vars and config keys
- * cannot drift apart.
+ * from command-line flags, then `HERD_*` environment variables, then `SERVE_DEFAULTS`, into a frozen
+ * `ServeConfig`. The CLI registers its flags from the same table and shows the same defaults in
+ * --help, so flags, env vars, config keys and defaults cannot drift apart. Engine settings default to
+ * the engine's own (`ENGINE_DEFAULTS`, `DEFAULT_MAX_MODEL_LEN`).
  * @module
  */
 import { isIP } from "node:net";
+import { DEFAULT_MAX_MODEL_LEN } from "../common/serving-defaults.js";
+import { VERIFY_MODES, type VerifyMode } from "../compile/manifest.js";
+import { DEFAULT_KV_CACHE_CAP, ENGINE_DEFAULTS } from "../engine/config.js";
 import { LOAD_MODES, type LoadMode } from "../engine/types.js";
-import { flagEnvName, readApiKeyEnv, readEnv, readFlagEnv } from "./env.js";
+import {
+  DEFAULT_DOWNLOAD_CONCURRENCY,
+  DEFAULT_PART_BYTES,
+  DEFAULT_S3_REGION,
+  S3_CHECKSUM_MODES,
+  type S3ChecksumMode,
+} from "../storage/s3-settings.js";
+import { type EnvName, flagEnvName, readEnv, readFlagEnv } from "./env.js";
 
 export type Device = "cpu" | "cuda" | "vulkan";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -19,25 +30,43 @@ export interface ServeConfig {
   readonly mmproj: string | null;
   /** Names clients may put in `model`; the first is reported. Empty = derived from the model file. */
   readonly servedModelNames: readonly string[];
+  /** How much of an artifact folder is checked against its manifest before loading. */
+  readonly verify: VerifyMode;
+  /** Folder or s3://bucket/prefix that a bare model name is looked up in; null = none. */
+  readonly artifacts: string | null;
+  /** Where s3:// artifacts are pulled to; null = `~/.cache/herd/artifacts`. */
+  readonly artifactCache: string | null;
+  /** S3 settings for s3:// models (`storage/s3-settings.ts`); null = from the environment, else its default. */
+  readonly s3Endpoint: string | null;
+  readonly s3Region: string | null;
+  readonly s3ForcePathStyle: boolean | null;
+  readonly s3Checksum: S3ChecksumMode | null;
+  /** Ranged-download part size of a pull, MiB. */
+  readonly partSize: number;
+  /** Parallel ranged downloads of a pull. */
+  readonly concurrency: number;
+  /** Progress bars while pulling and verifying the model. */
+  readonly progress: boolean;
   readonly host: string;
   readonly port: number;
   /** null = no authentication. */
   readonly apiKey: string | null;
   /** CORS origins; empty = CORS off. `*` allows any origin. */
   readonly allowedOrigins: readonly string[];
-  /** Engine settings; null = the engine's default (`defaultEngineConfig` / `finalizeEngineConfig`). */
+  /** Engine settings. null = derived by the engine from the model (`finalizeEngineConfig`). */
   readonly maxModelLen: number | null;
-  readonly maxNumSeqs: number | null;
-  readonly maxNumBatchedTokens: number | null;
+  readonly maxNumSeqs: number;
+  readonly maxNumBatchedTokens: number;
   /** Total KV cells; null = derived from max-model-len × max-num-seqs by the engine. */
   readonly kvCacheTokens: number | null;
-  readonly maxWaiting: number | null;
+  readonly maxWaiting: number;
+  /** null = all cores. */
   readonly threads: number | null;
-  readonly device: Device | null;
-  readonly nGpuLayers: number | null;
-  /** How llama.cpp loads the weights (llama-server's --load-mode); null = auto. */
-  readonly loadMode: LoadMode | null;
-  readonly enablePrefixCaching: boolean | null;
+  readonly device: Device;
+  readonly nGpuLayers: number;
+  /** How llama.cpp loads the weights (llama-server's --load-mode). */
+  readonly loadMode: LoadMode;
+  readonly enablePrefixCaching: boolean;
   /** Cap on KV cells held by finished requests' cached prefixes while others decode; null = auto. */
   readonly maxCachedTokens: number | null;
   /** Upper bound of `top_logprobs` / completions `logprobs` (vLLM's max_logprobs). */
@@ -90,20 +119,88 @@ export class ConfigError extends Error {
 type Kind = "string" | "int" | "bool" | "list" | "choice" | "mm-limit";
 
 export interface ServeOption {
-  /** kebab-case flag without dashes; its env var is HERD_<UPPER_SNAKE>. */
+  /** kebab-case flag without dashes. */
   readonly flag: string;
+  /**
+   * The variables read, in order, when the flag is not given: declared ones (`config/env.ts`). Default:
+   * the flag's own `HERD_<UPPER_SNAKE>`, declared by this table.
+   */
+  readonly env?: readonly EnvName[];
   readonly key: keyof ServeConfig;
   readonly kind: Kind;
   readonly description: string;
   readonly choices?: readonly string[];
-  /** Shown in --help; the actual default is applied by `resolveServeConfig`. */
+  /**
+   * What the default means, for --help, where it is not a plain value (null, empty, computed). Otherwise
+   * --help shows the value in `SERVE_DEFAULTS` (`optionDefaultText`).
+   */
   readonly defaultText?: string;
-  /** Lower bound of an int option. */
+  /** Bounds of an int option. */
   readonly min?: number;
+  readonly max?: number;
+  /** The value's name in --help (`--flag <arg>`); default `n` for ints, else `value`. */
+  readonly arg?: string;
+  /** A bool option also gets `--no-<flag>`, described so. */
+  readonly negate?: string;
+  /** The flag is in seconds, the config key in milliseconds. */
+  readonly seconds?: true;
+  /** A byte count: --help adds it in MiB. */
+  readonly bytes?: true;
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const DEVICES: readonly Device[] = ["cpu", "cuda", "vulkan"];
+
+/** The S3 and transfer flags: `herd serve`'s for s3:// models, shared with `herd compile` and `herd artifacts`. */
+export const S3_OPTIONS: readonly ServeOption[] = [
+  {
+    flag: "s3-endpoint",
+    key: "s3Endpoint",
+    kind: "string",
+    env: ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"],
+    arg: "url",
+    description: "S3-compatible endpoint",
+    defaultText: "AWS",
+  },
+  {
+    flag: "s3-region",
+    key: "s3Region",
+    kind: "string",
+    env: ["AWS_REGION", "AWS_DEFAULT_REGION"],
+    arg: "region",
+    description: "S3 region",
+    defaultText: DEFAULT_S3_REGION,
+  },
+  {
+    flag: "s3-force-path-style",
+    key: "s3ForcePathStyle",
+    kind: "bool",
+    env: ["HERD_S3_FORCE_PATH_STYLE"],
+    description: "path-style S3 URLs",
+    defaultText: "on with a custom endpoint",
+  },
+  {
+    flag: "s3-checksum",
+    key: "s3Checksum",
+    kind: "choice",
+    choices: S3_CHECKSUM_MODES,
+    env: ["HERD_S3_CHECKSUM"],
+    arg: "mode",
+    description: "request checksums: when_required suits S3-compatible stores, when_supported is the AWS SDK default",
+    defaultText: "when_required with a custom endpoint, else when_supported",
+  },
+  {
+    flag: "part-size",
+    key: "partSize",
+    kind: "int",
+    arg: "MiB",
+    min: 1,
+    env: [],
+    description: "multipart / ranged-download part size in MiB",
+  },
+  { flag: "concurrency", key: "concurrency", kind: "int", min: 1, max: 64, env: [], description: "parallel ranged downloads" },
+  { flag: "progress", key: "progress", kind: "bool", env: [], description: "progress bars", negate: "no progress bars" },
+];
 
 export const SERVE_OPTIONS: readonly ServeOption[] = [
   {
@@ -127,13 +224,39 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     description: "model name(s) the API answers to (comma-separated); the first is reported",
     defaultText: "the model file name",
   },
-  { flag: "host", key: "host", kind: "string", description: "interface to listen on", defaultText: "0.0.0.0" },
-  { flag: "port", key: "port", kind: "int", min: 0, description: "port to listen on (0 = any free port)", defaultText: "8000" },
+  {
+    flag: "verify",
+    key: "verify",
+    kind: "choice",
+    choices: VERIFY_MODES,
+    arg: "mode",
+    description: "check an artifact folder against its manifest before loading: full (sha256), size, none",
+  },
+  {
+    flag: "artifacts",
+    key: "artifacts",
+    kind: "string",
+    env: ["HERD_ARTIFACTS"],
+    arg: "root",
+    description: "artifact root (folder or s3://bucket/prefix) that a bare --model name is looked up in",
+  },
+  {
+    flag: "artifact-cache",
+    key: "artifactCache",
+    kind: "string",
+    arg: "dir",
+    description: "where s3:// artifacts are pulled to",
+    defaultText: "~/.cache/herd/artifacts",
+  },
+  ...S3_OPTIONS,
+  { flag: "host", key: "host", kind: "string", description: "interface to listen on" },
+  { flag: "port", key: "port", kind: "int", min: 0, description: "port to listen on (0 = any free port)" },
   {
     flag: "api-key",
     key: "apiKey",
     kind: "string",
-    description: "require `Authorization: Bearer <key>` on every route but /health and /ready (VLLM_API_KEY is also read)",
+    env: ["HERD_API_KEY", "VLLM_API_KEY"],
+    description: "require `Authorization: Bearer <key>` on every route but /health and /ready",
   },
   {
     flag: "allowed-origins",
@@ -148,7 +271,7 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 16,
     description: "maximum tokens (prompt + output) per sequence",
-    defaultText: "the model's training context, capped at 8192",
+    defaultText: `the model's training context, capped at ${DEFAULT_MAX_MODEL_LEN}`,
   },
   {
     flag: "max-num-seqs",
@@ -156,7 +279,6 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 1,
     description: "maximum concurrently running sequences",
-    defaultText: "16",
   },
   {
     flag: "max-num-batched-tokens",
@@ -164,7 +286,6 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 1,
     description: "token budget of one engine step",
-    defaultText: "512",
   },
   {
     flag: "kv-cache-tokens",
@@ -172,7 +293,7 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 16,
     description: "total KV cache cells",
-    defaultText: "max-model-len × max-num-seqs, capped at max(max-model-len, 32768)",
+    defaultText: `max-model-len × max-num-seqs, capped at max(max-model-len, ${DEFAULT_KV_CACHE_CAP})`,
   },
   {
     flag: "max-waiting",
@@ -180,17 +301,15 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 0,
     description: "queued requests beyond which new ones get 429",
-    defaultText: "1024",
   },
   { flag: "threads", key: "threads", kind: "int", min: 1, description: "CPU threads for llama.cpp", defaultText: "all cores" },
-  { flag: "device", key: "device", kind: "choice", choices: DEVICES, description: "compute device", defaultText: "cpu" },
+  { flag: "device", key: "device", kind: "choice", choices: DEVICES, description: "compute device" },
   {
     flag: "n-gpu-layers",
     key: "nGpuLayers",
     kind: "int",
     min: -1,
     description: "layers to offload when --device is not cpu (-1 = all)",
-    defaultText: "-1",
   },
   {
     flag: "load-mode",
@@ -200,14 +319,14 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     description:
       "how the weights are loaded (llama-server's --load-mode): none reads them into the engine's memory, on transparent huge pages; " +
       "mmap maps the file (shared page cache, quicker start); mlock, mmap+mlock and dio as in llama.cpp",
-    defaultText: "auto: none on the CPU, llama.cpp's choice (mmap) on a GPU",
+    defaultText: `${ENGINE_DEFAULTS.loadMode}: none on the CPU, llama.cpp's choice (mmap) on a GPU`,
   },
   {
     flag: "enable-prefix-caching",
     key: "enablePrefixCaching",
     kind: "bool",
-    description: "reuse KV of shared prompt prefixes (--no-enable-prefix-caching to disable)",
-    defaultText: "true",
+    description: "reuse KV of shared prompt prefixes",
+    negate: "disable prefix caching",
   },
   {
     flag: "max-cached-tokens",
@@ -225,16 +344,14 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 0,
     description: "upper bound of top_logprobs / logprobs",
-    defaultText: "20",
   },
-  { flag: "max-n", key: "maxN", kind: "int", min: 1, description: "upper bound of n", defaultText: "16" },
+  { flag: "max-n", key: "maxN", kind: "int", min: 1, description: "upper bound of n" },
   {
     flag: "max-stop-strings",
     key: "maxStopStrings",
     kind: "int",
     min: 1,
     description: "upper bound of stop strings per request",
-    defaultText: "16",
   },
   {
     flag: "stream-interval",
@@ -250,48 +367,45 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     flag: "max-request-body-bytes",
     key: "maxRequestBodyBytes",
     kind: "int",
+    bytes: true,
     min: 1024,
     description: "request bodies above this get 413",
-    defaultText: "8388608 (8 MiB)",
   },
   {
     flag: "disable-log-requests",
     key: "disableLogRequests",
     kind: "bool",
     description: "do not log one line per request",
-    defaultText: "false",
   },
-  { flag: "log-level", key: "logLevel", kind: "choice", choices: LOG_LEVELS, description: "log level", defaultText: "info" },
+  { flag: "log-level", key: "logLevel", kind: "choice", choices: LOG_LEVELS, description: "log level" },
   {
     flag: "shutdown-timeout",
     key: "shutdownTimeoutMs",
     kind: "int",
+    seconds: true,
     min: 0,
     description: "seconds in-flight requests get to finish after SIGTERM",
-    defaultText: "30",
   },
   {
     flag: "in-process-engine",
     key: "inProcessEngine",
     kind: "bool",
     description: "run the engine in the server process (no crash isolation; for debugging)",
-    defaultText: "false",
   },
-  { flag: "skip-warmup", key: "skipWarmup", kind: "bool", description: "skip the 1-token warmup request at start", defaultText: "false" },
+  { flag: "skip-warmup", key: "skipWarmup", kind: "bool", description: "skip the 1-token warmup request at start" },
   {
     flag: "limit-mm-per-prompt",
     key: "limitMmPerPrompt",
     kind: "mm-limit",
     description: 'images per request, vLLM\'s syntax: image=5 or {"image":5} (0 = no image input)',
-    defaultText: "image=5",
   },
   {
     flag: "max-image-bytes",
     key: "maxImageBytes",
     kind: "int",
+    bytes: true,
     min: 1,
     description: "largest image file accepted (data URL, download or file)",
-    defaultText: "20971520 (20 MiB)",
   },
   {
     flag: "max-image-pixels",
@@ -299,15 +413,15 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 1,
     description: "largest width × height accepted, checked before decoding (decompression bombs)",
-    defaultText: "25000000",
   },
   {
     flag: "media-fetch-timeout",
     key: "mediaFetchTimeoutMs",
     kind: "int",
+    seconds: true,
     min: 1,
-    description: "seconds to fetch one image URL, redirects included (VLLM_IMAGE_FETCH_TIMEOUT is also read)",
-    defaultText: "5",
+    env: ["HERD_MEDIA_FETCH_TIMEOUT", "VLLM_IMAGE_FETCH_TIMEOUT"],
+    description: "seconds to fetch one image URL, redirects included",
   },
   {
     flag: "media-max-redirects",
@@ -315,7 +429,6 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     kind: "int",
     min: 0,
     description: "redirects followed when fetching an image (each hop re-checked; 0 = none)",
-    defaultText: "5",
   },
   {
     flag: "allowed-media-domains",
@@ -339,6 +452,68 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     defaultText: "file URLs refused",
   },
 ];
+
+/** What `herd serve` does when neither a flag nor its variable says otherwise; --help shows these. */
+export const SERVE_DEFAULTS: ServeConfig = Object.freeze({
+  model: null,
+  mmproj: null,
+  servedModelNames: [],
+  verify: "full",
+  artifacts: null,
+  artifactCache: null,
+  s3Endpoint: null,
+  s3Region: null,
+  s3ForcePathStyle: null,
+  s3Checksum: null,
+  partSize: DEFAULT_PART_BYTES / (1024 * 1024),
+  concurrency: DEFAULT_DOWNLOAD_CONCURRENCY,
+  progress: true,
+  host: "0.0.0.0",
+  port: 8000,
+  apiKey: null,
+  allowedOrigins: [],
+  maxModelLen: null,
+  maxNumSeqs: ENGINE_DEFAULTS.maxNumSeqs,
+  maxNumBatchedTokens: ENGINE_DEFAULTS.maxNumBatchedTokens,
+  kvCacheTokens: null,
+  maxWaiting: ENGINE_DEFAULTS.maxWaiting,
+  threads: null,
+  device: ENGINE_DEFAULTS.device,
+  nGpuLayers: ENGINE_DEFAULTS.nGpuLayers,
+  loadMode: ENGINE_DEFAULTS.loadMode,
+  enablePrefixCaching: ENGINE_DEFAULTS.enablePrefixCaching,
+  maxCachedTokens: null,
+  maxLogprobs: 20,
+  maxN: 16,
+  maxStopStrings: 16,
+  streamInterval: 1,
+  maxRequestBodyBytes: 8 * 1024 * 1024,
+  disableLogRequests: false,
+  logLevel: "info",
+  shutdownTimeoutMs: 30_000,
+  inProcessEngine: false,
+  skipWarmup: false,
+  limitMmPerPrompt: 5,
+  maxImageBytes: 20 * 1024 * 1024,
+  maxImagePixels: 25_000_000,
+  mediaFetchTimeoutMs: 5000,
+  mediaMaxRedirects: 5,
+  allowedMediaDomains: [],
+  allowedMediaNetworks: [],
+  allowedLocalMediaPath: null,
+});
+
+/** The default --help shows for `opt`: its `defaultText`, else its value in `SERVE_DEFAULTS`; undefined = none. */
+export function optionDefaultText(opt: ServeOption): string | undefined {
+  if (opt.defaultText !== undefined) return opt.defaultText;
+  const value = SERVE_DEFAULTS[opt.key];
+  if (value === null || (Array.isArray(value) && value.length === 0)) return undefined;
+  if (typeof value !== "number") return String(value);
+  if (opt.seconds) return String(value / 1000);
+  if (opt.bytes) return `${value} (${value / (1024 * 1024)} MiB)`;
+  if (opt.kind === "mm-limit") return `image=${value}`;
+  return String(value);
+}
 
 /** vLLM's `--limit-mm-per-prompt`: `image=5`, `image=5,video=0` or `{"image": 5}` → the image limit. */
 export function parseMmLimit(raw: string): number | null {
@@ -370,8 +545,15 @@ export function parseMmLimit(raw: string): number | null {
 /** Raw option values as commander gives them (strings, booleans, undefined when not given). */
 export type RawServeOptions = Partial<Record<keyof ServeConfig, string | boolean | undefined>>;
 
+/** The variables a serve option reads when its flag is not given. */
+export function optionEnvNames(opt: ServeOption): readonly string[] {
+  return opt.env ?? [flagEnvName(opt.flag)];
+}
+
 function fail(opt: ServeOption, raw: string | boolean, expected: string): never {
-  throw new ConfigError(`--${opt.flag} (or ${flagEnvName(opt.flag)}) must be ${expected} (got ${JSON.stringify(raw)})`, opt.flag);
+  const env = optionEnvNames(opt);
+  const via = env.length > 0 ? ` (or ${env.join(", ")})` : "";
+  throw new ConfigError(`--${opt.flag}${via} must be ${expected} (got ${JSON.stringify(raw)})`, opt.flag);
 }
 
 function parseValue(opt: ServeOption, raw: string | boolean): unknown {
@@ -383,7 +565,9 @@ function parseValue(opt: ServeOption, raw: string | boolean): unknown {
       const s = String(raw).trim();
       if (!/^-?\d+$/.test(s)) fail(opt, raw, "an integer");
       const n = Number(s);
-      if (!Number.isSafeInteger(n) || (opt.min !== undefined && n < opt.min)) fail(opt, raw, `an integer ≥ ${opt.min ?? "-∞"}`);
+      if (!Number.isSafeInteger(n) || (opt.min !== undefined && n < opt.min) || (opt.max !== undefined && n > opt.max)) {
+        fail(opt, raw, opt.max === undefined ? `an integer ≥ ${opt.min ?? "-∞"}` : `an integer in ${opt.min ?? "-∞"}..${opt.max}`);
+      }
       return n;
     }
     case "bool": {
@@ -415,65 +599,21 @@ function parseValue(opt: ServeOption, raw: string | boolean): unknown {
   }
 }
 
-function defaults(): ServeConfig {
-  return {
-    model: null,
-    mmproj: null,
-    servedModelNames: [],
-    host: "0.0.0.0",
-    port: 8000,
-    apiKey: null,
-    allowedOrigins: [],
-    maxModelLen: null,
-    maxNumSeqs: null,
-    maxNumBatchedTokens: null,
-    kvCacheTokens: null,
-    maxWaiting: null,
-    threads: null,
-    device: null,
-    nGpuLayers: null,
-    loadMode: null,
-    enablePrefixCaching: null,
-    maxCachedTokens: null,
-    maxLogprobs: 20,
-    maxN: 16,
-    maxStopStrings: 16,
-    streamInterval: 1,
-    maxRequestBodyBytes: 8 * 1024 * 1024,
-    disableLogRequests: false,
-    logLevel: "info",
-    shutdownTimeoutMs: 30_000,
-    inProcessEngine: false,
-    skipWarmup: false,
-    limitMmPerPrompt: 5,
-    maxImageBytes: 20 * 1024 * 1024,
-    maxImagePixels: 25_000_000,
-    mediaFetchTimeoutMs: 5000,
-    mediaMaxRedirects: 5,
-    allowedMediaDomains: [],
-    allowedMediaNetworks: [],
-    allowedLocalMediaPath: null,
-  };
-}
-
 /**
  * Flags win over `HERD_*` env vars, which win over defaults. Throws ConfigError (naming the flag) on a
  * malformed value.
  */
 export function resolveServeConfig(flags: RawServeOptions = {}, opts: { useEnv?: boolean } = {}): ServeConfig {
   const useEnv = opts.useEnv ?? true;
-  const out: Record<string, unknown> = { ...defaults() };
+  const out: Record<string, unknown> = { ...SERVE_DEFAULTS };
   for (const opt of SERVE_OPTIONS) {
     let raw: string | boolean | undefined = flags[opt.key];
     if (raw === undefined && useEnv) {
-      raw = readFlagEnv(opt.flag);
-      if (raw === undefined && opt.key === "apiKey") raw = readApiKeyEnv();
-      if (raw === undefined && opt.key === "logLevel") raw = readEnv("HERD_LOG_LEVEL");
-      if (raw === undefined && opt.key === "mediaFetchTimeoutMs") raw = readEnv("VLLM_IMAGE_FETCH_TIMEOUT");
+      raw = opt.env ? opt.env.map((name) => readEnv(name)).find((v) => v !== undefined) : readFlagEnv(opt.flag);
     }
     if (raw === undefined) continue;
     let value = parseValue(opt, raw);
-    if (opt.key === "shutdownTimeoutMs" || opt.key === "mediaFetchTimeoutMs") value = (value as number) * 1000;
+    if (opt.seconds) value = (value as number) * 1000;
     out[opt.key] = value;
   }
   const config = out as unknown as ServeConfig;

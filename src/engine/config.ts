@@ -4,38 +4,44 @@
  * @module
  */
 import { availableParallelism } from "node:os";
+import { DEFAULT_MAX_MODEL_LEN, DEFAULT_MAX_NUM_SEQS } from "../common/serving-defaults.js";
 import type { EngineConfig } from "./types.js";
 
-export const DEFAULT_MAX_MODEL_LEN = 8192;
+/** The default KV cache is room for every sequence at full length, but at most max(maxModelLen, this) cells. */
+export const DEFAULT_KV_CACHE_CAP = 32768;
+
+/**
+ * The engine settings that depend on neither the model nor the machine. `herd serve`'s defaults and
+ * its --help texts are these (config/serve-config.ts).
+ */
+export const ENGINE_DEFAULTS = {
+  device: "cpu",
+  maxNumSeqs: DEFAULT_MAX_NUM_SEQS,
+  maxNumBatchedTokens: 512,
+  maxWaiting: 1024,
+  enablePrefixCaching: true,
+  nGpuLayers: -1,
+  flashAttn: "auto",
+  loadMode: "auto",
+} as const satisfies Partial<EngineConfig>;
 
 export function defaultEngineConfig(model: string): EngineConfig {
-  return {
-    model,
-    device: "cpu",
-    maxModelLen: 0,
-    maxNumSeqs: 16,
-    maxNumBatchedTokens: 512,
-    kvCacheTokens: 0,
-    maxWaiting: 1024,
-    threads: Math.max(1, availableParallelism()),
-    enablePrefixCaching: true,
-    nGpuLayers: -1,
-    kvUnified: true,
-    flashAttn: "auto",
-    loadMode: "auto",
-  };
+  return { model, ...ENGINE_DEFAULTS, maxModelLen: 0, kvCacheTokens: 0, threads: Math.max(1, availableParallelism()) };
 }
 
 /**
- * Fills the values that depend on the model: `maxModelLen` defaults to the model's training
- * context capped at 8192; the KV cache defaults to room for every sequence at full length, capped at
- * max(maxModelLen, 32768) tokens so small machines are not over-committed.
+ * Fills the values that depend on the model: `maxModelLen` defaults to the model's training context
+ * capped at DEFAULT_MAX_MODEL_LEN (what `herd plan` assumes too); the KV cache defaults to room for
+ * every sequence at full length, capped at max(maxModelLen, DEFAULT_KV_CACHE_CAP) tokens so small
+ * machines are not over-committed.
  */
 export function finalizeEngineConfig(config: EngineConfig, contextTrainLength: number): EngineConfig {
   const train = contextTrainLength > 0 ? contextTrainLength : DEFAULT_MAX_MODEL_LEN;
   const maxModelLen = config.maxModelLen > 0 ? config.maxModelLen : Math.min(train, DEFAULT_MAX_MODEL_LEN);
   const kvCacheTokens =
-    config.kvCacheTokens > 0 ? config.kvCacheTokens : Math.min(maxModelLen * config.maxNumSeqs, Math.max(maxModelLen, 32768));
+    config.kvCacheTokens > 0
+      ? config.kvCacheTokens
+      : Math.min(maxModelLen * config.maxNumSeqs, Math.max(maxModelLen, DEFAULT_KV_CACHE_CAP));
   if (config.maxNumSeqs < 1 || config.maxNumSeqs > 256) throw new Error(`max-num-seqs must be 1..256 (got ${config.maxNumSeqs})`);
   if (config.maxNumBatchedTokens < 1) throw new Error(`max-num-batched-tokens must be ≥ 1 (got ${config.maxNumBatchedTokens})`);
   if (config.threads < 1) throw new Error(`threads must be ≥ 1 (got ${config.threads})`);

@@ -185,8 +185,6 @@ export interface EngineConfig {
   maxCachedTokens?: number | undefined;
   /** GPU layers when device is not cpu (-1 = all). */
   nGpuLayers: number;
-  /** Unified KV cache (one buffer, prefix sharing without copies). Not read: the runner always creates a unified cache. */
-  kvUnified: boolean;
   /**
    * Run llama_decode on the calling thread (default true) instead of koffi's worker thread, which
    * measured slower and erratic (docs/performance.md#decode-thread). A sync decode blocks

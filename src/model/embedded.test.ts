@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { mkdtemp, readdir, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -36,15 +36,13 @@ describe("ensureEmbeddedModel", () => {
   });
 
   it("defaults the cache dir to $HERD_CACHE_DIR, then ~/.cache/herd/models", () => {
-    const saved = process.env.HERD_CACHE_DIR;
     try {
-      process.env.HERD_CACHE_DIR = "/somewhere/models";
+      vi.stubEnv("HERD_CACHE_DIR", "/somewhere/models");
       expect(defaultModelCacheDir()).toBe("/somewhere/models");
-      delete process.env.HERD_CACHE_DIR;
+      vi.stubEnv("HERD_CACHE_DIR", undefined);
       expect(defaultModelCacheDir()).toMatch(/\.cache\/herd\/models$/);
     } finally {
-      if (saved === undefined) delete process.env.HERD_CACHE_DIR;
-      else process.env.HERD_CACHE_DIR = saved;
+      vi.unstubAllEnvs();
     }
   });
 

@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import { readdir, stat, unlink } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
+import { getEnv } from "../config/env.js";
 import { generateLlama4Mmproj, LLAMA4_MMPROJ_GENERATOR_VERSION, LLAMA4_VISION_PRESETS } from "./llama4/random-mmproj.js";
 import { generateLlama4Model, LLAMA4_GENERATOR_VERSION, LLAMA4_PRESETS, type Llama4Preset } from "./llama4/random-model.js";
 import { LLAMA4_CHAT_TEMPLATE, O200K_RANKS, llama4SpecialTokens } from "./llama4/tokenizer.js";
@@ -28,8 +29,7 @@ export interface EmbeddedModelOptions {
 }
 
 export function defaultModelCacheDir(): string {
-  const env = process.env.HERD_CACHE_DIR;
-  return env && env.length > 0 ? env : join(homedir(), ".cache", "herd", "models");
+  return getEnv("HERD_CACHE_DIR") ?? join(homedir(), ".cache", "herd", "models");
 }
 
 let fingerprint: string | undefined;

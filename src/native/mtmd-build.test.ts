@@ -1,9 +1,10 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { type EnvName, isCI, processEnv } from "../config/env.js";
 import { ensureLibmtmd, libmtmdPath, llamaCppRelease, MtmdBuildError } from "./mtmd-build.js";
 import { resolveLibraryFiles } from "./library.js";
 
@@ -15,21 +16,19 @@ const which = (tool: string): string | null => {
   }
 };
 
-/** Runs `fn` with `process.env[name]` set to `value` (or unset), then restores it. */
-async function withEnv<T>(name: string, value: string | undefined, fn: () => Promise<T>): Promise<T> {
-  const saved = process.env[name];
-  if (value === undefined) delete process.env[name];
-  else process.env[name] = value;
+/** Runs `fn` with the variable `name` set to `value` (or unset), then restores it. */
+async function withEnv<T>(name: EnvName, value: string | undefined, fn: () => Promise<T>): Promise<T> {
+  const saved = processEnv()[name];
+  vi.stubEnv(name, value);
   try {
     return await fn();
   } finally {
-    if (saved === undefined) delete process.env[name];
-    else process.env[name] = saved;
+    vi.stubEnv(name, saved);
   }
 }
 
 describe("ensureLibmtmd", () => {
-  it.runIf(process.env.CI === "true")("CI has the build tools (Debian: apt-get install -y cmake g++ make git)", () => {
+  it.runIf(isCI())("CI has the build tools (Debian: apt-get install -y cmake g++ make git)", () => {
     for (const tool of ["cmake", "g++", "git"]) expect(which(tool), `${tool} on PATH`).not.toBeNull();
     expect(which("make") ?? which("ninja"), "make or ninja on PATH").not.toBeNull();
   });

@@ -17,6 +17,7 @@ import { mkdir, open, readFile, stat, unlink } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
+import { getEnv } from "../config/env.js";
 import { DEVICE_KINDS, resolveLibraryFiles, type DeviceKind } from "./library.js";
 
 export class MtmdBuildError extends Error {
@@ -33,8 +34,7 @@ export interface LibmtmdOptions {
 }
 
 export function defaultMtmdCacheDir(): string {
-  const env = process.env.HERD_CACHE_DIR;
-  return join(env && env.length > 0 ? env : join(homedir(), ".cache", "herd"), "mtmd");
+  return join(getEnv("HERD_CACHE_DIR") ?? join(homedir(), ".cache", "herd"), "mtmd");
 }
 
 /** node-llama-cpp's install folder (its `exports` hide package.json, so resolve the entry point). */
@@ -82,8 +82,8 @@ const inFlight = new Map<string, Promise<string>>();
  * not cached yet (about 1 minute on 2 free cores; needs git, cmake and g++: the error says which are missing).
  */
 export function ensureLibmtmd(device: DeviceKind = "cpu", opts: LibmtmdOptions = {}): Promise<string> {
-  const override = process.env.HERD_LIBMTMD;
-  if (override && override.length > 0) {
+  const override = getEnv("HERD_LIBMTMD");
+  if (override !== undefined) {
     if (!existsSync(override)) return Promise.reject(new MtmdBuildError(`HERD_LIBMTMD=${override} does not exist`));
     return Promise.resolve(override);
   }
@@ -116,7 +116,7 @@ async function build(device: DeviceKind, out: string, opts: LibmtmdOptions): Pro
   const log = opts.log ?? ((line: string) => process.stderr.write(`herd: ${line}\n`));
   const files = resolveLibraryFiles(device);
   const bundle = join(nodeLlamaCppDir(), "llama", "gitRelease.bundle");
-  const jobs = opts.jobs ?? (Number(process.env.HERD_BUILD_JOBS) || 2);
+  const jobs = Math.max(1, opts.jobs ?? getEnv("HERD_BUILD_JOBS"));
   log(`building libmtmd for --device ${device} against ${files.binDir} (one time, about a minute on 2 cores) → ${out}`);
   const t0 = performance.now();
   const args = [buildScriptPath(), "--bin-dir", files.binDir, "--bundle", bundle, "--out", out, "--jobs", String(jobs)];

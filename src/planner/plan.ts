@@ -14,6 +14,7 @@
  *   (vLLM's gpu_memory_utilization 0.9); on CPU it stands for the OS, kubelet and compute buffers.
  * @module
  */
+import { DEFAULT_MAX_MODEL_LEN, DEFAULT_MAX_NUM_SEQS } from "../common/serving-defaults.js";
 import { deviceResource, type InstanceType } from "./instances.js";
 import type { ModelSpec } from "./model-spec.js";
 import {
@@ -37,9 +38,9 @@ export interface PlanInput {
   readonly instance: InstanceType;
   readonly dtype?: WeightDtype;
   readonly kvDtype?: KvDtype;
-  /** Default: 16384 (the guide's), capped at the model's maximum. */
+  /** Default: DEFAULT_MAX_MODEL_LEN (16384, the guide's and `herd serve`'s), capped at the model's maximum. */
   readonly maxModelLen?: number;
-  /** Default: 1 on Neuron (the guide's), 16 for herd (`herd serve`'s default). */
+  /** Default: 1 on Neuron (the guide's), DEFAULT_MAX_NUM_SEQS for herd (`herd serve`'s default). */
   readonly maxNumSeqs?: number;
   /** Devices to request; default: the whole node on Neuron, the fewest that fit on GPUs. */
   readonly devices?: number;
@@ -103,7 +104,6 @@ export class PlanError extends Error {
 
 export const HEADROOM_FRACTION = 0.1;
 const GiB = 2 ** 30;
-const DEFAULT_MAX_MODEL_LEN = 16384;
 
 function backendOf(i: InstanceType): Backend {
   return i.accelerator === "neuron" ? "vllm-neuron" : "herd";
@@ -151,7 +151,7 @@ export function makePlan(input: PlanInput): Plan {
   if (input.maxModelLen !== undefined && input.maxModelLen > m.maxPositionEmbeddings) {
     warnings.push(`--max-model-len ${input.maxModelLen} is above the model's maximum ${m.maxPositionEmbeddings}; using ${maxLen}`);
   }
-  const seqs = input.maxNumSeqs ?? (backend === "vllm-neuron" ? 1 : 16);
+  const seqs = input.maxNumSeqs ?? (backend === "vllm-neuron" ? 1 : DEFAULT_MAX_NUM_SEQS);
   if (!Number.isInteger(seqs) || seqs < 1) throw new PlanError(`--max-num-seqs must be a positive integer (got ${seqs})`);
   if (!Number.isInteger(maxLen) || maxLen < 1) throw new PlanError(`--max-model-len must be a positive integer (got ${maxLen})`);
   const perSeq = kvBytes(kv, maxLen);

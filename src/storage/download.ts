@@ -23,6 +23,7 @@ import {
   type BlobStore,
   type TransferOptions,
 } from "./blob-store.js";
+import { DEFAULT_DOWNLOAD_CONCURRENCY, DEFAULT_PART_BYTES } from "./s3-settings.js";
 
 export interface DownloadOptions extends TransferOptions {
   /** Expected sha256 (hex) of the whole blob; checked before the file is installed. */
@@ -79,7 +80,7 @@ export async function downloadBlob(store: BlobStore, key: string, dest: string, 
       `${where} has ${info.bytes} bytes, the manifest says ${opts.bytes}: the store holds a different or partial upload`,
     );
   }
-  const partBytes = Math.max(1 << 16, opts.partBytes ?? 16 << 20);
+  const partBytes = Math.max(1 << 16, opts.partBytes ?? DEFAULT_PART_BYTES);
   const partPath = `${dest}.part`;
   const statePath = `${dest}.part.json`;
   await mkdir(dirname(dest), { recursive: true });
@@ -191,7 +192,9 @@ export async function downloadBlob(store: BlobStore, key: string, dest: string, 
         advanceHash();
       }
     };
-    await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 4, Math.max(1, pending.length)) }, worker));
+    await Promise.all(
+      Array.from({ length: Math.min(opts.concurrency ?? DEFAULT_DOWNLOAD_CONCURRENCY, Math.max(1, pending.length)) }, worker),
+    );
     advanceHash();
     await hashing;
   } finally {

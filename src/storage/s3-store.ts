@@ -25,10 +25,9 @@ import {
   type ListObjectsV2CommandOutput,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import { setEnvDefault } from "../config/env.js";
+import { DEFAULT_PART_BYTES, type S3ChecksumMode } from "./s3-settings.js";
 import { BlobNotFoundError, checkKey, StorageError, type BlobInfo, type BlobStore, type ByteRange, type PutOptions } from "./blob-store.js";
-
-export type S3ChecksumMode = "when_required" | "when_supported";
-export const S3_CHECKSUM_MODES: readonly S3ChecksumMode[] = ["when_required", "when_supported"];
 
 export interface S3StoreOptions {
   readonly bucket: string;
@@ -59,7 +58,7 @@ export class S3BlobStore implements BlobStore {
 
   constructor(opts: S3StoreOptions) {
     // The SDK version is pinned; its notice that *future* releases need Node 22 is noise here.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+    setEnvDefault("AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED", "true");
     this.#opts = opts;
     this.bucket = opts.bucket;
     this.prefix = (opts.prefix ?? "").replace(/^\/+|\/+$/g, "");
@@ -196,7 +195,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async putFile(key: string, path: string, opts: PutOptions = {}): Promise<void> {
-    const partSize = Math.max(MIN_PART, this.#opts.partBytes ?? 16 * 1024 * 1024);
+    const partSize = Math.max(MIN_PART, this.#opts.partBytes ?? DEFAULT_PART_BYTES);
     const upload = new Upload({
       client: this.client,
       params: {

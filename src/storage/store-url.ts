@@ -1,68 +1,14 @@
 /**
- * Store locations (`/path/to/dir` or `s3://bucket/prefix`) and S3 client settings from flags and
- * the environment:
- *
- * | setting     | flag                     | environment (first set wins)                | default                                  |
- * |-------------|--------------------------|---------------------------------------------|------------------------------------------|
- * | endpoint    | `--s3-endpoint URL`      | `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`   | AWS                                      |
- * | region      | `--s3-region R`          | `AWS_REGION`, `AWS_DEFAULT_REGION`          | `us-east-1`                              |
- * | path style  | `--s3-force-path-style`  | `HERD_S3_FORCE_PATH_STYLE` (1/true/0/false) | on with a custom endpoint, else off      |
- * | checksums   | `--s3-checksum MODE`     | `HERD_S3_CHECKSUM`                          | `when_required` with a custom endpoint,  |
- * |             |                          |                                             | else `when_supported`                    |
- *
- * Credentials: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (/ `AWS_SESSION_TOKEN`) from the given
- * environment, else the AWS SDK's usual chain (`AWS_PROFILE`, web identity, instance/pod roles).
+ * Store locations (`/path/to/dir` or `s3://bucket/prefix`): parsing, joining and opening them. S3
+ * client settings come from `s3-settings.ts`.
  * @module
  */
 import { StorageError, type BlobStore } from "./blob-store.js";
 import { FsBlobStore } from "./fs-store.js";
-import { S3_CHECKSUM_MODES, S3BlobStore, type S3ChecksumMode, type S3StoreOptions } from "./s3-store.js";
+import type { S3Settings } from "./s3-settings.js";
+import { S3BlobStore } from "./s3-store.js";
 
-export interface S3Flags {
-  readonly endpoint?: string;
-  readonly region?: string;
-  readonly forcePathStyle?: boolean;
-  readonly checksum?: string;
-}
-
-export type S3Settings = Omit<S3StoreOptions, "bucket" | "prefix">;
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-function parseBool(v: string, name: string): boolean {
-  if (/^(1|true|yes|on)$/i.test(v)) return true;
-  if (/^(0|false|no|off)$/i.test(v)) return false;
-  throw new StorageError(`${name} must be true or false (got ${JSON.stringify(v)})`);
-}
-
-/** S3 client settings from flags, then `env`, then defaults (table above). */
-export function resolveS3Settings(flags: S3Flags = {}, env: Env = {}): S3Settings {
-  const endpoint = flags.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
-  const region = flags.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1";
-  const pathStyleEnv = env.HERD_S3_FORCE_PATH_STYLE;
-  const forcePathStyle =
-    flags.forcePathStyle ?? (pathStyleEnv ? parseBool(pathStyleEnv, "HERD_S3_FORCE_PATH_STYLE") : endpoint !== undefined);
-  const checksum = flags.checksum ?? env.HERD_S3_CHECKSUM ?? (endpoint ? "when_required" : "when_supported");
-  if (!(S3_CHECKSUM_MODES as readonly string[]).includes(checksum)) {
-    throw new StorageError(`S3 checksum mode must be one of ${S3_CHECKSUM_MODES.join(", ")} (got ${JSON.stringify(checksum)})`);
-  }
-  // Keys in `env` are used as given (the SDK's own chain reads only process.env).
-  const credentials =
-    env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
-      ? {
-          accessKeyId: env.AWS_ACCESS_KEY_ID,
-          secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
-          ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
-        }
-      : undefined;
-  return {
-    ...(endpoint ? { endpoint } : {}),
-    region,
-    forcePathStyle,
-    checksum: checksum as S3ChecksumMode,
-    ...(credentials ? { credentials } : {}),
-  };
-}
+export { resolveS3Settings, type S3Flags, type S3Settings } from "./s3-settings.js";
 
 export function isS3Url(location: string): boolean {
   return location.startsWith("s3://");

@@ -9,9 +9,11 @@ import { type Command, Option } from "commander";
 import { resolve } from "node:path";
 import { defaultArtifactCacheDir, pullArtifact, pushArtifact, readRemoteManifest, resolveServeModel } from "../../compile/artifacts.js";
 import { readManifest, VERIFY_MODES, verifyArtifact, type VerifyMode } from "../../compile/manifest.js";
+import { type EnvSource, processEnv } from "../../config/env.js";
+import { S3_OPTIONS, type ServeConfig } from "../../config/serve-config.js";
 import { createByteProgress, formatBytes } from "../../storage/progress.js";
 import { isS3Url, resolveS3Settings, type S3Settings } from "../../storage/store-url.js";
-import { S3_CHECKSUM_MODES } from "../../storage/s3-store.js";
+import { addTableOptions } from "../options.js";
 
 export interface S3CliOptions {
   s3Endpoint?: string;
@@ -23,24 +25,12 @@ export interface S3CliOptions {
   progress?: boolean;
 }
 
-/** Adds the S3 / transfer flags to `cmd`. */
+/** Adds the S3 / transfer flags (the option table's `S3_OPTIONS`, as `herd serve` has them) to `cmd`. */
 export function addS3Options(cmd: Command): Command {
-  return cmd
-    .option("--s3-endpoint <url>", "S3-compatible endpoint [env AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL]")
-    .option("--s3-region <region>", "S3 region [env AWS_REGION, AWS_DEFAULT_REGION] (default: us-east-1)")
-    .option("--s3-force-path-style", "path-style S3 URLs [env HERD_S3_FORCE_PATH_STYLE] (default: on with a custom endpoint)")
-    .addOption(
-      new Option(
-        "--s3-checksum <mode>",
-        "request checksums: when_required suits S3-compatible stores, when_supported is the AWS SDK default [env HERD_S3_CHECKSUM]",
-      ).choices([...S3_CHECKSUM_MODES]),
-    )
-    .option("--part-size <MiB>", "multipart / ranged-download part size in MiB (default 16)")
-    .option("--concurrency <n>", "parallel ranged downloads (default 4)")
-    .option("--no-progress", "no progress bar");
+  return addTableOptions(cmd, S3_OPTIONS);
 }
 
-export function s3SettingsFrom(opts: S3CliOptions, env: NodeJS.ProcessEnv = process.env): S3Settings {
+export function s3SettingsFrom(opts: S3CliOptions, env: EnvSource = processEnv()): S3Settings {
   const base = resolveS3Settings(
     { endpoint: opts.s3Endpoint, region: opts.s3Region, forcePathStyle: opts.s3ForcePathStyle, checksum: opts.s3Checksum },
     env,
@@ -116,54 +106,58 @@ export async function showCommand(location: string, opts: S3CliOptions): Promise
   console.log(JSON.stringify(m, null, 2));
 }
 
-/** Flags `herd serve` adds for compiled artifacts (`--verify`, `--artifacts`, `--artifact-cache`, S3). */
-export function addServeModelOptions(cmd: Command): Command {
-  cmd
-    .addOption(
-      new Option(
-        "--verify <mode>",
-        "check an artifact folder against its manifest before loading: full (sha256), size, none [env HERD_VERIFY]",
-      ).choices([...VERIFY_MODES]),
-    )
-    .option(
-      "--artifacts <root>",
-      "artifact root (folder or s3://bucket/prefix) that a bare --model name is looked up in [env HERD_ARTIFACTS]",
-    )
-    .option("--artifact-cache <dir>", "where s3:// artifacts are pulled to [env HERD_ARTIFACT_CACHE] (default: ~/.cache/herd/artifacts)");
-  return addS3Options(cmd);
-}
+/** What `withServeModel` needs of the serve config. */
+export type ServeModelConfig = Pick<
+  ServeConfig,
+  | "model"
+  | "mmproj"
+  | "verify"
+  | "artifacts"
+  | "artifactCache"
+  | "s3Endpoint"
+  | "s3Region"
+  | "s3ForcePathStyle"
+  | "s3Checksum"
+  | "partSize"
+  | "concurrency"
+  | "progress"
+>;
 
 /**
  * `config` with its `model` (a GGUF file, an artifact folder, s3://…, or a name under
  * `--artifacts`) replaced by the GGUF to load, after pulling and verifying as needed, and `mmproj`
- * set to the artifact's vision projector unless one was given.
+ * set to the artifact's vision projector unless one was given. `env` gives the S3 credentials.
  */
-export async function withServeModel<T extends { readonly model: string | null }>(
-  config: T,
-  flags: object,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<T & { readonly mmproj?: string }> {
+export async function withServeModel<T extends ServeModelConfig>(config: T, env: EnvSource = processEnv()): Promise<T> {
   if (config.model === null) return config;
-  const opts = flags as S3CliOptions & { verify?: string; artifacts?: string; artifactCache?: string };
-  const verify = (opts.verify ?? env.HERD_VERIFY ?? "full") as VerifyMode;
-  if (!VERIFY_MODES.includes(verify)) throw new Error(`--verify must be one of ${VERIFY_MODES.join(", ")} (got ${verify})`);
+  const partBytes = config.partSize * 1024 * 1024;
+  const s3 = resolveS3Settings(
+    {
+      endpoint: config.s3Endpoint ?? undefined,
+      region: config.s3Region ?? undefined,
+      forcePathStyle: config.s3ForcePathStyle ?? undefined,
+      checksum: config.s3Checksum ?? undefined,
+    },
+    env,
+  );
   let bar: ReturnType<typeof createByteProgress> | null = null;
   const m = await resolveServeModel(config.model, {
-    verify,
-    artifacts: opts.artifacts ?? env.HERD_ARTIFACTS,
-    cacheDir: opts.artifactCache ?? env.HERD_ARTIFACT_CACHE ?? defaultArtifactCacheDir(),
-    s3: s3SettingsFrom(opts, env),
+    verify: config.verify,
+    artifacts: config.artifacts ?? undefined,
+    cacheDir: config.artifactCache ?? defaultArtifactCacheDir(),
+    s3: { ...s3, partBytes },
+    partBytes,
+    concurrency: config.concurrency,
     onTotal: (phase, n) => {
       bar?.stop();
-      bar = n > 0 ? createByteProgress(phase, n, { enabled: opts.progress === false ? false : undefined }) : null;
+      bar = n > 0 ? createByteProgress(phase, n, { enabled: config.progress ? undefined : false }) : null;
     },
     onProgress: (_phase, n) => bar?.tick(n),
     log: (msg) => process.stderr.write(`${msg}\n`),
   });
   (bar as ReturnType<typeof createByteProgress> | null)?.stop();
   // An explicit --mmproj wins over the artifact's own projector.
-  const explicitMmproj = (config as { readonly mmproj?: string | null }).mmproj;
-  return { ...config, model: m.ggufPath, ...(m.mmprojPath && !explicitMmproj ? { mmproj: m.mmprojPath } : {}) };
+  return { ...config, model: m.ggufPath, ...(m.mmprojPath && !config.mmproj ? { mmproj: m.mmprojPath } : {}) };
 }
 
 export function register(program: Command): void {

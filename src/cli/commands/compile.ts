@@ -12,6 +12,7 @@ import { join, resolve } from "node:path";
 import { pushArtifact } from "../../compile/artifacts.js";
 import { COMPILE_QUANTS, compileCheckpoint, defaultArtifactName, type CompileQuant, type CompileResult } from "../../compile/compile.js";
 import { DEFAULT_HF_ENDPOINT } from "../../compile/hub.js";
+import { type EnvSource, getEnv, processEnv } from "../../config/env.js";
 import { resolveCompileSource } from "../../compile/source.js";
 import { getBindings } from "../../native/bindings.js";
 import { installLlamaLog } from "../../native/log.js";
@@ -34,22 +35,22 @@ interface Options extends S3CliOptions {
   cacheDir?: string;
 }
 
-async function hfToken(opts: Options, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+async function hfToken(opts: Options, env: EnvSource): Promise<string | undefined> {
   if (opts.hfToken) return opts.hfToken;
-  const fromEnv = env.HF_TOKEN ?? env.HUGGING_FACE_HUB_TOKEN;
+  const fromEnv = getEnv("HF_TOKEN", env) ?? getEnv("HUGGING_FACE_HUB_TOKEN", env);
   if (fromEnv) return fromEnv;
-  const file = env.HF_TOKEN_PATH ?? join(env.HF_HOME ?? join(homedir(), ".cache", "huggingface"), "token");
+  const file = getEnv("HF_TOKEN_PATH", env) ?? join(getEnv("HF_HOME", env) ?? join(homedir(), ".cache", "huggingface"), "token");
   return (await readFile(file, "utf8").catch(() => ""))?.trim() || undefined;
 }
 
-export async function compileCommand(source: string, opts: Options, env: NodeJS.ProcessEnv = process.env): Promise<CompileResult> {
+export async function compileCommand(source: string, opts: Options, env: EnvSource = processEnv()): Promise<CompileResult> {
   const cacheRoot = opts.cacheDir ?? join(homedir(), ".cache", "herd");
-  const artifactsRoot = opts.artifacts ?? env.HERD_ARTIFACTS;
+  const artifactsRoot = opts.artifacts ?? getEnv("HERD_ARTIFACTS", env);
   const show = opts.progress === false ? false : undefined;
   let bar: ByteProgress | null = null;
   const resolved = await resolveCompileSource(source, {
     cacheDir: join(cacheRoot, "hub"),
-    endpoint: opts.hfEndpoint ?? env.HF_ENDPOINT ?? DEFAULT_HF_ENDPOINT,
+    endpoint: opts.hfEndpoint ?? getEnv("HF_ENDPOINT", env),
     token: await hfToken(opts, env),
     revision: opts.revision,
     onTotal: (n) => (bar = createByteProgress("download", n, { enabled: show })),

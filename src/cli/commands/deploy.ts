@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { stringify } from "yaml";
+import { type EnvSource, processEnv } from "../../config/env.js";
 import { chartValuesFromPlan, type ChartValues } from "../../planner/chart-values.js";
 import { renderPlan } from "../../planner/format.js";
 import { KV_BYTES_PER_ELEMENT, WEIGHT_DTYPES } from "../../planner/params.js";
@@ -39,7 +40,7 @@ export interface DeployOptions extends Omit<PlanOptions, "json" | "listInstances
   helm?: string;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
+type Env = EnvSource;
 
 function parseImage(ref: string, flag: string): { repository: string; tag: string } {
   const m = /^(.+?)(?::([\w][\w.-]{0,127}))?$/.exec(ref);
@@ -173,7 +174,7 @@ export function register(program: Command): void {
     .option("--helm <path>", "helm binary (default: the one installed with herd)")
     .action(async (opts: DeployOptions) => {
       // The CLI is the edge that hands the environment (KUBECONFIG, HOME, PATH) on.
-      const r = await deployCommand(opts, process.env);
+      const r = await deployCommand(opts, processEnv());
       if (r.notes) console.error(r.notes);
       if (r.output) process.stdout.write(r.output);
       if (!r.ok) process.exitCode = 1;

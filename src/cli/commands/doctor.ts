@@ -8,6 +8,7 @@
 import type { Command } from "commander";
 import { type ClusterSnapshot, checkCluster, type DaemonSetInfo, type Finding, type NodeInfo } from "../../planner/cluster-checks.js";
 import { findInstance, INSTANCE_CATALOG } from "../../planner/instances.js";
+import { type EnvSource, processEnv } from "../../config/env.js";
 import { resolveHelm } from "../helm.js";
 import { KubeConfigError, kubeGet, type KubeTarget, loadKubeTarget, which } from "../kube.js";
 
@@ -20,7 +21,7 @@ export interface DoctorOptions {
   helm?: string;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
+type Env = EnvSource;
 
 function toolFindings(opts: DoctorOptions, env: Env): Finding[] {
   const kubectl = which("kubectl", env);
@@ -129,7 +130,7 @@ export function register(program: Command): void {
     .option("--helm <path>", "helm binary (default: the one installed with herd)")
     .action(async (opts: DoctorOptions) => {
       // The CLI is the edge that hands the environment (KUBECONFIG, HOME, PATH) to the checks.
-      const { findings, ok } = await runDoctor(opts, process.env);
+      const { findings, ok } = await runDoctor(opts, processEnv());
       console.log(renderFindings(findings));
       if (!ok) process.exitCode = 1;
     });

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { InvalidRequestError, isServeError } from "../../common/errors.js";
+import { getEnv } from "../../config/env.js";
 import { getBindings } from "../../native/bindings.js";
 import { installLlamaLog, type GgmlLogLevel } from "../../native/log.js";
 import { EngineCore } from "../core/engine-core.js";
@@ -85,7 +86,7 @@ function handle(core: EngineCore, loop: EngineLoop, runner: LlamaRunner, msg: To
       });
       return;
     case "crash-for-test":
-      if (process.env.HERD_ENABLE_TEST_HOOKS === "1") runner.crashForTest();
+      if (getEnv("HERD_ENABLE_TEST_HOOKS")) runner.crashForTest();
       return;
     default:
       msg satisfies never;

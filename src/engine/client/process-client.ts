@@ -7,6 +7,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { EngineDeadError, InvalidRequestError, ServeError } from "../../common/errors.js";
+import { type EnvSource, processEnv, readEnv } from "../../config/env.js";
 import { fromEngineError } from "../errors.js";
 import type { EngineConfig, EngineRequest, EngineStats, ModelInfo, TokenId } from "../types.js";
 import { LlamaVocab } from "../runner/llama-vocab.js";
@@ -23,8 +24,8 @@ export type EngineLog = (level: "debug" | "info" | "warn" | "error", message: st
  * TLB misses (docs/performance.md). Read by glibc at process start only, hence here and not in the
  * engine; ignored by other C libraries and where THP is "never". A hugetlb value already given wins.
  */
-export function engineEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const tunables = env.GLIBC_TUNABLES ?? "";
+export function engineEnv(env: EnvSource): EnvSource {
+  const tunables = readEnv("GLIBC_TUNABLES", env) ?? "";
   if (/(^|:)glibc\.malloc\.hugetlb=/.test(tunables)) return env;
   return { ...env, GLIBC_TUNABLES: tunables === "" ? "glibc.malloc.hugetlb=1" : `${tunables}:glibc.malloc.hugetlb=1` };
 }
@@ -77,7 +78,7 @@ export class ProcessClient extends BaseEngineClient {
     }
     const child = fork(entryPath, [], {
       execArgv,
-      env: engineEnv(process.env),
+      env: engineEnv(processEnv()),
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       serialization: "advanced",
     });

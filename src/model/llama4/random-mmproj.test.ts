@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readGgufFileInfo } from "node-llama-cpp";
+import { isCI } from "../../config/env.js";
 import { embeddedMmprojFileName, embeddedModelFileName, ensureEmbeddedMmproj } from "../embedded.js";
 import {
   generateLlama4Mmproj,
@@ -21,7 +22,7 @@ const sha256 = (path: string) => createHash("sha256").update(readFileSync(path))
 
 /** llama.cpp's own conversion of a tiny HF Llama 4 (`../shared/fixtures`); a failure under CI=true when missing. */
 const referencePath = fileURLToPath(new URL("../../../../shared/fixtures/llama4-tiny-hf.reference.json", import.meta.url));
-if (!existsSync(referencePath) && process.env.CI === "true") throw new Error(`missing fixture ${referencePath}`);
+if (!existsSync(referencePath) && isCI()) throw new Error(`missing fixture ${referencePath}`);
 
 let dir: string;
 let tiny: GeneratedMmproj;
