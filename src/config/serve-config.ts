@@ -361,7 +361,6 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     description:
       "engine steps per SSE write: 1 sends every token at once; larger values batch tokens " +
       "(the first token and the last are never held back), trading smoothness for less per-token overhead",
-    defaultText: "1",
   },
   {
     flag: "max-request-body-bytes",
