@@ -21,7 +21,7 @@ const rule = (title: string) => {
 };
 
 /** The most common error messages of a run, with counts. */
-export function topErrors(run: RunRecord, max = 5): [string, number][] {
+function topErrors(run: RunRecord, max = 5): [string, number][] {
   const counts = new Map<string, number>();
   for (const e of run.errors) if (e) counts.set(e, (counts.get(e) ?? 0) + 1);
   return [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, max);
@@ -83,7 +83,7 @@ export function formatSweep(runs: readonly RunRecord[]): string {
 }
 
 /** Metrics shown by `--compare`, and whether higher is better. */
-export const COMPARED: readonly [string, boolean][] = [
+const COMPARED: readonly [string, boolean][] = [
   ["request_throughput", true],
   ["output_throughput", true],
   ["total_token_throughput", true],
@@ -96,7 +96,7 @@ export const COMPARED: readonly [string, boolean][] = [
 ];
 
 /** Pairs runs by load point (request rate and concurrency); unmatched runs pair by position. */
-export function pairRuns(a: BenchResult, b: BenchResult): [RunRecord, RunRecord][] {
+function pairRuns(a: BenchResult, b: BenchResult): [RunRecord, RunRecord][] {
   const key = (r: RunRecord) => `${r.request_rate}|${r.max_concurrency}`;
   const byKey = new Map(b.runs.map((r) => [key(r), r]));
   const pairs = a.runs.flatMap((r): [RunRecord, RunRecord][] => (byKey.has(key(r)) ? [[r, byKey.get(key(r))!]] : []));

@@ -13,5 +13,5 @@ export { calculateMetrics, DEFAULT_PERCENTILES, type BenchmarkMetrics } from "./
 export { renderReport } from "./report/html.js";
 export { sendRequest, buildRequestBody } from "./request-runner.js";
 export { type BenchResult, loadResult, type RunRecord } from "./result.js";
-export { type BenchConfig, type BenchIo, runBench, runCompare, sweepPoints } from "./run.js";
+export { type BenchConfig, type BenchIo, runBench, runCompare } from "./run.js";
 export type * from "./types.js";

@@ -40,7 +40,7 @@ function summarize(into: BenchmarkMetrics, name: LatencyMetric, values: number[]
 }
 
 /** The per-request samples each latency metric is computed from. */
-export function latencySamples(outputs: readonly RequestOutput[]): Record<LatencyMetric, number[]> {
+function latencySamples(outputs: readonly RequestOutput[]): Record<LatencyMetric, number[]> {
   const s: Record<LatencyMetric, number[]> = { ttft: [], tpot: [], itl: [], e2el: [] };
   for (const o of outputs) {
     if (!o.success) continue;

@@ -50,7 +50,7 @@ export interface BenchIo {
 }
 
 /** The first model `GET /v1/models` lists. */
-export async function fetchFirstModel(baseUrl: string, apiKey: string | undefined): Promise<string> {
+async function fetchFirstModel(baseUrl: string, apiKey: string | undefined): Promise<string> {
   const url = `${baseUrl.replace(/\/+$/, "")}/v1/models`;
   const res = await fetch(url, { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} }).catch((e: Error & { cause?: Error }) => {
     throw new Error(`cannot reach ${url}: ${e.cause?.message ?? e.message}`);
@@ -63,7 +63,7 @@ export async function fetchFirstModel(baseUrl: string, apiKey: string | undefine
   return id;
 }
 
-export function sweepPoints(rates: readonly number[], concurrencies: readonly (number | null)[]): LoadPoint[] {
+function sweepPoints(rates: readonly number[], concurrencies: readonly (number | null)[]): LoadPoint[] {
   return rates.flatMap((requestRate) => concurrencies.map((maxConcurrency) => ({ requestRate, maxConcurrency })));
 }
 

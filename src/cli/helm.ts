@@ -11,7 +11,7 @@ import type { EnvSource } from "../config/env.js";
 import { which } from "./kube.js";
 
 /** The package root: the nearest directory above this file whose package.json is herd's. */
-export function packageRoot(): string {
+function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pj = join(dir, "package.json");

@@ -39,7 +39,7 @@ export interface KubeOptions {
 }
 
 /** The kubeconfig file kubectl would use: --kubeconfig, else the first existing $KUBECONFIG entry, else ~/.kube/config. */
-export function kubeconfigPath(opts: KubeOptions): { path: string | null; tried: string[] } {
+function kubeconfigPath(opts: KubeOptions): { path: string | null; tried: string[] } {
   if (opts.kubeconfig) return { path: existsSync(opts.kubeconfig) ? resolve(opts.kubeconfig) : null, tried: [opts.kubeconfig] };
   const fromEnv = (readEnv("KUBECONFIG", opts.env) ?? "").split(delimiter).filter((p) => p !== "");
   const home = readEnv("HOME", opts.env) ?? homedir();

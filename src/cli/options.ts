@@ -7,7 +7,7 @@ import { type Command, Option } from "commander";
 import { optionDefaultText, optionEnvNames, type ServeOption } from "../config/serve-config.js";
 
 /** `--help` text of `opt`: description (default: …) [env …]. */
-export function optionHelp(opt: ServeOption): string {
+function optionHelp(opt: ServeOption): string {
   const def = optionDefaultText(opt);
   const env = optionEnvNames(opt);
   return `${opt.description}${def !== undefined ? ` (default: ${def})` : ""}${env.length > 0 ? ` [env ${env.join(", ")}]` : ""}`;

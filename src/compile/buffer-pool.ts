@@ -6,7 +6,7 @@
  */
 
 /** Buffers by power-of-two size class; `take` returns a buffer at least `bytes` long. */
-export class BufferPool {
+class BufferPool {
   readonly #free = new Map<number, Uint8Array[]>();
   #held = 0;
 

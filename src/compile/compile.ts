@@ -40,14 +40,10 @@ import { SafetensorsCheckpoint } from "./safetensors.js";
 import type { OutFloatType } from "./tensor-data.js";
 
 /** Bump when the compiler's output bytes change for unchanged inputs. */
-export const COMPILER_VERSION = 1;
+const COMPILER_VERSION = 1;
 
 export const COMPILE_QUANTS = ["F16", "BF16", "Q8_0", "Q4_K_M", "F32"] as const;
 export type CompileQuant = (typeof COMPILE_QUANTS)[number];
-
-export function isCompileQuant(s: string): s is CompileQuant {
-  return (COMPILE_QUANTS as readonly string[]).includes(s);
-}
 
 export interface CompileSource {
   readonly id: string;

@@ -35,19 +35,6 @@ export interface ConvertResult {
   readonly sourceBytes: number;
 }
 
-/** Checkpoint facts needed before converting (cheap: headers and JSON only). */
-export async function inspectCheckpoint(dir: string): Promise<{ config: CheckpointConfig; hasVision: boolean; dataBytes: number }> {
-  const config = await readCheckpointConfig(dir);
-  textHparams(config); // fails early on unsupported architectures
-  const ckpt = await SafetensorsCheckpoint.open(dir);
-  try {
-    const hasVision = config.vision !== null && [...ckpt.tensors].some((t) => t.name.startsWith("vision_model."));
-    return { config, hasVision, dataBytes: ckpt.dataBytes };
-  } finally {
-    await ckpt.close();
-  }
-}
-
 /** Converts checkpoint folder `dir`; the mmproj is written only when `mmprojPath` is given and the checkpoint has vision. */
 export async function convertCheckpoint(
   dir: string,

@@ -21,7 +21,7 @@ import { gguf, type GgufValue } from "../model/gguf/gguf-writer.js";
 import { TokenType } from "../model/llama4/tokenizer.js";
 import type { CheckpointConfig, Json } from "./hf-config.js";
 
-export class TokenizerConvertError extends Error {
+class TokenizerConvertError extends Error {
   override readonly name = "TokenizerConvertError";
 }
 

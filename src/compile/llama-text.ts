@@ -21,7 +21,7 @@ import { directSource, permutedRowsSource, transposedSource, valuesSource, type 
 
 export type TextArch = "llama" | "llama4";
 
-export const TEXT_ARCH_BY_HF: Readonly<Record<string, TextArch>> = {
+const TEXT_ARCH_BY_HF: Readonly<Record<string, TextArch>> = {
   Llama4ForConditionalGeneration: "llama4",
   Llama4ForCausalLM: "llama4",
   LlamaForCausalLM: "llama",
@@ -35,7 +35,7 @@ export interface TextPlanOptions {
 }
 
 /** Is `name` (a checkpoint tensor) part of a vision tower / projector rather than the text model? */
-export function isMultimodalTensor(name: string): boolean {
+function isMultimodalTensor(name: string): boolean {
   return (
     name.startsWith("vision_model.") ||
     name.startsWith("multi_modal_projector.") ||

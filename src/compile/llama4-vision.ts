@@ -50,7 +50,7 @@ const TOP_MAP: Readonly<Record<string, string>> = {
 };
 
 /** The GGUF name of a Llama 4 vision checkpoint tensor, or null when it is not part of the vision model. */
-export function mapLlama4VisionName(name: string): string | null {
+function mapLlama4VisionName(name: string): string | null {
   const top = TOP_MAP[name];
   if (top) return top;
   const m = /^vision_model\.model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(name);

@@ -69,7 +69,7 @@ export interface ArtifactManifest {
   readonly files: readonly ArtifactFile[];
 }
 
-export class ManifestError extends Error {
+class ManifestError extends Error {
   override readonly name = "ManifestError";
 }
 
@@ -130,7 +130,7 @@ export async function readManifest(dir: string): Promise<ArtifactManifest | null
   return parseManifest(text, join(dir, MANIFEST_FILE));
 }
 
-export function serializeManifest(m: ArtifactManifest): string {
+function serializeManifest(m: ArtifactManifest): string {
   return `${JSON.stringify(m, null, 2)}\n`;
 }
 

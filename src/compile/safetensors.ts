@@ -60,12 +60,12 @@ export interface TensorInfo {
 /** The largest header we accept (the format's own limit is 100 MB). */
 const MAX_HEADER_BYTES = 100_000_000;
 
-export class SafetensorsError extends Error {
+class SafetensorsError extends Error {
   override readonly name = "SafetensorsError";
 }
 
 /** Parses the header of one safetensors file; tensors are returned in header order. */
-export async function readSafetensorsHeader(
+async function readSafetensorsHeader(
   file: string,
 ): Promise<{ tensors: TensorInfo[]; metadata: Record<string, string>; headerBytes: Buffer; fileBytes: number }> {
   const fh = await open(file, "r");

@@ -105,10 +105,6 @@ export function convertElements(from: FloatDtype, to: OutFloatType, src: Uint8Ar
   for (let i = 0; i < count; i++) o[i] = lut[s[i]!]!;
 }
 
-export function outBytes(t: OutFloatType): number {
-  return OUT_BYTES[t];
-}
-
 function floatDtype(t: TensorInfo): FloatDtype {
   if (!isFloatDtype(t.dtype)) throw new Error(`tensor ${t.name} has dtype ${t.dtype}; the compiler converts BF16, F16 and F32 checkpoints`);
   return t.dtype;

@@ -153,7 +153,7 @@ export function readEnv(name: EnvName, source: EnvSource = process.env): string 
 }
 
 /** "1", "true", "yes", "on" / "0", "false", "no", "off" (any case); undefined otherwise. */
-export function parseBool(s: string): boolean | undefined {
+function parseBool(s: string): boolean | undefined {
   if (/^(1|true|yes|on)$/i.test(s)) return true;
   if (/^(0|false|no|off)$/i.test(s)) return false;
   return undefined;

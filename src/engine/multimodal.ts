@@ -106,7 +106,7 @@ export class MultiModalPrompt {
 }
 
 /** A negative KV key for embedding `row` of the image with content hash `hash`. */
-export function imageKey(hash: string, row: number): number {
+function imageKey(hash: string, row: number): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < hash.length; i++) h = Math.imul(h ^ hash.charCodeAt(i), 0x01000193);
   h = Math.imul(h ^ row, 0x9e3779b1) ^ (row >>> 16);

@@ -111,7 +111,7 @@ export async function ensureEmbeddedModel(opts: EmbeddedModelOptions = {}): Prom
 }
 
 /** Hash of the mmproj generator version and the preset's vision config (which includes its projection width). */
-export function embeddedMmprojHash(preset: Llama4Preset): string {
+function embeddedMmprojHash(preset: Llama4Preset): string {
   return createHash("sha256")
     .update(JSON.stringify({ v: LLAMA4_MMPROJ_GENERATOR_VERSION, vision: LLAMA4_VISION_PRESETS[preset] }))
     .digest("hex")

@@ -14,10 +14,6 @@ export const QUANT_FTYPES = { F16: 1, Q8_0: 7, Q4_K_M: 15 } as const;
 export type QuantName = keyof typeof QUANT_FTYPES;
 export const QUANT_NAMES = Object.keys(QUANT_FTYPES) as QuantName[];
 
-export function isQuantName(s: string): s is QuantName {
-  return Object.hasOwn(QUANT_FTYPES, s);
-}
-
 export interface QuantizeOptions {
   /** Worker threads (default: all cores). */
   readonly nThreads?: number;

@@ -23,7 +23,7 @@ export interface Llama4ImageTokens {
 }
 
 /** The markers' text in the Llama 4 vocabulary. */
-export const LLAMA4_IMAGE_TOKEN_TEXT: Readonly<Record<keyof Llama4ImageTokens, string>> = Object.freeze({
+const LLAMA4_IMAGE_TOKEN_TEXT: Readonly<Record<keyof Llama4ImageTokens, string>> = Object.freeze({
   imageStart: "<|image_start|>",
   imageEnd: "<|image_end|>",
   tileXSeparator: "<|tile_x_separator|>",
@@ -33,7 +33,7 @@ export const LLAMA4_IMAGE_TOKEN_TEXT: Readonly<Record<keyof Llama4ImageTokens, s
 });
 
 /** Embeddings per 336×336 tile: (336/14)² patches after a 0.5 pixel shuffle. */
-export const LLAMA4_PATCHES_PER_TILE = 144;
+const LLAMA4_PATCHES_PER_TILE = 144;
 
 /** Tokens one image adds to the prompt. */
 export function imageTokenCount(canvas: Canvas, patchesPerTile: number = LLAMA4_PATCHES_PER_TILE): number {

@@ -54,7 +54,7 @@ const cpuLimiter = new Limiter(2);
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Fetch, decode and tile one image. Throws MediaError. */
-export async function loadImage(url: string, opts: ImageLoadOptions, signal?: AbortSignal): Promise<PreprocessedImage> {
+async function loadImage(url: string, opts: ImageLoadOptions, signal?: AbortSignal): Promise<PreprocessedImage> {
   const bytes = await fetchImageBytes(url, opts.fetch, signal);
   signal?.throwIfAborted();
   return cpuLimiter.run(async () => {

@@ -85,7 +85,7 @@ const LOG_CB = koffi.proto("void", ["int", "const char *", "void *"]);
 
 /** Sizes (bytes) of the mtmd structs on x86-64 for llama.cpp v0.4.0. */
 export const EXPECTED_MTMD_STRUCT_SIZES = { mtmd_context_params: 96, mtmd_input_text: 24 } as const;
-export const sizeofMtmdStruct = (name: keyof typeof EXPECTED_MTMD_STRUCT_SIZES): number =>
+const sizeofMtmdStruct = (name: keyof typeof EXPECTED_MTMD_STRUCT_SIZES): number =>
   koffi.sizeof(name === "mtmd_context_params" ? CONTEXT_PARAMS : INPUT_TEXT);
 
 function bind(libmtmd: string, device: DeviceKind) {

@@ -81,9 +81,9 @@ export interface ValuesOptions {
 }
 
 const GiB = 2 ** 30;
-export const DEFAULT_HERD_IMAGE = { repository: "herd", tag: "" };
+const DEFAULT_HERD_IMAGE = { repository: "herd", tag: "" };
 /** The Neuron vLLM DLC; pick a tag from the Neuron DLC release notes (the chart refuses an empty one). */
-export const DEFAULT_VLLM_NEURON_IMAGE = { repository: "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx", tag: "" };
+const DEFAULT_VLLM_NEURON_IMAGE = { repository: "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx", tag: "" };
 
 function tolerationsFor(i: InstanceType): Record<string, unknown>[] {
   const r = deviceResource(i);

@@ -5,7 +5,7 @@
  * caller fetches the API objects and passes them in.
  * @module
  */
-import { deviceResource, INSTANCE_CATALOG, type InstanceType } from "./instances.js";
+import { deviceResource, type InstanceType } from "./instances.js";
 import { INSTANCE_TYPE_LABEL } from "./chart-values.js";
 
 export type Level = "ok" | "warn" | "fail";
@@ -171,10 +171,4 @@ export function checkCluster(snap: ClusterSnapshot, instance: InstanceType | nul
     message: has("keda.sh/v1alpha1") ? "KEDA installed" : "KEDA CRDs missing: keep autoscaling.enabled=false",
   });
   return out;
-}
-
-/** Instance types of the catalog found among the nodes (for a doctor run without --instance). */
-export function catalogTypesIn(nodes: readonly NodeInfo[]): InstanceType[] {
-  const seen = new Set(nodes.map(typeOf));
-  return INSTANCE_CATALOG.filter((i) => seen.has(i.name));
 }

@@ -168,11 +168,6 @@ export function findInstance(name: string): InstanceType | null {
   return INSTANCE_CATALOG.find((i) => i.name === name) ?? null;
 }
 
-/** Tensor-parallel cores on a whole node (64 on trn2.48xlarge, 8 on p5.48xlarge, 0 on CPU). */
-export function nodeCores(i: InstanceType): number {
-  return i.devices * i.coresPerDevice;
-}
-
 /** Extended resource name the device plugin registers, or null for CPU. */
 export function deviceResource(i: InstanceType): string | null {
   return i.accelerator === "neuron" ? "aws.amazon.com/neuron" : i.accelerator === "nvidia" ? "nvidia.com/gpu" : null;

@@ -15,7 +15,7 @@ export interface ParamCounts {
   readonly routedExperts: number;
 }
 
-export function visionParams(v: VisionSpec): number {
+function visionParams(v: VisionSpec): number {
   const h = v.hiddenSize;
   const layer = 4 * (h * h + h) + (h * v.intermediateSize + v.intermediateSize) + (v.intermediateSize * h + h) + 2 * 2 * h;
   const patches = (v.imageSize / v.patchSize) ** 2;
@@ -62,7 +62,7 @@ export const WEIGHT_DTYPES: readonly WeightDtype[] = ["bf16", "fp8", "q8_0", "q4
  * q8_0 is 34 bytes per block of 32; q4_k_m mixes Q4_K (4.5 bits) with Q6_K for half of the
  * `ffn_down`/`attn_v` tensors and the output matrix: about 4.85 bits per weight, an estimate.
  */
-export const BYTES_PER_PARAM: Readonly<Record<WeightDtype, number>> = { bf16: 2, fp8: 1, q8_0: 34 / 32, q4_k_m: 4.85 / 8 };
+const BYTES_PER_PARAM: Readonly<Record<WeightDtype, number>> = { bf16: 2, fp8: 1, q8_0: 34 / 32, q4_k_m: 4.85 / 8 };
 export const EXACT_DTYPES: ReadonlySet<WeightDtype> = new Set(["bf16", "fp8"]);
 
 export function weightBytes(m: ModelSpec, dtype: WeightDtype): number {

@@ -23,7 +23,7 @@ const ToolCall = z.object({
   function: z.object({ name: z.string(), arguments: z.string() }),
 });
 
-export const ROLES = ["system", "developer", "user", "assistant", "tool", "ipython"] as const;
+const ROLES = ["system", "developer", "user", "assistant", "tool", "ipython"] as const;
 
 export const ChatMessageSchema = z.object({
   role: z.enum(ROLES),

@@ -14,9 +14,9 @@ import { z } from "zod";
 /** A JSON number that is an integer (1.0 counts; 1.5 does not). */
 export const int = () => z.number().int();
 
-export const StopSchema = z.union([z.string(), z.array(z.string())], { error: "a string or a list of strings" });
+const StopSchema = z.union([z.string(), z.array(z.string())], { error: "a string or a list of strings" });
 
-export const StreamOptionsSchema = z.object({
+const StreamOptionsSchema = z.object({
   include_usage: z.boolean().nullish(),
   continuous_usage_stats: z.boolean().nullish(),
 });

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { int, samplingFields } from "./common.js";
 
-export const PromptSchema = z.union([z.string(), z.array(z.string()), z.array(int()), z.array(z.array(int()))], {
+const PromptSchema = z.union([z.string(), z.array(z.string()), z.array(int()), z.array(z.array(int()))], {
   error: "a string, a list of strings, a list of token ids (integers) or a list of token-id lists",
 });
 

@@ -10,14 +10,14 @@ import type { MiddlewareHandler } from "hono";
 import { AuthenticationError } from "../common/errors.js";
 
 /** Routes that answer without a key (orchestrator probes). */
-export const UNAUTHENTICATED_PATHS: ReadonlySet<string> = new Set(["/health", "/ready"]);
+const UNAUTHENTICATED_PATHS: ReadonlySet<string> = new Set(["/health", "/ready"]);
 
 function digest(s: string): Buffer {
   return createHash("sha256").update(s, "utf8").digest();
 }
 
 /** Constant-time check of an `Authorization` header value against the key's digest. */
-export function isAuthorized(header: string | undefined, keyDigest: Buffer): boolean {
+function isAuthorized(header: string | undefined, keyDigest: Buffer): boolean {
   const m = header === undefined ? null : /^Bearer\s+(.+)$/i.exec(header.trim());
   // Always hash and compare, even without a header, so a missing key costs the same as a wrong one.
   const candidate = digest(m?.[1] ?? "");

@@ -13,7 +13,7 @@ function tooLarge(maxBytes: number): PayloadTooLargeError {
 }
 
 /** The body's bytes, refusing more than `maxBytes` without reading the rest. */
-export async function readBodyBytes(ex: Pick<Exchange, "req" | "node">, maxBytes: number): Promise<Uint8Array> {
+async function readBodyBytes(ex: Pick<Exchange, "req" | "node">, maxBytes: number): Promise<Uint8Array> {
   const declared = ex.node ? ex.node.incoming.headers["content-length"] : ex.req.headers.get("content-length");
   if (declared != null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
   if (ex.node) return readNodeBody(ex.node.incoming, maxBytes);
@@ -138,10 +138,10 @@ const LARGE_BODY_BYTES = 1 << 20;
  * afterwards recurses (JSON.stringify for cache keys, schema validation, the JSON-schema converter):
  * a schema nested 3,000 levels overflowed the stack, a 500 instead of a 400.
  */
-export const MAX_JSON_DEPTH = 128;
+const MAX_JSON_DEPTH = 128;
 
 /** The nesting depth of a parsed JSON value, walked without recursion; stops counting past `limit`. */
-export function jsonDepth(value: unknown, limit: number): number {
+function jsonDepth(value: unknown, limit: number): number {
   let max = 0;
   const stack: Array<[unknown, number]> = [[value, 1]];
   while (stack.length > 0) {

@@ -15,7 +15,7 @@ import { Template } from "@huggingface/jinja";
 import { InvalidRequestError } from "../common/errors.js";
 import { renderOnWorker, TemplateRenderError, WORKER_KWARGS_CHARS, WORKER_MESSAGE_THRESHOLD } from "./template-worker.js";
 
-export const LLAMA4_CHAT_TEMPLATE = `{{- bos_token }}
+const LLAMA4_CHAT_TEMPLATE = `{{- bos_token }}
 {%- if messages[0]['role'] == 'system' %}
     {%- set system_message = messages[0]['content'] | trim %}
     {%- set loop_messages = messages[1:] %}

@@ -46,7 +46,7 @@ const KINDS: Record<ErrorKind, KindMapping> = {
 };
 
 /** Seconds a client should wait before retrying a 503 / engine_dead. */
-export const UNAVAILABLE_RETRY_AFTER_S = 1;
+const UNAVAILABLE_RETRY_AFTER_S = 1;
 
 /** Anything thrown → a ServeError (unknown errors become InternalError without leaking their message). */
 export function toServeError(err: unknown): ServeError {

@@ -88,7 +88,7 @@ export function newImageSentinel(): string {
 const optionsCache = new WeakMap<ServeConfig, ImageLoadOptions>();
 
 /** Fetch/decode limits from the serve config (built once per config). */
-export function imageLoadOptions(config: ServeConfig): ImageLoadOptions {
+function imageLoadOptions(config: ServeConfig): ImageLoadOptions {
   let opts = optionsCache.get(config);
   if (!opts) {
     opts = {

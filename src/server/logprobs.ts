@@ -11,11 +11,11 @@ import type { ChatCompletionLogprobs, ChatCompletionTopLogprob, CompletionLogpro
 
 const decoder = new TextDecoder("utf-8", { fatal: false });
 
-export function tokenText(lp: TokenLogprob): string {
+function tokenText(lp: TokenLogprob): string {
   return decoder.decode(Uint8Array.from(lp.bytes));
 }
 
-export function finiteLogprob(x: number): number {
+function finiteLogprob(x: number): number {
   return Number.isFinite(x) ? x : -9999;
 }
 

@@ -31,7 +31,7 @@ function baseName(path: string): string {
 }
 
 /** The name of the embedded random-weight model in the API. */
-export const EMBEDDED_MODEL_NAME = "herd-llama4-random";
+const EMBEDDED_MODEL_NAME = "herd-llama4-random";
 
 /** The names clients may use: --served-model-name, else the model file's name without `.gguf`. */
 export function servedModelNames(config: ServeConfig): string[] {

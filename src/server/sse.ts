@@ -36,7 +36,7 @@ function sseErrorText(err: unknown): string {
   return sseText([toErrorResponse(err).body]);
 }
 
-export const SSE_HEADERS: Readonly<Record<string, string>> = {
+const SSE_HEADERS: Readonly<Record<string, string>> = {
   "content-type": "text/event-stream; charset=utf-8",
   "cache-control": "no-cache",
   connection: "keep-alive",

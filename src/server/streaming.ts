@@ -77,7 +77,7 @@ export class StreamBatcher<T> {
 }
 
 /** Usage as OpenAI reports it. */
-export function makeUsage(promptTokens: number, completionTokens: number, cachedTokens: number): CompletionUsage {
+function makeUsage(promptTokens: number, completionTokens: number, cachedTokens: number): CompletionUsage {
   return {
     prompt_tokens: promptTokens,
     completion_tokens: completionTokens,

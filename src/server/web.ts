@@ -27,7 +27,7 @@ function packageRoot(): string | null {
   return null;
 }
 
-export function chatPagePath(): string | null {
+function chatPagePath(): string | null {
   const root = packageRoot();
   return root === null ? null : join(root, "dist/web/index.html");
 }

@@ -28,7 +28,7 @@ export interface ChartSpec {
   readonly legend?: "top-left" | "bottom-right";
 }
 
-export const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f"];
+const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f"];
 
 const W = 560;
 const H = 340;

@@ -55,7 +55,7 @@ function transferTuning(opts: S3CliOptions): { partBytes?: number; concurrency?:
 
 const rate = (bytes: number, ms: number) => `${formatBytes(bytes / Math.max(ms / 1000, 1e-3))}/s`;
 
-export async function pushCommand(dir: string, location: string, opts: S3CliOptions): Promise<void> {
+async function pushCommand(dir: string, location: string, opts: S3CliOptions): Promise<void> {
   const bar = createByteProgress("push", 0, { enabled: opts.progress === false ? false : undefined });
   const r = await pushArtifact(resolve(dir), location, {
     s3: s3SettingsFrom(opts),
@@ -71,7 +71,7 @@ export async function pushCommand(dir: string, location: string, opts: S3CliOpti
   );
 }
 
-export async function pullCommand(location: string, dir: string, opts: S3CliOptions): Promise<void> {
+async function pullCommand(location: string, dir: string, opts: S3CliOptions): Promise<void> {
   const bar = createByteProgress("pull", 0, { enabled: opts.progress === false ? false : undefined });
   const r = await pullArtifact(location, resolve(dir), {
     s3: s3SettingsFrom(opts),
@@ -90,7 +90,7 @@ export async function pullCommand(location: string, dir: string, opts: S3CliOpti
   );
 }
 
-export async function verifyCommand(dir: string, mode: VerifyMode, opts: S3CliOptions): Promise<void> {
+async function verifyCommand(dir: string, mode: VerifyMode, opts: S3CliOptions): Promise<void> {
   const m = await readManifest(dir);
   const bar = createByteProgress("verify", mode === "full" && m ? m.files.reduce((n, f) => n + f.bytes, 0) : 0, {
     enabled: opts.progress === false || mode !== "full" ? false : undefined,
@@ -100,7 +100,7 @@ export async function verifyCommand(dir: string, mode: VerifyMode, opts: S3CliOp
   console.log(`${dir}: ok (${mode}) — ${manifest.files.map((f) => `${f.path} ${formatBytes(f.bytes)}`).join(", ")}`);
 }
 
-export async function showCommand(location: string, opts: S3CliOptions): Promise<void> {
+async function showCommand(location: string, opts: S3CliOptions): Promise<void> {
   const m = isS3Url(location) ? await readRemoteManifest(location, s3SettingsFrom(opts)) : await readManifest(resolve(location));
   if (!m) throw new Error(`${location} has no herd-manifest.json`);
   console.log(JSON.stringify(m, null, 2));

@@ -49,7 +49,7 @@ function parseImage(ref: string, flag: string): { repository: string; tag: strin
 }
 
 /** The chart values `herd deploy` would install for these options (also written by --values). */
-export function deployValues(plan: Plan, opts: DeployOptions): ChartValues {
+function deployValues(plan: Plan, opts: DeployOptions): ChartValues {
   const minutes = opts.startupMinutes === undefined ? undefined : Number(opts.startupMinutes);
   if (minutes !== undefined && !(Number.isInteger(minutes) && minutes > 0))
     throw new PlanError(`--startup-minutes must be a positive integer (got ${opts.startupMinutes})`);

@@ -21,7 +21,7 @@ interface Options {
 
 const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
-export async function generateModelCommand(opts: Options): Promise<string> {
+async function generateModelCommand(opts: Options): Promise<string> {
   const t0 = performance.now();
   // llama.cpp logs every tensor while quantizing: keep errors only.
   if (opts.quant) installLlamaLog(getBindings("cpu"), (_level, text) => console.error(text), 4);

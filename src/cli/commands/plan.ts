@@ -75,7 +75,7 @@ function intFlag(name: string, v: string | undefined): number | undefined {
   return Number(v);
 }
 
-export function requireInstance(name: string) {
+function requireInstance(name: string) {
   const instance = findInstance(name);
   if (!instance) throw new PlanError(`unknown --instance ${name}; known: ${INSTANCE_CATALOG.map((i) => i.name).join(", ")}`);
   return instance;

@@ -48,7 +48,7 @@ const GRAMMAR_CANDIDATES = 256;
  * two 1k-token system prompts (with their questions) while requests use them; a larger floor keeps
  * stale cells that slow every decode (measurements: docs/performance.md#prefix-cache-cap).
  */
-export const CACHE_FLOOR_CELLS = 4096;
+const CACHE_FLOOR_CELLS = 4096;
 
 export class EngineCore {
   readonly scheduler: Scheduler;

@@ -44,11 +44,11 @@ export interface SamplingLimits {
   logprobsParamName?: string;
 }
 
-export const DEFAULT_MAX_STOP_STRINGS = 16;
-export const DEFAULT_MAX_STOP_STRING_LENGTH = 1_000;
+const DEFAULT_MAX_STOP_STRINGS = 16;
+const DEFAULT_MAX_STOP_STRING_LENGTH = 1_000;
 /** OpenAI's bound on logit_bias entries. */
-export const MAX_LOGIT_BIAS_ENTRIES = 300;
-export const MAX_STOP_TOKEN_IDS = 1_024;
+const MAX_LOGIT_BIAS_ENTRIES = 300;
+const MAX_STOP_TOKEN_IDS = 1_024;
 
 export function defaultSamplingParams(): SamplingParams {
   return {

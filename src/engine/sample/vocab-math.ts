@@ -175,14 +175,14 @@ const u32 = new Uint32Array(f32.buffer);
  * order-preserving uint32, flipped, times 2^21, plus the id (< 2^53, so exact). Lets a native
  * Float64Array sort order candidates without a comparator. `value` must not be NaN.
  */
-export function descendingKey(value: number, id: number): number {
+function descendingKey(value: number, id: number): number {
   f32[0] = value;
   const bits = u32[0]!;
   const ascending = bits & 0x80000000 ? ~bits >>> 0 : (bits | 0x80000000) >>> 0;
   return (0xffffffff - ascending) * MAX_VOCAB_SIZE + id;
 }
 
-export function idOfKey(key: number): number {
+function idOfKey(key: number): number {
   return key % MAX_VOCAB_SIZE;
 }
 

@@ -72,7 +72,7 @@ export interface CollapsedText {
 }
 
 /** A generator that yields every 64k code points (see `splitGpt4o`). */
-export function* collapseText(text: string): Generator<undefined, CollapsedText> {
+function* collapseText(text: string): Generator<undefined, CollapsedText> {
   const offsets = new Uint32Array(text.length + 1);
   const codes = new Uint16Array(text.length);
   let n = 0;

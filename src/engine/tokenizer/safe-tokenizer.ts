@@ -79,7 +79,7 @@ export interface SafeTokenizerLimits {
  * build; 1,000 leaves a margin of four. Longer texts take the split path, checked token for token on
  * the corpus.
  */
-export const DEFAULT_TOKENIZER_LIMITS: SafeTokenizerLimits = { run: 1000, chunk: 16384 };
+const DEFAULT_TOKENIZER_LIMITS: SafeTokenizerLimits = { run: 1000, chunk: 16384 };
 
 /** A whole text for llama.cpp in one call; the driver sends back its tokens. */
 export interface RawCall {

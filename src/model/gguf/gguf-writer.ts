@@ -114,12 +114,12 @@ const TYPE_SIZES: Readonly<Record<GgmlType, readonly [number, number]>> = {
 export type FloatGgmlType = GgmlType.F32 | GgmlType.F16 | GgmlType.BF16;
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
-export const GGUF_VERSION = 3;
-export const GGUF_DEFAULT_ALIGNMENT = 32;
-export const GGUF_KEY_ALIGNMENT = "general.alignment";
+const GGUF_VERSION = 3;
+const GGUF_DEFAULT_ALIGNMENT = 32;
+const GGUF_KEY_ALIGNMENT = "general.alignment";
 /** ggml's GGML_MAX_NAME is 64 including the terminating NUL. */
-export const GGML_MAX_NAME = 63;
-export const GGML_MAX_DIMS = 4;
+const GGML_MAX_NAME = 63;
+const GGML_MAX_DIMS = 4;
 
 // ---------------------------------------------------------------------------------------------
 // Metadata values

@@ -170,7 +170,7 @@ export function planMmprojTensors(c: Llama4VisionConfig): PlannedTensor[] {
 }
 
 /** The `clip.*` / `general.*` / `herd.*` metadata of a vision config (llama4.md §6.3). */
-export function mmprojMetadata(c: Llama4VisionConfig, preset?: string): Array<[string, GgufValue]> {
+function mmprojMetadata(c: Llama4VisionConfig, preset?: string): Array<[string, GgufValue]> {
   const kv: Array<[string, GgufValue]> = [
     ["general.architecture", gguf.str("clip")],
     ["general.type", gguf.str("mmproj")],
@@ -210,7 +210,7 @@ function fnv1a(s: string): number {
 }
 
 /** `count` values with standard deviation `std`: the text model's generator (`randomTensorBytes`) as F32. */
-export function randomValues(count: number, seed: number, std: number): Float32Array {
+function randomValues(count: number, seed: number, std: number): Float32Array {
   const out = new Float32Array(count);
   let at = 0;
   for (const chunk of randomTensorBytes(count, seed, std, GgmlType.F32)) {

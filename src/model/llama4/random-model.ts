@@ -84,7 +84,7 @@ export const TINY_CONFIG: Llama4RandomConfig = {
 };
 
 /** Benchmark-sized (~0.58B parameters, ~1.2 GB in F16; quantize to Q8_0 for ~0.6 GB). */
-export const BENCH_CONFIG: Llama4RandomConfig = {
+const BENCH_CONFIG: Llama4RandomConfig = {
   name: "herd-llama4-bench-random",
   nEmbd: 1024,
   nLayer: 8,
@@ -151,7 +151,7 @@ export function validateConfig(c: Llama4RandomConfig): void {
   if (problems.length > 0) throw new Error(`invalid Llama 4 config ${c.name}: ${problems.join("; ")}`);
 }
 
-export const isMoeLayer = (c: Llama4RandomConfig, il: number): boolean => (il + 1) % c.interleaveMoeStep === 0;
+const isMoeLayer = (c: Llama4RandomConfig, il: number): boolean => (il + 1) % c.interleaveMoeStep === 0;
 
 interface PlannedTensor {
   readonly name: string;
@@ -277,7 +277,7 @@ export function* randomTensorBytes(
 // ---------------------------------------------------------------------------------------------
 
 /** The `llama4.*` / `general.*` / `herd.*` metadata of a config (tokenizer keys not included). */
-export function modelMetadata(c: Llama4RandomConfig, preset?: string): Array<[string, GgufValue]> {
+function modelMetadata(c: Llama4RandomConfig, preset?: string): Array<[string, GgufValue]> {
   const a = "llama4";
   const kv: Array<[string, GgufValue]> = [
     ["general.architecture", gguf.str(a)],

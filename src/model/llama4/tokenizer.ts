@@ -27,8 +27,8 @@ export enum TokenType {
   BYTE = 6,
 }
 
-export const LLAMA4_NUM_REGULAR_TOKENS = 200_000;
-export const LLAMA4_NUM_SPECIAL_TOKENS = 2_048;
+const LLAMA4_NUM_REGULAR_TOKENS = 200_000;
+const LLAMA4_NUM_SPECIAL_TOKENS = 2_048;
 export const LLAMA4_VOCAB_SIZE = LLAMA4_NUM_REGULAR_TOKENS + LLAMA4_NUM_SPECIAL_TOKENS; // 202048
 
 /** Ids of the named Llama 4 special tokens (Meta `tokenizer.py`, llama4.md §3.1). */
@@ -55,16 +55,13 @@ export const LLAMA4_TOKEN_IDS = {
 } as const;
 
 /** Special-token roles as llama.cpp metadata wants them. */
-export const LLAMA4_SPECIAL_IDS = {
+const LLAMA4_SPECIAL_IDS = {
   bos: LLAMA4_TOKEN_IDS.beginOfText,
   eos: LLAMA4_TOKEN_IDS.eot, // the Instruct eos_token
   eot: LLAMA4_TOKEN_IDS.eot,
   eom: LLAMA4_TOKEN_IDS.eom,
   pad: LLAMA4_TOKEN_IDS.finetuneRightPad,
 } as const;
-
-/** Generation stops on any of these (generation_config eos list). */
-export const LLAMA4_STOP_TOKEN_IDS: readonly number[] = [LLAMA4_TOKEN_IDS.endOfText, LLAMA4_TOKEN_IDS.eom, LLAMA4_TOKEN_IDS.eot];
 
 /**
  * The 2,048 special-token strings, index 0 = id 200000, in Meta's order: basic (5), text post-train
@@ -276,9 +273,6 @@ export function buildLlama4Tokenizer(): Llama4TokenizerSpec {
   memo = { tokens, tokenTypes, merges: mergesFromRanks(ranks), specialIds: LLAMA4_SPECIAL_IDS, chatTemplate: LLAMA4_CHAT_TEMPLATE };
   return memo;
 }
-
-/** The o200k split regex (what llama.cpp's `llama4` pre-tokenizer implements). */
-export const O200K_PATTERN: string = o200k.pat_str;
 
 /** The o200k_base rank data as shipped by js-tiktoken (for reference encoders in tests/tools). */
 export const O200K_RANKS = o200k;

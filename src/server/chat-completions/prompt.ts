@@ -64,7 +64,7 @@ function contentText(m: WireChatMessage, i: number, imagePlaceholder: string | u
   return text;
 }
 
-export function toTemplateMessages(messages: readonly WireChatMessage[], imagePlaceholder?: string): TemplateMessage[] {
+function toTemplateMessages(messages: readonly WireChatMessage[], imagePlaceholder?: string): TemplateMessage[] {
   return messages.map((m, i) => {
     const out: TemplateMessage = { role: m.role === "developer" ? "system" : m.role, content: contentText(m, i, imagePlaceholder) };
     if (m.name) out.name = m.name;

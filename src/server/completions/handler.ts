@@ -19,9 +19,9 @@ import { CompletionRequestSchema, type CompletionRequest } from "../../protocol/
 import type { Completion, CompletionChunk, CompletionFinishReason, CompletionLogprobs, StopReason } from "../../protocol/responses.js";
 
 /** OpenAI's default `max_tokens` for completions (vLLM's too). */
-export const DEFAULT_COMPLETION_MAX_TOKENS = 16;
+const DEFAULT_COMPLETION_MAX_TOKENS = 16;
 /** Most prompts one request may batch. */
-export const MAX_PROMPTS_PER_REQUEST = 64;
+const MAX_PROMPTS_PER_REQUEST = 64;
 
 interface Prompt {
   text: string | null;

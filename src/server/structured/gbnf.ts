@@ -149,7 +149,7 @@ export function list(item: Node, sep: Node, min: number, max: number | null): No
 const GBNF_ESCAPES: Record<string, string> = { '"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 
 /** A GBNF string literal. */
-export function gbnfLiteral(s: string): string {
+function gbnfLiteral(s: string): string {
   let out = '"';
   for (const ch of s) {
     const e = GBNF_ESCAPES[ch];

@@ -41,7 +41,7 @@ import {
 import { Primitives } from "./primitives.js";
 import { integerBounds, mergeAllOf, resolvePointer } from "./schema-helpers.js";
 
-export { childPath, type Dialect, SUPPORTED_SUMMARY } from "./keywords.js";
+export { type Dialect, SUPPORTED_SUMMARY } from "./keywords.js";
 
 export class SchemaConverter {
   /** Unsupported or contradictory parts, each prefixed with its path. */

@@ -25,9 +25,6 @@ export type ResponseFormat =
       };
     };
 
-/** The engine refuses grammars longer than this (engine/sample/sampling-params.ts). */
-export { MAX_GRAMMAR_CHARS };
-
 /** Runs a grammar build, turning a grammar that outgrows the limit into the caller's 400 on `param`. */
 export function withGrammarLimit<T>(param: string, build: () => T): T {
   try {

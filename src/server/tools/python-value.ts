@@ -33,7 +33,7 @@ const SIMPLE_ESCAPES: Record<string, string> = {
 };
 
 /** One character as it appears inside a JSON string. */
-export function jsonChar(c: string): string {
+function jsonChar(c: string): string {
   return JSON.stringify(c).slice(1, -1);
 }
 

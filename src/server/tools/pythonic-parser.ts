@@ -29,7 +29,7 @@ import { newToolCallId, type ParsedToolCall, type ToolCallParserOptions, type To
 import { JsonObjectScanner, jsonCall } from "./json-calls.js";
 import { isIdentStart, isNameChar, isWs, MAX_NAME } from "./chars.js";
 
-export { newToolCallId, type ParsedToolCall, type ToolCallParserOptions, type ToolParseEvent } from "./events.js";
+export type { ParsedToolCall, ToolCallParserOptions, ToolParseEvent } from "./events.js";
 export { pythonNumberToJson } from "./python-value.js";
 
 const PY_START = "<|python_start|>";
