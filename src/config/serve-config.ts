@@ -9,7 +9,7 @@
 import { isIP } from "node:net";
 import { DEFAULT_MAX_MODEL_LEN } from "../common/serving-defaults.js";
 import { VERIFY_MODES, type VerifyMode } from "../compile/manifest.js";
-import { DEFAULT_KV_CACHE_CAP, ENGINE_DEFAULTS } from "../engine/config.js";
+import { CACHE_FLOOR_CELLS, DEFAULT_KV_CACHE_CAP, ENGINE_DEFAULTS } from "../engine/config.js";
 import { LOAD_MODES, type LoadMode } from "../engine/types.js";
 import {
   DEFAULT_DOWNLOAD_CONCURRENCY,
@@ -336,7 +336,8 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
     description:
       "KV cells finished requests' prefixes may keep while others decode, prefixes never reused an eighth of it " +
       "(llama.cpp attends over every cell in use, so cached cells slow each decode step)",
-    defaultText: "as many as the running requests use, at least min(max-model-len, 4096), times the share of idle sequence slots",
+    defaultText:
+      `as many as the running requests use, at least min(max-model-len, ${CACHE_FLOOR_CELLS}), ` + "times the share of idle sequence slots",
   },
   {
     flag: "max-logprobs",

@@ -25,6 +25,14 @@ export const ENGINE_DEFAULTS = {
   loadMode: "auto",
 } as const satisfies Partial<EngineConfig>;
 
+/**
+ * The prefix cache's auto cap never drops below this many cells (long system prompts that serve hits
+ * survive a busy moment; entries never reused get an eighth of it, see UNPROVEN_SHARE). 4096 keeps
+ * two 1k-token system prompts (with their questions) while requests use them; a larger floor keeps
+ * stale cells that slow every decode (measurements: docs/performance.md#prefix-cache-cap).
+ */
+export const CACHE_FLOOR_CELLS = 4096;
+
 export function defaultEngineConfig(model: string): EngineConfig {
   return { model, ...ENGINE_DEFAULTS, maxModelLen: 0, kvCacheTokens: 0, threads: Math.max(1, availableParallelism()) };
 }

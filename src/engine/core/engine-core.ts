@@ -5,6 +5,7 @@
  * @module
  */
 import { CapacityError, ContextLengthExceededError, InvalidRequestError } from "../../common/errors.js";
+import { CACHE_FLOOR_CELLS } from "../config.js";
 import { toEngineError } from "../errors.js";
 import { KvManager } from "../kv/kv-manager.js";
 import { Request } from "../request.js";
@@ -41,14 +42,6 @@ export type OutputSink = (outputs: RequestOutput[]) => void;
 
 /** Candidates a grammar checks before it masks the whole vocabulary (see `#sample`). */
 const GRAMMAR_CANDIDATES = 256;
-
-/**
- * The prefix cache's auto cap never drops below this many cells (long system prompts that serve hits
- * survive a busy moment; entries never reused get an eighth of it, see UNPROVEN_SHARE). 4096 keeps
- * two 1k-token system prompts (with their questions) while requests use them; a larger floor keeps
- * stale cells that slow every decode (measurements: docs/performance.md#prefix-cache-cap).
- */
-const CACHE_FLOOR_CELLS = 4096;
 
 export class EngineCore {
   readonly scheduler: Scheduler;
