@@ -5,7 +5,8 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type OpenAI from "openai";
-import { fixturePath, getMetric, startHerd, type HerdServer } from "./helpers/herd-server.js";
+import { getMetric, startHerd, type HerdServer } from "./helpers/herd-server.js";
+import { fixturePath } from "../fixtures/paths.js";
 
 const modelPath = fixturePath("stories260K.gguf");
 const goldenPath = fixturePath("stories260K.golden.json");

@@ -5,7 +5,8 @@
 import { execFileSync } from "node:child_process";
 import type OpenAI from "openai";
 import { describe, expect, it } from "vitest";
-import { fixturePath, getMetric, startHerd, waitReady } from "./helpers/herd-server.js";
+import { getMetric, startHerd, waitReady } from "./helpers/herd-server.js";
+import { fixturePath } from "../fixtures/paths.js";
 
 const modelPath = fixturePath("stories260K.gguf");
 

@@ -4,21 +4,11 @@
  * One server per test file keeps the suite fast on small machines.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import OpenAI from "openai";
-import { isCI } from "../../../src/config/env.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-
-/** `../shared/fixtures/NAME`, or null when it is missing (a failure under CI=true). */
-export function fixturePath(name: string): string | null {
-  const path = fileURLToPath(new URL(`../../../../shared/fixtures/${name}`, import.meta.url));
-  if (existsSync(path)) return path;
-  if (isCI()) throw new Error(`missing test fixture ${path} (CI=true: fixtures are required)`);
-  return null;
-}
 
 export interface LogLine {
   level?: string;
