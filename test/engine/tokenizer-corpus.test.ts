@@ -116,13 +116,12 @@ describe.each(models)("%s", (_name, modelPath, runLength) => {
 
   it("refuses a text that cannot fit before tokenizing it", async () => {
     const text = "hello ".repeat(1_200_000);
-    const t0 = performance.now();
     await expect(real.tokenizeAsync(text, { addSpecial: false, parseSpecial: true, maxTokens: 8192 })).rejects.toThrow(
       ContextLengthExceededError,
     );
-    expect(performance.now() - t0).toBeLessThan(2000);
+    // Refused from the text's length alone: the message says which path ran (no latency threshold).
     await expect(real.tokenizeAsync(text, { addSpecial: false, parseSpecial: true, maxTokens: 8192 })).rejects.toThrow(
-      /at least \d+ prompt tokens/,
+      /at least \d+ prompt tokens .*refused before tokenizing/,
     );
   });
 });

@@ -113,6 +113,18 @@ export async function waitReady(server: HerdServer, timeoutMs: number): Promise<
   }
 }
 
+/**
+ * Polls `cond` until it holds. The timeout is a safety net against a hang, not the test's pace (it
+ * is far above what any condition here needs); it throws naming `what`.
+ */
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** The value of one metric series in Prometheus text (first match), or null. */
 export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | null {
   for (const line of text.split("\n")) {
