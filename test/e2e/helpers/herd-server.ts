@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import OpenAI from "openai";
+import { inUnitTests } from "../../fixtures/paths.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
@@ -45,6 +46,7 @@ export interface StartOptions {
 }
 
 export async function startHerd(args: string[], opts: StartOptions = {}): Promise<HerdServer> {
+  if (inUnitTests()) throw new Error("startHerd() in a unit test: a real `herd serve` loads a model; this test belongs under test/");
   const proc = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--host", "127.0.0.1", "--port", "0", ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, HERD_LOG_LEVEL: "info", ...opts.env },
