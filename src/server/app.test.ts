@@ -1,6 +1,7 @@
 /**
  * The HTTP layer without an engine (the model is "still loading"): auth, probes, routing, body limits
- * and request validation all run before a request needs the engine. Engine-backed behaviour is in
+ * and request validation all run before a request needs the engine. The handlers over a scripted
+ * engine: chat-completions/handler.test.ts and completions/handler.test.ts; over a real model:
  * test/e2e against a real `herd serve`.
  */
 import { describe, expect, it } from "vitest";

@@ -1,118 +1,19 @@
 /**
- * Image parts through the HTTP layer to the engine boundary, on a fake engine client that records
- * what it receives: the expanded prompt, the tiles, the limits and the 400s.
+ * Image parts through the HTTP layer to the engine boundary, on the fake engine client
+ * (test/fixtures/fake-engine.ts) that records what it receives: the expanded prompt, the tiles, the
+ * limits and the 400s.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resolveServeConfig, type RawServeOptions } from "../config/serve-config.js";
-import type { EngineClient } from "../engine/client/engine-client.js";
-import { defaultEngineConfig } from "../engine/config.js";
-import type { EngineRequest, ModelInfo, RequestOutput } from "../engine/types.js";
+import type { RawServeOptions } from "../config/serve-config.js";
+import type { EngineRequest } from "../engine/types.js";
 import { LLAMA4_TOKEN_IDS as T } from "../model/llama4/tokenizer.js";
-import { createApp } from "./app.js";
-import { ServerContext } from "./context.js";
-import { EngineHost } from "./engine-host.js";
-import { silentLogger } from "./logger.js";
-import { ServerMetrics } from "./metrics.js";
-import { createModelContext } from "./model-context.js";
+import { fakeTokenize as tokenize } from "../../test/fixtures/fake-engine.js";
+import { createTestApp, errorOf, postJson as post } from "../../test/fixtures/test-app.js";
 
-const SPECIAL: Record<string, number> = {
-  "<|begin_of_text|>": 200000,
-  "<|end_of_text|>": 200001,
-  "<|header_start|>": 200005,
-  "<|header_end|>": 200006,
-  "<|eot|>": 200008,
-  "<|image_start|>": T.imageStart,
-  "<|image_end|>": T.imageEnd,
-  "<|tile_x_separator|>": T.tileXSeparator,
-  "<|tile_y_separator|>": T.tileYSeparator,
-  "<|image|>": T.image,
-  "<|patch|>": T.patch,
-};
-const BY_ID = new Map(Object.entries(SPECIAL).map(([k, v]) => [v, k]));
-
-/** Special tokens by text, every other UTF-16 unit its own token. */
-function tokenize(text: string, parseSpecial: boolean): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < text.length; ) {
-    const special = parseSpecial ? Object.keys(SPECIAL).find((s) => text.startsWith(s, i)) : undefined;
-    if (special) {
-      out.push(SPECIAL[special] as number);
-      i += special.length;
-    } else out.push(text.charCodeAt(i++));
-  }
-  return out;
-}
-
-class FakeClient implements EngineClient {
-  readonly requests: EngineRequest[] = [];
-  readonly modelInfo: ModelInfo = {
-    path: "/models/fake.gguf",
-    description: "fake",
-    architecture: "llama4",
-    numParams: 1,
-    sizeBytes: 1,
-    vocabSize: 202048,
-    contextTrainLength: 131072,
-    bosTokenId: 200000,
-    eosTokenId: 200008,
-    eogTokenIds: [200001, 200007, 200008],
-    addBos: true,
-    chatTemplate: null,
-    metadata: {},
-  };
-  readonly config;
-  constructor(vision: boolean) {
-    this.config = {
-      ...defaultEngineConfig("/models/fake.gguf"),
-      maxModelLen: 32768,
-      kvCacheTokens: 32768,
-      ...(vision ? { mmproj: "/models/mmproj.gguf" } : {}),
-    };
-    if (vision)
-      this.modelInfo.vision = { placeholderTokenId: 200092, embeddingsPerTile: 144, tileSize: 336, mmproj: "/models/mmproj.gguf" };
-  }
-  async *generate(request: EngineRequest): AsyncIterable<RequestOutput> {
-    this.requests.push(request);
-    yield {
-      requestId: request.requestId,
-      deltas: [{ index: 0, tokenIds: [120], text: "x", finishReason: "stop", stopReason: null }],
-      finished: true,
-      numPromptTokens: request.promptTokenIds.length,
-      numCachedTokens: 0,
-    };
-  }
-  async tokenize(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): Promise<number[]> {
-    const ids = tokenize(text, opts?.parseSpecial ?? true);
-    return opts?.addSpecial === false ? ids : [200000, ...ids];
-  }
-  async detokenize(ids: number[]): Promise<string> {
-    return ids.map((t) => BY_ID.get(t) ?? String.fromCharCode(t)).join("");
-  }
-  async stats() {
-    return {} as never;
-  }
-  isAlive() {
-    return true;
-  }
-  onDead() {}
-  async close() {}
-}
-
-async function makeApp(flags: RawServeOptions = {}, vision = true) {
-  const config = resolveServeConfig({ model: "/models/fake.gguf", ...flags }, { useEnv: false });
-  const client = new FakeClient(vision);
-  const log = silentLogger();
-  const host = new EngineHost({ create: async () => client, log, warmup: false });
-  await host.start();
-  const ctx = new ServerContext(config, host, new ServerMetrics("fake"), log);
-  ctx.setModel(await createModelContext(client, config, () => undefined));
-  return { app: createApp(ctx), client };
-}
-
-const post = (body: unknown) => ({ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+const makeApp = (flags: RawServeOptions = {}, vision = true) => createTestApp({ flags, vision });
 const imagePart = (url: string) => ({ type: "image_url", image_url: { url } });
 
 let png640x480 = "";
@@ -136,10 +37,6 @@ beforeAll(async () => {
   httpBase = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 afterAll(() => new Promise((r) => server.close(r)));
-
-async function errorOf(res: Response) {
-  return ((await res.json()) as { error: { message: string; param: string | null; code: string | null } }).error;
-}
 
 describe("chat completions with images", () => {
   it("splices each image's tokens where its part sits and hands the tiles to the engine", async () => {

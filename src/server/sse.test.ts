@@ -16,9 +16,39 @@ async function collect(res: Response): Promise<unknown[]> {
   return out;
 }
 
-async function until(cond: () => boolean, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+const turn = () => new Promise((r) => setImmediate(r));
+
+/** Waits until `cond()` holds, for at most `turns` event-loop turns (no clock: load does not matter). */
+async function until(cond: () => boolean, turns = 1000): Promise<void> {
+  for (let i = 0; i < turns && !cond(); i++) await turn();
+}
+
+/** Waits until `count()` has not changed for `turns` event-loop turns in a row (or passed `limit`); returns it. */
+async function quiescent(count: () => number, turns: number, limit = Number.POSITIVE_INFINITY): Promise<number> {
+  let last = count();
+  for (let still = 0; still < turns && last <= limit; still++) {
+    await turn();
+    if (count() !== last) {
+      last = count();
+      still = -1;
+    }
+  }
+  return last;
+}
+
+/** `onClose` for `SSEOptions`, and a promise of the first outcome. */
+function closeWatch() {
+  const closes: string[] = [];
+  let resolve!: (outcome: string) => void;
+  const closed = new Promise<string>((r) => (resolve = r));
+  return {
+    closes,
+    closed,
+    onClose: (o: string) => {
+      closes.push(o);
+      resolve(o);
+    },
+  };
 }
 
 /**
@@ -107,29 +137,29 @@ describe.each([web, node])("SSE over a $name", (t) => {
 
   it("aborts the producer's signal when the client cancels", async () => {
     let signal: AbortSignal | undefined;
-    const closes: string[] = [];
+    const watch = closeWatch();
     const res = await t.open(
       async function* (s) {
         signal = s;
         for (let i = 0; ; i++) {
           yield [{ i }];
-          await new Promise((r) => setTimeout(r, 5));
+          await turn();
         }
       },
       undefined,
-      { onClose: (o) => closes.push(o) },
+      { onClose: watch.onClose },
     );
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     await reader.read();
     await reader.cancel();
-    await until(() => closes.length > 0);
+    expect(await watch.closed).toBe("cancelled");
     expect(signal?.aborted).toBe(true);
-    expect(closes).toEqual(["cancelled"]);
+    expect(watch.closes).toEqual(["cancelled"]);
   });
 
   it("produces only as fast as the client reads (backpressure)", async () => {
     let produced = 0;
-    const closes: string[] = [];
+    const watch = closeWatch();
     const big = "x".repeat(64 * 1024);
     const res = await t.open(
       async function* () {
@@ -140,17 +170,18 @@ describe.each([web, node])("SSE over a $name", (t) => {
         }
       },
       undefined,
-      { onClose: (o) => closes.push(o) },
+      { onClose: watch.onClose },
     );
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     await reader.read();
-    await new Promise((r) => setTimeout(r, 300)); // a client that stops reading
-    // Unbounded, the producer would have made thousands of 64 KiB events by now; the socket and
-    // stream buffers hold a few MiB at most.
-    expect(produced).toBeLessThan(150);
+    // A client that stops reading: the producer stops once the socket and stream buffers are full
+    // (a few MiB at most). Unbounded, it would never stop making 64 KiB events.
+    const stalled = await quiescent(() => produced, 50, 150);
+    expect(stalled).toBeLessThan(150);
+    expect(await quiescent(() => produced, 200, 150)).toBe(stalled);
     await reader.cancel();
-    await until(() => closes.length > 0);
-    expect(closes).toEqual(["cancelled"]);
+    expect(await watch.closed).toBe("cancelled");
+    expect(watch.closes).toEqual(["cancelled"]);
   });
 
   it("aborts when the parent (request) signal aborts", async () => {

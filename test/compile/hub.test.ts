@@ -5,7 +5,6 @@
  * CDN path that honours Range requests), with a bearer token required like a gated repository.
  */
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -16,10 +15,9 @@ import { compileCommand } from "../../src/cli/commands/compile.js";
 import { compileCheckpoint } from "../../src/compile/compile.js";
 import { resolveCompileSource } from "../../src/compile/source.js";
 import { ChecksumMismatchError } from "../../src/storage/blob-store.js";
-import { sharedFixture } from "../fixtures/engine.js";
+import { sharedFixture } from "../fixtures/paths.js";
 
-const FIXTURE = sharedFixture("llama4-tiny-hf");
-const have = existsSync(FIXTURE);
+const { path: FIXTURE, present: have } = sharedFixture("llama4-tiny-hf");
 const REPO = "meta-llama/Llama-4-Tiny-Test";
 const COMMIT = "0123456789abcdef0123456789abcdef01234567";
 const TOKEN = "hf_test_token";

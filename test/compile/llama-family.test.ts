@@ -4,7 +4,6 @@
  * rotate-half to interleaved pairs exactly as llama.cpp's `LlamaModel.permute` does, a generated
  * `rope_freqs`, tied embeddings handled, and loads and generates in the engine.
  */
-import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile, copyFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,11 +13,11 @@ import { metaToJson, readGgufHeader } from "../../src/compile/gguf-inspect.js";
 import { InProcessClient } from "../../src/engine/client/in-process-client.js";
 import { defaultEngineConfig } from "../../src/engine/config.js";
 import { GgmlType } from "../../src/model/gguf/gguf-writer.js";
-import { collect, makeRequest, sharedFixture } from "../fixtures/engine.js";
+import { collect, makeRequest } from "../fixtures/engine.js";
+import { sharedFixture } from "../fixtures/paths.js";
 import { onesBf16, randomBf16, writeSafetensors, type StTensor } from "../fixtures/hf-checkpoint.js";
 
-const FIXTURE = sharedFixture("llama4-tiny-hf");
-const have = existsSync(FIXTURE);
+const { path: FIXTURE, present: have } = sharedFixture("llama4-tiny-hf");
 const H = 64,
   NH = 4,
   NKV = 2,

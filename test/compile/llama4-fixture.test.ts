@@ -5,7 +5,6 @@
  * data, in order; metadata values), the text model loads in the engine and generates, sharded and
  * `rope_parameters` variants give identical bytes, and recompiling is skipped or byte-identical.
  */
-import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,12 +16,15 @@ import { SafetensorsCheckpoint } from "../../src/compile/safetensors.js";
 import { InProcessClient } from "../../src/engine/client/in-process-client.js";
 import { defaultEngineConfig } from "../../src/engine/config.js";
 import { GgmlType } from "../../src/model/gguf/gguf-writer.js";
-import { collect, makeRequest, sharedFixture } from "../fixtures/engine.js";
+import { collect, makeRequest } from "../fixtures/engine.js";
+import { sharedFixture } from "../fixtures/paths.js";
 import { reshardCheckpoint } from "../fixtures/hf-checkpoint.js";
 
-const FIXTURE = sharedFixture("llama4-tiny-hf");
-const REFERENCE = sharedFixture("llama4-tiny-hf.reference.json");
-const have = existsSync(FIXTURE) && existsSync(REFERENCE);
+const fixture = sharedFixture("llama4-tiny-hf");
+const reference = sharedFixture("llama4-tiny-hf.reference.json");
+const FIXTURE = fixture.path;
+const REFERENCE = reference.path;
+const have = fixture.present && reference.present;
 
 interface RefTensor {
   type: string;

@@ -4,7 +4,6 @@
  * `--artifacts`; and the real `herd serve` process serving a compiled artifact folder, or refusing
  * a corrupted one before loading anything.
  */
-import { existsSync } from "node:fs";
 import { cp, mkdtemp, open, readFile, rm, truncate, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,10 +12,9 @@ import { resolveServeModel } from "../../src/compile/artifacts.js";
 import { compileCheckpoint, type CompileResult } from "../../src/compile/compile.js";
 import { ArtifactVerificationError, MANIFEST_FILE } from "../../src/compile/manifest.js";
 import { startHerd } from "../e2e/helpers/herd-server.js";
-import { sharedFixture } from "../fixtures/engine.js";
+import { sharedFixture } from "../fixtures/paths.js";
 
-const FIXTURE = sharedFixture("llama4-tiny-hf");
-const have = existsSync(FIXTURE);
+const { path: FIXTURE, present: have } = sharedFixture("llama4-tiny-hf");
 
 let dir: string;
 let art: CompileResult;

@@ -4,7 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fixturePath, startHerd, type HerdServer } from "./helpers/herd-server.js";
+import { startHerd, type HerdServer } from "./helpers/herd-server.js";
+import { fixturePath } from "../fixtures/paths.js";
 
 const modelPath = fixturePath("stories260K.gguf");
 const goldenPath = fixturePath("stories260K.golden.json");

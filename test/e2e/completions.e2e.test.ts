@@ -5,7 +5,8 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type OpenAI from "openai";
-import { fixturePath, getMetric, startHerd, type HerdServer } from "./helpers/herd-server.js";
+import { getMetric, startHerd, waitFor, type HerdServer } from "./helpers/herd-server.js";
+import { fixturePath } from "../fixtures/paths.js";
 
 const modelPath = fixturePath("stories260K.gguf");
 const goldenPath = fixturePath("stories260K.golden.json");
@@ -288,10 +289,7 @@ describe.skipIf(!modelPath || !goldenPath)("completions e2e (stories260K)", () =
     }
     expect(runningMidStream).toBe(1);
     expect(n).toBeLessThan(100);
-    const deadline = Date.now() + 5000;
-    while ((await getMetric(server, "vllm:num_requests_running")) !== 0 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 20));
-    expect(await getMetric(server, "vllm:num_requests_running")).toBe(0);
+    await waitFor(async () => (await getMetric(server, "vllm:num_requests_running")) === 0, "the aborted request to leave the engine");
     expect(await getMetric(server, "vllm:request_success_total", { finished_reason: "abort" })).toBe(before + 1);
     // The generation counter stopped far short of the 1500 tokens asked for.
     expect(await getMetric(server, "vllm:num_requests_waiting")).toBe(0);

@@ -65,6 +65,8 @@ describe("images e2e (embedded Llama 4)", () => {
   let vision = false;
   let red: Buffer;
   let truncatedJpeg: Buffer;
+  /** /slow.png answers once this settles (or after 20 s). */
+  let holdSlow: Promise<void> = Promise.resolve();
 
   beforeAll(async () => {
     red = await png(100, 100, [220, 20, 20]);
@@ -75,7 +77,15 @@ describe("images e2e (embedded Llama 4)", () => {
     media = createServer((req, res) => {
       const path = new URL(req.url ?? "/", "http://x").pathname;
       if (path === "/red.png") return res.writeHead(200, { "content-type": "image/png" }).end(red);
-      if (path === "/slow.png") return void setTimeout(() => res.writeHead(200, { "content-type": "image/png" }).end(red), 1500);
+      if (path === "/slow.png") {
+        let fallback: NodeJS.Timeout | undefined;
+        const answer = () => {
+          clearTimeout(fallback);
+          if (!res.headersSent) res.writeHead(200, { "content-type": "image/png" }).end(red);
+        };
+        fallback = setTimeout(answer, 20_000);
+        return void holdSlow.then(answer);
+      }
       if (path === "/to-private") return res.writeHead(302, { location: "http://10.0.0.1/x.png" }).end();
       if (path === "/to-metadata") return res.writeHead(302, { location: "http://169.254.169.254/latest/meta-data/" }).end();
       res.writeHead(404).end();
@@ -193,12 +203,17 @@ describe("images e2e (embedded Llama 4)", () => {
   it("keeps serving text while an image is still being fetched", async (ctx) => {
     if (!vision) return ctx.skip();
     const order: string[] = [];
+    // The image host answers only once the text request has finished (or after 20 s: a server that
+    // waited for the image before serving text would then answer the image first).
+    let release!: () => void;
+    holdSlow = new Promise((r) => (release = r));
     const slow = client.chat.completions
       .create({ model: MODEL, messages: [{ role: "user", content: [image(`${mediaUrl}/slow.png`)] }], max_tokens: 1 })
       .then(() => order.push("image"));
     const fast = client.chat.completions
       .create({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 1 })
-      .then(() => order.push("text"));
+      .then(() => order.push("text"))
+      .finally(() => release());
     await Promise.all([slow, fast]);
     expect(order).toEqual(["text", "image"]);
   });

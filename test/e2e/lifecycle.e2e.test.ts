@@ -5,7 +5,8 @@
 import { execFileSync } from "node:child_process";
 import type OpenAI from "openai";
 import { describe, expect, it } from "vitest";
-import { fixturePath, getMetric, startHerd, waitReady } from "./helpers/herd-server.js";
+import { getMetric, startHerd, waitFor, waitReady } from "./helpers/herd-server.js";
+import { fixturePath } from "../fixtures/paths.js";
 
 const modelPath = fixturePath("stories260K.gguf");
 
@@ -109,9 +110,7 @@ describe.skipIf(!modelPath)("lifecycle e2e (stories260K)", () => {
       const long = { model: "stories260K", prompt: "Once upon a time", max_tokens: 1500, ignore_eos: true, stream: true } as const;
       const running = await client.completions.create(long, { signal: ac.signal });
       const waiting = client.completions.create(long, { signal: ac.signal }).catch(() => null); // queued: no headers until it runs
-      const deadline = Date.now() + 5000;
-      while ((await getMetric(server, "vllm:num_requests_waiting")) !== 1 && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 20));
+      await waitFor(async () => (await getMetric(server, "vllm:num_requests_waiting")) === 1, "the second request to be queued");
       const res = await server.fetch("/v1/completions", { method: "POST", body: JSON.stringify({ prompt: "Once", max_tokens: 2 }) });
       expect(res.status).toBe(429);
       expect(res.headers.get("retry-after-ms")).toMatch(/^\d+$/);
@@ -150,7 +149,8 @@ describe.skipIf(!modelPath)("lifecycle e2e (stories260K)", () => {
       if (!signalled) {
         signalled = true;
         server.proc.kill("SIGTERM");
-        await new Promise((r) => setTimeout(r, 100));
+        // Once it logs "draining", readiness is false and the listener is closed (server.ts shutdown()).
+        await waitFor(() => server.logs.some((l) => String(l.msg).startsWith("draining")), "the draining log line");
         // A new connection is refused (the listener is closed) or answered 503.
         const status = (p: Promise<Response>) => p.then((r) => r.status).catch(() => "refused");
         afterSignal = {

@@ -6,7 +6,7 @@
  * 8 MB prompt is handled; an engine killed mid-stream under load is reported as such and recovers.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startHerd, type HerdServer } from "./helpers/herd-server.js";
+import { startHerd, waitFor, type HerdServer } from "./helpers/herd-server.js";
 
 const MODEL = "herd-llama4-random";
 let server: HerdServer;
@@ -191,13 +191,15 @@ describe("hostile structured requests", () => {
 
 describe("engine death under load", () => {
   it("fails every in-flight stream with engine_dead, answers 503 while restarting, then serves again", async () => {
+    let started = 0;
     const streams = Array.from({ length: 12 }, async () => {
       const res = await chat("Tell me a long story.", { max_tokens: 400, stream: true, temperature: 1 });
+      started++; // the headers come with the first output: this stream is running in the engine
       const text = await res.text().catch((e: unknown) => `ABORTED ${String(e)}`);
       return { status: res.status, text };
     });
-    // Let the streams start, then kill the engine process.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Once every stream runs (--max-num-seqs 16), kill the engine process.
+    await waitFor(() => started === 12, "all 12 streams to start");
     const engines = await server.fetch("/metrics").then((r) => r.text());
     expect(engines).toMatch(/vllm:num_requests_running/);
     const { execSync } = await import("node:child_process");
@@ -213,8 +215,7 @@ describe("engine death under load", () => {
     const during = await chat("Hi");
     expect([200, 503]).toContain(during.status);
     if (during.status === 503) expect(((await during.json()) as { error: { code: string } }).error.code).toBe("engine_restarting");
-    const deadline = Date.now() + 60_000;
-    while ((await server.fetch("/ready")).status !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    await waitFor(async () => (await server.fetch("/ready")).status === 200, "the restarted engine to be ready");
     await goodRequestWorks();
   });
 });

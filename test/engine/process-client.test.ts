@@ -6,9 +6,11 @@ import { describe, expect, it } from "vitest";
 import { engineEnv, ProcessClient } from "../../src/engine/client/process-client.js";
 import { defaultEngineConfig } from "../../src/engine/config.js";
 import { ContextLengthExceededError, EngineDeadError, InvalidRequestError } from "../../src/common/errors.js";
-import { collect, makeRequest, sharedFixture } from "../fixtures/engine.js";
+import { collect, makeRequest } from "../fixtures/engine.js";
+import { sharedFixture } from "../fixtures/paths.js";
 
-const config = () => ({ ...defaultEngineConfig(sharedFixture("stories260K.gguf")), threads: 1, maxModelLen: 512 });
+const model = sharedFixture("stories260K.gguf");
+const config = () => ({ ...defaultEngineConfig(model.path), threads: 1, maxModelLen: 512 });
 
 describe("engineEnv", () => {
   it("asks glibc for huge pages in the engine process, keeping other tunables and a hugetlb value already set", () => {
@@ -20,7 +22,7 @@ describe("engineEnv", () => {
   });
 });
 
-describe("ProcessClient", () => {
+describe.skipIf(!model.present)("ProcessClient", () => {
   it("serves requests from a child process, validates before sending, and shuts down", async () => {
     const client = await ProcessClient.create(config());
     expect(client.modelInfo.vocabSize).toBe(512);

@@ -14,7 +14,7 @@ import { LlamaVocab } from "../../src/engine/runner/llama-vocab.js";
 import { ContextLengthExceededError } from "../../src/common/errors.js";
 import { ensureEmbeddedModel } from "../../src/model/embedded.js";
 import { CORPUS_PATH, DOC_SEPARATOR, generateCorpus } from "../../scripts/gen-tokenizer-corpus.js";
-import { sharedFixture } from "../fixtures/engine.js";
+import { fixturePath } from "../fixtures/paths.js";
 
 const corpus = readFileSync(CORPUS_PATH, "utf8");
 const docs = corpus.split(DOC_SEPARATOR);
@@ -35,10 +35,13 @@ it("the corpus file is what its script writes, over 1 MB", () => {
 
 // SentencePiece has no regex to crash, but llama.cpp's is quadratic on some runs (1 MB of newlines
 // takes it about a minute, on a worker thread): its runs are shorter here.
-describe.each([
+// stories260K only where its fixture is (outside CI a missing one skips it).
+const stories = fixturePath("stories260K.gguf");
+const models: Array<[string, () => Promise<string>, number]> = [
   ["the embedded Llama 4 model (GPT-4o pre-tokenizer, byte-level BPE)", async () => ensureEmbeddedModel(), 1_000_000],
-  ["stories260K (SentencePiece)", async () => sharedFixture("stories260K.gguf"), 20_000],
-])("%s", (_name, modelPath, runLength) => {
+  ...(stories === null ? [] : [["stories260K (SentencePiece)", async () => stories, 20_000] as [string, () => Promise<string>, number]]),
+];
+describe.each(models)("%s", (_name, modelPath, runLength) => {
   let tiny: LlamaVocab;
   let real: LlamaVocab;
   beforeAll(async () => {
@@ -113,13 +116,12 @@ describe.each([
 
   it("refuses a text that cannot fit before tokenizing it", async () => {
     const text = "hello ".repeat(1_200_000);
-    const t0 = performance.now();
     await expect(real.tokenizeAsync(text, { addSpecial: false, parseSpecial: true, maxTokens: 8192 })).rejects.toThrow(
       ContextLengthExceededError,
     );
-    expect(performance.now() - t0).toBeLessThan(2000);
+    // Refused from the text's length alone: the message says which path ran (no latency threshold).
     await expect(real.tokenizeAsync(text, { addSpecial: false, parseSpecial: true, maxTokens: 8192 })).rejects.toThrow(
-      /at least \d+ prompt tokens/,
+      /at least \d+ prompt tokens .*refused before tokenizing/,
     );
   });
 });

@@ -22,13 +22,13 @@ import { ChecksumMismatchError } from "../../src/storage/blob-store.js";
 import { readBlob } from "../../src/storage/download.js";
 import { S3BlobStore } from "../../src/storage/s3-store.js";
 import type { S3Settings } from "../../src/storage/store-url.js";
-import { sharedFixture } from "../fixtures/engine.js";
+import { sharedFixture } from "../fixtures/paths.js";
 import { runBlobStoreContract } from "./blob-store-contract.js";
 import { startTestS3, stopTestS3 } from "./s3-server.js";
 
 const s3 = await startTestS3();
 const BUCKET = "herd-test";
-const FIXTURE = sharedFixture("llama4-tiny-hf");
+const { path: FIXTURE, present: haveFixture } = sharedFixture("llama4-tiny-hf");
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 const settings = (): S3Settings => ({
@@ -120,7 +120,7 @@ describe.skipIf(!s3)("S3 specifics (Ceph RGW)", () => {
   });
 });
 
-describe.skipIf(!s3 || !existsSync(FIXTURE))("artifacts on S3 (Ceph RGW)", () => {
+describe.skipIf(!s3 || !haveFixture)("artifacts on S3 (Ceph RGW)", () => {
   let dir: string;
   let art: string;
   const location = `s3://${BUCKET}/artifacts/tiny`;

@@ -13,6 +13,15 @@ function engine(opts: FakeRunnerOptions = {}) {
 
 const range = (start: number, n: number) => Array.from({ length: n }, (_, i) => start + i);
 
+/**
+ * Waits until the engine has started `n` more steps (batches), counting event-loop turns rather than
+ * time: how many steps fit in some milliseconds depends on the machine's load; this does not.
+ */
+async function steps(runner: FakeRunner, n = 1): Promise<void> {
+  const target = runner.batches.length + n;
+  while (runner.batches.length < target) await new Promise((r) => setImmediate(r));
+}
+
 describe("scheduler policies (fake runner)", () => {
   it("generates the scripted continuation and stops at max_tokens", async () => {
     const { client } = engine();
@@ -168,19 +177,18 @@ describe("scheduler policies (fake runner)", () => {
   });
 
   it("auto cap: with every sequence slot busy, nothing stays cached (as in llama-server, only idle slots keep prompts)", async () => {
-    const { client } = engine({ vocabSize: 256, config: { maxNumSeqs: 4, maxModelLen: 128 } });
+    const { client, runner } = engine({ vocabSize: 256, config: { maxNumSeqs: 4, maxModelLen: 128 } });
     const first = collect(client, makeRequest([5], { maxTokens: 120, ignoreEos: true }));
     const system = range(10, PROVEN_HIT_TOKENS);
     await collect(client, makeRequest([...system, 1], { maxTokens: 1 }));
     await collect(client, makeRequest([...system, 2], { maxTokens: 1 })); // a hit: the entry is proven
     expect((await client.stats()).kvCellsCached).toBeGreaterThanOrEqual(PROVEN_HIT_TOKENS); // 1 of 4 slots busy: kept
     const others = [200, 210, 220].map((t) => collect(client, makeRequest([t], { maxTokens: 100, ignoreEos: true })));
+    // The next step admits all three, and for the next 100 steps every slot is busy.
+    await steps(runner);
     let s = await client.stats();
-    for (let i = 0; i < 1000 && s.numRunning < 4; i++) {
-      await new Promise((r) => setTimeout(r, 1));
-      s = await client.stats();
-    }
-    await new Promise((r) => setTimeout(r, 5)); // steps with all 4 slots busy
+    expect(s.numRunning).toBe(4);
+    await steps(runner); // a step with all 4 slots busy
     s = await client.stats();
     expect(s.numRunning).toBe(4);
     expect(s.kvCellsCached).toBe(0);
@@ -247,13 +255,21 @@ describe("scheduler policies (fake runner)", () => {
     const ctrl = new AbortController();
     const req = makeRequest([1], { maxTokens: 1000, ignoreEos: true });
     let n = 0;
+    let stepsAtAbort = 0;
     const done = (async () => {
-      for await (const _ of client.generate(req, ctrl.signal)) if (++n === 3) ctrl.abort();
+      for await (const _ of client.generate(req, ctrl.signal)) {
+        if (++n === 3) {
+          stepsAtAbort = client.core.stats().numSteps;
+          ctrl.abort();
+        }
+      }
     })();
     await done;
-    await new Promise((r) => setTimeout(r, 10));
+    // Event-loop turns, not time: the sequence is freed by the next step's abort processing.
+    for (let i = 0; i < 100 && client.core.stats().numRunning > 0; i++) await new Promise((r) => setImmediate(r));
     const s = await client.stats();
     expect(s.numRunning).toBe(0);
+    expect(s.numSteps - stepsAtAbort).toBeLessThanOrEqual(1);
     expect(n).toBeLessThan(10);
     await client.close();
   });

@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { readGgufFileInfo } from "node-llama-cpp";
-import { isCI } from "../../config/env.js";
 import { embeddedMmprojFileName, embeddedModelFileName, ensureEmbeddedMmproj } from "../embedded.js";
 import {
   generateLlama4Mmproj,
@@ -17,12 +15,12 @@ import {
   validateVisionConfig,
   type GeneratedMmproj,
 } from "./random-mmproj.js";
+import { sharedFixture } from "../../../test/fixtures/paths.js";
 
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
-/** llama.cpp's own conversion of a tiny HF Llama 4 (`../shared/fixtures`); a failure under CI=true when missing. */
-const referencePath = fileURLToPath(new URL("../../../../shared/fixtures/llama4-tiny-hf.reference.json", import.meta.url));
-if (!existsSync(referencePath) && isCI()) throw new Error(`missing fixture ${referencePath}`);
+/** llama.cpp's own conversion of a tiny HF Llama 4 (`../shared/fixtures`); a failure under CI when missing. */
+const reference = sharedFixture("llama4-tiny-hf.reference.json");
 
 let dir: string;
 let tiny: GeneratedMmproj;
@@ -72,11 +70,11 @@ describe("generateLlama4Mmproj", () => {
     expect(info.tensorInfo!.find((t) => t.name === "v.position_embd.weight")!.dimensions.map(Number)).toEqual([64, 577]);
   });
 
-  it.skipIf(!existsSync(referencePath))(
+  it.skipIf(!reference.present)(
     "matches the reference conversion of a tiny HF tower tensor for tensor (names, types, shapes, keys)",
     async () => {
       type Ref = Record<string, { type: string; shape: number[] }>;
-      const ref = JSON.parse(readFileSync(referencePath, "utf8")) as { mmproj: Ref; mmproj_metadata: Record<string, unknown> };
+      const ref = JSON.parse(readFileSync(reference.path, "utf8")) as { mmproj: Ref; mmproj_metadata: Record<string, unknown> };
       // The fixture's tower is ours with 112 px tiles: only the position table (patches + CLS) differs.
       const c = { ...LLAMA4_VISION_PRESETS.tiny, imageSize: 112 };
       const path = (await generateLlama4Mmproj(join(dir, "ref.gguf"), c)).path;

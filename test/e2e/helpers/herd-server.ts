@@ -4,21 +4,12 @@
  * One server per test file keeps the suite fast on small machines.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import OpenAI from "openai";
-import { isCI } from "../../../src/config/env.js";
+import { inUnitTests } from "../../fixtures/paths.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-
-/** `../shared/fixtures/NAME`, or null when it is missing (a failure under CI=true). */
-export function fixturePath(name: string): string | null {
-  const path = fileURLToPath(new URL(`../../../../shared/fixtures/${name}`, import.meta.url));
-  if (existsSync(path)) return path;
-  if (isCI()) throw new Error(`missing test fixture ${path} (CI=true: fixtures are required)`);
-  return null;
-}
 
 export interface LogLine {
   level?: string;
@@ -55,6 +46,7 @@ export interface StartOptions {
 }
 
 export async function startHerd(args: string[], opts: StartOptions = {}): Promise<HerdServer> {
+  if (inUnitTests()) throw new Error("startHerd() in a unit test: a real `herd serve` loads a model; this test belongs under test/");
   const proc = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--host", "127.0.0.1", "--port", "0", ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, HERD_LOG_LEVEL: "info", ...opts.env },
@@ -120,6 +112,18 @@ export async function waitReady(server: HerdServer, timeoutMs: number): Promise<
     if (server.proc.exitCode !== null) throw new Error(`herd serve exited:\n${server.output()}`);
     if (Date.now() > deadline) throw new Error(`herd serve not ready after ${timeoutMs} ms:\n${server.output()}`);
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Polls `cond` until it holds. The timeout is a safety net against a hang, not the test's pace (it
+ * is far above what any condition here needs); it throws naming `what`.
+ */
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
