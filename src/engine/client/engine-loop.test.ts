@@ -15,8 +15,8 @@ describe("engine loop", () => {
     const gate = join(dir, "gate");
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", fileURLToPath(new URL("../../../test/fixtures/blocking-engine.ts", import.meta.url))],
-      { stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, GATE_FILE: gate } },
+      ["--import", "tsx", fileURLToPath(new URL("../../../test/fixtures/blocking-engine.ts", import.meta.url)), gate],
+      { stdio: ["ignore", "inherit", "inherit", "ipc"] },
     );
     try {
       const reply = new Promise<{ batches: number[][][] }>((resolve, reject) => {
