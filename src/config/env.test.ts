@@ -103,7 +103,7 @@ describe("scripts/check-layers.ts", () => {
     const ok = tree({
       "config/env.ts": `import { homedir } from "node:os";\nexport const x = ${env}.X;\n`,
       "native/a.ts": `import { getEnv } from "../config/env.js";\n`,
-      "common/b.test.ts": `const y = ${env}.Y;\n`,
+      "config/b.test.ts": `const y = ${env}.Y;\n`,
     });
     const bad = tree({
       "config/env.ts": `import { c } from "../common/c.js";\n`,
@@ -111,6 +111,7 @@ describe("scripts/check-layers.ts", () => {
       "common/c.ts": `const { env } = process;\nexport const c = env.C;\n`,
       "native/a.ts": `import { s } from "../config/serve-config.js";\n`,
       "storage/d.ts": `// reads process["env"] in a comment\n`,
+      "common/e.test.ts": `const y = ${env}.Y;\n`,
     });
     try {
       expect(run(ok)).toMatchObject({ ok: true });
@@ -120,6 +121,7 @@ describe("scripts/check-layers.ts", () => {
       expect(r.out).toContain("config/serve-config.ts:1: reads process.env");
       expect(r.out).toContain("common/c.ts:1: reads process.env");
       expect(r.out).toContain("storage/d.ts:1: reads process.env");
+      expect(r.out).toContain("common/e.test.ts:1: reads process.env");
       expect(r.out).toContain("native/a.ts: imports config/serve-config.js (native may not import config)");
     } finally {
       rmSync(ok, { recursive: true, force: true });

@@ -121,6 +121,12 @@ export const ENV_VARS = {
   CI: { type: "string", group: "tests", doc: "set by CI systems: tests fail on a missing model fixture instead of skipping" },
   HERD_UPDATE_GOLDENS: { type: "bool", group: "tests", default: false, doc: "chart tests rewrite their golden renders" },
   HERD_SOAK_HOSTILE_RUNS: { type: "bool", group: "tests", default: true, doc: "the soak test includes its long hostile-input runs" },
+  HERD_UNIT_TESTS: {
+    type: "bool",
+    group: "tests",
+    default: false,
+    doc: "set by the `unit` vitest project (`npm run test:unit`): loading a model, llama.cpp or a shared fixture throws",
+  },
 } as const satisfies Record<string, EnvVarSpec>;
 
 type Specs = typeof ENV_VARS;
