@@ -145,6 +145,12 @@ export interface ModelInfo {
   sizeBytes: number;
   vocabSize: number;
   contextTrainLength: number;
+  /**
+   * Positions a sliding-window or chunked-attention layer attends (`llama_model_n_swa`; Llama 4: its
+   * 8192-token attention chunks); 0 = none. llama.cpp may purge the early positions of a sequence this
+   * long or longer from its sliding-window cache, so such a sequence cannot lend its prefix.
+   */
+  slidingWindow: number;
   bosTokenId: TokenId;
   eosTokenId: TokenId;
   /** Every end-of-generation id the vocabulary declares (plus Llama 4's three stop ids when present). */

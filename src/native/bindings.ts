@@ -237,6 +237,7 @@ function bind(device: DeviceKind) {
     nSeqMax: f("uint32_t llama_n_seq_max(const llama_context *ctx)") as (c: ContextPtr) => number,
     modelGetVocab: f("const llama_vocab *llama_model_get_vocab(const llama_model *model)") as (m: ModelPtr) => VocabPtr,
     modelNCtxTrain: f("int32_t llama_model_n_ctx_train(const llama_model *model)") as (m: ModelPtr) => number,
+    modelNSwa: f("int32_t llama_model_n_swa(const llama_model *model)") as (m: ModelPtr) => number,
     modelNEmbd: f("int32_t llama_model_n_embd(const llama_model *model)") as (m: ModelPtr) => number,
     modelNLayer: f("int32_t llama_model_n_layer(const llama_model *model)") as (m: ModelPtr) => number,
     modelNParams: f("uint64_t llama_model_n_params(const llama_model *model)") as (m: ModelPtr) => number | bigint,

@@ -62,7 +62,7 @@ export class EngineCore {
   ) {
     const config = runner.config;
     this.config = config;
-    this.kv = new KvManager(runner.numKvCells);
+    this.kv = new KvManager(runner.numKvCells, runner.modelInfo.slidingWindow);
     this.scheduler = new Scheduler(
       {
         maxNumSeqs: config.maxNumSeqs,

@@ -72,7 +72,16 @@ export class KvManager {
   readonly #live = new Map<SeqId, SeqKv>();
   readonly #pendingOps: MemoryOp[] = [];
 
-  constructor(totalCells: number, numLabels = MAX_SEQ_LABELS) {
+  /**
+   * @param slidingWindow the model's sliding-window / attention-chunk length (0 = none): a sequence of
+   *   that many tokens or more lends no prefix, since llama.cpp may have purged its early positions from
+   *   the sliding-window layers' cache (it reuses such cells once they are masked for their only owner)
+   */
+  constructor(
+    totalCells: number,
+    readonly slidingWindow = 0,
+    numLabels = MAX_SEQ_LABELS,
+  ) {
     this.totalCells = totalCells;
     for (let i = numLabels - 1; i >= 0; i--) this.#freeLabels.push(i as SeqId);
   }
@@ -108,11 +117,14 @@ export class KvManager {
 
   /**
    * Longest prefix of `tokens` whose KV is held by a live sequence (running or cached), capped at
-   * `maxTokens`. Ties prefer a cached entry's most recent use.
+   * `maxTokens`. Ties prefer a cached entry's most recent use. Sequences as long as the sliding window
+   * lend nothing (see the constructor).
    */
   findPrefix(tokens: readonly number[], maxTokens: number): PrefixMatch | null {
     let best: PrefixMatch | null = null;
+    const window = this.slidingWindow;
     for (const seq of this.#live.values()) {
+      if (window > 0 && seq.tokens.length >= window) continue;
       const limit = Math.min(maxTokens, seq.tokens.length, tokens.length);
       if (best && limit <= best.numTokens) continue;
       let n = 0;

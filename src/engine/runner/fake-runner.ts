@@ -17,6 +17,8 @@ export interface FakeRunnerOptions {
   maxBatchTokens?: number;
   eosTokenId?: number;
   config?: Partial<EngineConfig>;
+  /** Like a model with sliding-window layers: a sequence this long or longer loses its early positions. */
+  slidingWindow?: number;
 }
 
 export class FakeRunner implements ModelRunner {
@@ -68,6 +70,7 @@ export class FakeRunner implements ModelRunner {
       sizeBytes: 0,
       vocabSize,
       contextTrainLength: this.numKvCells,
+      slidingWindow: opts.slidingWindow ?? 0,
       bosTokenId: 0,
       eosTokenId: eos,
       eogTokenIds: [eos],
@@ -79,8 +82,13 @@ export class FakeRunner implements ModelRunner {
 
   async execute(items: readonly BatchItem[], memoryOps: readonly MemoryOp[]): Promise<Float32Array[]> {
     for (const op of memoryOps) {
-      if (op.op === "copy") this.seqLen.set(op.dst, op.numTokens);
-      else if (op.fromPos === 0) this.seqLen.delete(op.seq);
+      if (op.op === "copy") {
+        // llama.cpp copies the cells the source holds; one as long as the sliding window may hold none
+        // of its early positions (they are purged when another sequence takes their cells): none here.
+        const held = this.seqLen.get(op.src) ?? 0;
+        const purged = this.modelInfo.slidingWindow > 0 && held >= this.modelInfo.slidingWindow;
+        this.seqLen.set(op.dst, purged ? 0 : Math.min(op.numTokens, held));
+      } else if (op.fromPos === 0) this.seqLen.delete(op.seq);
       else this.seqLen.set(op.seq, Math.min(this.seqLen.get(op.seq) ?? 0, op.fromPos));
     }
     if (items.length === 0) return [];

@@ -73,6 +73,7 @@ function readModelInfo(b: Bindings, model: ModelPtr, vocab: VocabPtr, path: stri
     sizeBytes: Number(b.modelSize(model)),
     vocabSize,
     contextTrainLength: b.modelNCtxTrain(model),
+    slidingWindow: b.modelNSwa(model),
     bosTokenId: b.vocabBos(vocab),
     eosTokenId: b.vocabEos(vocab),
     eogTokenIds: [...eog].sort((x, y) => x - y),

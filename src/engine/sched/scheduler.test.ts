@@ -31,6 +31,24 @@ describe("scheduler policies (fake runner)", () => {
     await client.close();
   });
 
+  it("a sequence as long as the sliding window lends no prefix (llama.cpp may have purged its start)", async () => {
+    // Llama 4's chunked attention (8192-token chunks): once a sequence reaches a chunk boundary,
+    // llama.cpp may give the cells of its first chunk to other sequences in the sliding-window layers'
+    // cache. Sharing its prefix then left the new sequence with nothing: "batch position gap … starts
+    // at 5, KV ends at -1", and every request in that step failed.
+    const { client } = engine({ vocabSize: 256, slidingWindow: 32 });
+    const header = range(1, 5);
+    const long = await collect(client, makeRequest([...header, ...range(100, 40)], { maxTokens: 2 }));
+    expect(long.finishReason[0]).toBe("length");
+    const short = await collect(client, makeRequest([...header, 7, 8], { maxTokens: 2 }));
+    expect(short.finishReason[0]).toBe("length");
+    expect(short.outputs.at(-1)!.numCachedTokens).toBe(0);
+    // A source shorter than the window still lends its prefix.
+    const again = await collect(client, makeRequest([...header, 7, 9], { maxTokens: 2 }));
+    expect(again.outputs.at(-1)!.numCachedTokens).toBe(6);
+    await client.close();
+  });
+
   it("chunks a long prompt within the per-step token budget", async () => {
     const { client, runner } = engine({ maxBatchTokens: 16, vocabSize: 256 });
     await collect(client, makeRequest(range(1, 40), { maxTokens: 2 }));

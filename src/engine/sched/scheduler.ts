@@ -209,7 +209,9 @@ export class Scheduler {
    * one new system prompt compute it once.
    */
   #prefixInFlight(keys: readonly number[], maxReuse: number, numCached: number): boolean {
+    const window = this.kv.slidingWindow;
     for (const r of this.running) {
+      if (window > 0 && r.numPromptTokens >= window) continue; // it will lend nothing (KvManager.findPrefix)
       const computed = r.numComputedTokens;
       const limit = Math.min(maxReuse, r.numPromptTokens);
       if (computed >= r.numPromptTokens || limit <= computed || limit < numCached + IN_FLIGHT_PREFIX_MIN) continue;
