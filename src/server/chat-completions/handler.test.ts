@@ -6,54 +6,17 @@
 import { describe, expect, it } from "vitest";
 import { CapacityError, EngineDeadError } from "../../common/errors.js";
 import { fakeDetokenize, textScript } from "../../../test/fixtures/fake-engine.js";
-import { createTestApp, errorOf, postJson, readSSE, untilTurns } from "../../../test/fixtures/test-app.js";
+import type { ChatCompletionChunk } from "../../protocol/responses.js";
+import { assembleChoices, createTestApp, errorOf, postJson, readSSE, streamEvents, untilTurns } from "../../../test/fixtures/test-app.js";
 
 const PATH = "/v1/chat/completions";
 const hi = [{ role: "user", content: "Hi" }];
 
-interface Chunk {
-  id: string;
-  object: string;
-  model: string;
-  choices: Array<{
-    index: number;
-    delta: {
-      role?: string;
-      content?: string;
-      tool_calls?: Array<{ index: number; id?: string; function: { name?: string; arguments: string } }>;
-    };
-    logprobs: { content: Array<{ token: string; top_logprobs: unknown[] }> } | null;
-    finish_reason: string | null;
-  }>;
-  usage?: {
-    prompt_tokens: number;
-    completion_tokens: number;
-    total_tokens: number;
-    prompt_tokens_details: { cached_tokens: number };
-  } | null;
-}
-
-/** Every event of a stream, with the final `[DONE]` checked and dropped. */
-async function chunksOf(res: Response): Promise<Chunk[]> {
-  expect(res.status).toBe(200);
-  expect(res.headers.get("content-type")).toContain("text/event-stream");
-  const events = (await readSSE(res)).flat();
-  expect(events.at(-1)).toBe("[DONE]");
-  return events.slice(0, -1) as Chunk[];
-}
-
+type Chunk = ChatCompletionChunk;
+const chunksOf = (res: Response) => streamEvents<Chunk>(res);
 /** Per choice index: the content deltas joined, and the finish reason. */
-function assemble(chunks: Chunk[]): Array<{ content: string; finish: string | null }> {
-  const out: Array<{ content: string; finish: string | null }> = [];
-  for (const c of chunks) {
-    for (const ch of c.choices) {
-      const acc = (out[ch.index] ??= { content: "", finish: null });
-      acc.content += ch.delta.content ?? "";
-      if (ch.finish_reason) acc.finish = ch.finish_reason;
-    }
-  }
-  return out;
-}
+const assemble = (chunks: Chunk[]) =>
+  assembleChoices(chunks, (c) => c.delta.content ?? "").map(({ text, finish }) => ({ content: text, finish }));
 
 describe("chat completions: the prompt and the engine request", () => {
   it("renders the Llama 4 template, tokenizes it without a second BOS and asks for n completions", async () => {

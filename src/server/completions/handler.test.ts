@@ -7,27 +7,12 @@ import { describe, expect, it } from "vitest";
 import { EngineDeadError, InternalError } from "../../common/errors.js";
 import type { EngineRequest } from "../../engine/types.js";
 import { fakeDetokenize, fakeTokenize, textScript } from "../../../test/fixtures/fake-engine.js";
-import { createTestApp, errorOf, postJson, readSSE } from "../../../test/fixtures/test-app.js";
+import type { Completion, CompletionChunk } from "../../protocol/responses.js";
+import { assembleChoices, createTestApp, errorOf, postJson, readSSE, streamEvents } from "../../../test/fixtures/test-app.js";
 
 const PATH = "/v1/completions";
 
-interface Choice {
-  index: number;
-  text: string;
-  logprobs: { tokens: string[]; token_logprobs: number[]; top_logprobs: Array<Record<string, number>>; text_offset: number[] } | null;
-  finish_reason: string | null;
-}
-interface Body {
-  id: string;
-  object: string;
-  choices: Choice[];
-  usage?: {
-    prompt_tokens: number;
-    completion_tokens: number;
-    total_tokens: number;
-    prompt_tokens_details: { cached_tokens: number };
-  } | null;
-}
+type Body = Completion;
 
 /** The prompt's text as the engine got it (without the BOS the tokenizer added). */
 const promptOf = (r: EngineRequest) => fakeDetokenize(r.promptTokenIds);
@@ -35,24 +20,8 @@ const promptOf = (r: EngineRequest) => fakeDetokenize(r.promptTokenIds);
 /** Each completion answers `<prompt>/<completion index>` in two steps. */
 const labelled = (r: EngineRequest) => textScript((i) => [`${promptOf(r)}/`, `${i}`], r);
 
-async function eventsOf(res: Response): Promise<Body[]> {
-  expect(res.status).toBe(200);
-  const events = (await readSSE(res)).flat();
-  expect(events.at(-1)).toBe("[DONE]");
-  return events.slice(0, -1) as Body[];
-}
-
-function assemble(events: Body[]): Array<{ text: string; finish: string | null }> {
-  const out: Array<{ text: string; finish: string | null }> = [];
-  for (const e of events) {
-    for (const c of e.choices) {
-      const acc = (out[c.index] ??= { text: "", finish: null });
-      acc.text += c.text;
-      if (c.finish_reason) acc.finish = c.finish_reason;
-    }
-  }
-  return out;
-}
+const eventsOf = (res: Response) => streamEvents<CompletionChunk>(res);
+const assemble = (events: CompletionChunk[]) => assembleChoices(events, (c) => c.text);
 
 describe("completions: choice indices (prompt index × n + completion index)", () => {
   const expected = ["a/0", "a/1", "a/2", "b/0", "b/1", "b/2"];
