@@ -15,6 +15,7 @@
 import { mkdir, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { HERD_VERSION } from "../common/version.js";
+import { DEFAULT_HERD_QUANT } from "../common/serving-defaults.js";
 import { GgmlType } from "../model/gguf/gguf-writer.js";
 import { quantizeModel } from "../model/quantize.js";
 import { convertCheckpoint, type ConvertResult } from "./convert.js";
@@ -44,6 +45,8 @@ const COMPILER_VERSION = 1;
 
 export const COMPILE_QUANTS = ["F16", "BF16", "Q8_0", "Q4_K_M", "F32"] as const;
 export type CompileQuant = (typeof COMPILE_QUANTS)[number];
+/** `--quant` when none is given: the herd backend's default format, which `herd plan`/`herd deploy` size too. */
+export const DEFAULT_COMPILE_QUANT: CompileQuant = DEFAULT_HERD_QUANT;
 
 export interface CompileSource {
   readonly id: string;

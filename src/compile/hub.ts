@@ -9,8 +9,9 @@
  */
 import { createHash } from "node:crypto";
 import { readFile, stat, writeFile, mkdir } from "node:fs/promises";
+import { homedir } from "node:os";
 import { join } from "node:path";
-import { ENV_VARS } from "../config/env.js";
+import { ENV_VARS, type EnvSource, getEnv } from "../config/env.js";
 import { StorageError } from "../storage/blob-store.js";
 import { downloadBlob } from "../storage/download.js";
 import { CHECKPOINT_SMALL_FILES } from "./hf-config.js";
@@ -43,6 +44,15 @@ export interface HubCheckpoint {
   readonly knownSha256: ReadonlyMap<string, string>;
   readonly downloadedBytes: number;
   readonly totalBytes: number;
+}
+
+/** The Hub token: the flag, then HF_TOKEN / HUGGING_FACE_HUB_TOKEN, then the token file (as huggingface_hub reads it). */
+export async function hubToken(flag: string | undefined, env: EnvSource): Promise<string | undefined> {
+  if (flag) return flag;
+  const fromEnv = getEnv("HF_TOKEN", env) ?? getEnv("HUGGING_FACE_HUB_TOKEN", env);
+  if (fromEnv) return fromEnv;
+  const file = getEnv("HF_TOKEN_PATH", env) ?? join(getEnv("HF_HOME", env) ?? join(homedir(), ".cache", "huggingface"), "token");
+  return (await readFile(file, "utf8").catch(() => ""))?.trim() || undefined;
 }
 
 /** `org/name` that is not a path on disk. */

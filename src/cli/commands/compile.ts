@@ -6,12 +6,18 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { pushArtifact } from "../../compile/artifacts.js";
-import { COMPILE_QUANTS, compileCheckpoint, defaultArtifactName, type CompileQuant, type CompileResult } from "../../compile/compile.js";
-import { DEFAULT_HF_ENDPOINT } from "../../compile/hub.js";
+import {
+  COMPILE_QUANTS,
+  compileCheckpoint,
+  DEFAULT_COMPILE_QUANT,
+  defaultArtifactName,
+  type CompileQuant,
+  type CompileResult,
+} from "../../compile/compile.js";
+import { DEFAULT_HF_ENDPOINT, hubToken } from "../../compile/hub.js";
 import { type EnvSource, getEnv, processEnv } from "../../config/env.js";
 import { resolveCompileSource } from "../../compile/source.js";
 import { getBindings } from "../../native/bindings.js";
@@ -35,14 +41,6 @@ interface Options extends S3CliOptions {
   cacheDir?: string;
 }
 
-async function hfToken(opts: Options, env: EnvSource): Promise<string | undefined> {
-  if (opts.hfToken) return opts.hfToken;
-  const fromEnv = getEnv("HF_TOKEN", env) ?? getEnv("HUGGING_FACE_HUB_TOKEN", env);
-  if (fromEnv) return fromEnv;
-  const file = getEnv("HF_TOKEN_PATH", env) ?? join(getEnv("HF_HOME", env) ?? join(homedir(), ".cache", "huggingface"), "token");
-  return (await readFile(file, "utf8").catch(() => ""))?.trim() || undefined;
-}
-
 export async function compileCommand(source: string, opts: Options, env: EnvSource = processEnv()): Promise<CompileResult> {
   const cacheRoot = opts.cacheDir ?? join(homedir(), ".cache", "herd");
   const artifactsRoot = opts.artifacts ?? getEnv("HERD_ARTIFACTS", env);
@@ -51,7 +49,7 @@ export async function compileCommand(source: string, opts: Options, env: EnvSour
   const resolved = await resolveCompileSource(source, {
     cacheDir: join(cacheRoot, "hub"),
     endpoint: opts.hfEndpoint ?? getEnv("HF_ENDPOINT", env),
-    token: await hfToken(opts, env),
+    token: await hubToken(opts.hfToken, env),
     revision: opts.revision,
     onTotal: (n) => (bar = createByteProgress("download", n, { enabled: show })),
     onProgress: (n) => bar?.tick(n),
@@ -128,7 +126,7 @@ export function register(program: Command): void {
     .argument("<source>", "checkpoint folder, or a Hub id such as meta-llama/Llama-4-Scout-17B-16E-Instruct")
     .option("--out <dir>", "artifact folder or s3://bucket/prefix (default: <--artifacts>/<name>-<quant>)")
     .option("--artifacts <root>", "artifact root, folder or s3://bucket/prefix [env HERD_ARTIFACTS]")
-    .addOption(new Option("--quant <type>", "weight format of the text model").choices([...COMPILE_QUANTS]).default("Q8_0"))
+    .addOption(new Option("--quant <type>", "weight format of the text model").choices([...COMPILE_QUANTS]).default(DEFAULT_COMPILE_QUANT))
     .option("--force", "recompile even when the manifest says the artifact is up to date")
     .option("--name <name>", "model name (general.name, file names); default: the Hub id or folder name")
     .option("--revision <rev>", "Hub branch, tag or commit (default: main)")
