@@ -4,7 +4,8 @@
  * binary GiB, because the guide's "GiB" are decimal GB.
  * @module
  */
-import { fmtBytes, HEADROOM_FRACTION, type Plan } from "./plan.js";
+import { type FitOption, fmtBytes, HEADROOM_FRACTION, type Plan, type WhatFits } from "./plan.js";
+import { fmtPrice, PRICE_SOURCE } from "./prices.js";
 
 const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "unbounded");
 const billions = (n: number) => `${(n / 1e9).toFixed(1)}B`;
@@ -40,8 +41,10 @@ function requestLine(p: Plan): string {
   if (p.devices === 0) return `no accelerator; ${i.vcpus} vCPUs, node memory ${fmtBytes(i.nodeMemoryBytes)}`;
   const tp =
     p.tensorParallelSize !== null
-      ? `, tensor_parallel_size ${p.tensorParallelSize} (${p.devices} devices × ${i.coresPerDevice} ` +
-        `${i.accelerator === "neuron" ? `logical cores${i.logicalNeuronCoreConfig ? `, LNC=${i.logicalNeuronCoreConfig}` : ""}` : "cores"})`
+      ? i.accelerator === "neuron"
+        ? `, tensor_parallel_size ${p.tensorParallelSize} (${p.devices} devices × ${i.coresPerDevice} ` +
+          `logical cores${i.logicalNeuronCoreConfig ? `, LNC=${i.logicalNeuronCoreConfig}` : ""})`
+        : `, tensor_parallel_size ${p.tensorParallelSize} (one rank per GPU)`
       : ", layers split across the GPUs (llama.cpp; no tensor parallelism)";
   return `${p.deviceResource}: ${p.devices} of ${i.devices} ${i.deviceName}${tp}`;
 }
@@ -63,13 +66,22 @@ export function renderPlan(p: Plan): string {
   add(`KV cache (${p.kvDtype})`, kvLine(p));
   add(
     "KV per sequence",
-    `${fmtBytes(p.kvBytesPerSeq)} at ${int(p.maxModelLen)} tokens (every layer at full length would be ${fmtBytes(p.kvBytesPerSeqNaive)})`,
+    `${fmtBytes(p.kvBytesPerSeq)} at ${int(p.maxModelLen)} tokens` +
+      (p.kvBytesPerSeqNaive > p.kvBytesPerSeq ? ` (every layer at full length would be ${fmtBytes(p.kvBytesPerSeqNaive)})` : ""),
   );
   const repl = p.kvReplication > 1 ? ` × ${p.kvReplication} (TP ${p.tensorParallelSize} replicates ${m.numKvHeads} KV heads)` : "";
   add("KV total", `${p.maxNumSeqs} seq × ${fmtBytes(p.kvBytesPerSeq)}${repl} = ${fmtBytes(p.kvBytesTotal)}`);
   const what =
     i.accelerator === "cpu" ? "node memory: OS, kubelet, compute buffers" : "device memory: activations, compiled graphs, runtime";
-  add("headroom", `${fmtBytes(p.headroomBytes)} (${HEADROOM_FRACTION * 100} % of ${what})`);
+  const v = p.vllm;
+  add(
+    "headroom",
+    v
+      ? `${fmtBytes(p.headroomBytes)} (${Math.round((1 - v.gpuMemoryUtilization) * 100)} % of GPU memory outside ` +
+          `--gpu-memory-utilization ${v.gpuMemoryUtilization}, + ${fmtBytes(v.nonKvBytesPerGpu)} per GPU of activations, ` +
+          `CUDA context and NCCL buffers)`
+      : `${fmtBytes(p.headroomBytes)} (${HEADROOM_FRACTION * 100} % of ${what})`,
+  );
   add("memory", `${fmtBytes(p.usedBytes)} used of ${fmtBytes(p.memoryBytes)} (${((100 * p.usedBytes) / p.memoryBytes).toFixed(1)} %)`);
   add("fits", p.fits && p.problems.length === 0 ? "yes" : p.fits ? "memory yes, but see problems" : "NO");
   add("request", requestLine(p));
@@ -95,7 +107,18 @@ export function renderPlan(p: Plan): string {
       `${p.maxModelLenThatFits === m.maxPositionEmbeddings ? " (the model's maximum)" : ""}`,
   );
   add("largest batch", `${int(p.maxNumSeqsThatFits)} sequences at max-model-len ${int(p.maxModelLen)}`);
+  if (v) {
+    add(
+      "vLLM KV pool",
+      v.kvCacheBytesPerGpu > 0
+        ? `${fmtBytes(v.kvCacheBytesPerGpu)} per GPU = ${int(v.kvCacheTokens)} tokens, ` +
+            `maximum concurrency ${v.maxConcurrency.toFixed(2)}× at ${int(p.maxModelLen)} tokens`
+        : `none: weights and non-KV memory exceed the GPUs' share by ${fmtBytes(-v.kvCacheBytesPerGpu)} per GPU`,
+    );
+    add("vLLM flags", vllmFlags(p));
+  }
   add("pod memory", `${(p.podMemoryBytes / 2 ** 30).toFixed(0)} GiB host memory`);
+  add("price", `${fmtPrice(p.hourlyUsd)} on demand (us-east-1)`);
   const head = `${m.id} on ${i.name} (backend ${p.backend}, ${p.dtype}, max-model-len ${int(p.maxModelLen)}, max-num-seqs ${p.maxNumSeqs})`;
   const notes = [
     ...p.problems.map((s) => `problem: ${s}`),
@@ -105,6 +128,60 @@ export function renderPlan(p: Plan): string {
     "units: GB = 10^9 bytes, GiB = 2^30 bytes",
   ];
   return `${head}\n${renderTable(rows.map(([k, v]) => [`  ${k}`, v!]))}\n${notes.map((n) => `  ${n}`).join("\n")}`;
+}
+
+/** The vLLM arguments a `vllm` plan stands for. */
+export function vllmFlags(p: Plan): string {
+  if (!p.vllm) return "";
+  return [
+    `--tensor-parallel-size ${p.tensorParallelSize}`,
+    `--gpu-memory-utilization ${p.vllm.gpuMemoryUtilization}`,
+    `--max-model-len ${p.maxModelLen}`,
+    `--max-num-seqs ${p.maxNumSeqs}`,
+    ...(p.vllm.quantization ? [`--quantization ${p.vllm.quantization}`] : []),
+    ...(p.vllm.kvCacheDtype !== "auto" ? [`--kv-cache-dtype ${p.vllm.kvCacheDtype}`] : []),
+  ].join(" ");
+}
+
+function optionRow(o: FitOption, lead: readonly string[]): string[] {
+  const request =
+    o.accelerator === "cpu"
+      ? "CPU"
+      : `${o.devices} × ${o.deviceName}${o.tensorParallelSize !== null ? `, TP ${o.tensorParallelSize}` : ""}`;
+  return [
+    ...lead,
+    o.backend,
+    `${o.weightBytesExact ? "" : "≈ "}${fmtBytes(o.weightBytes)}`,
+    `${fmtBytes(o.usedBytes)} of ${fmtBytes(o.memoryBytes)}`,
+    request,
+    o.fits ? "fits" : o.problems.length ? "no (see plan)" : "no",
+    fmtPrice(o.hourlyUsd),
+    o.flags,
+  ];
+}
+
+/** What fits instead of a plan that does not: smaller weight types here, then other instances (at most `limit`). */
+export function renderWhatFits(p: Plan, w: WhatFits, limit = 8): string {
+  const out: string[] = [];
+  const indent = (t: string) => t.split("\n").map((l) => `    ${l}`);
+  const head = ["backend", "weights", "used of memory", "request", "fits", "price", "flags"];
+  out.push("what fits instead:");
+  if (w.smallerDtypes.length) {
+    out.push(`  smaller weights on ${p.instance.name}:`);
+    out.push(...indent(renderTable([["dtype", ...head], ...w.smallerDtypes.map((o) => optionRow(o, [o.dtype]))])));
+  } else {
+    out.push(`  no smaller weight type that ${p.backend} serves than ${p.dtype}`);
+  }
+  if (w.instances.length) {
+    const shown = w.instances.slice(0, limit);
+    out.push(`  other instances at ${int(p.maxModelLen)} tokens × ${p.maxNumSeqs} sequences (accelerators first, then by price):`);
+    out.push(...indent(renderTable([["instance", "dtype", ...head], ...shown.map((o) => optionRow(o, [o.instance, o.dtype]))])));
+    if (w.instances.length > shown.length) out.push(`    … and ${w.instances.length - shown.length} more (--json lists all)`);
+    out.push(`  prices: ${PRICE_SOURCE}`);
+  } else {
+    out.push("  no other instance in the catalog fits at this context and batch: lower --max-model-len or --max-num-seqs");
+  }
+  return out.map((l) => `  ${l}`).join("\n");
 }
 
 /**

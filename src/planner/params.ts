@@ -62,7 +62,7 @@ export const WEIGHT_DTYPES: readonly WeightDtype[] = ["bf16", "fp8", "q8_0", "q4
  * q8_0 is 34 bytes per block of 32; q4_k_m mixes Q4_K (4.5 bits) with Q6_K for half of the
  * `ffn_down`/`attn_v` tensors and the output matrix: about 4.85 bits per weight, an estimate.
  */
-const BYTES_PER_PARAM: Readonly<Record<WeightDtype, number>> = { bf16: 2, fp8: 1, q8_0: 34 / 32, q4_k_m: 4.85 / 8 };
+export const BYTES_PER_PARAM: Readonly<Record<WeightDtype, number>> = { bf16: 2, fp8: 1, q8_0: 34 / 32, q4_k_m: 4.85 / 8 };
 export const EXACT_DTYPES: ReadonlySet<WeightDtype> = new Set(["bf16", "fp8"]);
 
 export function weightBytes(m: ModelSpec, dtype: WeightDtype): number {
@@ -98,6 +98,11 @@ export function kvShape(m: ModelSpec, kvDtype: KvDtype = "bf16"): KvShape {
 /** KV bytes of one sequence of `tokens` tokens: for Llama 4 bf16, 49,152·L + 147,456·min(L, 8192). */
 export function kvBytes(kv: KvShape, tokens: number): number {
   return kv.globalPerToken * tokens + kv.chunkedPerToken * (kv.chunk === null ? tokens : Math.min(tokens, kv.chunk));
+}
+
+/** The same KV shape with every layer keeping every token (what an engine without chunked-attention support allocates). */
+export function flatKvShape(kv: KvShape): KvShape {
+  return { ...kv, globalPerToken: kv.globalPerToken + kv.chunkedPerToken, chunkedPerToken: 0, chunk: null };
 }
 
 /** KV bytes if every layer kept every token (what an engine without chunked-attention support allocates). */

@@ -3,7 +3,18 @@ import { findInstance, INSTANCE_CATALOG, type InstanceType } from "./instances.j
 import { KNOWN_MODEL_CONFIGS, knownModelSpec } from "./known-models.js";
 import { specFromHfConfig } from "./model-spec.js";
 import { countParams, kvBytes, kvBytesNaive, kvShape, maxTokensForKv, weightBytes } from "./params.js";
-import { fmtBytes, makePlan, PlanError } from "./plan.js";
+import type { ModelSpec } from "./model-spec.js";
+import {
+  BACKEND_DTYPES,
+  defaultDtype,
+  fmtBytes,
+  makePlan,
+  PlanError,
+  VLLM_GPU_MEMORY_UTILIZATION,
+  VLLM_NON_KV_BYTES_PER_GPU,
+  whatFits,
+} from "./plan.js";
+import { hourlyPrice } from "./prices.js";
 
 const scout = knownModelSpec("meta-llama/Llama-4-Scout-17B-16E-Instruct")!;
 const maverick = knownModelSpec("maverick")!;
@@ -147,7 +158,7 @@ describe("fit decisions, worked by hand", () => {
     const trn2 = makePlan({ model: maverick, instance: inst("trn2.48xlarge") });
     expect(trn2.fits).toBe(true);
     expect(trn2.usedBytes).toBe(803_167_562_752 + 16_106_127_360 + 153.6e9);
-    const p5 = makePlan({ model: maverick, instance: inst("p5.48xlarge"), maxNumSeqs: 1 });
+    const p5 = makePlan({ model: maverick, instance: inst("p5.48xlarge"), dtype: "bf16", maxNumSeqs: 1 });
     expect(p5.backend).toBe("herd");
     expect(p5.fits).toBe(false);
     expect(p5.devices).toBe(8);
@@ -156,7 +167,7 @@ describe("fit decisions, worked by hand", () => {
   });
 
   it("Maverick bf16 on p5e.48xlarge (H200) takes all 8 GPUs: 4 × 141 GB is below the weights", () => {
-    const p = makePlan({ model: maverick, instance: inst("p5e.48xlarge"), maxNumSeqs: 16 });
+    const p = makePlan({ model: maverick, instance: inst("p5e.48xlarge"), dtype: "bf16", maxNumSeqs: 16 });
     // 803.17 GB + 16 × 2.013 GB + 112.8 GB = 948.2 GB ≤ 1,128 GB
     expect(p.devices).toBe(8);
     expect(p.tensorParallelSize).toBeNull();
@@ -167,7 +178,7 @@ describe("fit decisions, worked by hand", () => {
 
   it("Scout bf16 on p5.48xlarge, 16 × 16K: the fewest GPUs that fit is 4", () => {
     // 2 GPUs: 160 GB < 217 GB. 4 GPUs: 217.28 + 32.21 + 32 = 281.5 GB ≤ 320 GB.
-    const p = makePlan({ model: scout, instance: inst("p5.48xlarge"), maxNumSeqs: 16, maxModelLen: 16_384 });
+    const p = makePlan({ model: scout, instance: inst("p5.48xlarge"), dtype: "bf16", maxNumSeqs: 16, maxModelLen: 16_384 });
     expect(p.devices).toBe(4);
     expect(p.memoryBytes).toBe(320e9);
     expect(p.fits).toBe(true);
@@ -182,10 +193,10 @@ describe("fit decisions, worked by hand", () => {
   });
 
   it("Scout bf16 on CPU r7i.48xlarge fits; on m7i.48xlarge (768 GiB) only up to a batch limit", () => {
-    const r = makePlan({ model: scout, instance: inst("r7i.48xlarge"), maxNumSeqs: 16 });
+    const r = makePlan({ model: scout, instance: inst("r7i.48xlarge"), dtype: "bf16", maxNumSeqs: 16 });
     expect(r.fits).toBe(true);
     expect(r.devices).toBe(0);
-    const m = makePlan({ model: scout, instance: inst("m7i.48xlarge"), maxModelLen: 131_072, maxNumSeqs: 64 });
+    const m = makePlan({ model: scout, instance: inst("m7i.48xlarge"), dtype: "bf16", maxModelLen: 131_072, maxNumSeqs: 64 });
     // budget: 768 GiB × 0.9 − 217.28 GB = 524.9 GB; 64 × 7.125 GiB = 489.6 GB fits, 68 sequences at most
     const budget = 768 * GiB * 0.9 - 217_283_587_072;
     expect(m.fits).toBe(true);
@@ -203,6 +214,150 @@ describe("fit decisions, worked by hand", () => {
     expect(makePlan({ model: scout, instance: inst("trn2.48xlarge"), dtype: "q4_k_m" }).problems).toHaveLength(1);
     expect(makePlan({ model: scout, instance: inst("p5.48xlarge"), dtype: "fp8" }).problems).toHaveLength(1);
     expect(makePlan({ model: scout, instance: inst("m7g.16xlarge"), dtype: "q4_k_m" }).problems[0]).toMatch(/arm64/);
+  });
+});
+
+describe("default weight type: the backend's own", () => {
+  it("herd sizes q8_0 (what herd compile writes); vLLM and vLLM-Neuron bf16", () => {
+    expect([defaultDtype("herd"), defaultDtype("vllm"), defaultDtype("vllm-neuron")]).toEqual(["q8_0", "bf16", "bf16"]);
+    expect(makePlan({ model: scout, instance: inst("p5.48xlarge") }).dtype).toBe("q8_0");
+    expect(makePlan({ model: scout, instance: inst("m7i.48xlarge") }).dtype).toBe("q8_0");
+    expect(makePlan({ model: scout, instance: inst("trn2.48xlarge") }).dtype).toBe("bf16");
+    expect(makePlan({ model: scout, instance: inst("p5.48xlarge"), backend: "vllm" }).dtype).toBe("bf16");
+  });
+
+  it("Maverick on p5.48xlarge fits by default: q8_0, 426.7 GB + 32.2 GB KV + 64 GB headroom of 640 GB", () => {
+    const p = makePlan({ model: maverick, instance: inst("p5.48xlarge") });
+    expect([p.backend, p.dtype, p.devices, p.fits]).toEqual(["herd", "q8_0", 8, true]);
+    expect(p.weightBytes).toBe(Math.ceil((401_583_781_376 * 34) / 32));
+    expect(p.usedBytes).toBe(p.weightBytes + 16 * 2_013_265_920 + 64e9);
+  });
+
+  it("a backend that does not run on the instance is refused", () => {
+    expect(() => makePlan({ model: scout, instance: inst("trn2.48xlarge"), backend: "vllm" })).toThrow(/vllm does not run on trn2/);
+    expect(() => makePlan({ model: scout, instance: inst("m7i.48xlarge"), backend: "vllm" })).toThrow(/use herd$/);
+    expect(() => makePlan({ model: scout, instance: inst("p5.48xlarge"), backend: "vllm-neuron" })).toThrow(PlanError);
+  });
+});
+
+describe("vLLM's memory model (backend vllm)", () => {
+  const util = VLLM_GPU_MEMORY_UTILIZATION;
+  const nonKv = VLLM_NON_KV_BYTES_PER_GPU;
+  const fullKv = 3 * GiB; // 16K tokens × 196,608 B: every layer at full length
+
+  it("Scout bf16 on p5.48xlarge, 1 × 16K: TP 4, 11.2 GB of KV pool per GPU", () => {
+    const p = makePlan({ model: scout, instance: inst("p5.48xlarge"), backend: "vllm", maxNumSeqs: 1 });
+    // TP 2: 160 GB < 217 GB of weights. TP 4: 217.28 + 3.22 + 32 + 4 × 6.44 = 278.3 GB ≤ 320 GB.
+    expect([p.devices, p.tensorParallelSize, p.fits]).toEqual([4, 4, true]);
+    expect(p.kvBytesPerSeq).toBe(fullKv);
+    expect(p.usedBytes).toBe(217_283_587_072 + fullKv + 32e9 + 4 * nonKv);
+    const perGpu = util * 80e9 - 217_283_587_072 / 4 - nonKv;
+    expect(p.vllm!.kvCacheBytesPerGpu).toBe(perGpu);
+    expect(p.vllm!.kvCacheTokens).toBe(Math.floor((4 * perGpu) / 196_608));
+    expect(p.vllm!.kvCacheTokens).toBe(228_610);
+    expect(p.maxNumSeqsThatFits).toBe(13);
+    expect([p.vllm!.quantization, p.vllm!.kvCacheDtype]).toEqual([null, "auto"]);
+    expect(p.warnings.join()).toMatch(/every layer at full length/);
+  });
+
+  it("Scout bf16 on p5.48xlarge, 16 × 16K: TP 4 is short, TP 8 fits", () => {
+    const p = makePlan({ model: scout, instance: inst("p5.48xlarge"), backend: "vllm", maxNumSeqs: 16 });
+    // TP 4: 217.28 + 16 × 3.22 + 32 + 25.8 = 326.6 GB > 320 GB.
+    expect([p.devices, p.tensorParallelSize, p.fits]).toEqual([8, 8, true]);
+    expect(p.kvReplication).toBe(1);
+  });
+
+  it("Maverick fp8 on p5.48xlarge: TP 8, 401.6 GB of weights, 15.4 GB of KV pool per GPU", () => {
+    const p = makePlan({ model: maverick, instance: inst("p5.48xlarge"), backend: "vllm", dtype: "fp8" });
+    expect([p.devices, p.tensorParallelSize, p.fits, p.weightBytes]).toEqual([8, 8, true, 401_583_781_376]);
+    expect(p.vllm!.quantization).toBe("fp8");
+    expect(p.vllm!.kvCacheBytesPerGpu).toBe(util * 80e9 - 401_583_781_376 / 8 - nonKv);
+    expect(p.usedBytes).toBe(401_583_781_376 + 16 * fullKv + 64e9 + 8 * nonKv);
+    expect(makePlan({ model: maverick, instance: inst("p5.48xlarge"), backend: "vllm" }).fits).toBe(false);
+  });
+
+  it("agrees with vLLM's Llama 4 launch post: 8 × H100 hold Scout at 1M tokens, 8 × H200 at 3.6M", () => {
+    // blog.vllm.ai/2025/04/05/llama4.html: --max-model-len 1000000 (8 × H100), 3600000 (8 × H200), Scout bf16, TP 8.
+    const h100 = makePlan({ model: scout, instance: inst("p5.48xlarge"), backend: "vllm", maxNumSeqs: 1, devices: 8 });
+    const h200 = makePlan({ model: scout, instance: inst("p5e.48xlarge"), backend: "vllm", maxNumSeqs: 1, devices: 8 });
+    expect(h100.vllm!.kvCacheTokens).toBeGreaterThan(1_000_000);
+    expect(h200.vllm!.kvCacheTokens).toBeGreaterThan(3_600_000);
+    expect(h200.vllm!.kvCacheTokens).toBeLessThan(4_000_000);
+  });
+
+  it("fp8 KV halves the per-token cost; --gpu-memory-utilization shrinks the pool; GGUF and llama.cpp types are problems", () => {
+    const fp8 = makePlan({ model: scout, instance: inst("p5.48xlarge"), backend: "vllm", kvDtype: "fp8", maxNumSeqs: 1, devices: 4 });
+    expect(fp8.vllm!.kvCacheDtype).toBe("fp8");
+    expect(fp8.vllm!.kvCacheTokens).toBe(Math.floor((4 * fp8.vllm!.kvCacheBytesPerGpu) / 98_304));
+    const low = makePlan({ model: scout, instance: inst("p5.48xlarge"), backend: "vllm", gpuMemoryUtilization: 0.8, devices: 4 });
+    expect(low.vllm!.kvCacheBytesPerGpu).toBe(0.8 * 80e9 - 217_283_587_072 / 4 - nonKv);
+    expect(() => makePlan({ model: scout, instance: inst("p5.48xlarge"), backend: "vllm", gpuMemoryUtilization: 1.5 })).toThrow(
+      /gpu-memory-utilization/,
+    );
+    expect(makePlan({ model: scout, instance: inst("p5.48xlarge"), backend: "vllm", dtype: "q8_0" }).problems[0]).toMatch(/llama\.cpp/);
+    expect(makePlan({ model: scout, instance: inst("p4d.24xlarge"), backend: "vllm", dtype: "fp8" }).warnings.join()).toMatch(/Marlin/);
+  });
+});
+
+describe("what fits instead", () => {
+  it("Maverick bf16 on p5.48xlarge (herd) names q8_0 and q4_k_m on the same instance, q8_0 fitting", () => {
+    const p = makePlan({ model: maverick, instance: inst("p5.48xlarge"), dtype: "bf16" });
+    const w = whatFits(p);
+    expect(w.smallerDtypes.map((o) => [o.dtype, o.fits, o.flags])).toEqual([
+      ["q8_0", true, "--dtype q8_0"],
+      ["q4_k_m", true, "--dtype q4_k_m"],
+    ]);
+    expect(w.smallerDtypes[0]!.hourlyUsd).toBe(hourlyPrice("p5.48xlarge"));
+    expect(w.instances.map((o) => o.instance)).toContain("p5e.48xlarge");
+    expect(w.instances.find((o) => o.instance === "trn2.48xlarge")).toMatchObject({ backend: "vllm-neuron", dtype: "bf16", fits: true });
+  });
+
+  it("Maverick bf16 on p5.48xlarge (vllm) names fp8, which fits", () => {
+    const w = whatFits(makePlan({ model: maverick, instance: inst("p5.48xlarge"), backend: "vllm" }));
+    expect(w.smallerDtypes.map((o) => [o.dtype, o.backend, o.fits, o.tensorParallelSize])).toEqual([["fp8", "vllm", true, 8]]);
+    expect(w.instances.find((o) => o.instance === "p5e.48xlarge")).toMatchObject({
+      backend: "vllm",
+      flags: "--instance p5e.48xlarge --backend vllm",
+    });
+  });
+
+  it("Scout on g5.xlarge lists bigger instances with prices: accelerators first, then CPU, cheapest first", () => {
+    const p = makePlan({ model: scout, instance: inst("g5.xlarge") });
+    expect(p.fits).toBe(false);
+    const w = whatFits(p);
+    expect(w.smallerDtypes.map((o) => [o.dtype, o.fits])).toEqual([["q4_k_m", false]]);
+    const list = w.instances;
+    expect(list.length).toBeGreaterThan(5);
+    expect(list.every((o) => o.fits && o.memoryBytes > 24e9)).toBe(true);
+    const firstCpu = list.findIndex((o) => o.accelerator === "cpu");
+    expect(firstCpu).toBeGreaterThan(0);
+    expect(list.slice(firstCpu).every((o) => o.accelerator === "cpu")).toBe(true);
+    const priced = list.slice(0, firstCpu).filter((o) => o.hourlyUsd !== null);
+    expect(priced.length).toBeGreaterThan(3);
+    expect(priced.map((o) => o.hourlyUsd)).toEqual([...priced.map((o) => o.hourlyUsd!)].sort((a, b) => a - b));
+    expect(list[0]).toMatchObject({ instance: "g6e.12xlarge", dtype: "q8_0", hourlyUsd: hourlyPrice("g6e.12xlarge") });
+    expect(list.find((o) => o.instance === "trn2.48xlarge")).toMatchObject({ hourlyUsd: null });
+  });
+
+  it("a GGUF that does not fit: smaller types as a recompile, other instances for herd only", () => {
+    const total = countParams(scout).total;
+    const gguf: ModelSpec = {
+      ...scout,
+      source: "gguf",
+      vision: null,
+      measured: { totalParams: total, activeParams: 17e9, weightBytes: 2 * total, fileType: "bf16" },
+    };
+    const p = makePlan({ model: gguf, instance: inst("g6e.12xlarge") });
+    expect(p.fits).toBe(false);
+    const w = whatFits(p);
+    expect(w.smallerDtypes.map((o) => [o.dtype, o.weightBytesExact, o.flags])).toEqual([
+      ["q8_0", false, "herd compile --quant Q8_0 (then plan the new artifact)"],
+      ["q4_k_m", false, "herd compile --quant Q4_K_M (then plan the new artifact)"],
+    ]);
+    expect(w.smallerDtypes[0]!.weightBytes).toBe(Math.ceil((total * 34) / 32));
+    expect(w.instances.length).toBeGreaterThan(0);
+    expect(w.instances.every((o) => o.backend === "herd" && o.dtype === "bf16")).toBe(true);
+    expect(BACKEND_DTYPES.herd).not.toContain("fp8");
   });
 });
 

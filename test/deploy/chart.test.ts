@@ -35,7 +35,7 @@ function trn2Values(): ChartValues {
 }
 
 function gpuValues(): ChartValues {
-  const plan = makePlan({ model: scout, instance: findInstance("p5.48xlarge")!, maxNumSeqs: 16 });
+  const plan = makePlan({ model: scout, instance: findInstance("p5.48xlarge")!, dtype: "bf16", maxNumSeqs: 16 });
   return chartValuesFromPlan(plan, {
     artifacts: "pvc:model-cache/llama4-scout",
     image: { repository: "ghcr.io/example/herd-cuda", tag: "0.1.0" },
