@@ -88,6 +88,7 @@ describe("herd deploy --dry-run", () => {
   it("refuses a plan that does not fit (Maverick bf16 on p5.48xlarge) unless --force", async () => {
     const opts: DeployOptions = { model: "maverick", instance: "p5.48xlarge", dtype: "bf16", release: "m", dryRun: true, image: "herd:1" };
     await expect(deployCommand(opts, env())).rejects.toThrow(/the plan does not fit; pick another --instance/);
+    await expect(deployCommand(opts, env())).rejects.toThrow(/what fits instead:\n.*\n.*\n +q8_0 +herd .* fits .* --dtype q8_0/);
     const forced = await deployCommand({ ...opts, force: true }, env());
     expect(forced.notes).toMatch(/--force: deploying a plan that does not fit/);
     expect(

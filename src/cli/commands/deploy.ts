@@ -13,9 +13,9 @@ import { type Command, Option } from "commander";
 import { stringify } from "yaml";
 import { type EnvSource, processEnv } from "../../config/env.js";
 import { chartValuesFromPlan, type ChartValues } from "../../planner/chart-values.js";
-import { renderPlan } from "../../planner/format.js";
+import { renderPlan, renderWhatFits } from "../../planner/format.js";
 import { KV_BYTES_PER_ELEMENT, WEIGHT_DTYPES } from "../../planner/params.js";
-import { type Plan, PlanError } from "../../planner/plan.js";
+import { type Plan, PlanError, whatFits } from "../../planner/plan.js";
 import { chartDir, resolveHelm } from "../helm.js";
 import { type PlanOptions, planFromOptions } from "./plan.js";
 import { type DoctorOptions, renderFindings, runDoctor } from "./doctor.js";
@@ -87,7 +87,7 @@ export async function deployCommand(opts: DeployOptions, env: Env): Promise<Depl
   const notes: string[] = [];
   if (!plan.fits || plan.problems.length > 0) {
     const why =
-      `${renderPlan(plan)}\n\nthe plan does not ${plan.fits ? "work" : "fit"}; ` +
+      `${renderPlan(plan)}\n${renderWhatFits(plan, whatFits(plan))}\n\nthe plan does not ${plan.fits ? "work" : "fit"}; ` +
       `pick another --instance/--dtype/--max-model-len, or --force`;
     if (!opts.force) throw new PlanError(why);
     notes.push(`# --force: deploying a plan that does not ${plan.fits ? "work" : "fit"}`);
