@@ -105,7 +105,50 @@ function parseArtifacts(spec: string | undefined): ChartValues["artifacts"] {
   throw new Error(`--artifacts must be s3://bucket/prefix or pvc:CLAIM[/subpath] (got ${JSON.stringify(spec)})`);
 }
 
-const gi = (bytes: number) => `${Math.ceil(bytes / GiB)}Gi`;
+const MiB = 2 ** 20;
+
+/**
+ * What a node of this type leaves to pods (its allocatable), estimated as the EKS AMI's kubelet
+ * computes it: kube-reserved CPU of 6 % of the first core, 1 % of the second, 0.5 % of the third and
+ * fourth and 0.25 % of the rest; kube-reserved memory of 255 MiB + 11 MiB per pod (110 pods) and a
+ * 100 MiB eviction threshold, taken from what the kernel reports (about 95 % of the nominal memory).
+ */
+export function nodeAllocatable(i: InstanceType): { cpuMillis: number; memoryBytes: number } {
+  const cores = i.vcpus;
+  const reservedCpu = 60 + (cores > 1 ? 10 : 0) + Math.max(0, Math.min(cores, 4) - 2) * 5 + Math.max(0, cores - 4) * 2.5;
+  const reservedMemory = (255 + 11 * 110 + 100) * MiB;
+  return { cpuMillis: Math.floor(cores * 1000 - reservedCpu), memoryBytes: Math.floor(i.nodeMemoryBytes * 0.95 - reservedMemory) };
+}
+
+/**
+ * Left for serving pods once DaemonSets and system pods (CNI, kube-proxy, device plugin, CSI and
+ * monitoring agents) have theirs: 1 core + 1 % of the cores and 1 GiB + 1 % of the memory.
+ */
+export function nodeCapacityForServing(i: InstanceType): { cpuMillis: number; memoryBytes: number } {
+  const a = nodeAllocatable(i);
+  return { cpuMillis: a.cpuMillis - (1000 + i.vcpus * 10), memoryBytes: a.memoryBytes - (GiB + i.nodeMemoryBytes * 0.01) };
+}
+
+/** The share of its node a pod of this plan holds: devices requested / devices on the node; the whole node on CPU. */
+export function nodeShare(plan: Plan): number {
+  return plan.instance.devices > 0 ? plan.devices / plan.instance.devices : 1;
+}
+
+const millis = (m: number) => (m % 1000 === 0 ? String(m / 1000) : `${m}m`);
+
+/**
+ * CPU and memory requests in proportion to the node share (`nodeShare × nodeCapacityForServing`),
+ * CPU rounded down to 100m and memory to GiB, so pods holding half a node's devices each fit twice.
+ * Memory never goes below what the plan says the pod needs (`podMemoryBytes`), and the limit equals
+ * the request.
+ */
+export function podResources(plan: Plan): ChartValues["resources"] {
+  const share = nodeShare(plan);
+  const free = nodeCapacityForServing(plan.instance);
+  const cpu = Math.max(100, Math.floor((share * free.cpuMillis) / 100) * 100);
+  const memory = Math.max(Math.floor((share * free.memoryBytes) / GiB), Math.ceil(plan.podMemoryBytes / GiB));
+  return { requests: { cpu: millis(cpu), memory: `${memory}Gi` }, limits: { memory: `${memory}Gi` } };
+}
 
 /** The chart values for a plan; the caller may overlay more values files on top. */
 export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): ChartValues {
@@ -114,7 +157,6 @@ export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): Chart
   const artifacts = parseArtifacts(opts.artifacts);
   const startupMinutes = opts.startupMinutes ?? (neuron ? 90 : 20);
   const period = 10;
-  const cpuRequest = Math.max(1, Math.floor(i.vcpus * 0.8));
   const image = opts.image ?? (neuron ? DEFAULT_VLLM_NEURON_IMAGE : DEFAULT_HERD_IMAGE);
   return {
     backend: plan.backend,
@@ -131,7 +173,7 @@ export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): Chart
     image: { ...image, pullPolicy: "IfNotPresent" },
     herdImage: opts.herdImage ?? (neuron ? DEFAULT_HERD_IMAGE : { repository: image.repository, tag: image.tag }),
     imagePullSecrets: [],
-    resources: { requests: { cpu: String(cpuRequest), memory: gi(plan.podMemoryBytes) }, limits: { memory: gi(plan.podMemoryBytes) } },
+    resources: podResources(plan),
     nodeSelector: { [INSTANCE_TYPE_LABEL]: i.name },
     tolerations: tolerationsFor(i),
     affinity: {},

@@ -9,7 +9,13 @@ import { join } from "node:path";
 import { Ajv } from "ajv";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { type ChartValues, chartValuesFromPlan, chartValuesSchema } from "../../src/planner/chart-values.js";
+import {
+  type ChartValues,
+  chartValuesFromPlan,
+  chartValuesSchema,
+  nodeAllocatable,
+  nodeCapacityForServing,
+} from "../../src/planner/chart-values.js";
 import { findInstance } from "../../src/planner/instances.js";
 import { knownModelSpec } from "../../src/planner/known-models.js";
 import { makePlan } from "../../src/planner/plan.js";
@@ -70,6 +76,15 @@ async function render(v: unknown): Promise<K8sObject[]> {
 }
 
 const byKind = (objs: K8sObject[], kind: string) => objs.filter((o) => o.kind === kind);
+// biome-ignore lint/suspicious/noExplicitAny: a rendered container, read freely after schema validation
+const serverOf = (objs: K8sObject[]): any =>
+  byKind(objs, "Deployment")[0]!.spec.template.spec.containers.find((c: { name: string }) => c.name === "server");
+/** "94200m" / "3" → millicores; "961Gi" → bytes. */
+const cpuMillis = (q: string) => (q.endsWith("m") ? Number(q.slice(0, -1)) : Number(q) * 1000);
+const giBytes = (q: string) => {
+  expect(q).toMatch(/^\d+Gi$/);
+  return Number(q.slice(0, -2)) * 2 ** 30;
+};
 
 describe("values.schema.json", () => {
   it("is the one src/planner/chart-values.ts generates", () => {
@@ -180,6 +195,40 @@ describe.each(Object.keys(SCENARIOS))("render %s", (name) => {
     expect(svc!.spec.selector).toEqual(dep!.spec.selector.matchLabels);
     expect(pdb!.spec).toEqual({ maxUnavailable: 0, selector: dep!.spec.selector });
     expect(dep!.spec.template.metadata.labels).toMatchObject(dep!.spec.selector.matchLabels);
+  });
+});
+
+describe("resources: the pod's share of its node", () => {
+  it("p5.48xlarge Scout bf16 on 4 of 8 GPUs requests at most half the node's CPU and memory: a second pod fits", async () => {
+    const values = gpuValues();
+    expect(values.inference.devices).toBe(4);
+    const server = serverOf(await render(values));
+    const cpu = cpuMillis(server.resources.requests.cpu);
+    const memory = giBytes(server.resources.requests.memory);
+    const node = nodeAllocatable(findInstance("p5.48xlarge")!);
+    const free = nodeCapacityForServing(findInstance("p5.48xlarge")!);
+    // Two such pods fit in what the node leaves after kubelet reservations and DaemonSets …
+    expect(2 * cpu).toBeLessThanOrEqual(free.cpuMillis);
+    expect(2 * memory).toBeLessThanOrEqual(free.memoryBytes);
+    expect(free.cpuMillis).toBeLessThan(node.cpuMillis);
+    // … and each still gets (nearly) its half: not the 153 of 192 cores that blocked the other 4 GPUs.
+    expect(cpu).toBeGreaterThanOrEqual(0.48 * 192_000);
+    expect(memory).toBeGreaterThanOrEqual(0.45 * 2048 * 2 ** 30);
+    expect(server.resources.limits.memory).toBe(server.resources.requests.memory);
+    expect(server.resources.requests["nvidia.com/gpu"]).toBe(4);
+  });
+
+  it("a whole-node pod (trn2, CPU) takes the node less the headroom for system pods", () => {
+    for (const make of [trn2Values, cpuValues]) {
+      const v = make();
+      const i = findInstance(v.inference.instanceType)!;
+      const free = nodeCapacityForServing(i);
+      const cpu = cpuMillis(v.resources.requests["cpu"]!);
+      expect(cpu).toBeLessThanOrEqual(free.cpuMillis);
+      expect(cpu).toBeGreaterThan(free.cpuMillis - 100);
+      expect(giBytes(v.resources.requests["memory"]!)).toBeLessThanOrEqual(free.memoryBytes);
+      expect(free.cpuMillis).toBeLessThanOrEqual(i.vcpus * 1000 - 1000);
+    }
   });
 });
 
