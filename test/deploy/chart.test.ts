@@ -232,6 +232,38 @@ describe("resources: the pod's share of its node", () => {
   });
 });
 
+describe("API key", () => {
+  function withKey(): ChartValues {
+    const v = gpuValues();
+    v.apiKey = { secretName: "herd-api-key", key: "api-key" };
+    v.serviceMonitor.enabled = true;
+    v.autoscaling.enabled = true;
+    return v;
+  }
+
+  it("the ServiceMonitor scrapes /metrics with the server's key (same secret); KEDA asks Prometheus, not the server", async () => {
+    const objs = await render(withKey());
+    for (const o of objs) expect(() => validateObject(o), `${o.kind} ${o.metadata.name}`).not.toThrow();
+    const env = serverOf(objs).env.find((e: { name: string }) => e.name === "HERD_API_KEY");
+    expect(env.valueFrom).toEqual({ secretKeyRef: { name: "herd-api-key", key: "api-key" } });
+    const [sm] = byKind(objs, "ServiceMonitor");
+    expect(sm!.spec.endpoints[0].authorization).toEqual({ type: "Bearer", credentials: { name: "herd-api-key", key: "api-key" } });
+    const [so] = byKind(objs, "ScaledObject");
+    expect(so!.spec.triggers).toHaveLength(1);
+    expect(so!.spec.triggers[0]).toMatchObject({
+      type: "prometheus",
+      metadata: { serverAddress: withKey().autoscaling.prometheusServerAddress },
+    });
+    expect(so!.spec.triggers[0].authenticationRef).toBeUndefined();
+  });
+
+  it("the prometheus-operator schema checks the authorization block it is validated against", async () => {
+    const [sm] = byKind(await render(withKey()), "ServiceMonitor");
+    sm!.spec.endpoints[0].authorization.credentials = "herd-api-key";
+    expect(() => validateObject(sm!)).toThrow(/credentials/);
+  });
+});
+
 describe("optional objects (trn2 scenario)", () => {
   it("ServiceMonitor on /metrics, KEDA on vllm:num_requests_waiting, compile Job on the same node type", async () => {
     const objs = await render(trn2Values());
