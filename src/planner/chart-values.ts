@@ -34,7 +34,12 @@ export interface ChartValues {
   affinity: Record<string, unknown>;
   schedulerName: string;
   priorityClassName: string;
-  serviceAccountName: string;
+  /**
+   * The pods' ServiceAccount: created (named `name`, default the release's full name) or an existing
+   * one (`create: false`). `roleArn` annotates it for IRSA; for EKS Pod Identity the association
+   * targets its name. S3 credentials for artifact staging and the compile Job come from there.
+   */
+  serviceAccount: { create: boolean; name: string; roleArn: string; annotations: Record<string, string> };
   podAnnotations: Record<string, string>;
   podLabels: Record<string, string>;
   podSecurityContext: Record<string, unknown>;
@@ -78,6 +83,29 @@ export interface ValuesOptions {
   readonly modelPath?: string;
   /** Minutes the startup probe allows; default 20 (herd), 90 (Neuron: 30–60 min compile/load, guide). */
   readonly startupMinutes?: number;
+  /** IAM role for S3 (IRSA): annotates the ServiceAccount the chart creates. */
+  readonly s3RoleArn?: string;
+  /** ServiceAccount name; without `s3RoleArn` an existing account (the chart creates none). */
+  readonly serviceAccount?: string;
+}
+
+/** An IAM role ARN (any partition), as IRSA's `eks.amazonaws.com/role-arn` annotation takes it. */
+export const ROLE_ARN_PATTERN = "^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\\w+=,.@/-]+$";
+const DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$";
+
+function serviceAccountValues(opts: ValuesOptions): ChartValues["serviceAccount"] {
+  if (opts.s3RoleArn !== undefined && !new RegExp(ROLE_ARN_PATTERN).test(opts.s3RoleArn))
+    throw new Error(`--s3-role-arn must be an IAM role ARN, arn:aws:iam::<account>:role/<name> (got ${JSON.stringify(opts.s3RoleArn)})`);
+  if (opts.serviceAccount !== undefined && !new RegExp(DNS_SUBDOMAIN).test(opts.serviceAccount))
+    throw new Error(
+      `--service-account must be a Kubernetes name (lower case, digits, '-', '.'; got ${JSON.stringify(opts.serviceAccount)})`,
+    );
+  return {
+    create: opts.s3RoleArn !== undefined || opts.serviceAccount === undefined,
+    name: opts.serviceAccount ?? "",
+    roleArn: opts.s3RoleArn ?? "",
+    annotations: {},
+  };
 }
 
 const GiB = 2 ** 30;
@@ -179,7 +207,7 @@ export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): Chart
     affinity: {},
     schedulerName: "",
     priorityClassName: "",
-    serviceAccountName: "",
+    serviceAccount: serviceAccountValues(opts),
     podAnnotations: {},
     podLabels: {},
     podSecurityContext: {},
@@ -301,7 +329,15 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
       affinity: anyObj,
       schedulerName: str({ description: "empty: the default scheduler (the Neuron scheduler extension is opt-in)" }),
       priorityClassName: str(),
-      serviceAccountName: str(),
+      serviceAccount: obj({
+        create: { type: "boolean", description: "create the pods' ServiceAccount (false: use serviceAccount.name as it is)" },
+        name: str({ pattern: `(${DNS_SUBDOMAIN})|^$`, description: "empty: the release's full name (created) or the namespace's default" }),
+        roleArn: str({
+          pattern: `(${ROLE_ARN_PATTERN})|^$`,
+          description: "IRSA: IAM role annotated as eks.amazonaws.com/role-arn (S3 for staging and the compile Job)",
+        }),
+        annotations: strMap,
+      }),
       podAnnotations: strMap,
       podLabels: strMap,
       podSecurityContext: anyObj,
@@ -362,6 +398,11 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
             modelParameters: { properties: { tensorParallelSize: { const: 0 } } },
           },
         },
+      ),
+      // An IRSA role needs an account the chart annotates.
+      ifThen(
+        { properties: { serviceAccount: { properties: { roleArn: { minLength: 1 } } } } },
+        { properties: { serviceAccount: { properties: { create: { const: true } } } } },
       ),
       ifThen(
         { properties: { artifacts: { properties: { source: { const: "s3" } } } } },

@@ -264,6 +264,46 @@ describe("API key", () => {
   });
 });
 
+describe("S3 credentials: the pods' ServiceAccount", () => {
+  const ROLE = "arn:aws:iam::123456789012:role/herd-s3";
+  const podSpecs = (objs: K8sObject[]) =>
+    objs.filter((o) => o.kind === "Deployment" || o.kind === "Job").map((o) => [o.kind, o.spec.template.spec] as const);
+
+  it("with a role ARN (IRSA) the chart creates the account annotated with it; the server and the compile Job run as it", async () => {
+    const plan = makePlan({ model: scout, instance: findInstance("trn2.48xlarge")! });
+    const v = chartValuesFromPlan(plan, { artifacts: "s3://models/llama4/scout-trn2", image: NEURON_IMAGE, s3RoleArn: ROLE });
+    v.compileJob = { ...v.compileJob, enabled: true, outputUri: "s3://models/llama4/scout-trn2" };
+    const objs = await render(v);
+    for (const o of objs) expect(() => validateObject(o), `${o.kind} ${o.metadata.name}`).not.toThrow();
+    const [sa] = byKind(objs, "ServiceAccount");
+    expect(sa!.metadata).toMatchObject({ name: "llama-herd", namespace: "inference", annotations: { "eks.amazonaws.com/role-arn": ROLE } });
+    expect(podSpecs(objs).map(([kind, pod]) => [kind, pod.serviceAccountName])).toEqual([
+      ["Deployment", "llama-herd"],
+      ["Job", "llama-herd"],
+    ]);
+  });
+
+  it("by default an unannotated account named after the release: the name an EKS Pod Identity association targets", async () => {
+    const objs = await render(trn2Values());
+    const [sa] = byKind(objs, "ServiceAccount");
+    expect(sa!.metadata.name).toBe("llama-herd");
+    expect((sa!.metadata as { annotations?: unknown }).annotations).toBeUndefined();
+    for (const [, pod] of podSpecs(objs)) expect(pod.serviceAccountName).toBe("llama-herd");
+  });
+
+  it("--service-account without a role uses an existing account and creates none", async () => {
+    const plan = makePlan({ model: scout, instance: findInstance("trn2.48xlarge")! });
+    const objs = await render(chartValuesFromPlan(plan, { image: NEURON_IMAGE, serviceAccount: "shared-s3-reader" }));
+    expect(byKind(objs, "ServiceAccount")).toEqual([]);
+    expect(byKind(objs, "Deployment")[0]!.spec.template.spec.serviceAccountName).toBe("shared-s3-reader");
+  });
+
+  it("refuses a malformed role ARN before helm runs", () => {
+    const plan = makePlan({ model: scout, instance: findInstance("trn2.48xlarge")! });
+    expect(() => chartValuesFromPlan(plan, { s3RoleArn: "herd-s3" })).toThrow(/--s3-role-arn must be an IAM role ARN/);
+  });
+});
+
 describe("optional objects (trn2 scenario)", () => {
   it("ServiceMonitor on /metrics, KEDA on vllm:num_requests_waiting, compile Job on the same node type", async () => {
     const objs = await render(trn2Values());
@@ -273,6 +313,7 @@ describe("optional objects (trn2 scenario)", () => {
       "PodDisruptionBudget",
       "ScaledObject",
       "Service",
+      "ServiceAccount",
       "ServiceMonitor",
     ]);
     const [dep] = byKind(objs, "Deployment");
@@ -339,6 +380,17 @@ describe("the schema rejects the guide chart's mistakes", () => {
       /accelerator/,
     ],
     ["an S3 source without a URI", (v) => (v.artifacts.s3.uri = ""), /uri/],
+    [
+      "the old serviceAccountName key (now serviceAccount.name)",
+      (v) => ((v as Record<string, unknown>)["serviceAccountName"] = "s3-reader"),
+      /Additional property serviceAccountName is not allowed/,
+    ],
+    ["a role ARN that is not one", (v) => (v.serviceAccount.roleArn = "herd-s3"), /serviceAccount\.roleArn/],
+    [
+      "a role ARN on an account the chart does not create (nothing would annotate it)",
+      (v) => Object.assign(v.serviceAccount, { create: false, name: "existing", roleArn: "arn:aws:iam::123456789012:role/herd-s3" }),
+      /serviceAccount\.create/,
+    ],
   ])("%s", async (_name, mutate, message) => {
     const v = base() as ChartValues & Record<string, unknown>;
     mutate(v);

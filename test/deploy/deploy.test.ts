@@ -57,7 +57,7 @@ describe("herd deploy --dry-run", () => {
         parseManifests(r.output)
           .map((o) => o.kind)
           .sort(),
-      ).toEqual(["Deployment", "PodDisruptionBudget", "Service"]);
+      ).toEqual(["Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"]);
       expect(kube.requests.every((q) => q.startsWith("GET "))).toBe(true);
     } finally {
       await kube.close();
@@ -81,8 +81,23 @@ describe("herd deploy --dry-run", () => {
       parseManifests(r.output)
         .map((o) => o.kind)
         .sort(),
-    ).toEqual(["Deployment", "PodDisruptionBudget", "ScaledObject", "Service", "ServiceMonitor"]);
+    ).toEqual(["Deployment", "PodDisruptionBudget", "ScaledObject", "Service", "ServiceAccount", "ServiceMonitor"]);
     expect(r.notes).toContain(`# values written to ${out}`);
+  });
+
+  it("--s3-role-arn annotates the service account the server and the staging init container run as (IRSA)", async () => {
+    const role = "arn:aws:iam::123456789012:role/herd-artifacts-read";
+    const r = await deployCommand(scoutTrn2({ dryRun: true, s3RoleArn: role }), env());
+    const objs = parseManifests(r.output);
+    for (const o of objs) validateObject(o);
+    const sa = objs.find((o) => o.kind === "ServiceAccount")!;
+    expect(sa.metadata).toMatchObject({ name: "llama4-scout-herd", annotations: { "eks.amazonaws.com/role-arn": role } });
+    const pod = objs.find((o) => o.kind === "Deployment")!.spec.template.spec;
+    expect(pod.serviceAccountName).toBe("llama4-scout-herd");
+    expect(pod.initContainers.map((c: { name: string }) => c.name)).toEqual(["stage-artifacts"]);
+    await expect(deployCommand(scoutTrn2({ dryRun: true, s3RoleArn: "herd" }), env())).rejects.toThrow(
+      /--s3-role-arn must be an IAM role ARN/,
+    );
   });
 
   it("refuses a plan that does not fit (Maverick bf16 on p5.48xlarge) unless --force", async () => {

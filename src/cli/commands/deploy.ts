@@ -29,6 +29,8 @@ export interface DeployOptions extends Omit<PlanOptions, "json" | "listInstances
   herdImage?: string;
   modelPath?: string;
   startupMinutes?: string;
+  s3RoleArn?: string;
+  serviceAccount?: string;
   values?: string;
   valuesFile?: string[];
   set?: string[];
@@ -59,6 +61,8 @@ function deployValues(plan: Plan, opts: DeployOptions): ChartValues {
     ...(opts.artifacts ? { artifacts: opts.artifacts } : {}),
     ...(opts.modelPath ? { modelPath: opts.modelPath } : {}),
     ...(minutes !== undefined ? { startupMinutes: minutes } : {}),
+    ...(opts.s3RoleArn !== undefined ? { s3RoleArn: opts.s3RoleArn } : {}),
+    ...(opts.serviceAccount !== undefined ? { serviceAccount: opts.serviceAccount } : {}),
   });
 }
 
@@ -163,6 +167,11 @@ export function register(program: Command): void {
     .option("--herd-image <repo:tag>", "image with the herd CLI for artifact staging")
     .option("--model-path <path>", "path the server loads inside the container")
     .option("--startup-minutes <n>", "startup probe budget (default 90 on Neuron, 20 otherwise)")
+    .option("--s3-role-arn <arn>", "IAM role for S3 (IRSA): annotates the pods' service account (EKS Pod Identity: see docs/deploy.md)")
+    .option(
+      "--service-account <name>",
+      "the pods' service account (default <release>-herd, created); without --s3-role-arn an existing one",
+    )
     .option("--values <file>", "also write the computed values to this file")
     .option("-f, --values-file <file>", "extra values file on top (repeatable)", collect)
     .option("--set <key=value>", "extra helm --set (repeatable)", collect)

@@ -32,6 +32,15 @@ app.kubernetes.io/component: {{ .Values.backend }}
 herd.dev/instance-type: {{ .Values.inference.instanceType }}
 {{- end }}
 
+{{/* The pods' ServiceAccount: the one the chart creates, or an existing one by name (empty: none set). */}}
+{{- define "herd.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "herd.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
 {{/* The serving image; vLLM's has no usable default tag. */}}
 {{- define "herd.image" -}}
 {{- if eq .Values.backend "vllm-neuron" }}
