@@ -109,9 +109,24 @@ function serviceAccountValues(opts: ValuesOptions): ChartValues["serviceAccount"
 }
 
 const GiB = 2 ** 30;
+
+/**
+ * herd's own image as `.github/workflows/release.yml` publishes it on a `v*` tag: `ghcr.io/<owner>/herd`,
+ * `:<version>` (linux/amd64 and linux/arm64, CPU) and `:<version>-cuda` (linux/amd64). OWNER is a
+ * placeholder the workflow replaces with the GitHub owner in the chart it packages; the chart refuses
+ * to render it, so a checkout needs `--image` (or `image.repository`): your own build, see docs/deploy.md.
+ * Tag "": the chart's appVersion (with `-cuda` on NVIDIA nodes).
+ */
+export const HERD_IMAGE = { repository: "ghcr.io/OWNER/herd", tag: "" } as const;
+/**
+ * The guide's Neuron DLC for vllm-neuron (seed guide, values-llama-4-scout-17b-vllm-neuron.yaml):
+ * pinned, `--image` overrides (the Neuron vLLM DLC, public.ecr.aws/neuron/pytorch-inference-vllm-neuronx).
+ */
+export const VLLM_NEURON_IMAGE = {
+  repository: "public.ecr.aws/neuron/pytorch-inference-neuronx",
+  tag: "2.5.1-neuronx-py310-sdk2.21.0-ubuntu22.04",
+} as const;
 const DEFAULT_HERD_IMAGE = { repository: "herd", tag: "" };
-/** The Neuron vLLM DLC; pick a tag from the Neuron DLC release notes (the chart refuses an empty one). */
-const DEFAULT_VLLM_NEURON_IMAGE = { repository: "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx", tag: "" };
 
 function tolerationsFor(i: InstanceType): Record<string, unknown>[] {
   const r = deviceResource(i);
@@ -185,7 +200,7 @@ export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): Chart
   const artifacts = parseArtifacts(opts.artifacts);
   const startupMinutes = opts.startupMinutes ?? (neuron ? 90 : 20);
   const period = 10;
-  const image = opts.image ?? (neuron ? DEFAULT_VLLM_NEURON_IMAGE : DEFAULT_HERD_IMAGE);
+  const image = opts.image ?? (neuron ? VLLM_NEURON_IMAGE : HERD_IMAGE);
   return {
     backend: plan.backend,
     model: plan.model.id,

@@ -15,6 +15,7 @@ import {
   chartValuesSchema,
   nodeAllocatable,
   nodeCapacityForServing,
+  VLLM_NEURON_IMAGE,
 } from "../../src/planner/chart-values.js";
 import { findInstance } from "../../src/planner/instances.js";
 import { knownModelSpec } from "../../src/planner/known-models.js";
@@ -111,9 +112,12 @@ describe("values.schema.json", () => {
   });
 });
 
+/** What a checkout's chart needs before it renders: a herd image (the packaged chart has the release's). */
+const HERD_IMAGE_SET = ["--set", "image.repository=ghcr.io/example/herd"];
+
 describe("helm lint", () => {
-  it("passes for the defaults and for each scenario (--strict)", async () => {
-    const plain = await helm(["lint", "--strict", CHART]);
+  it("passes for the defaults with an image and for each scenario (--strict)", async () => {
+    const plain = await helm(["lint", "--strict", CHART, ...HERD_IMAGE_SET]);
     expect(plain.stdout + plain.stderr).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
     for (const make of Object.values(SCENARIOS)) {
       const r = await withValues([make()], (files) => helm(["lint", "--strict", CHART, "-f", files[0]!]));
@@ -195,6 +199,47 @@ describe.each(Object.keys(SCENARIOS))("render %s", (name) => {
     expect(svc!.spec.selector).toEqual(dep!.spec.selector.matchLabels);
     expect(pdb!.spec).toEqual({ maxUnavailable: 0, selector: dep!.spec.selector });
     expect(dep!.spec.template.metadata.labels).toMatchObject(dep!.spec.selector.matchLabels);
+  });
+});
+
+describe("images: pinned and real, or named by the user", () => {
+  /** Every container image of a render. */
+  const images = (objs: K8sObject[]) =>
+    objs.flatMap((o) =>
+      o.kind === "Deployment" || o.kind === "Job"
+        ? [...(o.spec.template.spec.initContainers ?? []), ...o.spec.template.spec.containers].map((c: { image: string }) => c.image)
+        : [],
+    );
+
+  it.each([
+    ["scout", scout],
+    ["maverick", maverick],
+  ])("trn2 %s without an image: the guide's Neuron DLC, pinned", async (_name, model) => {
+    const plan = makePlan({ model, instance: findInstance("trn2.48xlarge")! });
+    expect(plan.fits).toBe(true);
+    const objs = await render(chartValuesFromPlan(plan));
+    for (const o of objs) expect(() => validateObject(o), `${o.kind} ${o.metadata.name}`).not.toThrow();
+    expect(images(objs)).toEqual([`${VLLM_NEURON_IMAGE.repository}:${VLLM_NEURON_IMAGE.tag}`]);
+    expect(VLLM_NEURON_IMAGE.tag).toBe("2.5.1-neuronx-py310-sdk2.21.0-ubuntu22.04");
+    expect(serverOf(objs).args[serverOf(objs).args.indexOf("--model") + 1]).toBe(model.id);
+  });
+
+  it("herd's own image: the chart's appVersion, -cuda on NVIDIA nodes, unless a tag is named", async () => {
+    const gpu = chartValuesFromPlan(makePlan({ model: scout, instance: findInstance("p5.48xlarge")! }), {
+      image: { repository: "123456789012.dkr.ecr.us-east-1.amazonaws.com/herd", tag: "" },
+    });
+    expect(serverOf(await render(gpu)).image).toBe("123456789012.dkr.ecr.us-east-1.amazonaws.com/herd:0.1.0-cuda");
+    gpu.image.tag = "0.1.0-custom";
+    expect(serverOf(await render(gpu)).image).toBe("123456789012.dkr.ecr.us-east-1.amazonaws.com/herd:0.1.0-custom");
+  });
+
+  it("every scenario's images carry a tag, none of them latest or the unpublished placeholder", async () => {
+    for (const make of Object.values(SCENARIOS)) {
+      for (const image of images(await render(make()))) {
+        expect(image).toMatch(/^[a-z0-9.-]+(\/[a-z0-9._-]+)+:[\w][\w.-]*$/);
+        expect(image).not.toMatch(/:latest$|OWNER/);
+      }
+    }
   });
 });
 
@@ -335,9 +380,13 @@ describe("optional objects (trn2 scenario)", () => {
     expect(dep!.spec.selector.matchLabels["herd.dev/role"]).toBe("server"); // the Job's pod is not behind the Service
   });
 
-  it("defaults render a CPU smoke test of the embedded model", async () => {
-    const r = await helm(["template", "smoke", CHART]);
+  it("defaults render a CPU smoke test of the embedded model, once the image is named", async () => {
+    const placeholder = await helm(["template", "smoke", CHART]);
+    expect(placeholder.code).not.toBe(0);
+    expect(placeholder.stderr).toMatch(/image\.repository is the placeholder ghcr\.io\/OWNER\/herd, published nowhere/);
+    const r = await helm(["template", "smoke", CHART, ...HERD_IMAGE_SET]);
     expect(r.code, r.stderr).toBe(0);
+    expect(serverOf(parseManifests(r.stdout)).image).toBe("ghcr.io/example/herd:0.1.0");
     const objs = parseManifests(r.stdout);
     for (const o of objs) validateObject(o);
     const server = byKind(objs, "Deployment")[0]!.spec.template.spec.containers[0];
@@ -407,11 +456,11 @@ describe("the schema rejects the guide chart's mistakes", () => {
     expect(r.stderr).toMatch(/nodeSelector: node\.kubernetes\.io\/instance-type is required/);
   });
 
-  it("vllm-neuron without an image tag says which image to pick", async () => {
+  it("vllm-neuron without an image tag says how to name one", async () => {
     const v = trn2Values();
     v.image.tag = "";
     const r = await template([v]);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/image\.tag is required for backend vllm-neuron/);
+    expect(r.stderr).toMatch(/image\.tag is required for backend vllm-neuron: name the image with its tag/);
   });
 });

@@ -41,13 +41,21 @@ herd.dev/instance-type: {{ .Values.inference.instanceType }}
 {{- end }}
 {{- end }}
 
-{{/* The serving image; vLLM's has no usable default tag. */}}
+{{/*
+The serving image. herd's defaults to the chart's appVersion (-cuda on NVIDIA nodes), as the release
+workflow tags it; vLLM images have no usable default tag. ghcr.io/OWNER/herd is the unpublished
+placeholder of a checkout: refused, never rendered.
+*/}}
 {{- define "herd.image" -}}
-{{- if eq .Values.backend "vllm-neuron" }}
-{{- $tag := required "image.tag is required for backend vllm-neuron: pick a pytorch-inference-vllm-neuronx tag from the Neuron DLC release notes" .Values.image.tag }}
-{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- $repo := .Values.image.repository }}
+{{- if hasPrefix "ghcr.io/OWNER/" $repo }}
+{{- fail (printf "image.repository is the placeholder %s, published nowhere: set it to a herd image (the release workflow pushes ghcr.io/<owner>/herd; your own ECR build: docs/deploy.md), e.g. herd deploy --image <registry>/herd:%s" $repo .Chart.AppVersion) }}
+{{- end }}
+{{- if eq .Values.backend "herd" }}
+{{- printf "%s:%s" $repo (default (printf "%s%s" .Chart.AppVersion (ternary "-cuda" "" (eq .Values.inference.accelerator "nvidia"))) .Values.image.tag) }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- $tag := required (printf "image.tag is required for backend %s: name the image with its tag, e.g. herd deploy --image %s:<tag>" .Values.backend $repo) .Values.image.tag }}
+{{- printf "%s:%s" $repo $tag }}
 {{- end }}
 {{- end }}
 
