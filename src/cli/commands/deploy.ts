@@ -10,13 +10,14 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type Command, Option } from "commander";
-import { stringify } from "yaml";
+import { parseAllDocuments, stringify } from "yaml";
 import { type EnvSource, processEnv } from "../../config/env.js";
 import { chartValuesFromPlan, type ChartValues } from "../../planner/chart-values.js";
 import { renderPlan } from "../../planner/format.js";
 import { KV_BYTES_PER_ELEMENT, WEIGHT_DTYPES } from "../../planner/params.js";
 import { type Plan, PlanError } from "../../planner/plan.js";
 import { chartDir, resolveHelm } from "../helm.js";
+import { type HelmError, helmError } from "../helm-errors.js";
 import { type PlanOptions, planFromOptions } from "./plan.js";
 import { type DoctorOptions, renderFindings, runDoctor } from "./doctor.js";
 
@@ -40,6 +41,8 @@ export interface DeployOptions extends Omit<PlanOptions, "json" | "listInstances
   kubeconfig?: string;
   context?: string;
   helm?: string;
+  /** Also print helm's own output when it fails. */
+  verbose?: boolean;
 }
 
 type Env = EnvSource;
@@ -55,8 +58,11 @@ function deployValues(plan: Plan, opts: DeployOptions): ChartValues {
   const minutes = opts.startupMinutes === undefined ? undefined : Number(opts.startupMinutes);
   if (minutes !== undefined && !(Number.isInteger(minutes) && minutes > 0))
     throw new PlanError(`--startup-minutes must be a positive integer (got ${opts.startupMinutes})`);
+  const image = opts.image ? parseImage(opts.image, "--image") : undefined;
+  if (image && !image.tag && plan.backend !== "herd")
+    throw new PlanError(`--image ${opts.image} has no tag: backend ${plan.backend} needs one (--image ${image.repository}:<tag>)`);
   return chartValuesFromPlan(plan, {
-    ...(opts.image ? { image: parseImage(opts.image, "--image") } : {}),
+    ...(image ? { image } : {}),
     ...(opts.herdImage ? { herdImage: parseImage(opts.herdImage, "--herd-image") } : {}),
     ...(opts.artifacts ? { artifacts: opts.artifacts } : {}),
     ...(opts.modelPath ? { modelPath: opts.modelPath } : {}),
@@ -78,12 +84,35 @@ function run(cmd: string, args: string[], capture: boolean): Promise<{ code: num
   });
 }
 
+/**
+ * Every image the manifests run, with the containers that run it: "server", "stage-artifacts",
+ * "job/push" (containers of Jobs are prefixed).
+ */
+export function imagesInManifests(yaml: string): { image: string; containers: string[] }[] {
+  const found = new Map<string, string[]>();
+  for (const doc of parseAllDocuments(yaml)) {
+    if (doc.errors.length > 0) continue;
+    const o = doc.toJS() as { kind?: string; spec?: { template?: { spec?: Record<string, unknown> } } } | null;
+    const pod = o?.spec?.template?.spec;
+    if (!pod) continue;
+    const prefix = o.kind === "Deployment" ? "" : `${String(o.kind).toLowerCase()}/`;
+    for (const key of ["initContainers", "containers"]) {
+      for (const c of (pod[key] as { name: string; image: string }[] | undefined) ?? []) {
+        found.set(c.image, [...(found.get(c.image) ?? []), `${prefix}${c.name}`]);
+      }
+    }
+  }
+  return [...found].map(([image, containers]) => ({ image, containers }));
+}
+
 export interface DeployResult {
   /** The rendered manifests (dry run) or helm's summary. */
   readonly output: string;
-  /** Preflight findings and notes, for stderr. */
+  /** Preflight findings, images and notes, for stderr. */
   readonly notes: string;
   readonly ok: boolean;
+  /** Why helm failed, as herd's one line with the fix (helm's own output in `detail`). */
+  readonly failure?: HelmError;
 }
 
 export async function deployCommand(opts: DeployOptions, env: Env): Promise<DeployResult> {
@@ -129,17 +158,21 @@ export async function deployCommand(opts: DeployOptions, env: Env): Promise<Depl
     const common = ["--namespace", opts.namespace ?? "default", "-f", valuesPath];
     for (const f of opts.valuesFile ?? []) common.push("-f", resolve(f));
     for (const s of opts.set ?? []) common.push("--set", s);
-    if (opts.dryRun) {
-      const r = await run(helm, ["template", opts.release, chartDir(), ...common], true);
-      if (r.code !== 0) throw new Error(`helm template failed:\n${r.stderr.trim()}`);
-      return { output: r.stdout, notes: notes.join("\n"), ok: true };
-    }
+    const ctx = { release: opts.release, namespace: opts.namespace ?? "default" };
+    // Rendered first, install or not: the values are checked and the images named before the cluster is touched.
+    const rendered = await run(helm, ["template", opts.release, chartDir(), ...common], true);
+    if (rendered.code !== 0)
+      return { output: "", notes: notes.join("\n"), ok: false, failure: helmError(rendered.stderr, { ...ctx, step: "template" }) };
+    for (const { image, containers } of imagesInManifests(rendered.stdout)) notes.push(`# image ${image} (${containers.join(", ")})`);
+    if (opts.dryRun) return { output: rendered.stdout, notes: notes.join("\n"), ok: true };
     const cluster = [
       ...(opts.kubeconfig ? ["--kubeconfig", opts.kubeconfig] : []),
       ...(opts.context ? ["--kube-context", opts.context] : []),
     ];
-    const r = await run(helm, ["upgrade", "--install", opts.release, chartDir(), "--create-namespace", ...common, ...cluster], false);
-    return { output: "", notes: notes.join("\n"), ok: r.code === 0 };
+    const r = await run(helm, ["upgrade", "--install", opts.release, chartDir(), "--create-namespace", ...common, ...cluster], true);
+    if (r.code !== 0)
+      return { output: "", notes: notes.join("\n"), ok: false, failure: helmError(r.stderr || r.stdout, { ...ctx, step: "install" }) };
+    return { output: r.stdout, notes: notes.join("\n"), ok: true };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -163,7 +196,7 @@ export function register(program: Command): void {
     .option("--release <name>", "Helm release name", "herd")
     .option("--namespace <ns>", "namespace (default: default)")
     .option("--artifacts <src>", "s3://bucket/prefix (staged by an init container) or pvc:CLAIM[/subpath] (mounted read-only)")
-    .option("--image <repo:tag>", "serving image (vllm-neuron needs a pytorch-inference-vllm-neuronx tag)")
+    .option("--image <repo:tag>", "serving image (default: herd's release image; vllm-neuron: the guide's Neuron DLC, pinned)")
     .option("--herd-image <repo:tag>", "image with the herd CLI for artifact staging")
     .option("--model-path <path>", "path the server loads inside the container")
     .option("--startup-minutes <n>", "startup probe budget (default 90 on Neuron, 20 otherwise)")
@@ -181,11 +214,16 @@ export function register(program: Command): void {
     .option("--kubeconfig <file>", "kubeconfig (default: $KUBECONFIG, then ~/.kube/config)")
     .option("--context <name>", "kubeconfig context")
     .option("--helm <path>", "helm binary (default: the one installed with herd)")
+    .option("--verbose", "when helm fails, also print its own output")
     .action(async (opts: DeployOptions) => {
       // The CLI is the edge that hands the environment (KUBECONFIG, HOME, PATH) on.
       const r = await deployCommand(opts, processEnv());
       if (r.notes) console.error(r.notes);
       if (r.output) process.stdout.write(r.output);
+      if (r.failure) {
+        if (opts.verbose) console.error(`# helm's output:\n${r.failure.detail}`);
+        console.error(`herd: ${r.failure.message}`);
+      }
       if (!r.ok) process.exitCode = 1;
     });
 }
