@@ -10,14 +10,36 @@
  * @module
  */
 import { type Accelerator, deviceResource, INSTANCE_CATALOG, type InstanceType } from "./instances.js";
-import type { Backend, Plan } from "./plan.js";
+import { type Backend, HEADROOM_FRACTION, type Plan } from "./plan.js";
 
 export const INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type";
 
 export type ArtifactSource = "none" | "s3" | "pvc";
 
+/**
+ * The chart's backends: the planner's (herd, vllm-neuron) and vllm, vLLM's upstream image on NVIDIA
+ * GPUs, which a p5 user may pick instead of herd (`herd deploy --backend vllm`). Until the planner
+ * models vllm itself its numbers are the GPU plan's: see `vllmGpuProblems`.
+ */
+export type ChartBackend = Backend | "vllm";
+export const CHART_BACKENDS: readonly ChartBackend[] = ["herd", "vllm", "vllm-neuron"];
+
+/** vLLM's serving flags for the vllm backend (`vllm serve`). */
+export interface VllmValues {
+  /** --gpu-memory-utilization: the share of each GPU vLLM claims for weights, KV cache and activations. */
+  gpuMemoryUtilization: number;
+  /** --quantization: "" = the checkpoint's own, fp8 = dynamic fp8 weights. */
+  quantization: "" | "fp8";
+  /** --kv-cache-dtype. */
+  kvCacheDtype: "auto" | "fp8";
+  /** --tool-call-parser (with --enable-auto-tool-choice); "" turns tool calling off. */
+  toolCallParser: string;
+  /** --chat-template ("" = the model's). */
+  chatTemplate: string;
+}
+
 export interface ChartValues {
-  backend: Backend;
+  backend: ChartBackend;
   model: string;
   modelPath: string;
   /** tensorParallelSize 0 = not used (herd). */
@@ -71,9 +93,12 @@ export interface ChartValues {
     threshold: number;
   };
   compileJob: { enabled: boolean; outputUri: string; activeDeadlineSeconds: number; args: string[] };
+  vllm: VllmValues;
 }
 
 export interface ValuesOptions {
+  /** Default: the plan's (herd on GPUs and CPUs, vllm-neuron on Neuron); vllm on NVIDIA instances. */
+  readonly backend?: ChartBackend;
   /** Image of the serving container; default per backend. */
   readonly image?: { repository: string; tag: string };
   readonly herdImage?: { repository: string; tag: string };
@@ -126,7 +151,49 @@ export const VLLM_NEURON_IMAGE = {
   repository: "public.ecr.aws/neuron/pytorch-inference-neuronx",
   tag: "2.5.1-neuronx-py310-sdk2.21.0-ubuntu22.04",
 } as const;
+/**
+ * vLLM's upstream image for the vllm backend, at the release vLLM's Llama 4 Scout recipe for Hopper
+ * and Blackwell pulls (vllm-project/recipes, Llama/Llama4-Scout.md: `vllm/vllm-openai:v0.11.2`).
+ */
+export const VLLM_GPU_IMAGE = { repository: "vllm/vllm-openai", tag: "v0.11.2" } as const;
+/** Where that image keeps vLLM's examples: the Llama 4 pythonic tool-calling template vLLM's tool docs name. */
+export const VLLM_LLAMA4_TOOL_TEMPLATE = "/vllm-workspace/examples/tool_chat_template_llama4_pythonic.jinja";
 const DEFAULT_HERD_IMAGE = { repository: "herd", tag: "" };
+
+/**
+ * Why vLLM on GPUs cannot serve this plan (in place of the plan's problems, which are llama.cpp's on
+ * NVIDIA instances). The memory numbers stay the planner's: its 10 % headroom is vLLM's default
+ * --gpu-memory-utilization 0.9, and fp8 weights count one byte per parameter.
+ */
+export function vllmGpuProblems(plan: Plan): string[] {
+  const problems: string[] = [];
+  const m = plan.model;
+  if (plan.instance.accelerator !== "nvidia")
+    problems.push(
+      `backend vllm runs on NVIDIA GPUs; ${plan.instance.name} is ${plan.instance.accelerator} (backend ${plan.backend} there)`,
+    );
+  if (m.source === "gguf")
+    problems.push("backend vllm serves Hugging Face checkpoints, not GGUF files: plan the Hub id or checkpoint folder");
+  if (plan.dtype === "q8_0" || plan.dtype === "q4_k_m")
+    problems.push(`${plan.dtype} is a llama.cpp format: vLLM serves bf16 or fp8 (--dtype fp8 quantizes the weights at load)`);
+  if (plan.devices > 0 && m.numAttentionHeads % plan.devices !== 0)
+    problems.push(
+      `vLLM splits the ${m.numAttentionHeads} attention heads over tensor parallelism = ${plan.devices} GPUs, which does not divide them`,
+    );
+  return problems;
+}
+
+function vllmValues(plan: Plan): VllmValues {
+  // A checkpoint quantized already (…-FP8) carries its own quantization config; --quantization would contradict it.
+  const prequantized = /fp8/i.test(plan.model.id);
+  return {
+    gpuMemoryUtilization: 1 - HEADROOM_FRACTION,
+    quantization: plan.dtype === "fp8" && !prequantized ? "fp8" : "",
+    kvCacheDtype: plan.kvDtype === "fp8" ? "fp8" : "auto",
+    toolCallParser: "llama4_pythonic",
+    chatTemplate: VLLM_LLAMA4_TOOL_TEMPLATE,
+  };
+}
 
 function tolerationsFor(i: InstanceType): Record<string, unknown>[] {
   const r = deviceResource(i);
@@ -196,16 +263,28 @@ export function podResources(plan: Plan): ChartValues["resources"] {
 /** The chart values for a plan; the caller may overlay more values files on top. */
 export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): ChartValues {
   const i = plan.instance;
-  const neuron = plan.backend === "vllm-neuron";
+  const backend = opts.backend ?? plan.backend;
+  if (backend !== plan.backend && !(backend === "vllm" && i.accelerator === "nvidia"))
+    throw new Error(
+      `backend ${backend} does not run on ${i.name} (${i.accelerator}): ${i.accelerator === "nvidia" ? "herd or vllm" : plan.backend}`,
+    );
+  const neuron = backend === "vllm-neuron";
+  const vllm = backend === "vllm";
   const artifacts = parseArtifacts(opts.artifacts);
-  const startupMinutes = opts.startupMinutes ?? (neuron ? 90 : 20);
+  // vLLM on GPUs downloads the checkpoint from the Hub on start (Scout bf16: 218 GB) before loading it.
+  const startupMinutes = opts.startupMinutes ?? (neuron ? 90 : vllm ? 30 : 20);
   const period = 10;
-  const image = opts.image ?? (neuron ? VLLM_NEURON_IMAGE : HERD_IMAGE);
+  const image = opts.image ?? (neuron ? VLLM_NEURON_IMAGE : vllm ? VLLM_GPU_IMAGE : HERD_IMAGE);
   return {
-    backend: plan.backend,
+    backend,
     model: plan.model.id,
     modelPath: opts.modelPath ?? "",
-    modelParameters: { maxModelLen: plan.maxModelLen, maxNumSeqs: plan.maxNumSeqs, tensorParallelSize: plan.tensorParallelSize ?? 0 },
+    modelParameters: {
+      maxModelLen: plan.maxModelLen,
+      maxNumSeqs: plan.maxNumSeqs,
+      // vLLM on GPUs: one tensor-parallel rank per requested GPU.
+      tensorParallelSize: vllm ? plan.devices : (plan.tensorParallelSize ?? 0),
+    },
     inference: {
       accelerator: i.accelerator,
       instanceType: i.name,
@@ -214,7 +293,7 @@ export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): Chart
     },
     replicaCount: 1,
     image: { ...image, pullPolicy: "IfNotPresent" },
-    herdImage: opts.herdImage ?? (neuron ? DEFAULT_HERD_IMAGE : { repository: image.repository, tag: image.tag }),
+    herdImage: opts.herdImage ?? (backend === "herd" ? { repository: image.repository, tag: image.tag } : DEFAULT_HERD_IMAGE),
     imagePullSecrets: [],
     resources: podResources(plan),
     nodeSelector: { [INSTANCE_TYPE_LABEL]: i.name },
@@ -232,7 +311,8 @@ export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): Chart
     hfToken: { secretName: "hf-token", key: "token", optional: true },
     apiKey: { secretName: "", key: "api-key" },
     artifacts,
-    shm: { sizeLimit: neuron ? "64Gi" : "2Gi" },
+    // vLLM's tensor-parallel workers talk through shared memory (NCCL): the docs ask for --ipc=host or a large --shm-size.
+    shm: { sizeLimit: neuron ? "64Gi" : vllm ? "16Gi" : "2Gi" },
     probes: {
       startup: { periodSeconds: period, failureThreshold: Math.ceil((startupMinutes * 60) / period), timeoutSeconds: 5 },
       readiness: { periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 5 },
@@ -252,6 +332,7 @@ export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): Chart
       threshold: 5,
     },
     compileJob: { enabled: false, outputUri: "", activeDeadlineSeconds: 4 * 3600, args: [] },
+    vllm: vllmValues(plan),
   };
 }
 
@@ -312,8 +393,8 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
     title: "herd chart values (generated from src/planner/chart-values.ts; do not edit by hand)",
     ...obj({
       backend: {
-        enum: ["herd", "vllm-neuron"],
-        description: "herd: this server (CPU or NVIDIA); vllm-neuron: vLLM on Trainium/Inferentia",
+        enum: [...CHART_BACKENDS],
+        description: "herd: this server (CPU or NVIDIA); vllm: vLLM on NVIDIA GPUs; vllm-neuron: vLLM on Trainium/Inferentia",
       },
       model: str({ minLength: 1, description: "model id served to clients (Hub id for vLLM)" }),
       modelPath: str({ description: "path the server loads; empty: the artifacts mount (herd) or the model id (vLLM)" }),
@@ -393,6 +474,16 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
         activeDeadlineSeconds: int({ minimum: 60 }),
         args: { type: "array", items: str() },
       }),
+      vllm: obj(
+        {
+          gpuMemoryUtilization: { type: "number", exclusiveMinimum: 0, maximum: 1 },
+          quantization: { enum: ["", "fp8"] },
+          kvCacheDtype: { enum: ["auto", "fp8"] },
+          toolCallParser: str(),
+          chatTemplate: str(),
+        },
+        { description: "backend vllm only: vLLM's --gpu-memory-utilization, --quantization, --kv-cache-dtype and tool calling" },
+      ),
     }),
     allOf: [
       // backend ⇔ accelerator
@@ -404,6 +495,24 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
             modelParameters: { properties: { tensorParallelSize: { minimum: 1 } } },
           },
         },
+      ),
+      ifThen(
+        { properties: { backend: { const: "vllm" } } },
+        {
+          properties: {
+            inference: { properties: { accelerator: { const: "nvidia" } } },
+            modelParameters: { properties: { tensorParallelSize: { minimum: 1 } } },
+            // vLLM compiles nothing ahead on GPUs: the compile Job is Neuron's and herd's.
+            compileJob: { properties: { enabled: { const: false } } },
+          },
+        },
+      ),
+      // vllm: tensor parallelism over every requested GPU.
+      ...Array.from({ length: Math.max(...catalog.map((i) => (i.accelerator === "nvidia" ? i.devices : 0))) }, (_, k) =>
+        ifThen(
+          { properties: { backend: { const: "vllm" }, inference: { properties: { devices: { const: k + 1 } } } } },
+          { properties: { modelParameters: { properties: { tensorParallelSize: { const: k + 1 } } } } },
+        ),
       ),
       ifThen(
         { properties: { backend: { const: "herd" } } },

@@ -16,6 +16,7 @@ import {
   nodeAllocatable,
   nodeCapacityForServing,
   VLLM_NEURON_IMAGE,
+  vllmGpuProblems,
 } from "../../src/planner/chart-values.js";
 import { findInstance } from "../../src/planner/instances.js";
 import { knownModelSpec } from "../../src/planner/known-models.js";
@@ -49,6 +50,12 @@ function gpuValues(): ChartValues {
   });
 }
 
+/** vLLM's upstream image on the same p5: Scout with fp8 weights and KV cache, the checkpoint folder on a PVC. */
+function vllmGpuValues(): ChartValues {
+  const plan = makePlan({ model: scout, instance: findInstance("p5.48xlarge")!, dtype: "fp8", kvDtype: "fp8", maxNumSeqs: 32 });
+  return chartValuesFromPlan(plan, { backend: "vllm", artifacts: "pvc:model-cache/llama4-scout" });
+}
+
 function cpuValues(): ChartValues {
   const plan = makePlan({
     model: maverick,
@@ -66,6 +73,7 @@ function cpuValues(): ChartValues {
 const SCENARIOS: Record<string, () => ChartValues> = {
   "trn2-scout": trn2Values,
   "gpu-p5-scout": gpuValues,
+  "gpu-p5-scout-vllm": vllmGpuValues,
   "cpu-x2iedn-maverick-q4": cpuValues,
 };
 
@@ -161,12 +169,12 @@ describe.each(Object.keys(SCENARIOS))("render %s", (name) => {
     const flag = (f: string) => args[args.indexOf(f) + 1];
     expect(flag("--max-model-len")).toBe(String(values.modelParameters.maxModelLen));
     expect(flag("--max-num-seqs")).toBe(String(values.modelParameters.maxNumSeqs));
-    if (values.backend === "vllm-neuron") expect(flag("--tensor-parallel-size")).toBe(String(values.modelParameters.tensorParallelSize));
+    if (values.backend !== "herd") expect(flag("--tensor-parallel-size")).toBe(String(values.modelParameters.tensorParallelSize));
     else expect(args).not.toContain("--tensor-parallel-size");
 
     // Long loads: startup budget from the values, readiness separate from liveness.
     const budget = server.startupProbe.periodSeconds * server.startupProbe.failureThreshold;
-    expect(budget).toBe(values.backend === "vllm-neuron" ? 90 * 60 : 20 * 60);
+    expect(budget).toBe({ "vllm-neuron": 90, vllm: 30, herd: 20 }[values.backend] * 60);
     expect(server.readinessProbe.httpGet.path).toBe(values.backend === "herd" ? "/ready" : "/health");
     expect(server.livenessProbe.httpGet.path).toBe("/health");
 
@@ -199,6 +207,75 @@ describe.each(Object.keys(SCENARIOS))("render %s", (name) => {
     expect(svc!.spec.selector).toEqual(dep!.spec.selector.matchLabels);
     expect(pdb!.spec).toEqual({ maxUnavailable: 0, selector: dep!.spec.selector });
     expect(dep!.spec.template.metadata.labels).toMatchObject(dep!.spec.selector.matchLabels);
+  });
+});
+
+describe("backend vllm: vLLM's upstream image on NVIDIA GPUs", () => {
+  it("runs `vllm serve` on the planned GPUs with vLLM's flags, probes and metrics", async () => {
+    const values = vllmGpuValues();
+    const objs = await render(values);
+    const server = serverOf(objs);
+    expect(server.image).toBe("vllm/vllm-openai:v0.11.2");
+    expect(server.command).toEqual(["vllm", "serve"]);
+    const gpus = values.inference.devices;
+    expect(gpus).toBeGreaterThan(0);
+    expect(server.resources.limits["nvidia.com/gpu"]).toBe(gpus);
+    expect(server.args).toEqual([
+      "/artifacts",
+      "--served-model-name",
+      "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+      "--host",
+      "0.0.0.0",
+      "--port",
+      "8000",
+      "--tensor-parallel-size",
+      String(gpus),
+      "--max-model-len",
+      "16384",
+      "--max-num-seqs",
+      "32",
+      "--gpu-memory-utilization",
+      "0.9",
+      "--kv-cache-dtype",
+      "fp8",
+      "--quantization",
+      "fp8",
+      "--enable-auto-tool-choice",
+      "--tool-call-parser",
+      "llama4_pythonic",
+      "--chat-template",
+      "/vllm-workspace/examples/tool_chat_template_llama4_pythonic.jinja",
+    ]);
+    expect([server.readinessProbe.httpGet.path, server.livenessProbe.httpGet.path]).toEqual(["/health", "/health"]);
+    const pod = byKind(objs, "Deployment")[0]!.spec.template.spec;
+    expect(pod.volumes.find((v: { name: string }) => v.name === "shm").emptyDir.sizeLimit).toBe("16Gi");
+  });
+
+  it("bf16 from the Hub: the model id, no quantization flag; the API key as VLLM_API_KEY, scraped like herd", async () => {
+    const plan = makePlan({ model: scout, instance: findInstance("p5.48xlarge")! });
+    const v = chartValuesFromPlan(plan, { backend: "vllm" });
+    v.apiKey.secretName = "vllm-key";
+    v.serviceMonitor.enabled = true;
+    const objs = await render(v);
+    for (const o of objs) expect(() => validateObject(o), `${o.kind} ${o.metadata.name}`).not.toThrow();
+    const server = serverOf(objs);
+    expect(server.args[0]).toBe("meta-llama/Llama-4-Scout-17B-16E-Instruct");
+    expect(server.args).not.toContain("--quantization");
+    expect(server.args[server.args.indexOf("--kv-cache-dtype") + 1]).toBe("auto");
+    expect(server.env.find((e: { name: string }) => e.name === "VLLM_API_KEY").valueFrom.secretKeyRef.name).toBe("vllm-key");
+    expect(byKind(objs, "ServiceMonitor")[0]!.spec.endpoints[0].authorization.credentials.name).toBe("vllm-key");
+  });
+
+  it("a plan for herd's formats or another accelerator is not vLLM's", () => {
+    const q4 = makePlan({ model: scout, instance: findInstance("p5.48xlarge")!, dtype: "q4_k_m" });
+    expect(vllmGpuProblems(q4)).toEqual([expect.stringMatching(/^q4_k_m is a llama\.cpp format: vLLM serves bf16 or fp8/)]);
+    const fp8 = makePlan({ model: scout, instance: findInstance("p5.48xlarge")!, dtype: "fp8" });
+    expect(fp8.problems).not.toEqual([]); // herd (llama.cpp) has no fp8 …
+    expect(vllmGpuProblems(fp8)).toEqual([]); // … vLLM does
+    const six = makePlan({ model: scout, instance: findInstance("p5.48xlarge")!, devices: 6 });
+    expect(vllmGpuProblems(six)).toEqual([expect.stringMatching(/40 attention heads over tensor parallelism = 6 GPUs/)]);
+    const trn2 = makePlan({ model: scout, instance: findInstance("trn2.48xlarge")! });
+    expect(() => chartValuesFromPlan(trn2, { backend: "vllm" })).toThrow(/backend vllm does not run on trn2\.48xlarge/);
   });
 });
 
@@ -429,6 +506,7 @@ describe("the schema rejects the guide chart's mistakes", () => {
       /accelerator/,
     ],
     ["an S3 source without a URI", (v) => (v.artifacts.s3.uri = ""), /uri/],
+    ["backend vllm on Trainium", (v) => (v.backend = "vllm"), /accelerator/],
     [
       "the old serviceAccountName key (now serviceAccount.name)",
       (v) => ((v as Record<string, unknown>)["serviceAccountName"] = "s3-reader"),
@@ -446,6 +524,19 @@ describe("the schema rejects the guide chart's mistakes", () => {
     const r = await template([v]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/values don't meet the specifications of the schema/);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it.each<[string, (v: ChartValues) => void, RegExp]>([
+    ["TP other than the GPUs requested", (v) => (v.modelParameters.tensorParallelSize = 8), /tensorParallelSize/],
+    ["the compile Job (Neuron's and herd's)", (v) => Object.assign(v.compileJob, { enabled: true, outputUri: "s3://b/p" }), /compileJob/],
+    ["an fp4 KV cache", (v) => ((v.vllm as { kvCacheDtype: string }).kvCacheDtype = "fp4"), /kvCacheDtype/],
+  ])("backend vllm: %s", async (_name, mutate, message) => {
+    const v = vllmGpuValues();
+    expect(v.inference.devices).not.toBe(8);
+    mutate(v);
+    const r = await template([v]);
+    expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(message);
   });
 

@@ -139,6 +139,25 @@ describe("herd deploy --dry-run", () => {
     );
   });
 
+  it("--backend vllm: the same p5 with vLLM's pinned image; fp8 is vLLM's, q4_k_m herd's; no vllm off NVIDIA", async () => {
+    const p5 = { model: "scout", instance: "p5.48xlarge", release: "scout-vllm", backend: "vllm", dryRun: true } as const;
+    const r = await deployCommand({ ...p5, dtype: "fp8" }, env());
+    expect(r.notes.split("\n").filter((l) => l.startsWith("# image "))).toEqual(["# image vllm/vllm-openai:v0.11.2 (server)"]);
+    const objs = parseManifests(r.output);
+    for (const o of objs) validateObject(o);
+    const server = objs.find((o) => o.kind === "Deployment")!.spec.template.spec.containers[0];
+    expect(server.command).toEqual(["vllm", "serve"]);
+    expect(server.args.slice(0, 1)).toEqual(["meta-llama/Llama-4-Scout-17B-16E-Instruct"]);
+    expect(server.args[server.args.indexOf("--quantization") + 1]).toBe("fp8");
+    await expect(deployCommand({ ...p5, backend: "herd", dtype: "fp8" }, env())).rejects.toThrow(/fp8 is not a GGUF type/);
+    await expect(deployCommand({ ...p5, dtype: "q4_k_m" }, env())).rejects.toThrow(
+      /\(backend vllm, q4_k_m[\s\S]*problem: q4_k_m is a llama\.cpp format: vLLM serves bf16 or fp8/,
+    );
+    await expect(deployCommand({ ...p5, instance: "trn2.48xlarge" }, env())).rejects.toThrow(
+      /--backend vllm does not run on trn2\.48xlarge \(neuron\): use vllm-neuron/,
+    );
+  });
+
   it("refuses a plan that does not fit (Maverick bf16 on p5.48xlarge) unless --force", async () => {
     const opts: DeployOptions = { model: "maverick", instance: "p5.48xlarge", release: "m", dryRun: true, image: "herd:1" };
     await expect(deployCommand(opts, env())).rejects.toThrow(/the plan does not fit; pick another --instance/);

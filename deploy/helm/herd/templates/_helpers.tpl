@@ -64,11 +64,12 @@ placeholder of a checkout: refused, never rendered.
 {{- printf "%s:%s" .Values.herdImage.repository (default .Chart.AppVersion .Values.herdImage.tag) }}
 {{- end }}
 
-{{/* What the server loads. */}}
+{{/* What the server loads: the artifacts mount holds herd's GGUF folder or, for vllm, a checkpoint folder;
+vllm-neuron's artifacts are compiled graphs (NEURON_COMPILED_ARTIFACTS), so it loads the model id. */}}
 {{- define "herd.modelPath" -}}
 {{- if .Values.modelPath }}{{ .Values.modelPath }}
-{{- else if and (eq .Values.backend "herd") (ne .Values.artifacts.source "none") }}{{ .Values.artifacts.mountPath }}
-{{- else if eq .Values.backend "vllm-neuron" }}{{ .Values.model }}
+{{- else if and (ne .Values.backend "vllm-neuron") (ne .Values.artifacts.source "none") }}{{ .Values.artifacts.mountPath }}
+{{- else if ne .Values.backend "herd" }}{{ .Values.model }}
 {{- end }}
 {{- end }}
 
@@ -189,6 +190,38 @@ envFrom:
 - {{ $p.maxNumSeqs | quote }}
 - --device
 - {{ if eq .Values.inference.accelerator "nvidia" }}cuda{{ else }}cpu{{ end }}
+{{- else if eq .Values.backend "vllm" }}
+{{- $v := .Values.vllm }}
+- {{ include "herd.modelPath" . | quote }}
+- --served-model-name
+- {{ .Values.model | quote }}
+- --host
+- "0.0.0.0"
+- --port
+- "8000"
+- --tensor-parallel-size
+- {{ $p.tensorParallelSize | quote }}
+- --max-model-len
+- {{ $p.maxModelLen | quote }}
+- --max-num-seqs
+- {{ $p.maxNumSeqs | quote }}
+- --gpu-memory-utilization
+- {{ $v.gpuMemoryUtilization | quote }}
+- --kv-cache-dtype
+- {{ $v.kvCacheDtype | quote }}
+{{- with $v.quantization }}
+- --quantization
+- {{ . | quote }}
+{{- end }}
+{{- with $v.toolCallParser }}
+- --enable-auto-tool-choice
+- --tool-call-parser
+- {{ . | quote }}
+{{- end }}
+{{- with $v.chatTemplate }}
+- --chat-template
+- {{ . | quote }}
+{{- end }}
 {{- else }}
 - --model
 - {{ include "herd.modelPath" . | quote }}
