@@ -142,12 +142,12 @@ const GiB = 2 ** 30;
  * to render it, so a checkout needs `--image` (or `image.repository`): your own build, see docs/deploy.md.
  * Tag "": the chart's appVersion (with `-cuda` on NVIDIA nodes).
  */
-export const HERD_IMAGE = { repository: "ghcr.io/OWNER/herd", tag: "" } as const;
+export const IMAGE_HERD = { repository: "ghcr.io/OWNER/herd", tag: "" } as const;
 /**
  * The guide's Neuron DLC for vllm-neuron (seed guide, values-llama-4-scout-17b-vllm-neuron.yaml):
  * pinned, `--image` overrides (the Neuron vLLM DLC, public.ecr.aws/neuron/pytorch-inference-vllm-neuronx).
  */
-export const VLLM_NEURON_IMAGE = {
+export const IMAGE_VLLM_NEURON = {
   repository: "public.ecr.aws/neuron/pytorch-inference-neuronx",
   tag: "2.5.1-neuronx-py310-sdk2.21.0-ubuntu22.04",
 } as const;
@@ -155,9 +155,9 @@ export const VLLM_NEURON_IMAGE = {
  * vLLM's upstream image for the vllm backend, at the release vLLM's Llama 4 Scout recipe for Hopper
  * and Blackwell pulls (vllm-project/recipes, Llama/Llama4-Scout.md: `vllm/vllm-openai:v0.11.2`).
  */
-export const VLLM_GPU_IMAGE = { repository: "vllm/vllm-openai", tag: "v0.11.2" } as const;
+export const IMAGE_VLLM_GPU = { repository: "vllm/vllm-openai", tag: "v0.11.2" } as const;
 /** Where that image keeps vLLM's examples: the Llama 4 pythonic tool-calling template vLLM's tool docs name. */
-export const VLLM_LLAMA4_TOOL_TEMPLATE = "/vllm-workspace/examples/tool_chat_template_llama4_pythonic.jinja";
+export const LLAMA4_TOOL_TEMPLATE_VLLM = "/vllm-workspace/examples/tool_chat_template_llama4_pythonic.jinja";
 const DEFAULT_HERD_IMAGE = { repository: "herd", tag: "" };
 
 /**
@@ -191,7 +191,7 @@ function vllmValues(plan: Plan): VllmValues {
     quantization: plan.dtype === "fp8" && !prequantized ? "fp8" : "",
     kvCacheDtype: plan.kvDtype === "fp8" ? "fp8" : "auto",
     toolCallParser: "llama4_pythonic",
-    chatTemplate: VLLM_LLAMA4_TOOL_TEMPLATE,
+    chatTemplate: LLAMA4_TOOL_TEMPLATE_VLLM,
   };
 }
 
@@ -274,7 +274,7 @@ export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): Chart
   // vLLM on GPUs downloads the checkpoint from the Hub on start (Scout bf16: 218 GB) before loading it.
   const startupMinutes = opts.startupMinutes ?? (neuron ? 90 : vllm ? 30 : 20);
   const period = 10;
-  const image = opts.image ?? (neuron ? VLLM_NEURON_IMAGE : vllm ? VLLM_GPU_IMAGE : HERD_IMAGE);
+  const image = opts.image ?? (neuron ? IMAGE_VLLM_NEURON : vllm ? IMAGE_VLLM_GPU : IMAGE_HERD);
   return {
     backend,
     model: plan.model.id,

@@ -15,7 +15,7 @@ import {
   chartValuesSchema,
   nodeAllocatable,
   nodeCapacityForServing,
-  VLLM_NEURON_IMAGE,
+  IMAGE_VLLM_NEURON,
   vllmGpuProblems,
 } from "../../src/planner/chart-values.js";
 import { findInstance } from "../../src/planner/instances.js";
@@ -121,11 +121,11 @@ describe("values.schema.json", () => {
 });
 
 /** What a checkout's chart needs before it renders: a herd image (the packaged chart has the release's). */
-const HERD_IMAGE_SET = ["--set", "image.repository=ghcr.io/example/herd"];
+const SET_IMAGE_REPOSITORY = ["--set", "image.repository=ghcr.io/example/herd"];
 
 describe("helm lint", () => {
   it("passes for the defaults with an image and for each scenario (--strict)", async () => {
-    const plain = await helm(["lint", "--strict", CHART, ...HERD_IMAGE_SET]);
+    const plain = await helm(["lint", "--strict", CHART, ...SET_IMAGE_REPOSITORY]);
     expect(plain.stdout + plain.stderr).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
     for (const make of Object.values(SCENARIOS)) {
       const r = await withValues([make()], (files) => helm(["lint", "--strict", CHART, "-f", files[0]!]));
@@ -296,8 +296,8 @@ describe("images: pinned and real, or named by the user", () => {
     expect(plan.fits).toBe(true);
     const objs = await render(chartValuesFromPlan(plan));
     for (const o of objs) expect(() => validateObject(o), `${o.kind} ${o.metadata.name}`).not.toThrow();
-    expect(images(objs)).toEqual([`${VLLM_NEURON_IMAGE.repository}:${VLLM_NEURON_IMAGE.tag}`]);
-    expect(VLLM_NEURON_IMAGE.tag).toBe("2.5.1-neuronx-py310-sdk2.21.0-ubuntu22.04");
+    expect(images(objs)).toEqual([`${IMAGE_VLLM_NEURON.repository}:${IMAGE_VLLM_NEURON.tag}`]);
+    expect(IMAGE_VLLM_NEURON.tag).toBe("2.5.1-neuronx-py310-sdk2.21.0-ubuntu22.04");
     expect(serverOf(objs).args[serverOf(objs).args.indexOf("--model") + 1]).toBe(model.id);
   });
 
@@ -461,7 +461,7 @@ describe("optional objects (trn2 scenario)", () => {
     const placeholder = await helm(["template", "smoke", CHART]);
     expect(placeholder.code).not.toBe(0);
     expect(placeholder.stderr).toMatch(/image\.repository is the placeholder ghcr\.io\/OWNER\/herd, published nowhere/);
-    const r = await helm(["template", "smoke", CHART, ...HERD_IMAGE_SET]);
+    const r = await helm(["template", "smoke", CHART, ...SET_IMAGE_REPOSITORY]);
     expect(r.code, r.stderr).toBe(0);
     expect(serverOf(parseManifests(r.stdout)).image).toBe("ghcr.io/example/herd:0.1.0");
     const objs = parseManifests(r.stdout);
