@@ -106,7 +106,7 @@ export interface ValuesOptions {
   readonly artifacts?: string;
   /** Path the server loads; default: the artifacts mount (herd) or the model id (vLLM). */
   readonly modelPath?: string;
-  /** Minutes the startup probe allows; default 20 (herd), 90 (Neuron: 30–60 min compile/load, guide). */
+  /** Minutes the startup probe allows; default 20 (herd), 30 (vllm: Hub download first), 90 (Neuron: 30–60 min compile/load, guide). */
   readonly startupMinutes?: number;
   /** IAM role for S3 (IRSA): annotates the ServiceAccount the chart creates. */
   readonly s3RoleArn?: string;

@@ -212,10 +212,14 @@ export function register(program: Command): void {
     .option("--release <name>", "Helm release name", "herd")
     .option("--namespace <ns>", "namespace (default: default)")
     .option("--artifacts <src>", "s3://bucket/prefix (staged by an init container) or pvc:CLAIM[/subpath] (mounted read-only)")
-    .option("--image <repo:tag>", "serving image (default: herd's release image; vllm-neuron: the guide's Neuron DLC, pinned)")
+    .option(
+      "--image <repo[:tag]>",
+      "serving image (herd: required in a checkout, tag default <version>[-cuda]; vllm: vllm/vllm-openai:v0.11.2; " +
+        "vllm-neuron: the guide's Neuron DLC; both pinned)",
+    )
     .option("--herd-image <repo:tag>", "image with the herd CLI for artifact staging")
     .option("--model-path <path>", "path the server loads inside the container")
-    .option("--startup-minutes <n>", "startup probe budget (default 90 on Neuron, 20 otherwise)")
+    .option("--startup-minutes <n>", "startup probe budget (default 90 on Neuron, 30 for vllm, 20 for herd)")
     .option("--s3-role-arn <arn>", "IAM role for S3 (IRSA): annotates the pods' service account (EKS Pod Identity: see docs/deploy.md)")
     .option(
       "--service-account <name>",
