@@ -19,6 +19,20 @@ const PACKAGE_BY_DEVICE: Record<DeviceKind, string> = {
   vulkan: "@node-llama-cpp/linux-x64-vulkan",
 };
 
+/**
+ * The package with llama.cpp's prebuilt libraries for `device` on this CPU. On arm64 (Graviton) the
+ * CPU build of `@node-llama-cpp/linux-arm64`, which npm installs with node-llama-cpp (one of its
+ * optional dependencies, in package-lock.json at 3.21.1); GPU builds are x64 only.
+ */
+export function libraryPackage(device: DeviceKind, arch: string = process.arch): string {
+  if (arch === "arm64") {
+    if (device !== "cpu")
+      throw new Error(`--device ${device} needs linux-x64 (llama.cpp's ${device} build); on linux-arm64 use --device cpu`);
+    return "@node-llama-cpp/linux-arm64";
+  }
+  return PACKAGE_BY_DEVICE[device];
+}
+
 export interface LibraryFiles {
   readonly device: DeviceKind;
   readonly binDir: string;
@@ -28,10 +42,10 @@ export interface LibraryFiles {
 
 /** Finds the binaries folder of the package for `device`; throws a clear error when it is not installed. */
 export function resolveLibraryFiles(device: DeviceKind): LibraryFiles {
-  if (process.platform !== "linux" || process.arch !== "x64") {
-    throw new Error(`herd runs on linux-x64 only for now (this is ${process.platform}-${process.arch})`);
+  if (process.platform !== "linux" || (process.arch !== "x64" && process.arch !== "arm64")) {
+    throw new Error(`herd runs on linux-x64 and linux-arm64 only (this is ${process.platform}-${process.arch})`);
   }
-  const pkg = PACKAGE_BY_DEVICE[device];
+  const pkg = libraryPackage(device);
   const require = createRequire(import.meta.url);
   let pkgDir: string;
   try {

@@ -10,14 +10,36 @@
  * @module
  */
 import { type Accelerator, deviceResource, INSTANCE_CATALOG, type InstanceType } from "./instances.js";
-import type { Backend, Plan } from "./plan.js";
+import { type Backend, HEADROOM_FRACTION, type Plan } from "./plan.js";
 
 export const INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type";
 
 export type ArtifactSource = "none" | "s3" | "pvc";
 
+/**
+ * The chart's backends: the planner's (herd, vllm-neuron) and vllm, vLLM's upstream image on NVIDIA
+ * GPUs, which a p5 user may pick instead of herd (`herd deploy --backend vllm`). Until the planner
+ * models vllm itself its numbers are the GPU plan's: see `vllmGpuProblems`.
+ */
+export type ChartBackend = Backend | "vllm";
+export const CHART_BACKENDS: readonly ChartBackend[] = ["herd", "vllm", "vllm-neuron"];
+
+/** vLLM's serving flags for the vllm backend (`vllm serve`). */
+export interface VllmValues {
+  /** --gpu-memory-utilization: the share of each GPU vLLM claims for weights, KV cache and activations. */
+  gpuMemoryUtilization: number;
+  /** --quantization: "" = the checkpoint's own, fp8 = dynamic fp8 weights. */
+  quantization: "" | "fp8";
+  /** --kv-cache-dtype. */
+  kvCacheDtype: "auto" | "fp8";
+  /** --tool-call-parser (with --enable-auto-tool-choice); "" turns tool calling off. */
+  toolCallParser: string;
+  /** --chat-template ("" = the model's). */
+  chatTemplate: string;
+}
+
 export interface ChartValues {
-  backend: Backend;
+  backend: ChartBackend;
   model: string;
   modelPath: string;
   /** tensorParallelSize 0 = not used (herd). */
@@ -34,7 +56,12 @@ export interface ChartValues {
   affinity: Record<string, unknown>;
   schedulerName: string;
   priorityClassName: string;
-  serviceAccountName: string;
+  /**
+   * The pods' ServiceAccount: created (named `name`, default the release's full name) or an existing
+   * one (`create: false`). `roleArn` annotates it for IRSA; for EKS Pod Identity the association
+   * targets its name. S3 credentials for artifact staging and the compile Job come from there.
+   */
+  serviceAccount: { create: boolean; name: string; roleArn: string; annotations: Record<string, string> };
   podAnnotations: Record<string, string>;
   podLabels: Record<string, string>;
   podSecurityContext: Record<string, unknown>;
@@ -66,9 +93,12 @@ export interface ChartValues {
     threshold: number;
   };
   compileJob: { enabled: boolean; outputUri: string; activeDeadlineSeconds: number; args: string[] };
+  vllm: VllmValues;
 }
 
 export interface ValuesOptions {
+  /** Default: the plan's (herd on GPUs and CPUs, vllm-neuron on Neuron); vllm on NVIDIA instances. */
+  readonly backend?: ChartBackend;
   /** Image of the serving container; default per backend. */
   readonly image?: { repository: string; tag: string };
   readonly herdImage?: { repository: string; tag: string };
@@ -76,14 +106,94 @@ export interface ValuesOptions {
   readonly artifacts?: string;
   /** Path the server loads; default: the artifacts mount (herd) or the model id (vLLM). */
   readonly modelPath?: string;
-  /** Minutes the startup probe allows; default 20 (herd), 90 (Neuron: 30–60 min compile/load, guide). */
+  /** Minutes the startup probe allows; default 20 (herd), 30 (vllm: Hub download first), 90 (Neuron: 30–60 min compile/load, guide). */
   readonly startupMinutes?: number;
+  /** IAM role for S3 (IRSA): annotates the ServiceAccount the chart creates. */
+  readonly s3RoleArn?: string;
+  /** ServiceAccount name; without `s3RoleArn` an existing account (the chart creates none). */
+  readonly serviceAccount?: string;
+}
+
+/** An IAM role ARN (any partition), as IRSA's `eks.amazonaws.com/role-arn` annotation takes it. */
+export const ROLE_ARN_PATTERN = "^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\\w+=,.@/-]+$";
+const DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$";
+
+function serviceAccountValues(opts: ValuesOptions): ChartValues["serviceAccount"] {
+  if (opts.s3RoleArn !== undefined && !new RegExp(ROLE_ARN_PATTERN).test(opts.s3RoleArn))
+    throw new Error(`--s3-role-arn must be an IAM role ARN, arn:aws:iam::<account>:role/<name> (got ${JSON.stringify(opts.s3RoleArn)})`);
+  if (opts.serviceAccount !== undefined && !new RegExp(DNS_SUBDOMAIN).test(opts.serviceAccount))
+    throw new Error(
+      `--service-account must be a Kubernetes name (lower case, digits, '-', '.'; got ${JSON.stringify(opts.serviceAccount)})`,
+    );
+  return {
+    create: opts.s3RoleArn !== undefined || opts.serviceAccount === undefined,
+    name: opts.serviceAccount ?? "",
+    roleArn: opts.s3RoleArn ?? "",
+    annotations: {},
+  };
 }
 
 const GiB = 2 ** 30;
+
+/**
+ * herd's own image as `.github/workflows/release.yml` publishes it on a `v*` tag: `ghcr.io/<owner>/herd`,
+ * `:<version>` (linux/amd64 and linux/arm64, CPU) and `:<version>-cuda` (linux/amd64). OWNER is a
+ * placeholder the workflow replaces with the GitHub owner in the chart it packages; the chart refuses
+ * to render it, so a checkout needs `--image` (or `image.repository`): your own build, see docs/deploy.md.
+ * Tag "": the chart's appVersion (with `-cuda` on NVIDIA nodes).
+ */
+export const IMAGE_HERD = { repository: "ghcr.io/OWNER/herd", tag: "" } as const;
+/**
+ * The guide's Neuron DLC for vllm-neuron (seed guide, values-llama-4-scout-17b-vllm-neuron.yaml):
+ * pinned, `--image` overrides (the Neuron vLLM DLC, public.ecr.aws/neuron/pytorch-inference-vllm-neuronx).
+ */
+export const IMAGE_VLLM_NEURON = {
+  repository: "public.ecr.aws/neuron/pytorch-inference-neuronx",
+  tag: "2.5.1-neuronx-py310-sdk2.21.0-ubuntu22.04",
+} as const;
+/**
+ * vLLM's upstream image for the vllm backend, at the release vLLM's Llama 4 Scout recipe for Hopper
+ * and Blackwell pulls (vllm-project/recipes, Llama/Llama4-Scout.md: `vllm/vllm-openai:v0.11.2`).
+ */
+export const IMAGE_VLLM_GPU = { repository: "vllm/vllm-openai", tag: "v0.11.2" } as const;
+/** Where that image keeps vLLM's examples: the Llama 4 pythonic tool-calling template vLLM's tool docs name. */
+export const LLAMA4_TOOL_TEMPLATE_VLLM = "/vllm-workspace/examples/tool_chat_template_llama4_pythonic.jinja";
 const DEFAULT_HERD_IMAGE = { repository: "herd", tag: "" };
-/** The Neuron vLLM DLC; pick a tag from the Neuron DLC release notes (the chart refuses an empty one). */
-const DEFAULT_VLLM_NEURON_IMAGE = { repository: "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx", tag: "" };
+
+/**
+ * Why vLLM on GPUs cannot serve this plan (in place of the plan's problems, which are llama.cpp's on
+ * NVIDIA instances). The memory numbers stay the planner's: its 10 % headroom is vLLM's default
+ * --gpu-memory-utilization 0.9, and fp8 weights count one byte per parameter.
+ */
+export function vllmGpuProblems(plan: Plan): string[] {
+  const problems: string[] = [];
+  const m = plan.model;
+  if (plan.instance.accelerator !== "nvidia")
+    problems.push(
+      `backend vllm runs on NVIDIA GPUs; ${plan.instance.name} is ${plan.instance.accelerator} (backend ${plan.backend} there)`,
+    );
+  if (m.source === "gguf")
+    problems.push("backend vllm serves Hugging Face checkpoints, not GGUF files: plan the Hub id or checkpoint folder");
+  if (plan.dtype === "q8_0" || plan.dtype === "q4_k_m")
+    problems.push(`${plan.dtype} is a llama.cpp format: vLLM serves bf16 or fp8 (--dtype fp8 quantizes the weights at load)`);
+  if (plan.devices > 0 && m.numAttentionHeads % plan.devices !== 0)
+    problems.push(
+      `vLLM splits the ${m.numAttentionHeads} attention heads over tensor parallelism = ${plan.devices} GPUs, which does not divide them`,
+    );
+  return problems;
+}
+
+function vllmValues(plan: Plan): VllmValues {
+  // A checkpoint quantized already (…-FP8) carries its own quantization config; --quantization would contradict it.
+  const prequantized = /fp8/i.test(plan.model.id);
+  return {
+    gpuMemoryUtilization: 1 - HEADROOM_FRACTION,
+    quantization: plan.dtype === "fp8" && !prequantized ? "fp8" : "",
+    kvCacheDtype: plan.kvDtype === "fp8" ? "fp8" : "auto",
+    toolCallParser: "llama4_pythonic",
+    chatTemplate: LLAMA4_TOOL_TEMPLATE_VLLM,
+  };
+}
 
 function tolerationsFor(i: InstanceType): Record<string, unknown>[] {
   const r = deviceResource(i);
@@ -105,22 +215,76 @@ function parseArtifacts(spec: string | undefined): ChartValues["artifacts"] {
   throw new Error(`--artifacts must be s3://bucket/prefix or pvc:CLAIM[/subpath] (got ${JSON.stringify(spec)})`);
 }
 
-const gi = (bytes: number) => `${Math.ceil(bytes / GiB)}Gi`;
+const MiB = 2 ** 20;
+
+/**
+ * What a node of this type leaves to pods (its allocatable), estimated as the EKS AMI's kubelet
+ * computes it: kube-reserved CPU of 6 % of the first core, 1 % of the second, 0.5 % of the third and
+ * fourth and 0.25 % of the rest; kube-reserved memory of 255 MiB + 11 MiB per pod (110 pods) and a
+ * 100 MiB eviction threshold, taken from what the kernel reports (about 95 % of the nominal memory).
+ */
+export function nodeAllocatable(i: InstanceType): { cpuMillis: number; memoryBytes: number } {
+  const cores = i.vcpus;
+  const reservedCpu = 60 + (cores > 1 ? 10 : 0) + Math.max(0, Math.min(cores, 4) - 2) * 5 + Math.max(0, cores - 4) * 2.5;
+  const reservedMemory = (255 + 11 * 110 + 100) * MiB;
+  return { cpuMillis: Math.floor(cores * 1000 - reservedCpu), memoryBytes: Math.floor(i.nodeMemoryBytes * 0.95 - reservedMemory) };
+}
+
+/**
+ * Left for serving pods once DaemonSets and system pods (CNI, kube-proxy, device plugin, CSI and
+ * monitoring agents) have theirs: 1 core + 1 % of the cores and 1 GiB + 1 % of the memory.
+ */
+export function nodeCapacityForServing(i: InstanceType): { cpuMillis: number; memoryBytes: number } {
+  const a = nodeAllocatable(i);
+  return { cpuMillis: a.cpuMillis - (1000 + i.vcpus * 10), memoryBytes: a.memoryBytes - (GiB + i.nodeMemoryBytes * 0.01) };
+}
+
+/** The share of its node a pod of this plan holds: devices requested / devices on the node; the whole node on CPU. */
+export function nodeShare(plan: Plan): number {
+  return plan.instance.devices > 0 ? plan.devices / plan.instance.devices : 1;
+}
+
+const millis = (m: number) => (m % 1000 === 0 ? String(m / 1000) : `${m}m`);
+
+/**
+ * CPU and memory requests in proportion to the node share (`nodeShare × nodeCapacityForServing`),
+ * CPU rounded down to 100m and memory to GiB, so pods holding half a node's devices each fit twice.
+ * Memory never goes below what the plan says the pod needs (`podMemoryBytes`), and the limit equals
+ * the request.
+ */
+export function podResources(plan: Plan): ChartValues["resources"] {
+  const share = nodeShare(plan);
+  const free = nodeCapacityForServing(plan.instance);
+  const cpu = Math.max(100, Math.floor((share * free.cpuMillis) / 100) * 100);
+  const memory = Math.max(Math.floor((share * free.memoryBytes) / GiB), Math.ceil(plan.podMemoryBytes / GiB));
+  return { requests: { cpu: millis(cpu), memory: `${memory}Gi` }, limits: { memory: `${memory}Gi` } };
+}
 
 /** The chart values for a plan; the caller may overlay more values files on top. */
 export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): ChartValues {
   const i = plan.instance;
-  const neuron = plan.backend === "vllm-neuron";
+  const backend = opts.backend ?? plan.backend;
+  if (backend !== plan.backend && !(backend === "vllm" && i.accelerator === "nvidia"))
+    throw new Error(
+      `backend ${backend} does not run on ${i.name} (${i.accelerator}): ${i.accelerator === "nvidia" ? "herd or vllm" : plan.backend}`,
+    );
+  const neuron = backend === "vllm-neuron";
+  const vllm = backend === "vllm";
   const artifacts = parseArtifacts(opts.artifacts);
-  const startupMinutes = opts.startupMinutes ?? (neuron ? 90 : 20);
+  // vLLM on GPUs downloads the checkpoint from the Hub on start (Scout bf16: 218 GB) before loading it.
+  const startupMinutes = opts.startupMinutes ?? (neuron ? 90 : vllm ? 30 : 20);
   const period = 10;
-  const cpuRequest = Math.max(1, Math.floor(i.vcpus * 0.8));
-  const image = opts.image ?? (neuron ? DEFAULT_VLLM_NEURON_IMAGE : DEFAULT_HERD_IMAGE);
+  const image = opts.image ?? (neuron ? IMAGE_VLLM_NEURON : vllm ? IMAGE_VLLM_GPU : IMAGE_HERD);
   return {
-    backend: plan.backend,
+    backend,
     model: plan.model.id,
     modelPath: opts.modelPath ?? "",
-    modelParameters: { maxModelLen: plan.maxModelLen, maxNumSeqs: plan.maxNumSeqs, tensorParallelSize: plan.tensorParallelSize ?? 0 },
+    modelParameters: {
+      maxModelLen: plan.maxModelLen,
+      maxNumSeqs: plan.maxNumSeqs,
+      // vLLM on GPUs: one tensor-parallel rank per requested GPU.
+      tensorParallelSize: vllm ? plan.devices : (plan.tensorParallelSize ?? 0),
+    },
     inference: {
       accelerator: i.accelerator,
       instanceType: i.name,
@@ -129,15 +293,15 @@ export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): Chart
     },
     replicaCount: 1,
     image: { ...image, pullPolicy: "IfNotPresent" },
-    herdImage: opts.herdImage ?? (neuron ? DEFAULT_HERD_IMAGE : { repository: image.repository, tag: image.tag }),
+    herdImage: opts.herdImage ?? (backend === "herd" ? { repository: image.repository, tag: image.tag } : DEFAULT_HERD_IMAGE),
     imagePullSecrets: [],
-    resources: { requests: { cpu: String(cpuRequest), memory: gi(plan.podMemoryBytes) }, limits: { memory: gi(plan.podMemoryBytes) } },
+    resources: podResources(plan),
     nodeSelector: { [INSTANCE_TYPE_LABEL]: i.name },
     tolerations: tolerationsFor(i),
     affinity: {},
     schedulerName: "",
     priorityClassName: "",
-    serviceAccountName: "",
+    serviceAccount: serviceAccountValues(opts),
     podAnnotations: {},
     podLabels: {},
     podSecurityContext: {},
@@ -147,7 +311,8 @@ export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): Chart
     hfToken: { secretName: "hf-token", key: "token", optional: true },
     apiKey: { secretName: "", key: "api-key" },
     artifacts,
-    shm: { sizeLimit: neuron ? "64Gi" : "2Gi" },
+    // vLLM's tensor-parallel workers talk through shared memory (NCCL): the docs ask for --ipc=host or a large --shm-size.
+    shm: { sizeLimit: neuron ? "64Gi" : vllm ? "16Gi" : "2Gi" },
     probes: {
       startup: { periodSeconds: period, failureThreshold: Math.ceil((startupMinutes * 60) / period), timeoutSeconds: 5 },
       readiness: { periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 5 },
@@ -167,6 +332,7 @@ export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): Chart
       threshold: 5,
     },
     compileJob: { enabled: false, outputUri: "", activeDeadlineSeconds: 4 * 3600, args: [] },
+    vllm: vllmValues(plan),
   };
 }
 
@@ -227,8 +393,8 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
     title: "herd chart values (generated from src/planner/chart-values.ts; do not edit by hand)",
     ...obj({
       backend: {
-        enum: ["herd", "vllm-neuron"],
-        description: "herd: this server (CPU or NVIDIA); vllm-neuron: vLLM on Trainium/Inferentia",
+        enum: [...CHART_BACKENDS],
+        description: "herd: this server (CPU or NVIDIA); vllm: vLLM on NVIDIA GPUs; vllm-neuron: vLLM on Trainium/Inferentia",
       },
       model: str({ minLength: 1, description: "model id served to clients (Hub id for vLLM)" }),
       modelPath: str({ description: "path the server loads; empty: the artifacts mount (herd) or the model id (vLLM)" }),
@@ -259,7 +425,15 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
       affinity: anyObj,
       schedulerName: str({ description: "empty: the default scheduler (the Neuron scheduler extension is opt-in)" }),
       priorityClassName: str(),
-      serviceAccountName: str(),
+      serviceAccount: obj({
+        create: { type: "boolean", description: "create the pods' ServiceAccount (false: use serviceAccount.name as it is)" },
+        name: str({ pattern: `(${DNS_SUBDOMAIN})|^$`, description: "empty: the release's full name (created) or the namespace's default" }),
+        roleArn: str({
+          pattern: `(${ROLE_ARN_PATTERN})|^$`,
+          description: "IRSA: IAM role annotated as eks.amazonaws.com/role-arn (S3 for staging and the compile Job)",
+        }),
+        annotations: strMap,
+      }),
       podAnnotations: strMap,
       podLabels: strMap,
       podSecurityContext: anyObj,
@@ -300,6 +474,16 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
         activeDeadlineSeconds: int({ minimum: 60 }),
         args: { type: "array", items: str() },
       }),
+      vllm: obj(
+        {
+          gpuMemoryUtilization: { type: "number", exclusiveMinimum: 0, maximum: 1 },
+          quantization: { enum: ["", "fp8"] },
+          kvCacheDtype: { enum: ["auto", "fp8"] },
+          toolCallParser: str(),
+          chatTemplate: str(),
+        },
+        { description: "backend vllm only: vLLM's --gpu-memory-utilization, --quantization, --kv-cache-dtype and tool calling" },
+      ),
     }),
     allOf: [
       // backend ⇔ accelerator
@@ -313,6 +497,24 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
         },
       ),
       ifThen(
+        { properties: { backend: { const: "vllm" } } },
+        {
+          properties: {
+            inference: { properties: { accelerator: { const: "nvidia" } } },
+            modelParameters: { properties: { tensorParallelSize: { minimum: 1 } } },
+            // vLLM compiles nothing ahead on GPUs: the compile Job is Neuron's and herd's.
+            compileJob: { properties: { enabled: { const: false } } },
+          },
+        },
+      ),
+      // vllm: tensor parallelism over every requested GPU.
+      ...Array.from({ length: Math.max(...catalog.map((i) => (i.accelerator === "nvidia" ? i.devices : 0))) }, (_, k) =>
+        ifThen(
+          { properties: { backend: { const: "vllm" }, inference: { properties: { devices: { const: k + 1 } } } } },
+          { properties: { modelParameters: { properties: { tensorParallelSize: { const: k + 1 } } } } },
+        ),
+      ),
+      ifThen(
         { properties: { backend: { const: "herd" } } },
         {
           properties: {
@@ -320,6 +522,11 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
             modelParameters: { properties: { tensorParallelSize: { const: 0 } } },
           },
         },
+      ),
+      // An IRSA role needs an account the chart annotates.
+      ifThen(
+        { properties: { serviceAccount: { properties: { roleArn: { minLength: 1 } } } } },
+        { properties: { serviceAccount: { properties: { create: { const: true } } } } },
       ),
       ifThen(
         { properties: { artifacts: { properties: { source: { const: "s3" } } } } },

