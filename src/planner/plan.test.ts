@@ -299,6 +299,42 @@ describe("vLLM's memory model (backend vllm)", () => {
   });
 });
 
+describe("vLLM's problems (backend vllm): what herd deploy --backend vllm refuses", () => {
+  const p5 = inst("p5.48xlarge");
+
+  it("llama.cpp's formats are herd's, fp8 is vLLM's", () => {
+    expect(makePlan({ model: scout, instance: p5, backend: "vllm", dtype: "q4_k_m" }).problems).toEqual([
+      expect.stringMatching(/^q4_k_m is a llama\.cpp format: vLLM serves bf16 or fp8/),
+    ]);
+    expect(makePlan({ model: scout, instance: p5, dtype: "fp8" }).problems).not.toEqual([]); // herd (llama.cpp) has no fp8 …
+    expect(makePlan({ model: scout, instance: p5, backend: "vllm", dtype: "fp8" }).problems).toEqual([]); // … vLLM does
+  });
+
+  it("tensor parallelism must divide the attention heads: 6 GPUs do not divide Llama 4's 40", () => {
+    const six = makePlan({ model: scout, instance: p5, backend: "vllm", devices: 6 });
+    expect(six.tensorParallelSize).toBe(6);
+    expect(six.problems).toEqual([expect.stringMatching(/40 attention heads over tensor parallelism = 6 GPUs/)]);
+    expect(makePlan({ model: scout, instance: p5, backend: "vllm", devices: 8 }).problems).toEqual([]);
+  });
+
+  it("a GGUF is herd's; vllm off NVIDIA is refused", () => {
+    const gguf: ModelSpec = { ...scout, source: "gguf" };
+    expect(makePlan({ model: gguf, instance: p5, backend: "vllm" }).problems).toEqual([
+      expect.stringMatching(/^backend vllm serves Hugging Face checkpoints, not GGUF files/),
+    ]);
+    expect(() => makePlan({ model: scout, instance: inst("trn2.48xlarge"), backend: "vllm" })).toThrow(
+      /^--backend vllm does not run on trn2\.48xlarge, Trainium2 \(neuron\): use vllm-neuron$/,
+    );
+  });
+
+  it("--quantization fp8 for fp8 weights from a bf16 checkpoint, not for one that is fp8 already", () => {
+    expect(makePlan({ model: maverick, instance: p5, backend: "vllm", dtype: "fp8" }).vllm!.quantization).toBe("fp8");
+    const fp8Checkpoint: ModelSpec = { ...maverick, id: "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8" };
+    const p = makePlan({ model: fp8Checkpoint, instance: p5, backend: "vllm", dtype: "fp8" });
+    expect([p.vllm!.quantization, p.weightBytes, p.problems]).toEqual([null, 401_583_781_376, []]);
+  });
+});
+
 describe("what fits instead", () => {
   it("Maverick bf16 on p5.48xlarge (herd) names q8_0 and q4_k_m on the same instance, q8_0 fitting", () => {
     const p = makePlan({ model: maverick, instance: inst("p5.48xlarge"), dtype: "bf16" });

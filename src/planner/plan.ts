@@ -105,10 +105,13 @@ export interface PlanInput {
   readonly gpuMemoryUtilization?: number;
 }
 
+/** A model id naming a checkpoint already in fp8 (`…-FP8`): vLLM reads its quantization from its config. */
+const PREQUANTIZED_FP8 = /fp8/i;
+
 /** What a `vllm` plan passes to vLLM and what vLLM's memory profile should then report. */
 export interface VllmSizing {
   readonly gpuMemoryUtilization: number;
-  /** `--quantization fp8` for fp8 weights from a bf16 checkpoint; null otherwise. */
+  /** `--quantization fp8` for fp8 weights from a bf16 checkpoint; null otherwise (bf16, or a checkpoint that is fp8 already). */
   readonly quantization: "fp8" | null;
   /** `--kv-cache-dtype`. */
   readonly kvCacheDtype: "auto" | "fp8";
@@ -219,7 +222,7 @@ export function makePlan(input: PlanInput): Plan {
   const backend = input.backend ?? backendsFor(i)[0]!;
   if (!backendsFor(i).includes(backend)) {
     const what = i.accelerator === "cpu" ? "a CPU instance" : `${i.deviceName} (${i.accelerator})`;
-    throw new PlanError(`backend ${backend} does not run on ${i.name}, ${what}: use ${backendsFor(i).join(" or ")}`);
+    throw new PlanError(`--backend ${backend} does not run on ${i.name}, ${what}: use ${backendsFor(i).join(" or ")}`);
   }
   const dtype: WeightDtype | string = m.measured ? m.measured.fileType : (input.dtype ?? defaultDtype(backend));
   if (m.measured && input.dtype && input.dtype !== m.measured.fileType)
@@ -277,10 +280,16 @@ export function makePlan(input: PlanInput): Plan {
       warnings.push(`TP ${sizing.tp} and ${m.numKvHeads} KV heads do not divide each other`);
     }
   } else if (backend === "vllm") {
-    if (m.source === "gguf") problems.push("the vllm backend serves Hugging Face checkpoints, not GGUF: use backend herd for a GGUF");
-    if (dtype === "q8_0" || dtype === "q4_k_m") problems.push(`${dtype} is a llama.cpp format; vLLM serves bf16 or fp8 here`);
+    if (m.source === "gguf")
+      problems.push(
+        "backend vllm serves Hugging Face checkpoints, not GGUF files: plan the Hub id or checkpoint folder, or use backend herd",
+      );
+    if (dtype === "q8_0" || dtype === "q4_k_m")
+      problems.push(`${dtype} is a llama.cpp format: vLLM serves bf16 or fp8 (--dtype fp8 quantizes the weights at load)`);
     if (sizing.tp !== null && m.numAttentionHeads % sizing.tp !== 0)
-      problems.push(`vLLM needs TP ${sizing.tp} to divide the ${m.numAttentionHeads} attention heads`);
+      problems.push(
+        `vLLM splits the ${m.numAttentionHeads} attention heads over tensor parallelism = ${sizing.tp} GPUs, which does not divide them`,
+      );
     if (dtype === "fp8" && /^(A100|A10G)/.test(i.deviceName))
       warnings.push(`${i.deviceName} has no fp8 tensor cores: vLLM runs fp8 weights weight-only (Marlin), slower than bf16 compute`);
     if (kvChunked.chunk !== null)
@@ -301,7 +310,8 @@ export function makePlan(input: PlanInput): Plan {
     const tokens = Math.max(0, Math.floor((perGpu * sizing.devices) / (kv.globalPerToken * sizing.replication)));
     vllm = {
       gpuMemoryUtilization: util,
-      quantization: dtype === "fp8" ? "fp8" : null,
+      // A checkpoint quantized already (…-FP8) carries its own quantization config; --quantization would contradict it.
+      quantization: dtype === "fp8" && !PREQUANTIZED_FP8.test(m.id) ? "fp8" : null,
       kvCacheDtype: kvDtype === "fp8" ? "fp8" : "auto",
       nonKvBytesPerGpu: VLLM_NON_KV_BYTES_PER_GPU,
       kvCacheBytesPerGpu: perGpu,
