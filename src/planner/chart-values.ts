@@ -10,21 +10,13 @@
  * @module
  */
 import { type Accelerator, deviceResource, INSTANCE_CATALOG, type InstanceType } from "./instances.js";
-import { type Backend, HEADROOM_FRACTION, type Plan } from "./plan.js";
+import { type Backend, BACKENDS, type Plan, VLLM_GPU_MEMORY_UTILIZATION } from "./plan.js";
 
 export const INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type";
 
 export type ArtifactSource = "none" | "s3" | "pvc";
 
-/**
- * The chart's backends: the planner's (herd, vllm-neuron) and vllm, vLLM's upstream image on NVIDIA
- * GPUs, which a p5 user may pick instead of herd (`herd deploy --backend vllm`). Until the planner
- * models vllm itself its numbers are the GPU plan's: see `vllmGpuProblems`.
- */
-export type ChartBackend = Backend | "vllm";
-export const CHART_BACKENDS: readonly ChartBackend[] = ["herd", "vllm", "vllm-neuron"];
-
-/** vLLM's serving flags for the vllm backend (`vllm serve`). */
+/** vLLM's serving flags for the vllm backend (`vllm serve`): the plan's `vllm` sizing, and tool calling. */
 export interface VllmValues {
   /** --gpu-memory-utilization: the share of each GPU vLLM claims for weights, KV cache and activations. */
   gpuMemoryUtilization: number;
@@ -39,7 +31,8 @@ export interface VllmValues {
 }
 
 export interface ChartValues {
-  backend: ChartBackend;
+  /** The plan's backend (the planner picks it: `herd plan` / `herd deploy --backend`). */
+  backend: Backend;
   model: string;
   modelPath: string;
   /** tensorParallelSize 0 = not used (herd). */
@@ -97,8 +90,6 @@ export interface ChartValues {
 }
 
 export interface ValuesOptions {
-  /** Default: the plan's (herd on GPUs and CPUs, vllm-neuron on Neuron); vllm on NVIDIA instances. */
-  readonly backend?: ChartBackend;
   /** Image of the serving container; default per backend. */
   readonly image?: { repository: string; tag: string };
   readonly herdImage?: { repository: string; tag: string };
@@ -161,35 +152,16 @@ export const LLAMA4_TOOL_TEMPLATE_VLLM = "/vllm-workspace/examples/tool_chat_tem
 const DEFAULT_HERD_IMAGE = { repository: "herd", tag: "" };
 
 /**
- * Why vLLM on GPUs cannot serve this plan (in place of the plan's problems, which are llama.cpp's on
- * NVIDIA instances). The memory numbers stay the planner's: its 10 % headroom is vLLM's default
- * --gpu-memory-utilization 0.9, and fp8 weights count one byte per parameter.
+ * The `vllm:` values: a vllm plan's own sizing (`Plan.vllm`: --gpu-memory-utilization, --quantization,
+ * --kv-cache-dtype, as the planner sized the KV pool with them); vLLM's defaults for the other
+ * backends, whose templates do not read them.
  */
-export function vllmGpuProblems(plan: Plan): string[] {
-  const problems: string[] = [];
-  const m = plan.model;
-  if (plan.instance.accelerator !== "nvidia")
-    problems.push(
-      `backend vllm runs on NVIDIA GPUs; ${plan.instance.name} is ${plan.instance.accelerator} (backend ${plan.backend} there)`,
-    );
-  if (m.source === "gguf")
-    problems.push("backend vllm serves Hugging Face checkpoints, not GGUF files: plan the Hub id or checkpoint folder");
-  if (plan.dtype === "q8_0" || plan.dtype === "q4_k_m")
-    problems.push(`${plan.dtype} is a llama.cpp format: vLLM serves bf16 or fp8 (--dtype fp8 quantizes the weights at load)`);
-  if (plan.devices > 0 && m.numAttentionHeads % plan.devices !== 0)
-    problems.push(
-      `vLLM splits the ${m.numAttentionHeads} attention heads over tensor parallelism = ${plan.devices} GPUs, which does not divide them`,
-    );
-  return problems;
-}
-
 function vllmValues(plan: Plan): VllmValues {
-  // A checkpoint quantized already (…-FP8) carries its own quantization config; --quantization would contradict it.
-  const prequantized = /fp8/i.test(plan.model.id);
+  const s = plan.vllm;
   return {
-    gpuMemoryUtilization: 1 - HEADROOM_FRACTION,
-    quantization: plan.dtype === "fp8" && !prequantized ? "fp8" : "",
-    kvCacheDtype: plan.kvDtype === "fp8" ? "fp8" : "auto",
+    gpuMemoryUtilization: s?.gpuMemoryUtilization ?? VLLM_GPU_MEMORY_UTILIZATION,
+    quantization: s?.quantization ?? "",
+    kvCacheDtype: s?.kvCacheDtype ?? "auto",
     toolCallParser: "llama4_pythonic",
     chatTemplate: LLAMA4_TOOL_TEMPLATE_VLLM,
   };
@@ -260,14 +232,13 @@ export function podResources(plan: Plan): ChartValues["resources"] {
   return { requests: { cpu: millis(cpu), memory: `${memory}Gi` }, limits: { memory: `${memory}Gi` } };
 }
 
-/** The chart values for a plan; the caller may overlay more values files on top. */
+/**
+ * The chart values for a plan, with the plan's backend (plan with `backend: "vllm"` for vLLM on
+ * GPUs); the caller may overlay more values files on top.
+ */
 export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): ChartValues {
   const i = plan.instance;
-  const backend = opts.backend ?? plan.backend;
-  if (backend !== plan.backend && !(backend === "vllm" && i.accelerator === "nvidia"))
-    throw new Error(
-      `backend ${backend} does not run on ${i.name} (${i.accelerator}): ${i.accelerator === "nvidia" ? "herd or vllm" : plan.backend}`,
-    );
+  const backend = plan.backend;
   const neuron = backend === "vllm-neuron";
   const vllm = backend === "vllm";
   const artifacts = parseArtifacts(opts.artifacts);
@@ -282,8 +253,8 @@ export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): Chart
     modelParameters: {
       maxModelLen: plan.maxModelLen,
       maxNumSeqs: plan.maxNumSeqs,
-      // vLLM on GPUs: one tensor-parallel rank per requested GPU.
-      tensorParallelSize: vllm ? plan.devices : (plan.tensorParallelSize ?? 0),
+      // The plan's: devices × cores per device on Neuron, one rank per requested GPU for vllm, none for herd.
+      tensorParallelSize: plan.tensorParallelSize ?? 0,
     },
     inference: {
       accelerator: i.accelerator,
@@ -393,7 +364,7 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
     title: "herd chart values (generated from src/planner/chart-values.ts; do not edit by hand)",
     ...obj({
       backend: {
-        enum: [...CHART_BACKENDS],
+        enum: [...BACKENDS],
         description: "herd: this server (CPU or NVIDIA); vllm: vLLM on NVIDIA GPUs; vllm-neuron: vLLM on Trainium/Inferentia",
       },
       model: str({ minLength: 1, description: "model id served to clients (Hub id for vLLM)" }),

@@ -16,11 +16,10 @@ import {
   nodeAllocatable,
   nodeCapacityForServing,
   IMAGE_VLLM_NEURON,
-  vllmGpuProblems,
 } from "../../src/planner/chart-values.js";
 import { findInstance } from "../../src/planner/instances.js";
 import { knownModelSpec } from "../../src/planner/known-models.js";
-import { makePlan } from "../../src/planner/plan.js";
+import { makePlan, PlanError } from "../../src/planner/plan.js";
 import { CHART, helm, type K8sObject, parseManifests, template, validateObject, withValues } from "./chart-helpers.js";
 
 const UPDATE = process.env["HERD_UPDATE_GOLDENS"] === "1";
@@ -52,8 +51,15 @@ function gpuValues(): ChartValues {
 
 /** vLLM's upstream image on the same p5: Scout with fp8 weights and KV cache, the checkpoint folder on a PVC. */
 function vllmGpuValues(): ChartValues {
-  const plan = makePlan({ model: scout, instance: findInstance("p5.48xlarge")!, dtype: "fp8", kvDtype: "fp8", maxNumSeqs: 32 });
-  return chartValuesFromPlan(plan, { backend: "vllm", artifacts: "pvc:model-cache/llama4-scout" });
+  const plan = makePlan({
+    model: scout,
+    instance: findInstance("p5.48xlarge")!,
+    backend: "vllm",
+    dtype: "fp8",
+    kvDtype: "fp8",
+    maxNumSeqs: 32,
+  });
+  return chartValuesFromPlan(plan, { artifacts: "pvc:model-cache/llama4-scout" });
 }
 
 function cpuValues(): ChartValues {
@@ -252,8 +258,8 @@ describe("backend vllm: vLLM's upstream image on NVIDIA GPUs", () => {
   });
 
   it("bf16 from the Hub: the model id, no quantization flag; the API key as VLLM_API_KEY, scraped like herd", async () => {
-    const plan = makePlan({ model: scout, instance: findInstance("p5.48xlarge")! });
-    const v = chartValuesFromPlan(plan, { backend: "vllm" });
+    const plan = makePlan({ model: scout, instance: findInstance("p5.48xlarge")!, backend: "vllm" });
+    const v = chartValuesFromPlan(plan);
     v.apiKey.secretName = "vllm-key";
     v.serviceMonitor.enabled = true;
     const objs = await render(v);
@@ -266,16 +272,20 @@ describe("backend vllm: vLLM's upstream image on NVIDIA GPUs", () => {
     expect(byKind(objs, "ServiceMonitor")[0]!.spec.endpoints[0].authorization.credentials.name).toBe("vllm-key");
   });
 
-  it("a plan for herd's formats or another accelerator is not vLLM's", () => {
-    const q4 = makePlan({ model: scout, instance: findInstance("p5.48xlarge")!, dtype: "q4_k_m" });
-    expect(vllmGpuProblems(q4)).toEqual([expect.stringMatching(/^q4_k_m is a llama\.cpp format: vLLM serves bf16 or fp8/)]);
-    const fp8 = makePlan({ model: scout, instance: findInstance("p5.48xlarge")!, dtype: "fp8" });
-    expect(fp8.problems).not.toEqual([]); // herd (llama.cpp) has no fp8 …
-    expect(vllmGpuProblems(fp8)).toEqual([]); // … vLLM does
-    const six = makePlan({ model: scout, instance: findInstance("p5.48xlarge")!, devices: 6 });
-    expect(vllmGpuProblems(six)).toEqual([expect.stringMatching(/40 attention heads over tensor parallelism = 6 GPUs/)]);
-    const trn2 = makePlan({ model: scout, instance: findInstance("trn2.48xlarge")! });
-    expect(() => chartValuesFromPlan(trn2, { backend: "vllm" })).toThrow(/backend vllm does not run on trn2\.48xlarge/);
+  it("the values follow the plan: its backend, TP and vLLM sizing (plan.vllm); no vllm plan off NVIDIA", () => {
+    const p5 = findInstance("p5.48xlarge")!;
+    const plan = makePlan({ model: scout, instance: p5, backend: "vllm", gpuMemoryUtilization: 0.85, kvDtype: "fp8", devices: 8 });
+    const v = chartValuesFromPlan(plan);
+    expect([v.backend, v.inference.devices, v.modelParameters.tensorParallelSize]).toEqual(["vllm", 8, plan.tensorParallelSize]);
+    expect(v.vllm).toMatchObject({ gpuMemoryUtilization: 0.85, quantization: "", kvCacheDtype: "fp8" });
+    expect(v.vllm).toMatchObject({ gpuMemoryUtilization: plan.vllm!.gpuMemoryUtilization, kvCacheDtype: plan.vllm!.kvCacheDtype });
+    // A checkpoint that is fp8 already: the planner passes no --quantization, so neither do the values.
+    const fp8Checkpoint = { ...maverick, id: "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8" };
+    expect(chartValuesFromPlan(makePlan({ model: fp8Checkpoint, instance: p5, backend: "vllm", dtype: "fp8" })).vllm.quantization).toBe("");
+    // The same p5 planned for herd is herd's chart.
+    const herd = chartValuesFromPlan(makePlan({ model: scout, instance: p5, dtype: "fp8" }));
+    expect([herd.backend, herd.modelParameters.tensorParallelSize]).toEqual(["herd", 0]);
+    expect(() => makePlan({ model: scout, instance: findInstance("trn2.48xlarge")!, backend: "vllm" })).toThrow(PlanError);
   });
 });
 

