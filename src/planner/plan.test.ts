@@ -213,7 +213,12 @@ describe("fit decisions, worked by hand", () => {
   it("formats a backend cannot serve are problems, not fits", () => {
     expect(makePlan({ model: scout, instance: inst("trn2.48xlarge"), dtype: "q4_k_m" }).problems).toHaveLength(1);
     expect(makePlan({ model: scout, instance: inst("p5.48xlarge"), dtype: "fp8" }).problems).toHaveLength(1);
-    expect(makePlan({ model: scout, instance: inst("m7g.16xlarge"), dtype: "q4_k_m" }).problems[0]).toMatch(/arm64/);
+  });
+
+  it("arm64 (Graviton) CPU instances serve herd: its CPU image is built for linux/arm64 too", () => {
+    const p = makePlan({ model: scout, instance: inst("m7g.16xlarge"), dtype: "q4_k_m" });
+    expect([p.backend, p.fits, p.problems]).toEqual(["herd", true, []]);
+    expect(makePlan({ model: scout, instance: inst("r7g.16xlarge") }).problems).toEqual([]);
   });
 });
 

@@ -299,7 +299,10 @@ export function makePlan(input: PlanInput): Plan {
       );
   } else {
     if (dtype === "fp8") problems.push("fp8 is not a GGUF type: herd (llama.cpp) serves bf16, q8_0 or q4_k_m");
-    if (i.arch !== "x86_64") problems.push(`${i.name} is ${i.arch}: herd's native libraries and image are linux-x64 only`);
+    // arm64 (Graviton) CPUs run herd's CPU image (linux/arm64, llama.cpp from @node-llama-cpp/linux-arm64);
+    // its GPU builds (llama.cpp CUDA, the -cuda image) are linux-x64 only.
+    if (i.arch !== "x86_64" && i.accelerator !== "cpu")
+      problems.push(`${i.name} is ${i.arch}: herd's GPU builds (llama.cpp CUDA, the -cuda image) are linux-x64 only`);
   }
   if (!EXACT_DTYPES.has(dtype as WeightDtype) && !m.measured)
     warnings.push(`${dtype} weight bytes are an estimate (block scales and mixed tensor types)`);

@@ -311,13 +311,20 @@ describe("images: pinned and real, or named by the user", () => {
     expect(serverOf(objs).args[serverOf(objs).args.indexOf("--model") + 1]).toBe(model.id);
   });
 
-  it("herd's own image: the chart's appVersion, -cuda on NVIDIA nodes, unless a tag is named", async () => {
+  it("herd's own image: the chart's appVersion, -cuda on NVIDIA nodes (CPU image, arm64 too, elsewhere), unless tagged", async () => {
     const gpu = chartValuesFromPlan(makePlan({ model: scout, instance: findInstance("p5.48xlarge")! }), {
       image: { repository: "123456789012.dkr.ecr.us-east-1.amazonaws.com/herd", tag: "" },
     });
     expect(serverOf(await render(gpu)).image).toBe("123456789012.dkr.ecr.us-east-1.amazonaws.com/herd:0.1.0-cuda");
     gpu.image.tag = "0.1.0-custom";
     expect(serverOf(await render(gpu)).image).toBe("123456789012.dkr.ecr.us-east-1.amazonaws.com/herd:0.1.0-custom");
+    // Graviton: the CPU image, which the release workflow builds for linux/arm64 as well.
+    const arm = chartValuesFromPlan(makePlan({ model: scout, instance: findInstance("m7g.16xlarge")!, dtype: "q4_k_m" }), {
+      image: { repository: "ghcr.io/example/herd", tag: "" },
+    });
+    const objs = await render(arm);
+    for (const o of objs) expect(() => validateObject(o), `${o.kind} ${o.metadata.name}`).not.toThrow();
+    expect(serverOf(objs).image).toBe("ghcr.io/example/herd:0.1.0");
   });
 
   it("every scenario's images carry a tag, none of them latest or the unpublished placeholder", async () => {
