@@ -46,6 +46,8 @@ export interface ChartValues {
   artifacts: {
     source: ArtifactSource;
     mountPath: string;
+    /** vllm-neuron: the public AWS CLI image that stages and publishes Neuron artifacts (no herd image needed). */
+    stagingImage: { repository: string; tag: string };
     s3: { uri: string; region: string; endpoint: string; credentialsSecret: string };
     pvc: { claimName: string; subPath: string };
     emptyDir: { sizeLimit: string };
@@ -72,7 +74,7 @@ export interface ValuesOptions {
   /** Image of the serving container; default per backend. */
   readonly image?: { repository: string; tag: string };
   readonly herdImage?: { repository: string; tag: string };
-  /** `s3://bucket/prefix` to stage with `herd artifacts pull`, or `pvc:CLAIM[/subpath]` to mount read-only. */
+  /** `s3://bucket/prefix` to stage (`herd artifacts pull`; on vllm-neuron an AWS CLI script), or `pvc:CLAIM[/subpath]` to mount. */
   readonly artifacts?: string;
   /** Path the server loads; default: the artifacts mount (herd) or the model id (vLLM). */
   readonly modelPath?: string;
@@ -84,6 +86,8 @@ const GiB = 2 ** 30;
 const DEFAULT_HERD_IMAGE = { repository: "herd", tag: "" };
 /** The Neuron vLLM DLC; pick a tag from the Neuron DLC release notes (the chart refuses an empty one). */
 const DEFAULT_VLLM_NEURON_IMAGE = { repository: "public.ecr.aws/neuron/pytorch-inference-vllm-neuronx", tag: "" };
+/** Stages and publishes Neuron artifacts on vllm-neuron (sh, sha256sum, aws s3); pinned. */
+export const AWS_CLI_IMAGE = { repository: "public.ecr.aws/aws-cli/aws-cli", tag: "2.36.15" } as const;
 
 function tolerationsFor(i: InstanceType): Record<string, unknown>[] {
   const r = deviceResource(i);
@@ -94,6 +98,7 @@ function parseArtifacts(spec: string | undefined): ChartValues["artifacts"] {
   const base: ChartValues["artifacts"] = {
     source: "none",
     mountPath: "/artifacts",
+    stagingImage: { ...AWS_CLI_IMAGE },
     s3: { uri: "", region: "", endpoint: "", credentialsSecret: "" },
     pvc: { claimName: "", subPath: "" },
     emptyDir: { sizeLimit: "1Ti" },
@@ -271,6 +276,9 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
       artifacts: obj({
         source: { enum: ["none", "s3", "pvc"] },
         mountPath: str({ pattern: "^/" }),
+        stagingImage: obj(image(str({ minLength: 1 })), {
+          description: "vllm-neuron: the AWS CLI image that stages and publishes Neuron artifacts (needs sh, sha256sum, aws)",
+        }),
         s3: obj({ uri: { type: "string", pattern: "^(s3://.+)?$" }, region: str(), endpoint: str(), credentialsSecret: str() }),
         pvc: obj({ claimName: str(), subPath: str() }),
         emptyDir: obj({ sizeLimit: quantity }),

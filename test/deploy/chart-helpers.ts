@@ -13,6 +13,7 @@ import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitorin
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { Job } from "kubernetes-models/batch/v1/Job";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Service } from "kubernetes-models/v1/Service";
 import { parseAllDocuments, stringify } from "yaml";
 import { chartDir, resolveHelm } from "../../src/cli/helm.js";
@@ -80,6 +81,7 @@ export function parseManifests(yaml: string): K8sObject[] {
 const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   "apps/v1/Deployment": Deployment,
   "v1/Service": Service,
+  "v1/ConfigMap": ConfigMap,
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
   "batch/v1/Job": Job,
   "monitoring.coreos.com/v1/ServiceMonitor": ServiceMonitor,

@@ -57,7 +57,7 @@ describe("herd deploy --dry-run", () => {
         parseManifests(r.output)
           .map((o) => o.kind)
           .sort(),
-      ).toEqual(["Deployment", "PodDisruptionBudget", "Service"]);
+      ).toEqual(["ConfigMap", "Deployment", "PodDisruptionBudget", "Service"]);
       expect(kube.requests.every((q) => q.startsWith("GET "))).toBe(true);
     } finally {
       await kube.close();
@@ -81,7 +81,7 @@ describe("herd deploy --dry-run", () => {
       parseManifests(r.output)
         .map((o) => o.kind)
         .sort(),
-    ).toEqual(["Deployment", "PodDisruptionBudget", "ScaledObject", "Service", "ServiceMonitor"]);
+    ).toEqual(["ConfigMap", "Deployment", "PodDisruptionBudget", "ScaledObject", "Service", "ServiceMonitor"]);
     expect(r.notes).toContain(`# values written to ${out}`);
   });
 
