@@ -50,7 +50,7 @@ describe("Neuron compiled folders as herd artifacts", () => {
 
     const dest = join(root, "pulled");
     const pulled = await pullArtifact(store, dest);
-    for (const f of m.files) expect(await readFile(join(dest, f.path))).toEqual(await readFile(join(src, f.path)));
+    for (const f of m.files) expect(sha256Of(await readFile(join(dest, f.path))), f.path).toBe(sha256Of(await readFile(join(src, f.path))));
     const text = await readFile(join(dest, MANIFEST_FILE), "utf8");
     expect(await readFile(join(dest, STAGED_MARKER), "utf8")).toBe(`${sha256Of(text)}\n`);
     expect(pulled.sync.transferredFiles).toHaveLength(m.files.length);
