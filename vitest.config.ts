@@ -29,6 +29,7 @@ export const PURE_IN_TEST = [
   "test/deploy/deploy.test.ts",
   "test/deploy/dockerfile-dashboard.test.ts",
   "test/deploy/doctor.test.ts",
+  "test/deploy/neuron-scripts.test.ts",
   "test/storage/fs-store.test.ts",
 ];
 

@@ -12,7 +12,22 @@ import { BlobNotFoundError, StorageError } from "../storage/blob-store.js";
 import { readBlob } from "../storage/download.js";
 import { isS3Url, joinStoreLocation, openBlobStore, type S3Settings } from "../storage/store-url.js";
 import { pullFiles, pushFiles, type SyncResult } from "../storage/sync.js";
-import { MANIFEST_FILE, parseManifest, readManifest, verifyArtifact, type ArtifactManifest, type VerifyMode } from "./manifest.js";
+import {
+  MANIFEST_FILE,
+  manifestKind,
+  parseAnyManifest,
+  readAnyManifest,
+  readManifest,
+  sha256Of,
+  verifyAnyArtifact,
+  verifyArtifact,
+  ArtifactVerificationError,
+  type AnyArtifactManifest,
+  type ArtifactKind,
+  type ArtifactManifest,
+  type VerifyMode,
+} from "./manifest.js";
+import { describeNeuronArtifact, STAGED_MARKER } from "./neuron-artifact.js";
 
 export interface ArtifactTransferOptions {
   readonly s3?: S3Settings;
@@ -24,19 +39,49 @@ export interface ArtifactTransferOptions {
   readonly signal?: AbortSignal;
   readonly partBytes?: number;
   readonly concurrency?: number;
+  /**
+   * push: what a folder without a manifest must be (`neuron` describes any folder as a Neuron artifact);
+   * pull: what the artifact must be, checked before anything is downloaded.
+   */
+  readonly kind?: ArtifactKind;
+  /** push: bytes hashed while a folder is verified or described. */
+  readonly onHashed?: (bytes: number) => void;
 }
 
 export interface ArtifactTransferResult {
-  readonly manifest: ArtifactManifest;
+  readonly manifest: AnyArtifactManifest;
   readonly sync: SyncResult;
   readonly location: string;
   readonly ms: number;
 }
 
-/** Uploads artifact folder `dir` (verified in full first) to `location` (folder or s3://…). */
+/**
+ * The manifest `herd artifacts push` publishes `dir` by: its own, verified in full (either kind); for
+ * a folder without one, a Neuron manifest herd writes (`describeNeuronArtifact`), when the folder
+ * looks like Neuron compiler output or `kind` is `neuron`.
+ */
+export async function prepareArtifactDir(dir: string, kind?: ArtifactKind, onBytes?: (n: number) => void): Promise<AnyArtifactManifest> {
+  const existing = await readAnyManifest(dir);
+  if (existing && kind && manifestKind(existing) !== kind)
+    throw new StorageError(`${join(dir, MANIFEST_FILE)} describes a ${manifestKind(existing)} artifact, not ${kind}`);
+  if (!existing && kind === "herd") throw new StorageError(`${dir} has no ${MANIFEST_FILE}: not a herd artifact (herd compile writes one)`);
+  if (!existing) return describeNeuronArtifact(dir, { force: kind === "neuron", onBytes });
+  try {
+    return await verifyAnyArtifact(dir, "full", onBytes);
+  } catch (err) {
+    if (err instanceof ArtifactVerificationError && existing.kind === "neuron")
+      throw new StorageError(
+        `${err.message}\nIf the folder was recompiled on purpose, delete ${join(dir, MANIFEST_FILE)} and push again to describe it anew.`,
+        { cause: err },
+      );
+    throw err;
+  }
+}
+
+/** Uploads artifact folder `dir` (verified in full first, or described: `prepareArtifactDir`) to `location` (folder or s3://…). */
 export async function pushArtifact(dir: string, location: string, opts: ArtifactTransferOptions = {}): Promise<ArtifactTransferResult> {
   const t0 = performance.now();
-  const manifest = await verifyArtifact(dir, "full");
+  const manifest = await prepareArtifactDir(dir, opts.kind, opts.onHashed);
   const text = await readFile(join(dir, MANIFEST_FILE));
   const store = openBlobStore(location, opts.s3);
   try {
@@ -59,10 +104,10 @@ export async function pushArtifact(dir: string, location: string, opts: Artifact
 }
 
 /** The manifest stored at `location`, or a clear error when there is none. */
-export async function readRemoteManifest(location: string, s3?: S3Settings): Promise<ArtifactManifest> {
+export async function readRemoteManifest(location: string, s3?: S3Settings): Promise<AnyArtifactManifest> {
   const store = openBlobStore(location, s3);
   try {
-    return parseManifest((await readBlob(store, MANIFEST_FILE)).toString("utf8"), joinStoreLocation(store.location, MANIFEST_FILE));
+    return parseAnyManifest((await readBlob(store, MANIFEST_FILE)).toString("utf8"), joinStoreLocation(store.location, MANIFEST_FILE));
   } catch (err) {
     if (err instanceof BlobNotFoundError)
       throw new StorageError(`no ${MANIFEST_FILE} at ${store.location}: not a herd artifact (publish one with herd artifacts push)`, {
@@ -76,7 +121,9 @@ export async function readRemoteManifest(location: string, s3?: S3Settings): Pro
 
 /**
  * Downloads the artifact at `location` into `dir`: manifest first (read), then every file it
- * lists (resumable, sha256-verified), then the manifest written locally last.
+ * lists (resumable, sha256-verified), then the manifest written locally last. A Neuron artifact
+ * also gets the staging marker (`.herd-staged`, the manifest's sha256) after its manifest: the chart's
+ * vLLM pod starts only on a folder that has it. Both are removed before anything else changes.
  */
 export async function pullArtifact(location: string, dir: string, opts: ArtifactTransferOptions = {}): Promise<ArtifactTransferResult> {
   const t0 = performance.now();
@@ -92,11 +139,14 @@ export async function pullArtifact(location: string, dir: string, opts: Artifact
         });
       throw err;
     }
-    const manifest = parseManifest(text.toString("utf8"), joinStoreLocation(store.location, MANIFEST_FILE));
+    const manifest = parseAnyManifest(text.toString("utf8"), joinStoreLocation(store.location, MANIFEST_FILE));
+    if (opts.kind && manifestKind(manifest) !== opts.kind)
+      throw new StorageError(`${store.location} holds a ${manifestKind(manifest)} artifact, not a ${opts.kind} one`);
     await mkdir(dir, { recursive: true });
     const local = await readFile(join(dir, MANIFEST_FILE)).catch(() => null);
-    const previous = await readManifest(dir).catch(() => null);
+    const previous = await readAnyManifest(dir).catch(() => null);
     // The local manifest goes first: a pull interrupted from here on leaves a folder serve refuses.
+    await rm(join(dir, STAGED_MARKER), { force: true });
     if (local && !local.equals(text)) await unlink(join(dir, MANIFEST_FILE));
     opts.onTotal?.(manifest.files.reduce((n, f) => n + f.bytes, 0));
     const sync = await pullFiles(store, dir, manifest.files, {
@@ -110,6 +160,7 @@ export async function pullArtifact(location: string, dir: string, opts: Artifact
     const tmp = join(dir, `.${MANIFEST_FILE}.${process.pid}.tmp`);
     await writeFile(tmp, text);
     await rename(tmp, join(dir, MANIFEST_FILE));
+    if (manifest.kind === "neuron") await writeFile(join(dir, STAGED_MARKER), `${sha256Of(text)}\n`);
     return { manifest, sync, location: store.location, ms: performance.now() - t0 };
   } finally {
     await store.close();
@@ -153,7 +204,9 @@ async function kindOf(p: string): Promise<"file" | "dir" | null> {
   }
 }
 
-function pathsOf(dir: string, m: ArtifactManifest): ServeModel {
+function pathsOf(dir: string, m: AnyArtifactManifest): ServeModel {
+  if (m.kind === "neuron")
+    throw new StorageError(`${dir} holds a Neuron compiled artifact (for vLLM on Neuron), not a herd (GGUF) artifact herd serve can load`);
   const model = m.files.find((f) => f.role === "model");
   if (!model) throw new StorageError(`${join(dir, MANIFEST_FILE)} lists no model file`);
   const mm = m.files.find((f) => f.role === "mmproj");
@@ -170,7 +223,7 @@ function pathsOf(dir: string, m: ArtifactManifest): ServeModel {
 export async function resolveServeModel(modelArg: string, opts: ResolveServeModelOptions = {}): Promise<ServeModel> {
   const verify = opts.verify ?? "full";
   const verifyDir = async (dir: string): Promise<ServeModel> => {
-    const m = await readManifest(dir);
+    const m = await readManifest(dir); // refuses a Neuron artifact by name
     if (m) opts.onTotal?.("verify", verify === "full" ? m.files.reduce((n, f) => n + f.bytes, 0) : 0);
     const manifest = await verifyArtifact(dir, verify, (n) => opts.onProgress?.("verify", n));
     return pathsOf(dir, manifest);
@@ -185,6 +238,7 @@ export async function resolveServeModel(modelArg: string, opts: ResolveServeMode
       signal: opts.signal,
       partBytes: opts.partBytes,
       concurrency: opts.concurrency,
+      kind: "herd",
       onProgress: (n) => opts.onProgress?.("pull", n),
       onTotal: (n) => opts.onTotal?.("pull", n),
     });

@@ -315,6 +315,7 @@ export async function compileCheckpoint(srcDir: string, outDir: string, opts: Co
   const manifest: ArtifactManifest = {
     format: MANIFEST_FORMAT,
     formatVersion: MANIFEST_FORMAT_VERSION,
+    kind: "herd",
     source: {
       id: inp.source.id,
       kind: inp.source.kind,

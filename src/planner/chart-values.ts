@@ -66,6 +66,8 @@ export interface ChartValues {
   artifacts: {
     source: ArtifactSource;
     mountPath: string;
+    /** vllm-neuron: the public AWS CLI image that stages and publishes Neuron artifacts (no herd image needed). */
+    stagingImage: { repository: string; tag: string };
     s3: { uri: string; region: string; endpoint: string; credentialsSecret: string };
     pvc: { claimName: string; subPath: string };
     emptyDir: { sizeLimit: string };
@@ -93,7 +95,7 @@ export interface ValuesOptions {
   /** Image of the serving container; default per backend. */
   readonly image?: { repository: string; tag: string };
   readonly herdImage?: { repository: string; tag: string };
-  /** `s3://bucket/prefix` to stage with `herd artifacts pull`, or `pvc:CLAIM[/subpath]` to mount read-only. */
+  /** `s3://bucket/prefix` to stage (`herd artifacts pull`; on vllm-neuron an AWS CLI script), or `pvc:CLAIM[/subpath]` to mount. */
   readonly artifacts?: string;
   /** Path the server loads; default: the artifacts mount (herd) or the model id (vLLM). */
   readonly modelPath?: string;
@@ -166,6 +168,8 @@ function vllmValues(plan: Plan): VllmValues {
     chatTemplate: LLAMA4_TOOL_TEMPLATE_VLLM,
   };
 }
+/** Stages and publishes Neuron artifacts on vllm-neuron (sh, sha256sum, aws s3); pinned. */
+export const AWS_CLI_IMAGE = { repository: "public.ecr.aws/aws-cli/aws-cli", tag: "2.36.15" } as const;
 
 function tolerationsFor(i: InstanceType): Record<string, unknown>[] {
   const r = deviceResource(i);
@@ -176,6 +180,7 @@ function parseArtifacts(spec: string | undefined): ChartValues["artifacts"] {
   const base: ChartValues["artifacts"] = {
     source: "none",
     mountPath: "/artifacts",
+    stagingImage: { ...AWS_CLI_IMAGE },
     s3: { uri: "", region: "", endpoint: "", credentialsSecret: "" },
     pvc: { claimName: "", subPath: "" },
     emptyDir: { sizeLimit: "1Ti" },
@@ -416,6 +421,9 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
       artifacts: obj({
         source: { enum: ["none", "s3", "pvc"] },
         mountPath: str({ pattern: "^/" }),
+        stagingImage: obj(image(str({ minLength: 1 })), {
+          description: "vllm-neuron: the AWS CLI image that stages and publishes Neuron artifacts (needs sh, sha256sum, aws)",
+        }),
         s3: obj({ uri: { type: "string", pattern: "^(s3://.+)?$" }, region: str(), endpoint: str(), credentialsSecret: str() }),
         pvc: obj({ claimName: str(), subPath: str() }),
         emptyDir: obj({ sizeLimit: quantity }),

@@ -13,6 +13,7 @@ import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitorin
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { Job } from "kubernetes-models/batch/v1/Job";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Service } from "kubernetes-models/v1/Service";
 import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { parseAllDocuments, stringify } from "yaml";
@@ -81,6 +82,7 @@ export function parseManifests(yaml: string): K8sObject[] {
 const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   "apps/v1/Deployment": Deployment,
   "v1/Service": Service,
+  "v1/ConfigMap": ConfigMap,
   "v1/ServiceAccount": ServiceAccount,
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
   "batch/v1/Job": Job,

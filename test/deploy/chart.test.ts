@@ -184,11 +184,19 @@ describe.each(Object.keys(SCENARIOS))("render %s", (name) => {
     expect(server.readinessProbe.httpGet.path).toBe(values.backend === "herd" ? "/ready" : "/health");
     expect(server.livenessProbe.httpGet.path).toBe("/health");
 
-    // Artifacts: staged from S3 by `herd artifacts pull`, or a read-only PVC.
+    // Artifacts: staged from S3 (`herd artifacts pull`; on vllm-neuron the AWS CLI image's script), or a read-only PVC.
     const mount = server.volumeMounts.find((m: { name: string }) => m.name === "artifacts");
     expect(mount).toMatchObject({ mountPath: "/artifacts", readOnly: true });
     if (values.artifacts.source === "s3") {
-      expect(pod.initContainers[0].args).toEqual(["artifacts", "pull", values.artifacts.s3.uri, "/artifacts"]);
+      if (values.backend === "vllm-neuron")
+        expect(pod.initContainers[0].command).toEqual([
+          "sh",
+          "/herd/scripts/neuron-artifacts.sh",
+          "stage",
+          values.artifacts.s3.uri,
+          "/artifacts",
+        ]);
+      else expect(pod.initContainers[0].args).toEqual(["artifacts", "pull", values.artifacts.s3.uri, "/artifacts"]);
       expect(pod.volumes.find((v: { name: string }) => v.name === "artifacts").emptyDir).toBeDefined();
     } else {
       expect(pod.initContainers).toBeUndefined();
@@ -447,6 +455,7 @@ describe("optional objects (trn2 scenario)", () => {
   it("ServiceMonitor on /metrics, KEDA on vllm:num_requests_waiting, compile Job on the same node type", async () => {
     const objs = await render(trn2Values());
     expect(objs.map((o) => o.kind).sort()).toEqual([
+      "ConfigMap",
       "Deployment",
       "Job",
       "PodDisruptionBudget",
@@ -469,7 +478,13 @@ describe("optional objects (trn2 scenario)", () => {
     const jpod = job!.spec.template.spec;
     expect(jpod.nodeSelector).toEqual({ "node.kubernetes.io/instance-type": "trn2.48xlarge" });
     expect(jpod.initContainers[0].resources.limits["aws.amazon.com/neuron"]).toBe(16);
-    expect(jpod.containers[0].args).toEqual(["artifacts", "push", "/scratch/out", "s3://models/llama4/scout-trn2"]);
+    expect(jpod.containers[0].command).toEqual([
+      "sh",
+      "/herd/scripts/neuron-artifacts.sh",
+      "publish",
+      "/scratch/out",
+      "s3://models/llama4/scout-trn2",
+    ]);
     expect(job!.spec.template.metadata.labels["herd.dev/role"]).toBe("compile");
     expect(dep!.spec.selector.matchLabels["herd.dev/role"]).toBe("server"); // the Job's pod is not behind the Service
   });

@@ -96,7 +96,7 @@ describe("herd deploy --dry-run", () => {
         parseManifests(r.output)
           .map((o) => o.kind)
           .sort(),
-      ).toEqual(["Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"]);
+      ).toEqual(["ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"]);
       expect(kube.requests.every((q) => q.startsWith("GET "))).toBe(true);
     } finally {
       await kube.close();
@@ -120,7 +120,7 @@ describe("herd deploy --dry-run", () => {
       parseManifests(r.output)
         .map((o) => o.kind)
         .sort(),
-    ).toEqual(["Deployment", "PodDisruptionBudget", "ScaledObject", "Service", "ServiceAccount", "ServiceMonitor"]);
+    ).toEqual(["ConfigMap", "Deployment", "PodDisruptionBudget", "ScaledObject", "Service", "ServiceAccount", "ServiceMonitor"]);
     expect(r.notes).toContain(`# values written to ${out}`);
   });
 
@@ -236,7 +236,7 @@ describe("herd deploy (install)", () => {
       const r = await deployCommand(scoutTrn2({ kubeconfig, context: "test", helm: helm.path }), env());
       expect(r.ok, r.notes).toBe(true);
       expect(r.notes).toMatch(/^# image public\.ecr\.aws\/neuron\/pytorch-inference-vllm-neuronx:test-tag \(server\)$/m);
-      expect(r.notes).toMatch(/^# image herd:0\.1\.0 \(stage-artifacts\)$/m);
+      expect(r.notes).toMatch(/^# image public\.ecr\.aws\/aws-cli\/aws-cli:2\.36\.15 \(stage-artifacts\)$/m);
       expect(r.output).toMatch(/has been upgraded\.\nNOTES:/);
       const args = (await readFile(join(helm.record, "args.txt"), "utf8")).trim().split("\n");
       expect(args.slice(0, 5)).toEqual(["upgrade", "--install", "llama4-scout", chartDir(), "--create-namespace"]);

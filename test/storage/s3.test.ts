@@ -4,6 +4,7 @@
  * skipped, a flipped byte in the store detected and nothing installed, `serve --model s3://…`
  * resolution through the cache, a `herd artifacts pull` process killed mid-transfer and resumed,
  * wrong credentials failing clearly, and the streaming-checksum trap the default SDK mode falls in.
+ * Then Neuron compiled artifacts, the chart's staging script included (./neuron-s3.ts).
  */
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -24,6 +25,7 @@ import { S3BlobStore } from "../../src/storage/s3-store.js";
 import type { S3Settings } from "../../src/storage/store-url.js";
 import { sharedFixture } from "../fixtures/paths.js";
 import { runBlobStoreContract } from "./blob-store-contract.js";
+import { runNeuronArtifactS3Tests } from "./neuron-s3.js";
 import { startTestS3, stopTestS3 } from "./s3-server.js";
 
 const s3 = await startTestS3();
@@ -277,3 +279,5 @@ describe.skipIf(!s3 || !haveFixture)("artifacts on S3 (Ceph RGW)", () => {
     expect((await resolveServeModel(dest, { verify: "full" })).ggufPath).toBe(join(dest, "model.gguf"));
   });
 });
+
+runNeuronArtifactS3Tests({ s3, bucket: BUCKET, settings, storeAt });

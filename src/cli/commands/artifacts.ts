@@ -2,13 +2,23 @@
  * `herd artifacts push DIR LOCATION` / `pull LOCATION DIR` / `verify DIR` / `show LOCATION`:
  * moving compiled artifacts between local folders and blob stores (a folder, or
  * `s3://bucket/prefix` on S3 or an S3-compatible store), with progress, resume and sha256 checks.
- * The S3 flags are shared with `herd compile` and `herd serve`.
+ * Both kinds: herd (GGUF) artifacts, and Neuron compiled folders (NxD Inference / vLLM-neuron), which
+ * `push` describes with a manifest of herd's when they have none. The S3 flags are shared with
+ * `herd compile` and `herd serve`.
  * @module
  */
 import { type Command, Option } from "commander";
 import { resolve } from "node:path";
 import { defaultArtifactCacheDir, pullArtifact, pushArtifact, readRemoteManifest, resolveServeModel } from "../../compile/artifacts.js";
-import { readManifest, VERIFY_MODES, verifyArtifact, type VerifyMode } from "../../compile/manifest.js";
+import {
+  ARTIFACT_KINDS,
+  type AnyArtifactManifest,
+  type ArtifactKind,
+  readAnyManifest,
+  VERIFY_MODES,
+  verifyAnyArtifact,
+  type VerifyMode,
+} from "../../compile/manifest.js";
 import { type EnvSource, processEnv } from "../../config/env.js";
 import { S3_OPTIONS, type ServeConfig } from "../../config/serve-config.js";
 import { createByteProgress, formatBytes } from "../../storage/progress.js";
@@ -55,11 +65,33 @@ function transferTuning(opts: S3CliOptions): { partBytes?: number; concurrency?:
 
 const rate = (bytes: number, ms: number) => `${formatBytes(bytes / Math.max(ms / 1000, 1e-3))}/s`;
 
-async function pushCommand(dir: string, location: string, opts: S3CliOptions): Promise<void> {
-  const bar = createByteProgress("push", 0, { enabled: opts.progress === false ? false : undefined });
+/** One line on what an artifact is: kind, and for Neuron the compile settings it records. */
+export function describeManifest(m: AnyArtifactManifest): string {
+  if (m.kind !== "neuron") return `herd artifact: ${m.quantization}, from ${m.source.id}`;
+  const n = m.neuron;
+  const known = (v: unknown) => (v === null ? "?" : Array.isArray(v) ? v.join(",") : String(v));
+  const sdk = Object.entries(n.sdk).map(([k, v]) => `, ${k} ${v}`);
+  return (
+    `Neuron artifact${m.model ? ` of ${m.model}` : ""}: TP ${known(n.tpDegree)}, seq len ${known(n.seqLen)}, ` +
+    `batch ${known(n.batchSize)}, context buckets ${known(n.contextEncodingBuckets)}${sdk.join("")}`
+  );
+}
+
+/** Up to four names, else a count. */
+const fileList = (names: readonly string[]) => (names.length <= 4 ? names.join(", ") : `${names.length} files`);
+
+async function pushCommand(dir: string, location: string, opts: S3CliOptions & { kind?: ArtifactKind }): Promise<void> {
+  const enabled = opts.progress === false ? false : undefined;
+  let hashBar: ReturnType<typeof createByteProgress> | null = null;
+  const bar = createByteProgress("push", 0, { enabled });
   const r = await pushArtifact(resolve(dir), location, {
     s3: s3SettingsFrom(opts),
-    onTotal: (n) => bar.setTotal(n),
+    kind: opts.kind,
+    onHashed: (n) => (hashBar ??= createByteProgress("hash", 0, { enabled })).tick(n),
+    onTotal: (n) => {
+      (hashBar as ReturnType<typeof createByteProgress> | null)?.stop();
+      bar.setTotal(n);
+    },
     onProgress: (n) => bar.tick(n),
   });
   bar.stop();
@@ -67,7 +99,8 @@ async function pushCommand(dir: string, location: string, opts: S3CliOptions): P
   console.log(
     `pushed ${dir} → ${r.location}: ${s.transferredFiles.length} file(s), ` +
       `${formatBytes(s.transferredBytes)} in ${(r.ms / 1000).toFixed(1)} s (${rate(s.transferredBytes, r.ms)})` +
-      (s.skippedFiles.length ? `; already there: ${s.skippedFiles.join(", ")}` : ""),
+      (s.skippedFiles.length ? `; already there: ${fileList(s.skippedFiles)}` : "") +
+      `\n  ${describeManifest(r.manifest)}`,
   );
 }
 
@@ -86,22 +119,30 @@ async function pullCommand(location: string, dir: string, opts: S3CliOptions): P
       `${formatBytes(s.transferredBytes)} in ${(r.ms / 1000).toFixed(1)} s (${rate(s.transferredBytes, r.ms)}), ` +
       `every file sha256-verified` +
       (s.resumedBytes ? `; resumed ${formatBytes(s.resumedBytes)} from an interrupted pull` : "") +
-      (s.skippedFiles.length ? `; already present: ${s.skippedFiles.join(", ")}` : ""),
+      (s.skippedFiles.length ? `; already present: ${fileList(s.skippedFiles)}` : "") +
+      `\n  ${describeManifest(r.manifest)}`,
   );
 }
 
 async function verifyCommand(dir: string, mode: VerifyMode, opts: S3CliOptions): Promise<void> {
-  const m = await readManifest(dir);
+  const m = await readAnyManifest(dir);
   const bar = createByteProgress("verify", mode === "full" && m ? m.files.reduce((n, f) => n + f.bytes, 0) : 0, {
     enabled: opts.progress === false || mode !== "full" ? false : undefined,
   });
-  const manifest = await verifyArtifact(resolve(dir), mode, (n) => bar.tick(n));
+  const manifest = await verifyAnyArtifact(resolve(dir), mode, (n) => bar.tick(n));
   bar.stop();
-  console.log(`${dir}: ok (${mode}) — ${manifest.files.map((f) => `${f.path} ${formatBytes(f.bytes)}`).join(", ")}`);
+  const bytes = manifest.files.reduce((n, f) => n + f.bytes, 0);
+  console.log(
+    `${dir}: ok (${mode}) — ` +
+      (manifest.files.length <= 4
+        ? manifest.files.map((f) => `${f.path} ${formatBytes(f.bytes)}`).join(", ")
+        : `${manifest.files.length} files, ${formatBytes(bytes)}`) +
+      `\n  ${describeManifest(manifest)}`,
+  );
 }
 
 async function showCommand(location: string, opts: S3CliOptions): Promise<void> {
-  const m = isS3Url(location) ? await readRemoteManifest(location, s3SettingsFrom(opts)) : await readManifest(resolve(location));
+  const m = isS3Url(location) ? await readRemoteManifest(location, s3SettingsFrom(opts)) : await readAnyManifest(resolve(location));
   if (!m) throw new Error(`${location} has no herd-manifest.json`);
   console.log(JSON.stringify(m, null, 2));
 }
@@ -166,11 +207,18 @@ export function register(program: Command): void {
     cmd
       .command("push")
       .description(
-        "upload an artifact folder (verified first) to a folder or s3://bucket/prefix; unchanged files are skipped, the manifest goes last",
+        "upload an artifact folder (verified first) to a folder or s3://bucket/prefix; " +
+          "unchanged files are skipped, the manifest goes last. A Neuron compiled folder (NxD Inference / vLLM-neuron) " +
+          "without a manifest gets one first, with SHA256SUMS and herd-compile.env",
       )
-      .argument("<dir>", "artifact folder (from herd compile)")
-      .argument("<location>", "destination: s3://bucket/prefix or a folder"),
-  ).action((dir: string, location: string, opts: S3CliOptions) => pushCommand(dir, location, opts));
+      .argument("<dir>", "artifact folder (from herd compile, or Neuron compiler output)")
+      .argument("<location>", "destination: s3://bucket/prefix or a folder")
+      .addOption(
+        new Option("--kind <kind>", "what the folder must be; neuron: describe a folder without a manifest as a Neuron artifact").choices(
+          ARTIFACT_KINDS,
+        ),
+      ),
+  ).action((dir: string, location: string, opts: S3CliOptions & { kind?: ArtifactKind }) => pushCommand(dir, location, opts));
   addS3Options(
     cmd
       .command("pull")

@@ -242,3 +242,33 @@ envFrom:
 - {{ . | quote }}
 {{- end }}
 {{- end }}
+
+{{/* Neuron artifacts (vllm-neuron): scripts from files/ in a ConfigMap, run in the AWS CLI image and the vLLM pod. */}}
+{{- define "herd.neuronArtifactScripts" -}}
+{{- if and (eq .Values.backend "vllm-neuron") (or (ne .Values.artifacts.source "none") .Values.compileJob.enabled) }}true{{ end }}
+{{- end }}
+
+{{/* The public AWS CLI image that stages and publishes Neuron artifacts (sh, sha256sum, aws). */}}
+{{- define "herd.stagingImage" -}}
+{{- printf "%s:%s" .Values.artifacts.stagingImage.repository .Values.artifacts.stagingImage.tag }}
+{{- end }}
+
+{{- define "herd.scriptsMount" -}}
+- name: herd-scripts
+  mountPath: /herd/scripts
+  readOnly: true
+{{- end }}
+
+{{- define "herd.scriptsVolume" -}}
+- name: herd-scripts
+  configMap:
+    name: {{ include "herd.fullname" . }}-artifact-scripts
+{{- end }}
+
+{{/* What the artifact must have been compiled for: vLLM's TP degree and max model length (seq_len). */}}
+{{- define "herd.expectedCompileEnv" -}}
+- name: HERD_EXPECT_TP_DEGREE
+  value: {{ .Values.modelParameters.tensorParallelSize | quote }}
+- name: HERD_EXPECT_SEQ_LEN
+  value: {{ .Values.modelParameters.maxModelLen | quote }}
+{{- end }}
