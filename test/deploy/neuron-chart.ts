@@ -24,6 +24,27 @@ export function neuronValues(uri: string, opts: { maxModelLen?: number; endpoint
   return v;
 }
 
+/** Values for the vllm (GPU) backend staging a Hugging Face checkpoint from `uri`. */
+export function vllmCheckpointValues(uri: string, endpoint: string): ChartValues {
+  const plan = makePlan({ model: knownModelSpec("scout")!, instance: findInstance("p5.48xlarge")!, backend: "vllm" });
+  const v = chartValuesFromPlan(plan, { artifacts: uri });
+  v.artifacts.s3.endpoint = endpoint;
+  return v;
+}
+
+/** The staging init container and the scripts ConfigMap of a render without a compile Job. */
+export async function renderStaging(values: ChartValues): Promise<{ stage: Container; scripts: Record<string, string> }> {
+  const r = await template([values]);
+  if (r.code !== 0) throw new Error(`helm template failed: ${r.stderr}`);
+  const objects = parseManifests(r.stdout);
+  const cm = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.endsWith("-artifact-scripts"));
+  const pod = objects.find((o) => o.kind === "Deployment")!.spec.template.spec;
+  return {
+    stage: (pod.initContainers as Container[]).find((c) => c.name === "stage-artifacts")!,
+    scripts: ((cm as unknown as { data?: Record<string, string> })?.data ?? {}) as Record<string, string>,
+  };
+}
+
 export interface Container {
   name: string;
   image: string;

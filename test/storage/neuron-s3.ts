@@ -20,7 +20,15 @@ import { ChecksumMismatchError } from "../../src/storage/blob-store.js";
 import { readBlob } from "../../src/storage/download.js";
 import type { S3BlobStore } from "../../src/storage/s3-store.js";
 import type { S3Settings } from "../../src/storage/store-url.js";
-import { neuronValues, type RenderedNeuronChart, renderNeuronChart, runContainer, writeScripts } from "../deploy/neuron-chart.js";
+import {
+  neuronValues,
+  type RenderedNeuronChart,
+  renderNeuronChart,
+  renderStaging,
+  runContainer,
+  vllmCheckpointValues,
+  writeScripts,
+} from "../deploy/neuron-chart.js";
 import { makeFakeNeuronFolder } from "../fixtures/neuron-artifact.js";
 import type { TestS3 } from "./s3-server.js";
 
@@ -150,6 +158,34 @@ export function runNeuronArtifactS3Tests(ctx: NeuronS3Context): void {
       );
       expect(serve.code, serve.stderr).toBe(0);
       expect(serve.stdout).toMatch(/loading precompiled Neuron artifacts .*staged and sha256-verified in this pod\), no compile/);
+    });
+
+    it.skipIf(!awsCli)("backend vllm: the chart stages a Hugging Face checkpoint with the AWS CLI image, no herd image", async () => {
+      const prefix = "hf/scout-checkpoint";
+      const files: Record<string, Buffer> = {
+        "config.json": Buffer.from('{"architectures":["Llama4ForConditionalGeneration"]}'),
+        "model-00001-of-00002.safetensors": randomBytes(1 << 20),
+        "nested/tokenizer.json": Buffer.from("{}"),
+      };
+      const store = ctx.storeAt(prefix);
+      try {
+        for (const [name, bytes] of Object.entries(files)) await store.putBytes(name, bytes);
+      } finally {
+        await store.close();
+      }
+      const { stage, scripts: texts } = await renderStaging(vllmCheckpointValues(`s3://${bucket}/${prefix}`, s3!.endpoint));
+      expect(stage.image).toMatch(/^public\.ecr\.aws\/aws-cli\/aws-cli:/);
+      const dir = join(root, "vllm-scripts");
+      await mkdir(dir, { recursive: true });
+      for (const [name, text] of Object.entries(texts)) await writeFile(join(dir, name), text);
+      const dest = join(root, "staged-checkpoint");
+      const r = await runContainer(stage, { "/herd/scripts": dir, "/artifacts": dest }, awsEnv());
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/staged s3:\/\/.* 3 files/);
+      for (const [name, bytes] of Object.entries(files)) expect((await readFile(join(dest, name))).equals(bytes), name).toBe(true);
+      expect(existsSync(join(dest, ".staging"))).toBe(false);
+      const again = await runContainer(stage, { "/herd/scripts": dir, "/artifacts": dest }, awsEnv());
+      expect(again.stdout).toMatch(/is already staged from/);
     });
 
     it.skipIf(!awsCli)(

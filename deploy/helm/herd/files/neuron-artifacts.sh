@@ -17,6 +17,9 @@
 #                    (model.pt, neuron_config.json) whose TP degree and sequence length equal ARG…'s
 #                    --tensor-parallel-size and --max-model-len, or vLLM would recompile for 30-90 min;
 #                    says what it loads, then execs CMD ARG….
+#   checkpoint SRC DEST   for the vllm (GPU) backend: a Hugging Face checkpoint folder s3://… into DEST
+#                    the same way (`aws s3 sync` into DEST/.staging, resumable; `sha256sum -c SHA256SUMS`
+#                    when the folder has one; config.json required), moved into place, marker last.
 #   publish SRC DEST after the compile Job described SRC (neuron-manifest.py): SRC verified against its
 #                    SHA256SUMS, DEST's manifest deleted, the rest synced up, the manifest uploaded last.
 #
@@ -120,6 +123,37 @@ stage() {
   say "staged $src into $dest: $n files sha256-verified against $SUMS"
 }
 
+checkpoint() {
+  [ $# -eq 2 ] || die "usage: checkpoint s3://bucket/prefix DEST"
+  src=${1%/}
+  dest=$2
+  tmp=$dest/.staging
+  if [ -f "$dest/$MARKER" ] && [ "$(cat "$dest/$MARKER")" = "$src" ]; then
+    say "$dest is already staged from $src"
+    return 0
+  fi
+  rm -f "$dest/$MARKER"
+  mkdir -p "$tmp"
+  say "syncing $src into $tmp (resumable: complete files are skipped)"
+  s3 sync --only-show-errors --no-progress "$src" "$tmp"
+  [ -f "$tmp/config.json" ] || die "$src has no config.json: not a Hugging Face checkpoint folder; nothing was staged"
+  if [ -f "$tmp/$SUMS" ] && ! (cd "$tmp" && sha256sum -c --strict --quiet "$SUMS") >"$tmp/.check" 2>&1; then
+    cat "$tmp/.check" >&2
+    sed -n 's/: FAILED.*$//p' "$tmp/.check" | while IFS= read -r bad; do rm -f "$tmp/$bad"; done
+    die "$src does not match its $SUMS (the files above differ or are missing); nothing was staged"
+  fi
+  rm -f "$tmp/.check"
+  n=0
+  for path in $(cd "$tmp" && find . -type f | sed 's|^\./||'); do
+    mkdir -p "$(dirname "$dest/$path")"
+    mv -f "$tmp/$path" "$dest/$path"
+    n=$((n + 1))
+  done
+  rm -rf "$tmp"
+  echo "$src" >"$dest/$MARKER"
+  say "staged $src into $dest: $n files$([ -f "$dest/$SUMS" ] && echo ", sha256-verified against $SUMS")"
+}
+
 serve() {
   [ $# -ge 1 ] || die "usage: serve CMD [ARG…]"
   dir=${NEURON_COMPILED_ARTIFACTS:?NEURON_COMPILED_ARTIFACTS is not set}
@@ -174,7 +208,8 @@ mode=${1:-}
 [ $# -eq 0 ] || shift
 case $mode in
 stage) stage "$@" ;;
+checkpoint) checkpoint "$@" ;;
 serve) serve "$@" ;;
 publish) publish "$@" ;;
-*) die "usage: $0 stage SRC DEST | serve CMD [ARG…] | publish DIR DEST" ;;
+*) die "usage: $0 stage SRC DEST | checkpoint SRC DEST | serve CMD [ARG…] | publish DIR DEST" ;;
 esac

@@ -245,7 +245,8 @@ envFrom:
 
 {{/* Neuron artifacts (vllm-neuron): scripts from files/ in a ConfigMap, run in the AWS CLI image and the vLLM pod. */}}
 {{- define "herd.neuronArtifactScripts" -}}
-{{- if and (eq .Values.backend "vllm-neuron") (or (ne .Values.artifacts.source "none") .Values.compileJob.enabled) }}true{{ end }}
+{{- if and (eq .Values.backend "vllm-neuron") (or (ne .Values.artifacts.source "none") .Values.compileJob.enabled) }}true
+{{- else if and (eq .Values.backend "vllm") (eq .Values.artifacts.source "s3") }}true{{ end }}
 {{- end }}
 
 {{/* The public AWS CLI image that stages and publishes Neuron artifacts (sh, sha256sum, aws). */}}
