@@ -143,11 +143,10 @@ checkpoint() {
     die "$src does not match its $SUMS (the files above differ or are missing); nothing was staged"
   fi
   rm -f "$tmp/.check"
-  n=0
-  for path in $(cd "$tmp" && find . -type f | sed 's|^\./||'); do
+  n=$(cd "$tmp" && find . -type f | wc -l | tr -d ' ')
+  (cd "$tmp" && find . -type f | sed 's|^\./||') | while IFS= read -r path; do
     mkdir -p "$(dirname "$dest/$path")"
     mv -f "$tmp/$path" "$dest/$path"
-    n=$((n + 1))
   done
   rm -rf "$tmp"
   echo "$src" >"$dest/$MARKER"
