@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -11,16 +11,10 @@ import { ChecksumMismatchError } from "../storage/blob-store.js";
 import { pullArtifact, pushArtifact, resolveServeModel } from "./artifacts.js";
 import { MANIFEST_FILE, readAnyManifest, readManifest, sha256Of, verifyAnyArtifact, verifyArtifact } from "./manifest.js";
 import { COMPILE_ENV_FILE, describeNeuronArtifact, SHA256SUMS_FILE, STAGED_MARKER } from "./neuron-artifact.js";
+import { hasCommand } from "../../test/fixtures/process.js";
 
 const run = promisify(execFile);
-const has = (cmd: string) => {
-  try {
-    execFileSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-};
+const has = hasCommand;
 
 let root: string;
 beforeAll(async () => {

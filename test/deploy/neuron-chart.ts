@@ -1,9 +1,3 @@
-/**
- * The chart's Neuron artifact steps as rendered by the real helm, runnable here: the scripts come out
- * of the rendered ConfigMap, and a container's command runs locally with `sh`, its in-pod paths
- * (`/herd/scripts`, the artifacts mount, `/scratch`) mapped to local folders and its literal env kept.
- */
-import { spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type ChartValues, chartValuesFromPlan } from "../../src/planner/chart-values.js";
@@ -11,6 +5,7 @@ import { findInstance } from "../../src/planner/instances.js";
 import { knownModelSpec } from "../../src/planner/known-models.js";
 import { makePlan } from "../../src/planner/plan.js";
 import { type K8sObject, parseManifests, template } from "./chart-helpers.js";
+import { type RunResult, runProcess } from "../fixtures/process.js";
 
 /** Scout on trn2.48xlarge (TP 64, max-model-len 16384 unless given), artifacts from `uri`, compile Job on. */
 export function neuronValues(uri: string, opts: { maxModelLen?: number; endpoint?: string } = {}): ChartValues {
@@ -89,11 +84,7 @@ export async function writeScripts(chart: RenderedNeuronChart, dir: string): Pro
   for (const [name, text] of Object.entries(chart.scripts)) await writeFile(join(dir, name), text);
 }
 
-export interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type { RunResult };
 
 /**
  * Runs `container`'s command and args with in-pod paths replaced by `paths` (longest first), its
@@ -112,13 +103,5 @@ export function runContainer(
   };
   const argv = replaceArgs([...(container.command ?? []), ...(container.args ?? [])].map(mapPath));
   const podEnv = Object.fromEntries((container.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, mapPath(e.value!)]));
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env: { ...podEnv, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runProcess(argv, { env: { ...podEnv, ...env } });
 }

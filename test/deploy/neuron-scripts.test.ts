@@ -7,7 +7,7 @@
  *   naming both values, on a TP degree or sequence length vLLM would recompile for, or on a folder
  *   with no compiled model.
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -19,16 +19,10 @@ import { MANIFEST_FILE, verifyAnyArtifact } from "../../src/compile/manifest.js"
 import { COMPILE_ENV_FILE, describeNeuronArtifact, SHA256SUMS_FILE } from "../../src/compile/neuron-artifact.js";
 import { makeFakeNeuronFolder } from "../fixtures/neuron-artifact.js";
 import { neuronValues, type RenderedNeuronChart, renderNeuronChart, runContainer, writeScripts } from "./neuron-chart.js";
+import { hasCommand } from "../fixtures/process.js";
 
 const run = promisify(execFile);
-const has = (cmd: string) => {
-  try {
-    execFileSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-};
+const has = hasCommand;
 const PATH = { PATH: process.env.PATH };
 
 let root: string;

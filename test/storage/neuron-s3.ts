@@ -6,7 +6,7 @@
  * CLI (`aws s3 sync`) — staged, verified, resumed, kept on a rerun, a settings mismatch failing before
  * any data moves; and the compile Job's describe + publish steps producing what herd pulls.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
@@ -31,6 +31,7 @@ import {
 } from "../deploy/neuron-chart.js";
 import { makeFakeNeuronFolder } from "../fixtures/neuron-artifact.js";
 import type { TestS3 } from "./s3-server.js";
+import { hasCommand, type RunResult, runProcess } from "../fixtures/process.js";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const REPO = join(import.meta.dirname, "../..");
@@ -54,25 +55,16 @@ export interface NeuronS3Context {
 }
 
 /** `herd …` as a process, with the test S3 in its environment. */
-function herdCli(s3: TestS3, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args, "--no-progress"], {
-      cwd: REPO,
-      env: {
-        ...process.env,
-        AWS_ENDPOINT_URL: s3.endpoint,
-        AWS_ACCESS_KEY_ID: s3.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-        AWS_REGION: s3.region,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
+function herdCli(s3: TestS3, args: string[]): Promise<RunResult> {
+  return runProcess([process.execPath, "--import", "tsx", "src/cli/main.ts", ...args, "--no-progress"], {
+    cwd: REPO,
+    env: {
+      ...process.env,
+      AWS_ENDPOINT_URL: s3.endpoint,
+      AWS_ACCESS_KEY_ID: s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      AWS_REGION: s3.region,
+    },
   });
 }
 
@@ -265,11 +257,4 @@ export function runNeuronArtifactS3Tests(ctx: NeuronS3Context): void {
   });
 }
 
-function hasPython(): boolean {
-  try {
-    execFileSync("python3", ["--version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
+const hasPython = () => hasCommand("python3");
