@@ -97,6 +97,28 @@ describe("datasets", () => {
     expect(m.map((c) => c.turns.length)).toEqual([3, 3, 3, 1]);
   });
 
+  it("prefix_repetition: vLLM's layout, prefix + suffix in one prompt, an equal share per distinct prefix, shuffled", () => {
+    const o = { ...OPTS, numPrompts: 12, numPrefixes: 3, prefixLen: 40, suffixLen: 6 };
+    const p = makeDataset("prefix_repetition", o);
+    expect(makeDataset("prefix_repetition", o)).toEqual(p);
+    expect(p).toHaveLength(12);
+    const byPrefix = new Map<string, number>();
+    for (const c of p) {
+      const t = c.turns[0]!;
+      expect(t.system).toBeUndefined();
+      const words = t.prompt.trim().split(" ");
+      expect(words).toHaveLength(46);
+      expect(t).toMatchObject({ numPromptTokens: 46, numOutputTokens: 4 });
+      const prefix = words.slice(0, 40).join(" ");
+      byPrefix.set(prefix, (byPrefix.get(prefix) ?? 0) + 1);
+    }
+    expect([...byPrefix.values()]).toEqual([4, 4, 4]);
+    expect(new Set(p.map((c) => c.turns[0]!.prompt)).size).toBe(12);
+    // shuffled: generation order cycles through the prefixes (0,1,2,0,1,2,…); the output doesn't
+    const order = p.map((c) => [...byPrefix.keys()].indexOf(c.turns[0]!.prompt.trim().split(" ").slice(0, 40).join(" ")));
+    expect(order.some((k, i) => i >= 3 && k !== order[i - 3])).toBe(true);
+  });
+
   it("image: 1–5 images per request, rendered as decodable PNG data URLs", () => {
     const counts = makeDataset("image", { ...OPTS, numPrompts: 200 }).map((c) => c.turns[0]!.images!.length);
     expect(Math.min(...counts)).toBe(1);

@@ -84,5 +84,5 @@ export interface LoadPoint {
   readonly maxConcurrency: number | null;
 }
 
-export type DatasetName = "random" | "prefix" | "multiturn" | "image";
+export type DatasetName = "random" | "prefix" | "prefix_repetition" | "multiturn" | "image";
 export type EndpointKind = "completions" | "chat";

@@ -7,6 +7,11 @@
  * - `prefix`: `--prefix-repetition-num-prefixes` long shared prefixes (a system prompt on the chat
  *   endpoint) of `--prefix-repetition-prefix-len`, each followed by a distinct question of
  *   `--prefix-repetition-suffix-len` (vLLM's PrefixRepetitionRandomDataset), shuffled.
+ * - `prefix_repetition`: vLLM's own layout of the same flags: each prompt is one text, a prefix of
+ *   `--prefix-repetition-prefix-len` words followed by a suffix of `--prefix-repetition-suffix-len`
+ *   words, `--prefix-repetition-num-prefixes` distinct prefixes (tenants) that share nothing, an
+ *   equal share of the prompts each, shuffled. Lengths are in words (about one token each, see
+ *   words.ts), not tokenizer-exact; the real counts come back in `usage`.
  * - `multiturn`: conversations of `--multiturn-num-turns` user turns; each turn is sent with the whole
  *   history, the server's own replies included (chat only).
  * - `image`: a random prompt plus 1–5 synthetic PNG images per request, sent as data URLs (chat only;
@@ -71,6 +76,21 @@ function makePrefix(rng: Rng, o: DatasetOptions): Conversation[] {
   return rng.shuffle(out);
 }
 
+/**
+ * vLLM's PrefixRepetitionRandomDataset: `numPrompts / numPrefixes` prompts per prefix (the remainder
+ * spread over the first prefixes, where vLLM drops it), prompt = prefix + suffix, then shuffled.
+ */
+function makePrefixRepetition(rng: Rng, o: DatasetOptions): Conversation[] {
+  const numPrefixes = Math.max(1, Math.min(o.numPrefixes, o.numPrompts));
+  const prefixes = Array.from({ length: numPrefixes }, () => randomWords(rng, o.prefixLen));
+  const out: Conversation[] = [];
+  for (let i = 0; i < o.numPrompts; i++) {
+    const prompt = prefixes[i % numPrefixes]! + randomWords(rng, o.suffixLen);
+    out.push({ turns: [{ prompt, numPromptTokens: o.prefixLen + o.suffixLen, numOutputTokens: o.prefixOutputLen }] });
+  }
+  return rng.shuffle(out);
+}
+
 function makeMultiturn(rng: Rng, o: DatasetOptions): Conversation[] {
   const numTurns = Math.max(1, o.numTurns);
   const out: Conversation[] = [];
@@ -100,6 +120,8 @@ export function makeDataset(name: DatasetName, o: DatasetOptions): Conversation[
       return makeRandom(rng, o);
     case "prefix":
       return makePrefix(rng, o);
+    case "prefix_repetition":
+      return makePrefixRepetition(rng, o);
     case "multiturn":
       return makeMultiturn(rng, o);
     case "image":

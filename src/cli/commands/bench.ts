@@ -119,17 +119,26 @@ function addOptions(cmd: Command): void {
   cmd.addOption(new Option("--backend <name>", "request format (default: from --endpoint)").choices(["openai", "openai-chat"]));
   opt("--model <name>", "model name sent in requests (default: the first of GET /v1/models)");
   opt("--api-key <key>", "sent as Authorization: Bearer (default: HERD_API_KEY or VLLM_API_KEY)");
-  cmd.addOption(new Option("--dataset-name <name>", "workload").choices(["random", "prefix", "multiturn", "image"]).default("random"));
+  cmd.addOption(
+    new Option("--dataset-name <name>", "workload")
+      .choices(["random", "prefix", "prefix_repetition", "multiturn", "image"])
+      .default("random"),
+  );
   opt("--num-prompts <n>", "requests per load point", int(1), 1000);
   opt("--seed <n>", "seed for prompts and arrival times", int(0), 0);
   opt("--random-input-len <n>", "prompt length in tokens (random, multiturn per turn, image)", int(1), 1024);
   opt("--random-output-len <n>", "max_tokens (random, multiturn, image)", int(1), 128);
   opt("--random-range-ratio <r>", "lengths vary uniformly within ±ratio", float(0), 0);
   opt("--random-prefix-len <n>", "a shared prefix of this many tokens before every random prompt", int(0), 0);
-  opt("--prefix-repetition-prefix-len <n>", "shared prefix (system prompt) length (prefix)", int(1), 256);
-  opt("--prefix-repetition-suffix-len <n>", "question length after the prefix (prefix)", int(1), 256);
-  opt("--prefix-repetition-num-prefixes <n>", "distinct prefixes (prefix)", int(1), 10);
-  opt("--prefix-repetition-output-len <n>", "max_tokens (prefix)", int(1), 128);
+  opt(
+    "--prefix-repetition-prefix-len <n>",
+    "shared prefix length (prefix: the system prompt; prefix_repetition: the start of the prompt)",
+    int(1),
+    256,
+  );
+  opt("--prefix-repetition-suffix-len <n>", "question length after the prefix (prefix, prefix_repetition)", int(1), 256);
+  opt("--prefix-repetition-num-prefixes <n>", "distinct prefixes (prefix, prefix_repetition)", int(1), 10);
+  opt("--prefix-repetition-output-len <n>", "max_tokens (prefix, prefix_repetition)", int(1), 128);
   opt("--multiturn-num-turns <n>", "user turns per conversation (multiturn) (herd)", int(1), 4);
   opt("--random-mm-base-items-per-request <n>", "images per request, on average (image)", int(1), 3);
   opt("--random-mm-num-mm-items-range-ratio <r>", "images per request vary within ±ratio (image; default 1–5)", float(0), 0.6);
