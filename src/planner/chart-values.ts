@@ -89,6 +89,30 @@ export interface ChartValues {
   };
   compileJob: { enabled: boolean; outputUri: string; activeDeadlineSeconds: number; args: string[] };
   vllm: VllmValues;
+  inferencePool: InferencePoolValues;
+}
+
+/**
+ * Gateway API Inference Extension: an InferencePool over the serving pods and the llm-d router's
+ * endpoint picker (EPP) choosing a pod per request with weighted scorers. `standalone`: Envoy beside
+ * the EPP in its pod (llm-d's standalone mode, no Gateway needed); `gateway`: an HTTPRoute from an
+ * existing Gateway (one with GIE support) to the pool.
+ */
+export interface InferencePoolValues {
+  enabled: boolean;
+  mode: "standalone" | "gateway";
+  /** The serving container's port the pool sends requests to (herd and vLLM: 8000). */
+  targetPort: number;
+  /** What the proxy does when the EPP does not answer: FailOpen sends the request to any pod. */
+  failureMode: "FailOpen" | "FailClose";
+  eppImage: { repository: string; tag: string };
+  /** standalone: the Envoy sidecar's image and the port clients call. */
+  proxyImage: { repository: string; tag: string };
+  proxyPort: number;
+  /** The EPP's scorer weights (0 leaves a scorer out). */
+  scorerWeights: { prefixCache: number; kvCacheUtilization: number; queue: number };
+  /** gateway: the Gateway the HTTPRoute attaches to (namespace empty: the release's). */
+  gateway: { name: string; namespace: string; sectionName: string };
 }
 
 export interface ValuesOptions {
@@ -169,6 +193,28 @@ function vllmValues(plan: Plan): VllmValues {
   };
 }
 /** Stages and publishes Neuron artifacts on vllm-neuron (sh, sha256sum, aws s3); pinned. */
+/**
+ * The llm-d router's endpoint picker (llm-d-inference-scheduler v0.7.1, built on GIE v1.x: serves the
+ * inference.networking.k8s.io/v1 InferencePool API) and the Envoy llm-d's standalone chart runs beside it.
+ */
+export const IMAGE_EPP = { repository: "ghcr.io/llm-d/llm-d-inference-scheduler", tag: "v0.7.1" } as const;
+export const IMAGE_ENVOY = { repository: "docker.io/envoyproxy/envoy", tag: "distroless-v1.33.2" } as const;
+
+export function inferencePoolDefaults(): InferencePoolValues {
+  return {
+    enabled: false,
+    mode: "standalone",
+    targetPort: 8000,
+    failureMode: "FailClose",
+    eppImage: { ...IMAGE_EPP },
+    proxyImage: { ...IMAGE_ENVOY },
+    proxyPort: 8081,
+    // llm-d's default profile: prefix-cache 3, kv-cache-utilization 2, queue 2.
+    scorerWeights: { prefixCache: 3, kvCacheUtilization: 2, queue: 2 },
+    gateway: { name: "", namespace: "", sectionName: "" },
+  };
+}
+
 export const AWS_CLI_IMAGE = { repository: "public.ecr.aws/aws-cli/aws-cli", tag: "2.36.15" } as const;
 
 function tolerationsFor(i: InstanceType): Record<string, unknown>[] {
@@ -309,6 +355,7 @@ export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): Chart
     },
     compileJob: { enabled: false, outputUri: "", activeDeadlineSeconds: 4 * 3600, args: [] },
     vllm: vllmValues(plan),
+    inferencePool: inferencePoolDefaults(),
   };
 }
 
@@ -463,6 +510,27 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
         },
         { description: "backend vllm only: vLLM's --gpu-memory-utilization, --quantization, --kv-cache-dtype and tool calling" },
       ),
+      inferencePool: obj(
+        {
+          enabled: { type: "boolean" },
+          mode: {
+            enum: ["standalone", "gateway"],
+            description: "standalone: Envoy + EPP in one pod, no Gateway; gateway: an HTTPRoute from inferencePool.gateway to the pool",
+          },
+          targetPort: int({ minimum: 1, maximum: 65535 }),
+          failureMode: { enum: ["FailOpen", "FailClose"] },
+          eppImage: obj(image(str({ minLength: 1 }))),
+          proxyImage: obj(image(str({ minLength: 1 }))),
+          proxyPort: int({ minimum: 1, maximum: 65535, not: { enum: [9002, 9003, 9090, 19000, 19001] } }),
+          scorerWeights: obj({
+            prefixCache: int({ minimum: 0 }),
+            kvCacheUtilization: int({ minimum: 0 }),
+            queue: int({ minimum: 0 }),
+          }),
+          gateway: obj({ name: str(), namespace: str(), sectionName: str() }),
+        },
+        { description: "GIE InferencePool over the serving pods + the llm-d router's endpoint picker (docs/deploy.md)" },
+      ),
     }),
     allOf: [
       // backend ⇔ accelerator
@@ -518,6 +586,11 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
       ifThen(
         { properties: { compileJob: { properties: { enabled: { const: true } } } } },
         { properties: { compileJob: { properties: { outputUri: { minLength: 6 } } } } },
+      ),
+      // gateway mode attaches to a named Gateway.
+      ifThen(
+        { properties: { inferencePool: { properties: { enabled: { const: true }, mode: { const: "gateway" } } } } },
+        { properties: { inferencePool: { properties: { gateway: { properties: { name: { minLength: 1 } } } } } } },
       ),
       ...catalog.map(instanceRule),
     ],

@@ -13,11 +13,14 @@ import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitorin
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { Job } from "kubernetes-models/batch/v1/Job";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
+import { Role } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role";
+import { RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Service } from "kubernetes-models/v1/Service";
 import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { parseAllDocuments, stringify } from "yaml";
 import { chartDir, resolveHelm } from "../../src/cli/helm.js";
+import { validateHttpRoute, validateInferencePool } from "./crds.js";
 
 const run = promisify(execFile);
 
@@ -88,10 +91,23 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   "batch/v1/Job": Job,
   "monitoring.coreos.com/v1/ServiceMonitor": ServiceMonitor,
   "keda.sh/v1alpha1/ScaledObject": ScaledObject,
+  "rbac.authorization.k8s.io/v1/Role": Role,
+  "rbac.authorization.k8s.io/v1/RoleBinding": RoleBinding,
+};
+
+/** Custom resources without a kubernetes-models class: ajv over the CRD schema subsets in crds/. */
+const CRD_VALIDATORS: Record<string, (o: unknown) => void> = {
+  "inference.networking.k8s.io/v1/InferencePool": validateInferencePool,
+  "gateway.networking.k8s.io/v1/HTTPRoute": validateHttpRoute,
 };
 
 /** Validates one object against its schema; throws with the schema error. */
 export function validateObject(o: K8sObject): void {
+  const crd = CRD_VALIDATORS[`${o.apiVersion}/${o.kind}`];
+  if (crd) {
+    crd(o);
+    return;
+  }
   const Model = MODELS[`${o.apiVersion}/${o.kind}`];
   if (!Model) throw new Error(`no schema for ${o.apiVersion} ${o.kind}`);
   new Model(o as never).validate();
