@@ -348,7 +348,8 @@ async function main(): Promise<void> {
     };
     console.log("");
     console.log(
-      "| policy | killed at | in flight on the killed replica | completed | failed | failed, in flight at the kill | failed, sent after | ok |",
+      "| policy | killed at | in flight on the killed replica | completed | failed | " +
+        "failed, in flight at the kill | failed, sent after | ok |",
     );
     console.log("|---|---|---|---|---|---|---|---|");
     console.log(
