@@ -102,7 +102,11 @@ export class Router {
       healthTimeoutMs: config.healthTimeoutMs,
       metrics: this.metrics,
       onRemove: (url) => this.policy.removeWorker(url),
-      onHealthChange: (w) => log.info({ worker: w.url, healthy: w.healthy }, `worker ${w.url} ${w.healthy ? "healthy" : "out of routing"}`),
+      onHealthChange: (w) => {
+        log.info({ worker: w.url, healthy: w.healthy }, `worker ${w.url} ${w.healthy ? "healthy" : "out of routing"}`);
+        // A worker that comes back has most likely restarted with an empty cache: forget its tree.
+        if (!w.healthy) this.policy.removeWorker(w.url);
+      },
     });
   }
 
