@@ -26,12 +26,13 @@ describe("RadixTree", () => {
     expect(t.matchPrefixLength("abcd")).toBe(3);
   });
 
-  it("evicts the least recently used leaves past maxChars", () => {
-    const t = new RadixTree(20);
+  it("evicts the least recently used leaves past maxChars, down to 90 % of it", () => {
+    const t = new RadixTree(25);
     t.insert("aaaaaaaaaa"); // 10
     t.insert("bbbbbbbbbb"); // 20
-    expect(t.matchPrefixLength("aaaaaaaaaa")).toBe(10); // a is now more recent than b
-    t.insert("cccccccccc"); // 30 > 20: b goes
+    expect(t.matchPrefixLength("bbbbbbbbbb")).toBe(10); // a match refreshes nothing
+    t.insert("aaaaaaaaaa"); // an insert does: b is now the oldest
+    t.insert("cccccccccc"); // 30 > 25: down to 22, so b goes
     expect(t.numChars).toBe(20);
     expect(t.matchPrefixLength("bbbbbbbbbb")).toBe(0);
     expect(t.matchPrefixLength("aaaaaaaaaa")).toBe(10);

@@ -13,7 +13,7 @@ interface TreeNode {
   edge: string;
   readonly children: Map<string, TreeNode>;
   parent: TreeNode | null;
-  /** A logical clock value: the last insert or match that walked through this node. */
+  /** A logical clock value: the last insert that walked through this node. */
   lastUsed: number;
 }
 
@@ -41,9 +41,11 @@ export class RadixTree {
     return this.#numChars;
   }
 
-  /** Length of the longest prefix of `text` in the tree; marks the matched path as recently used. */
+  /**
+   * Length of the longest prefix of `text` in the tree. Read-only: only `insert` (a request the
+   * worker serves) refreshes a path, as only serving refreshes the worker's real cache.
+   */
   matchPrefixLength(text: string): number {
-    const now = ++this.#clock;
     let node = this.#root;
     let matched = 0;
     while (matched < text.length) {
@@ -51,14 +53,13 @@ export class RadixTree {
       if (!child) break;
       const l = commonPrefixLength(child.edge, text, matched);
       matched += l;
-      child.lastUsed = now;
       if (l < child.edge.length) break;
       node = child;
     }
     return matched;
   }
 
-  /** Adds `text` (its path becomes the most recently used), then evicts down to `maxChars`. */
+  /** Adds `text` (its path becomes the most recently used); past `maxChars`, evicts down to 90 % of it. */
   insert(text: string): void {
     const now = ++this.#clock;
     let node = this.#root;
@@ -85,7 +86,8 @@ export class RadixTree {
       }
       i += l;
     }
-    if (this.#numChars > this.maxChars) this.evict(this.maxChars);
+    // Down to 90 %: an eviction pass sorts every leaf, so it should not run on every insert.
+    if (this.#numChars > this.maxChars) this.evict(Math.floor(this.maxChars * 0.9));
   }
 
   /** Removes least recently used leaves until at most `targetChars` remain. */

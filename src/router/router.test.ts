@@ -77,6 +77,11 @@ async function workers(n: number, handler?: Handler): Promise<FakeWorker[]> {
   return ws;
 }
 
+async function waitUntil(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(cond()).toBe(true);
+}
+
 const chat = (system: string, user: string) =>
   JSON.stringify({
     messages: [
@@ -134,6 +139,23 @@ describe("herd router", () => {
     for (let c = await reader.read(); !c.done; c = await reader.read()) rest += Buffer.from(c.value).toString();
     expect(rest).toBe("data: [DONE]\n\n");
     expect(r.pool.workers[0]!.numInflight).toBe(0);
+  });
+
+  it("aborts the upstream request when the client goes away, without taking the worker out", async () => {
+    let upstreamClosed = false;
+    const [w] = await workers(1, (req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: 1\n\n");
+      req.socket.on("close", () => (upstreamClosed = true));
+    });
+    const r = await router([w!.url]);
+    const abort = new AbortController();
+    const res = await fetch(`${r.url}/v1/completions`, { method: "POST", body: "{}", signal: abort.signal });
+    await res.body!.getReader().read();
+    expect(r.pool.workers[0]!.numInflight).toBe(1);
+    abort.abort();
+    await waitUntil(() => upstreamClosed && r.pool.workers[0]!.numInflight === 0);
+    expect(r.pool.workers[0]!.healthy).toBe(true);
   });
 
   it("retries once on another worker after a connection error or a 503, and takes the dead one out", async () => {
