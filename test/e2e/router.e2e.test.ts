@@ -102,7 +102,19 @@ describe.skipIf(!model.present)("herd router e2e (two stories260K replicas)", ()
 
   it("routes around a killed replica and takes it back when it returns on the same port", async () => {
     const victim = replicas[1]!;
+    // A router whose health checks are too slow to notice: its requests meet the dead replica and retry.
+    const slow = await startHerdRouter(["--worker-urls", ...replicas.map((r) => r.url), "--health-check-interval", "600"]);
+    for (const system of [SYSTEM_A, SYSTEM_B]) await post(slow.url, "/v1/chat/completions", chatBody(system, "seed")); // one each
     await victim.stop("SIGKILL");
+    try {
+      for (const system of [SYSTEM_A, SYSTEM_B])
+        expect((await post(slow.url, "/v1/chat/completions", chatBody(system, "again"))).status).toBe(200);
+      const metrics = await slow.metrics();
+      expect(metricValue(metrics, "herd_router_decisions_total", { reason: "retry" })).toBe(1);
+      expect(metricValue(metrics, "herd_router_worker_healthy", { worker: victim.url })).toBe(0);
+    } finally {
+      await slow.stop();
+    }
     for (let i = 0; i < 6; i++) {
       // Some of these go to the dead replica before a health check sees it: the router retries them.
       const res = await post(router.url, "/v1/chat/completions", chatBody(i % 2 ? SYSTEM_A : SYSTEM_B, `question ${i}`));
