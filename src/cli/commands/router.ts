@@ -25,11 +25,13 @@ interface RouterOptions {
   logLevel: string;
 }
 
-function numberArg(min: number, integer: boolean) {
+function numberArg(min: number, integer: boolean, max = Number.POSITIVE_INFINITY) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n)))
-      throw new InvalidArgumentError(`expected ${integer ? "an integer" : "a number"} ≥ ${min} (got ${value})`);
+    if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+      const range = max === Number.POSITIVE_INFINITY ? `≥ ${min}` : `from ${min} to ${max}`;
+      throw new InvalidArgumentError(`expected ${integer ? "an integer" : "a number"} ${range} (got ${value})`);
+    }
     return n;
   };
 }
@@ -76,8 +78,13 @@ export function register(program: Command): void {
     .option("--worker-dns <name:port>", "discover workers from a headless Service: NAME's A records, each at PORT")
     .addOption(new Option("--policy <policy>", "routing policy").choices([...POLICY_NAMES]).default("cache_aware"))
     .option("--host <host>", "address to listen on", "0.0.0.0")
-    .option("--port <port>", "port to listen on (0: any free port)", numberArg(0, true), 30000)
-    .option("--cache-threshold <f>", "cache_aware: minimum prefix-match fraction to route by cache", numberArg(0, false), d.cacheThreshold)
+    .option("--port <port>", "port to listen on (0: any free port)", numberArg(0, true, 65535), 30000)
+    .option(
+      "--cache-threshold <f>",
+      "cache_aware: minimum prefix-match fraction to route by cache",
+      numberArg(0, false, 1),
+      d.cacheThreshold,
+    )
     .option(
       "--balance-abs-threshold <n>",
       "cache_aware: balance load when max − min in-flight exceeds this…",
