@@ -161,8 +161,10 @@ export class Router {
     const onClientClose = () => {
       if (!res.writableFinished) upstream.destroy();
     };
+    let handedOff = false; // the request went on to another worker: this attempt no longer owns `res`
     upstream.on("response", (up) => {
       if (up.statusCode === 503 && retry()) {
+        handedOff = true;
         this.metrics.request(worker.url, "unavailable");
         up.resume();
         done();
@@ -185,6 +187,7 @@ export class Router {
     upstream.on("error", (err) => {
       done();
       res.off("close", onClientClose);
+      if (handedOff) return;
       if (res.headersSent || res.destroyed) {
         res.destroy();
         return;
