@@ -30,6 +30,7 @@ export const PURE_IN_TEST = [
   "test/deploy/dockerfile-dashboard.test.ts",
   "test/deploy/doctor.test.ts",
   "test/deploy/neuron-scripts.test.ts",
+  "test/deploy/router-chart.test.ts",
   "test/storage/fs-store.test.ts",
 ];
 

@@ -9,6 +9,7 @@
  *   planner → model, common (pure functions, no I/O)
  *   multimodal → engine (types only), common (image fetch, decode, Llama 4 tiling and prompt tokens)
  *   bench → protocol, common (a load generator that speaks HTTP only: no engine, model or native code)
+ *   router → protocol, common (a reverse proxy in front of workers, over HTTP only: no engine or model)
  *   protocol → nothing of ours (the OpenAI wire shapes and the SSE reader, for server, bench and web/)
  *   compile → model, storage, native (quantize, version), common      storage → common
  *
@@ -39,6 +40,7 @@ const allowed: Record<string, string[]> = {
   planner: ["planner", "model", "common"],
   multimodal: ["multimodal", "engine", "common"],
   bench: ["bench", "protocol", "common"],
+  router: ["router", "protocol", "common"],
   compile: ["compile", "model", "storage", "native", "common"],
   storage: ["storage", "common"],
   protocol: ["protocol"],

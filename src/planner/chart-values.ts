@@ -90,6 +90,8 @@ export interface ChartValues {
   compileJob: { enabled: boolean; outputUri: string; activeDeadlineSeconds: number; args: string[] };
   vllm: VllmValues;
   inferencePool: InferencePoolValues;
+  /** `herd router` as its own Deployment and Service in front of a headless Service of the model pods (docs/router.md). */
+  router: RouterValues;
 }
 
 /**
@@ -114,6 +116,40 @@ export interface InferencePoolValues {
   /** gateway: the Gateway the HTTPRoute attaches to (namespace empty: the release's). */
   gateway: { name: string; namespace: string; sectionName: string };
 }
+
+/** `herd router`'s policies (src/router/policy.ts; a test keeps the two lists equal). */
+export const ROUTER_POLICIES = ["cache_aware", "round_robin", "random", "power_of_two"] as const;
+
+export interface RouterValues {
+  enabled: boolean;
+  replicas: number;
+  policy: (typeof ROUTER_POLICIES)[number];
+  /** Empty repository: herdImage (the router is the herd CLI). */
+  image: { repository: string; tag: string };
+  /** SGLang's router flags: --cache-threshold, --balance-abs-threshold, --balance-rel-threshold. */
+  cacheThreshold: number;
+  balanceAbsThreshold: number;
+  balanceRelThreshold: number;
+  /** Seconds between health checks and DNS lookups of the headless Service. */
+  healthCheckInterval: number;
+  resources: { requests: Record<string, string>; limits: Record<string, string> };
+  service: { type: "ClusterIP" | "NodePort" | "LoadBalancer"; port: number; annotations: Record<string, string> };
+  extraArgs: string[];
+}
+
+export const DEFAULT_ROUTER_VALUES: RouterValues = {
+  enabled: false,
+  replicas: 1,
+  policy: "cache_aware",
+  image: { repository: "", tag: "" },
+  cacheThreshold: 0.5,
+  balanceAbsThreshold: 32,
+  balanceRelThreshold: 1.0001,
+  healthCheckInterval: 5,
+  resources: { requests: { cpu: "500m", memory: "512Mi" }, limits: { memory: "512Mi" } },
+  service: { type: "ClusterIP", port: 8000, annotations: {} },
+  extraArgs: [],
+};
 
 export interface ValuesOptions {
   /** Image of the serving container; default per backend. */
@@ -356,6 +392,7 @@ export function chartValuesFromPlan(plan: Plan, opts: ValuesOptions = {}): Chart
     compileJob: { enabled: false, outputUri: "", activeDeadlineSeconds: 4 * 3600, args: [] },
     vllm: vllmValues(plan),
     inferencePool: inferencePoolDefaults(),
+    router: structuredClone(DEFAULT_ROUTER_VALUES),
   };
 }
 
@@ -530,6 +567,26 @@ export function chartValuesSchema(catalog: readonly InstanceType[] = INSTANCE_CA
           gateway: obj({ name: str(), namespace: str(), sectionName: str() }),
         },
         { description: "GIE InferencePool over the serving pods + the llm-d router's endpoint picker (docs/deploy.md)" },
+      ),
+      router: obj(
+        {
+          enabled: { type: "boolean" },
+          replicas: int({ minimum: 1 }),
+          policy: { enum: [...ROUTER_POLICIES] },
+          image: obj({ repository: str(), tag: str() }, { description: "empty repository: herdImage (the router is the herd CLI)" }),
+          cacheThreshold: { type: "number", minimum: 0, maximum: 1 },
+          balanceAbsThreshold: int({ minimum: 0 }),
+          balanceRelThreshold: { type: "number", minimum: 0 },
+          healthCheckInterval: { type: "number", exclusiveMinimum: 0 },
+          resources: obj({ requests: resourceMap, limits: resourceMap }),
+          service: obj({
+            type: { enum: ["ClusterIP", "NodePort", "LoadBalancer"] },
+            port: int({ minimum: 1, maximum: 65535 }),
+            annotations: strMap,
+          }),
+          extraArgs: { type: "array", items: str() },
+        },
+        { description: "herd router (cache-aware) as its own Deployment and Service, over a headless Service of the model pods" },
       ),
     }),
     allOf: [

@@ -7,8 +7,9 @@ import { register as deploy } from "./deploy.js";
 import { register as doctor } from "./doctor.js";
 import { register as generateModel } from "./generate-model.js";
 import { register as plan } from "./plan.js";
+import { register as router } from "./router.js";
 import { register as serve } from "./serve.js";
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [serve, generateModel, plan, deploy, doctor, compile, artifacts, bench];
+export const commands: RegisterCommand[] = [serve, generateModel, plan, deploy, doctor, compile, artifacts, bench, router];
