@@ -10,6 +10,7 @@ import { getBindings } from "../../native/bindings.js";
 import { installLlamaLog, type GgmlLogLevel } from "../../native/log.js";
 import { EngineCore } from "../core/engine-core.js";
 import { toEngineError } from "../errors.js";
+import { createKvEventPublisher } from "../kv/kv-event-publisher.js";
 import { resolveLoadMode } from "../runner/llama-model.js";
 import { LlamaRunner } from "../runner/llama-runner.js";
 import { EngineLoop } from "./engine-loop.js";
@@ -103,7 +104,15 @@ async function start(init: EngineInit): Promise<void> {
     send({ type: "startup-error", message: err instanceof Error ? err.message : String(err) });
     process.exit(1);
   }
-  const core = new EngineCore(runner, (outputs) => send({ type: "outputs", outputs }));
+  const publisher = await createKvEventPublisher(runner.config, (err) =>
+    send({ type: "log", level: "error", message: `KV-cache events: ${err.message}` }),
+  );
+  const core = new EngineCore(
+    runner,
+    (outputs) => send({ type: "outputs", outputs }),
+    publisher && ((events) => publisher.publish(events)),
+  );
+  core.publishKvEvents();
   const loop = new EngineLoop(core, (err) => {
     send({ type: "log", level: "error", message: `engine loop failed: ${err.stack ?? err.message}` });
     process.exit(70);
