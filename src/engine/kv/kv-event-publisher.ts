@@ -73,7 +73,7 @@ export class KvEventPublisher {
   static async create(config: KvEventsConfig, blockSize: number, onError: (err: Error) => void): Promise<KvEventPublisher> {
     const zmq = await import("zeromq");
     const socket = new zmq.Publisher({ sendHighWaterMark: 100_000, linger: 0 });
-    if (isBindEndpoint(config.endpoint)) await socket.bind(config.endpoint);
+    if (isBindEndpoint(config.endpoint)) await bindWithRetry(socket, config.endpoint);
     else socket.connect(config.endpoint);
     return new KvEventPublisher(socket, config.topic, blockSize, onError);
   }
@@ -92,7 +92,23 @@ export class KvEventPublisher {
   /** Waits for queued sends, then closes the socket. */
   async close(): Promise<void> {
     await this.#chain;
+    // Unbinding is asynchronous in ZMQ: wait for it, so a successor (an engine restart) can bind the port at once.
+    const bound = this.socket.lastEndpoint;
+    if (bound?.startsWith("tcp://")) await this.socket.unbind(bound).catch(() => {});
     this.socket.close();
+  }
+}
+
+/** Binds, retrying for a while when the port is still held (a crashed engine's socket going away). */
+async function bindWithRetry(socket: import("zeromq").Publisher, endpoint: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await socket.bind(endpoint);
+      return;
+    } catch (err) {
+      if (attempt >= 20 || (err as { code?: string }).code !== "EADDRINUSE") throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }
 
