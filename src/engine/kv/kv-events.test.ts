@@ -1,52 +1,14 @@
-import { decode } from "@msgpack/msgpack";
-import { Subscriber } from "zeromq";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { collect, makeRequest } from "../../../test/fixtures/engine.js";
+import { EventReplica, expectedBlocks, settle } from "../../../test/fixtures/kv-events.js";
 import { InProcessClient } from "../client/in-process-client.js";
 import { FakeRunner } from "../runner/fake-runner.js";
-import { BlockTracker, hashBlock } from "./block-tracker.js";
+import { BlockTracker } from "./block-tracker.js";
 import { KvEventPublisher } from "./kv-event-publisher.js";
 import { KvManager, MAX_SEQ_LABELS } from "./kv-manager.js";
 
 const BLOCK = 4;
 const range = (start: number, n: number) => Array.from({ length: n }, (_, i) => start + i);
-
-/** The full blocks live sequences hold, hashed from scratch (independent of the tracker's bookkeeping). */
-function expectedBlocks(kv: KvManager, blockSize: number): Set<bigint> {
-  const out = new Set<bigint>();
-  for (const seq of kv.liveSeqs()) {
-    let parent: bigint | null = null;
-    for (let b = 0; (b + 1) * blockSize <= seq.tokens.length; b++) {
-      parent = hashBlock(parent, seq.tokens.slice(b * blockSize, (b + 1) * blockSize));
-      out.add(parent);
-    }
-  }
-  return out;
-}
-
-/** A consumer's view: the block set that a stream of decoded events adds up to (llm-d's index, one pod). */
-class EventReplica {
-  readonly blocks = new Set<bigint>();
-  readonly batches: unknown[][] = [];
-
-  apply(payload: Uint8Array): void {
-    const batch = decode(payload, { useBigInt64: true }) as [number, unknown[][], number];
-    expect(typeof batch[0]).toBe("number");
-    expect(batch[2]).toBe(0);
-    for (const ev of batch[1]) {
-      this.batches.push(ev);
-      const hashes = (ev[1] ?? []) as bigint[];
-      if (ev[0] === "AllBlocksCleared") this.blocks.clear();
-      else if (ev[0] === "BlockStored") {
-        expect(ev[4]).toBe(BLOCK); // block_size
-        expect((ev[3] as number[]).length).toBe(hashes.length * BLOCK); // token_ids
-        expect(ev[6]).toBe("GPU"); // medium
-        for (const h of hashes) this.blocks.add(BigInt(h));
-      } else if (ev[0] === "BlockRemoved") for (const h of hashes) this.blocks.delete(BigInt(h));
-      else throw new Error(`unknown event ${String(ev[0])}`);
-    }
-  }
-}
 
 describe("BlockTracker over KvManager", () => {
   it("publishes each held full block once and removes it with its last holder", () => {
@@ -96,83 +58,48 @@ describe("BlockTracker over KvManager", () => {
 });
 
 describe("KV-cache events over ZMQ (fake runner)", () => {
-  const subs: Subscriber[] = [];
-  afterEach(() => {
-    for (const s of subs.splice(0)) s.close();
-  });
-
-  async function subscribe(endpoint: string, replica: EventReplica): Promise<{ seqs: bigint[] }> {
-    const sub = new Subscriber();
-    subs.push(sub);
-    sub.connect(endpoint);
-    sub.subscribe("kv");
-    const seen = { seqs: [] as bigint[] };
-    void (async () => {
-      for await (const [topic, seq, payload] of sub) {
-        expect(topic!.toString()).toBe("kv");
-        seen.seqs.push(seq!.readBigUInt64BE(0));
-        replica.apply(payload!);
-      }
-    })().catch(() => {});
-    return seen;
-  }
-
-  /** Waits until the replica has caught up with the engine's tracker (or fails after a while). */
-  async function synced(replica: EventReplica, client: InProcessClient): Promise<void> {
-    const want = client.core.kv.blockTracker!.heldBlocks();
-    for (let i = 0; i < 200; i++) {
-      if (setsEqual(replica.blocks, want)) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    expect(replica.blocks).toEqual(want);
-    expect(want).toEqual(expectedBlocks(client.core.kv, BLOCK));
-  }
-
   it("a subscriber's replayed set equals the blocks the KV manager holds, through evictions and a restart", async () => {
     const kvEvents = { endpoint: "tcp://127.0.0.1:*", topic: "kv" };
     const runnerOpts = { vocabSize: 256, numKvCells: 96, config: { kvEvents, blockSize: BLOCK, maxCachedTokens: 48 } };
-    const publisher = await KvEventPublisher.create(kvEvents, BLOCK, (err) => {
+    const onError = (err: Error) => {
       throw err;
-    });
+    };
+    const publisher = await KvEventPublisher.create(kvEvents, BLOCK, onError);
     const endpoint = publisher.socket.lastEndpoint!;
-    const replica = new EventReplica();
-    const seen = await subscribe(endpoint, replica);
-    await new Promise((r) => setTimeout(r, 300)); // ZMQ's slow joiner: let the subscription reach the publisher
+    const replica = new EventReplica(endpoint, "kv", BLOCK);
+    await settle();
     let client = InProcessClient.fromRunner(new FakeRunner(runnerOpts), publisher);
+    const synced = async () => {
+      const held = () => client.core.kv.blockTracker!.heldBlocks();
+      await replica.waitFor(held);
+      expect(replica.blocks).toEqual(held());
+      expect(held()).toEqual(expectedBlocks(client.core.kv, BLOCK));
+    };
     const system = range(1, 20);
     for (let i = 0; i < 6; i++) {
       await collect(client, makeRequest([...system, ...range(100 + 10 * i, 9)], { maxTokens: 6 }));
-      await synced(replica, client);
+      await synced();
     }
-    const parallel = range(0, 4).map((i) => collect(client, makeRequest([...system, ...range(30 + i * 7, 7)], { maxTokens: 8 })));
-    await Promise.all(parallel);
-    await synced(replica, client);
+    await Promise.all(range(0, 4).map((i) => collect(client, makeRequest([...system, ...range(30 + i * 7, 7)], { maxTokens: 8 }))));
+    await synced();
     expect((await client.stats()).numCacheEvictions).toBeGreaterThan(0);
-    expect(replica.batches.some((e) => e[0] === "BlockRemoved")).toBe(true);
+    expect(replica.events.some((e) => e[0] === "BlockRemoved")).toBe(true);
+    expect(replica.events[0]?.[0]).toBe("AllBlocksCleared");
     await client.close();
 
-    // The engine restarts: a new engine binds the same endpoint, clears everything and starts over.
-    // (`tcp://*:PORT`: an address without a wildcard would connect, vLLM's rule.)
-    const restarted = await KvEventPublisher.create({ ...kvEvents, endpoint: endpoint.replace("127.0.0.1", "*") }, BLOCK, (err) => {
-      throw err;
-    });
-    const before = replica.batches.length;
-    // The subscriber reconnects on its own (ZMQ retries every 100 ms); events sent before it has are lost, as with vLLM.
-    await new Promise((r) => setTimeout(r, 500));
+    // The engine restarts: a new one binds the same port (`tcp://*:PORT`: without a wildcard it would connect, vLLM's rule).
+    const restarted = await KvEventPublisher.create({ ...kvEvents, endpoint: endpoint.replace("127.0.0.1", "*") }, BLOCK, onError);
+    const before = replica.events.length;
+    await settle(500); // the subscriber reconnects on its own (every 100 ms)
     client = InProcessClient.fromRunner(new FakeRunner(runnerOpts), restarted);
-    for (let i = 0; i < 100 && replica.batches.length === before; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(replica.batches.slice(before)[0]?.[0]).toBe("AllBlocksCleared");
-    expect(replica.blocks.size).toBe(0);
+    await replica.waitFor(() => new Set());
+    expect(replica.events[before]?.[0]).toBe("AllBlocksCleared");
     await collect(client, makeRequest([...system, 7, 7, 7], { maxTokens: 4 }));
-    await synced(replica, client);
+    await synced();
     expect(replica.blocks.size).toBeGreaterThan(0);
     await client.close();
-    expect(seen.seqs.slice(0, 3)).toEqual([0n, 1n, 2n]);
+    replica.close();
+    expect(replica.problems).toEqual([]);
+    expect(replica.seqs.slice(0, 3)).toEqual([0n, 1n, 2n]);
   });
 });
-
-function setsEqual<T>(a: Set<T>, b: Set<T>): boolean {
-  if (a.size !== b.size) return false;
-  for (const x of a) if (!b.has(x)) return false;
-  return true;
-}
