@@ -67,7 +67,8 @@ export class EngineCore {
   ) {
     const config = runner.config;
     this.config = config;
-    const tracker = config.kvEvents ? new BlockTracker(config.blockSize ?? DEFAULT_BLOCK_SIZE) : null;
+    const imageTokenId = runner.modelInfo.vision?.placeholderTokenId ?? 0;
+    const tracker = config.kvEvents ? new BlockTracker(config.blockSize ?? DEFAULT_BLOCK_SIZE, imageTokenId) : null;
     this.kv = new KvManager(runner.numKvCells, runner.modelInfo.slidingWindow, MAX_SEQ_LABELS, tracker);
     this.scheduler = new Scheduler(
       {

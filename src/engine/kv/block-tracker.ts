@@ -30,7 +30,7 @@ export type KvEvent =
       type: "BlockStored";
       blockHashes: bigint[];
       parentBlockHash: bigint | null;
-      /** The blocks' token ids in order; image positions report 0 (their keys are in `extraKeys`). */
+      /** The blocks' token ids in order; image positions report the image placeholder token (their keys are in `extraKeys`). */
       tokenIds: number[];
       /** Per block: the image keys at its positions, or null for a text-only block; null when all are text. */
       extraKeys: Array<number[] | null> | null;
@@ -59,7 +59,14 @@ export class BlockTracker {
   readonly #seqBlocks = new Map<SeqId, bigint[]>();
   #pending: KvEvent[] = [{ type: "AllBlocksCleared" }];
 
-  constructor(readonly blockSize = DEFAULT_BLOCK_SIZE) {
+  /**
+   * @param imageTokenId the model's image placeholder token (`<|patch|>`): what `token_ids` report at image
+   *   positions, as the render endpoints do; the image keys themselves go in `extra_keys`
+   */
+  constructor(
+    readonly blockSize = DEFAULT_BLOCK_SIZE,
+    readonly imageTokenId = 0,
+  ) {
     if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`block size must be ≥ 1 (got ${blockSize})`);
   }
 
@@ -92,7 +99,7 @@ export class BlockTracker {
         stored = { type: "BlockStored", blockHashes: [], parentBlockHash: parent, tokenIds: [], extraKeys: null };
         this.#pending.push(stored);
       }
-      addBlock(stored, hash, keys);
+      addBlock(stored, hash, keys, this.imageTokenId);
     }
   }
 
@@ -126,11 +133,11 @@ export class BlockTracker {
   }
 }
 
-function addBlock(stored: Extract<KvEvent, { type: "BlockStored" }>, hash: bigint, keys: readonly number[]): void {
+function addBlock(stored: Extract<KvEvent, { type: "BlockStored" }>, hash: bigint, keys: readonly number[], imageTokenId: number): void {
   const index = stored.blockHashes.length;
   stored.blockHashes.push(hash);
   const images = keys.filter((k) => k < 0);
-  for (const k of keys) stored.tokenIds.push(Math.max(k, 0));
+  for (const k of keys) stored.tokenIds.push(k < 0 ? imageTokenId : k);
   if (images.length > 0) {
     stored.extraKeys ??= new Array<number[] | null>(index).fill(null);
     stored.extraKeys.push(images);

@@ -46,14 +46,14 @@ describe("BlockTracker over KvManager", () => {
   });
 
   it("keys image positions by their content key: same placeholders, different images, different blocks", () => {
-    const tracker = new BlockTracker(BLOCK);
+    const tracker = new BlockTracker(BLOCK, 200);
     const kv = new KvManager(1000, 0, MAX_SEQ_LABELS, tracker);
     kv.commitTokens(kv.allocateSeq()!, [1, -5, -6, 2]);
     kv.commitTokens(kv.allocateSeq()!, [1, -7, -8, 2]);
     const events = tracker.takeEvents().filter((e) => e.type === "BlockStored");
     expect(events).toHaveLength(2);
     expect(events[0]!.blockHashes[0]).not.toBe(events[1]!.blockHashes[0]);
-    expect(events[0]).toMatchObject({ tokenIds: [1, 0, 0, 2], extraKeys: [[-5, -6]] });
+    expect(events[0]).toMatchObject({ tokenIds: [1, 200, 200, 2], extraKeys: [[-5, -6]] });
   });
 });
 
