@@ -71,8 +71,9 @@ describe.skipIf(!modelPath)("KV-cache events and render endpoints e2e (stories26
     for (let b = 0; (b + 1) * BLOCK <= ids.length; b++) want.push(hashBlock(want.at(-1) ?? null, ids.slice(b * BLOCK, (b + 1) * BLOCK)));
     await replica.waitFor(() => new Set([...replica.blocks, ...want]));
     for (const h of want) expect(replica.blocks.has(h)).toBe(true);
-    const stored = replica.events.filter((e) => e[0] === "BlockStored");
-    expect(stored[0]?.[3]).toEqual(ids.slice(0, (stored[0]?.[1] as unknown[]).length * BLOCK));
+    const stored = replica.events.find((e) => e[0] === "BlockStored");
+    expect(stored).toBeDefined();
+    expect(stored?.[3]).toEqual(ids.slice(0, ((stored?.[1] ?? []) as unknown[]).length * BLOCK));
     expect(replica.problems).toEqual([]);
   });
 
