@@ -15,7 +15,8 @@
  *
  * Many sequences share blocks (a cached prefix and the requests that reuse it): a block is
  * `BlockStored` when its first holder commits it and `BlockRemoved` when its last holder is dropped,
- * so the published set equals the set of full blocks some live sequence holds. A new tracker (engine
+ * so the published set equals the set of full blocks some live sequence holds (one that can still lend
+ * its prefix: with a sliding window, shorter than it). A new tracker (engine
  * start or restart) first emits `AllBlocksCleared`.
  * @module
  */
@@ -57,15 +58,23 @@ export class BlockTracker {
   readonly #numHolders = new Map<bigint, number>();
   /** Each live sequence's full-block hashes, in order. */
   readonly #seqBlocks = new Map<SeqId, bigint[]>();
+  /** Sequences that reached the sliding window: they hold no published blocks any more. */
+  readonly #retired = new Set<SeqId>();
   #pending: KvEvent[] = [{ type: "AllBlocksCleared" }];
 
   /**
    * @param imageTokenId the model's image placeholder token (`<|patch|>`): what `token_ids` report at image
    *   positions, as the render endpoints do; the image keys themselves go in `extra_keys`
    */
+  /**
+   * @param slidingWindow the model's sliding-window / attention-chunk length (0 = none): a sequence that
+   *   reaches it lends no prefix (`KvManager.findPrefix`), so its blocks are withdrawn — a scorer must not
+   *   route to KV herd would not reuse
+   */
   constructor(
     readonly blockSize = DEFAULT_BLOCK_SIZE,
     readonly imageTokenId = 0,
+    readonly slidingWindow = 0,
   ) {
     if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`block size must be ≥ 1 (got ${blockSize})`);
   }
@@ -80,6 +89,12 @@ export class BlockTracker {
 
   /** `seq`'s keys grew: hashes its newly completed blocks and publishes those nobody held. */
   onCommit(seq: TrackedSeq): void {
+    if (this.#retired.has(seq.seqId)) return;
+    if (this.slidingWindow > 0 && seq.tokens.length >= this.slidingWindow) {
+      this.onDrop(seq);
+      this.#retired.add(seq.seqId);
+      return;
+    }
     let blocks = this.#seqBlocks.get(seq.seqId);
     if (!blocks) this.#seqBlocks.set(seq.seqId, (blocks = []));
     const size = this.blockSize;
@@ -105,6 +120,7 @@ export class BlockTracker {
 
   /** `seq` was dropped: unpublishes the blocks it was the last holder of. */
   onDrop(seq: TrackedSeq): void {
+    this.#retired.delete(seq.seqId);
     const blocks = this.#seqBlocks.get(seq.seqId);
     if (!blocks) return;
     this.#seqBlocks.delete(seq.seqId);

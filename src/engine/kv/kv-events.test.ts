@@ -57,6 +57,30 @@ describe("BlockTracker over KvManager", () => {
   });
 });
 
+describe("BlockTracker with a sliding window", () => {
+  it("withdraws a sequence's blocks once it reaches the window (it lends no prefix any more)", () => {
+    const tracker = new BlockTracker(BLOCK, 0, 10);
+    const kv = new KvManager(1000, 10, MAX_SEQ_LABELS, tracker);
+    const a = kv.allocateSeq()!;
+    kv.commitTokens(a, range(1, 8));
+    const b = kv.allocateSeq()!;
+    kv.sharePrefix(b, a, 4);
+    expect(tracker.heldBlocks().size).toBe(2);
+    kv.commitTokens(a, [9, 10]); // a reaches the window: its blocks go, but b still holds the first
+    expect(tracker.heldBlocks()).toEqual(expectedBlocks(kv, BLOCK));
+    expect(tracker.heldBlocks().size).toBe(1);
+    kv.commitTokens(a, range(11, 8));
+    expect(tracker.heldBlocks().size).toBe(1);
+    kv.release(a, false);
+    kv.release(b, false);
+    const events = tracker.takeEvents();
+    expect(events.filter((e) => e.type === "BlockRemoved").flatMap((e) => (e.type === "BlockRemoved" ? e.blockHashes : []))).toHaveLength(
+      2,
+    );
+    expect(tracker.heldBlocks().size).toBe(0);
+  });
+});
+
 describe("KV-cache events over ZMQ (fake runner)", () => {
   it("a subscriber's replayed set equals the blocks the KV manager holds, through evictions and a restart", async () => {
     const kvEvents = { endpoint: "tcp://127.0.0.1:*", topic: "kv" };
