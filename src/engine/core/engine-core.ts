@@ -62,12 +62,12 @@ export class EngineCore {
   constructor(
     readonly runner: ModelRunner,
     readonly emit: OutputSink,
-    /** With `config.kvEvents`: where the KV-cache events go (none = they are tracked, not sent). */
+    /** With `config.kvEvents`: where the KV-cache events go (none = they stay in `kv.blockTracker`, for tests). */
     readonly kvEventSink: KvEventSink | null = null,
   ) {
     const config = runner.config;
     this.config = config;
-    const imageTokenId = runner.modelInfo.vision?.placeholderTokenId ?? 0;
+    const imageTokenId = runner.vision?.placeholderTokenId ?? runner.modelInfo.vision?.placeholderTokenId ?? 0;
     const tracker = config.kvEvents
       ? new BlockTracker(config.blockSize ?? DEFAULT_BLOCK_SIZE, imageTokenId, runner.modelInfo.slidingWindow)
       : null;
@@ -156,7 +156,9 @@ export class EngineCore {
       throw new InvalidRequestError("this model has no vision projector (serve it with an mmproj) and cannot take images", {
         param: "images",
       });
-    return new MultiModalPrompt(er.promptTokenIds, images, vision);
+    const prompt = new MultiModalPrompt(er.promptTokenIds, images, vision);
+    this.kv.blockTracker?.nameImageKeys(prompt.imageHashOfKey);
+    return prompt;
   }
 
   #compileGrammar(gbnf: string, group: RequestGroup): GrammarConstraint {
@@ -211,8 +213,9 @@ export class EngineCore {
 
   /** Hands the KV-cache events produced since the last call to the sink (after each step; at start for AllBlocksCleared). */
   publishKvEvents(): void {
+    if (!this.kvEventSink) return;
     const events = this.kv.blockTracker?.takeEvents();
-    if (events && events.length > 0) this.kvEventSink?.(events);
+    if (events && events.length > 0) this.kvEventSink(events);
   }
 
   /** 1) commit the step's KV, 2) sample where logits were asked for, 3) check stops, 4) emit. */

@@ -26,6 +26,9 @@ import type { SeqId } from "./kv-manager.js";
 /** vLLM's default block size (its `--block-size` on GPUs). */
 export const DEFAULT_BLOCK_SIZE = 16;
 
+/** Image keys remembered for `extra_keys` (a 1120-px image has 2,880 keys; this is ~90 such images). */
+const MAX_IMAGE_KEYS = 262_144;
+
 export type KvEvent =
   | {
       type: "BlockStored";
@@ -33,8 +36,11 @@ export type KvEvent =
       parentBlockHash: bigint | null;
       /** The blocks' token ids in order; image positions report the image placeholder token (their keys are in `extraKeys`). */
       tokenIds: number[];
-      /** Per block: the image keys at its positions, or null for a text-only block; null when all are text. */
-      extraKeys: Array<number[] | null> | null;
+      /**
+       * Per block: the content hashes of the images at its positions, in order (vLLM's multimodal extra keys;
+       * an image key the tracker was not told about stays a number), or null for a text-only block; null when all are text.
+       */
+      extraKeys: Array<Array<string | number> | null> | null;
     }
   | { type: "BlockRemoved"; blockHashes: bigint[] }
   | { type: "AllBlocksCleared" };
@@ -58,6 +64,8 @@ export class BlockTracker {
   readonly #numHolders = new Map<bigint, number>();
   /** Each live sequence's full-block hashes, in order. */
   readonly #seqBlocks = new Map<SeqId, bigint[]>();
+  /** Image key → image content hash, for `extra_keys` (bounded: the oldest names go first). */
+  readonly #imageHashes = new Map<number, string>();
   /** Sequences that reached the sliding window: they hold no published blocks any more. */
   readonly #retired = new Set<SeqId>();
   #pending: KvEvent[] = [{ type: "AllBlocksCleared" }];
@@ -77,6 +85,18 @@ export class BlockTracker {
     readonly slidingWindow = 0,
   ) {
     if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`block size must be ≥ 1 (got ${blockSize})`);
+  }
+
+  /** Names the image keys of a prompt about to run (`MultiModalPrompt.imageHashOfKey`). */
+  nameImageKeys(names: ReadonlyMap<number, string>): void {
+    for (const [key, hash] of names) {
+      this.#imageHashes.delete(key);
+      this.#imageHashes.set(key, hash);
+    }
+    for (const key of this.#imageHashes.keys()) {
+      if (this.#imageHashes.size <= MAX_IMAGE_KEYS) break;
+      this.#imageHashes.delete(key);
+    }
   }
 
   /** `dst` (empty) now shares `source`'s first `numTokens` keys: it takes the hashes of their full blocks. */
@@ -114,7 +134,7 @@ export class BlockTracker {
         stored = { type: "BlockStored", blockHashes: [], parentBlockHash: parent, tokenIds: [], extraKeys: null };
         this.#pending.push(stored);
       }
-      addBlock(stored, hash, keys, this.imageTokenId);
+      addBlock(stored, hash, keys, this.imageTokenId, this.#imageHashes);
     }
   }
 
@@ -149,13 +169,27 @@ export class BlockTracker {
   }
 }
 
-function addBlock(stored: Extract<KvEvent, { type: "BlockStored" }>, hash: bigint, keys: readonly number[], imageTokenId: number): void {
+function addBlock(
+  stored: Extract<KvEvent, { type: "BlockStored" }>,
+  hash: bigint,
+  keys: readonly number[],
+  imageTokenId: number,
+  imageHashes: ReadonlyMap<number, string>,
+): void {
   const index = stored.blockHashes.length;
   stored.blockHashes.push(hash);
-  const images = keys.filter((k) => k < 0);
-  for (const k of keys) stored.tokenIds.push(k < 0 ? imageTokenId : k);
+  const images: Array<string | number> = [];
+  for (const k of keys) {
+    if (k >= 0) {
+      stored.tokenIds.push(k);
+      continue;
+    }
+    stored.tokenIds.push(imageTokenId);
+    const name = imageHashes.get(k) ?? k;
+    if (images.at(-1) !== name) images.push(name);
+  }
   if (images.length > 0) {
-    stored.extraKeys ??= new Array<number[] | null>(index).fill(null);
+    stored.extraKeys ??= new Array<Array<string | number> | null>(index).fill(null);
     stored.extraKeys.push(images);
   } else stored.extraKeys?.push(null);
 }

@@ -48,12 +48,54 @@ describe("BlockTracker over KvManager", () => {
   it("keys image positions by their content key: same placeholders, different images, different blocks", () => {
     const tracker = new BlockTracker(BLOCK, 200);
     const kv = new KvManager(1000, 0, MAX_SEQ_LABELS, tracker);
+    tracker.nameImageKeys(
+      new Map([
+        [-5, "aa"],
+        [-6, "aa"],
+        [-9, "bb"],
+      ]),
+    );
     kv.commitTokens(kv.allocateSeq()!, [1, -5, -6, 2]);
     kv.commitTokens(kv.allocateSeq()!, [1, -7, -8, 2]);
     const events = tracker.takeEvents().filter((e) => e.type === "BlockStored");
     expect(events).toHaveLength(2);
     expect(events[0]!.blockHashes[0]).not.toBe(events[1]!.blockHashes[0]);
-    expect(events[0]).toMatchObject({ tokenIds: [1, 200, 200, 2], extraKeys: [[-5, -6]] });
+    expect(events[0]).toMatchObject({ tokenIds: [1, 200, 200, 2], extraKeys: [["aa"]] });
+    expect(events[1]).toMatchObject({ extraKeys: [[-7, -8]] }); // keys it was not told about stay numbers
+    kv.commitTokens(kv.allocateSeq()!, [3, 4, 5, 6, -6, -9, 7, 8]);
+    const mixed = tracker.takeEvents().filter((e) => e.type === "BlockStored");
+    expect(mixed[0]).toMatchObject({ extraKeys: [null, ["aa", "bb"]] });
+  });
+});
+
+describe("KV-cache events of image prompts (fake vision projector)", () => {
+  it("report the placeholder token in token_ids and the images' content hashes in extra_keys", async () => {
+    const P = 50;
+    const runner = new FakeRunner({
+      vocabSize: 256,
+      vision: { placeholderTokenId: P, embeddingsPerTile: 4 },
+      config: { kvEvents: { endpoint: "unused", topic: "" }, blockSize: BLOCK },
+    });
+    const client = InProcessClient.fromRunner(runner);
+    const image = (hash: string) => ({ hash, tileSize: 2, tiles: [new Uint8Array(12).fill(7), new Uint8Array(12).fill(9)] });
+    const prompt = [1, 2, 3, 4, P, P, P, P, P, P, P, P, 5, 6, 7, 8];
+    await collect(client, { ...makeRequest(prompt, { maxTokens: 1 }), images: [image("img-a")] });
+    await collect(client, { ...makeRequest(prompt, { maxTokens: 1 }), images: [image("img-b")] });
+    // One entry per stored block, across events (text and image items commit separately).
+    const blocks = client.core.kv.blockTracker!.takeEvents().flatMap((e) =>
+      e.type === "BlockStored"
+        ? e.blockHashes.map((hash, i) => ({
+            hash,
+            tokens: e.tokenIds.slice(i * BLOCK, (i + 1) * BLOCK),
+            extra: e.extraKeys?.[i] ?? null,
+          }))
+        : [],
+    );
+    // img-a: 4 blocks (text, image, image, text); img-b shares only the first, then 3 new ones.
+    expect(blocks.map((b) => b.extra)).toEqual([null, ["img-a"], ["img-a"], null, ["img-b"], ["img-b"], null]);
+    expect(blocks.slice(0, 4).flatMap((b) => b.tokens)).toEqual(prompt);
+    expect(new Set(blocks.map((b) => b.hash)).size).toBe(7);
+    await client.close();
   });
 });
 
