@@ -10,6 +10,7 @@ import {
   ConfigError,
   describeServeConfig,
   optionDefaultText,
+  parseKvEventsConfig,
   resolveServeConfig,
   SERVE_DEFAULTS,
   SERVE_OPTIONS,
@@ -170,5 +171,25 @@ describe("resolveServeConfig", () => {
   it("maps every flag to a distinct config key and env var", () => {
     expect(new Set(SERVE_OPTIONS.map((o) => o.key)).size).toBe(SERVE_OPTIONS.length);
     expect(flagEnvName("max-num-batched-tokens")).toBe("HERD_MAX_NUM_BATCHED_TOKENS");
+  });
+});
+
+describe("--kv-events-config and --block-size (vLLM's flags)", () => {
+  it("takes vLLM's JSON: enabled → endpoint and topic, disabled → off, malformed → an error naming the flag", () => {
+    const on = '{"enable_kv_cache_events": true, "publisher": "zmq", "endpoint": "tcp://*:5557", "topic": "kv-events"}';
+    expect(resolveServeConfig({ kvEventsConfig: on }, { useEnv: false }).kvEventsConfig).toEqual({
+      endpoint: "tcp://*:5557",
+      topic: "kv-events",
+    });
+    expect(parseKvEventsConfig('{"enable_kv_cache_events": true}')).toEqual({ endpoint: "tcp://*:5557", topic: "" });
+    expect(parseKvEventsConfig('{"enable_kv_cache_events": false, "publisher": "zmq"}')).toBe(false);
+    expect(parseKvEventsConfig('{"enable_kv_cache_events": true, "publisher": "null"}')).toBe(false);
+    expect(resolveServeConfig({ kvEventsConfig: '{"enable_kv_cache_events": false}' }, { useEnv: false }).kvEventsConfig).toBeNull();
+    for (const bad of ["{", '{"publisher": "kafka"}', '{"enable_kv_cache_events": "yes"}', '{"endpoint": 5}']) {
+      expect(() => resolveServeConfig({ kvEventsConfig: bad }, { useEnv: false })).toThrow(/--kv-events-config/);
+    }
+    expect(resolveServeConfig({}, { useEnv: false })).toMatchObject({ kvEventsConfig: null, blockSize: 16 });
+    expect(resolveServeConfig({ blockSize: "32" }, { useEnv: false }).blockSize).toBe(32);
+    expect(() => resolveServeConfig({ blockSize: "0" }, { useEnv: false })).toThrow(/--block-size/);
   });
 });

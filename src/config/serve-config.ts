@@ -7,9 +7,11 @@
  * @module
  */
 import { isIP } from "node:net";
+import { z } from "zod";
 import { DEFAULT_MAX_MODEL_LEN } from "../common/serving-defaults.js";
 import { VERIFY_MODES, type VerifyMode } from "../compile/manifest.js";
 import { CACHE_FLOOR_CELLS, DEFAULT_KV_CACHE_CAP, ENGINE_DEFAULTS } from "../engine/config.js";
+import { DEFAULT_BLOCK_SIZE } from "../engine/kv/block-tracker.js";
 import { LOAD_MODES, type LoadMode } from "../engine/types.js";
 import {
   DEFAULT_DOWNLOAD_CONCURRENCY,
@@ -69,6 +71,10 @@ export interface ServeConfig {
   readonly enablePrefixCaching: boolean;
   /** Cap on KV cells held by finished requests' cached prefixes while others decode; null = auto. */
   readonly maxCachedTokens: number | null;
+  /** Tokens per block in KV-cache events and `vllm:cache_config_info` (vLLM's --block-size); herd's KV itself is token cells. */
+  readonly blockSize: number;
+  /** KV-cache event publishing (vLLM's --kv-events-config); null = off. */
+  readonly kvEventsConfig: KvEventsConfig | null;
   /** Upper bound of `top_logprobs` / completions `logprobs` (vLLM's max_logprobs). */
   readonly maxLogprobs: number;
   /** Upper bound of `n`. */
@@ -116,7 +122,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = "string" | "int" | "bool" | "list" | "choice" | "mm-limit";
+type Kind = "string" | "int" | "bool" | "list" | "choice" | "mm-limit" | "kv-events";
 
 export interface ServeOption {
   /** kebab-case flag without dashes. */
@@ -340,6 +346,24 @@ export const SERVE_OPTIONS: readonly ServeOption[] = [
       `as many as the running requests use, at least min(max-model-len, ${CACHE_FLOOR_CELLS}), ` + "times the share of idle sequence slots",
   },
   {
+    flag: "block-size",
+    key: "blockSize",
+    kind: "int",
+    min: 1,
+    max: 4096,
+    description: "tokens per block in KV-cache events and vllm:cache_config_info (vLLM's --block-size; herd's KV is token cells)",
+  },
+  {
+    flag: "kv-events-config",
+    key: "kvEventsConfig",
+    kind: "kv-events",
+    arg: "json",
+    description:
+      'publish KV-cache events in vLLM\'s format (vLLM\'s flag): {"enable_kv_cache_events": true, "publisher": "zmq", ' +
+      '"endpoint": "tcp://*:5557", "topic": "kv-events"}',
+    defaultText: "off",
+  },
+  {
     flag: "max-logprobs",
     key: "maxLogprobs",
     kind: "int",
@@ -483,6 +507,8 @@ export const SERVE_DEFAULTS: ServeConfig = Object.freeze({
   loadMode: ENGINE_DEFAULTS.loadMode,
   enablePrefixCaching: ENGINE_DEFAULTS.enablePrefixCaching,
   maxCachedTokens: null,
+  blockSize: DEFAULT_BLOCK_SIZE,
+  kvEventsConfig: null,
   maxLogprobs: 20,
   maxN: 16,
   maxStopStrings: 16,
@@ -594,6 +620,12 @@ function parseValue(opt: ServeOption, raw: string | boolean): unknown {
       if (n === null) fail(opt, raw, 'image=N or {"image": N} with N ≥ 0');
       return n;
     }
+    case "kv-events": {
+      const parsed = typeof raw === "string" ? parseKvEventsConfig(raw) : null;
+      if (parsed === undefined || parsed === null)
+        fail(opt, raw, 'vLLM\'s KV-events JSON, e.g. {"enable_kv_cache_events": true, "publisher": "zmq"}');
+      return parsed === false ? null : parsed;
+    }
     default:
       return opt.kind satisfies never;
   }
@@ -641,4 +673,41 @@ export function resolveServeConfig(flags: RawServeOptions = {}, opts: { useEnv?:
 /** The config as it is logged at startup: the API key is redacted. */
 export function describeServeConfig(config: ServeConfig): Record<string, unknown> {
   return { ...config, apiKey: config.apiKey === null ? null : "<redacted>" };
+}
+
+/** The `--kv-events-config` fields herd reads (vLLM's `KVEventsConfig`); others vLLM has are accepted and ignored. */
+export interface KvEventsConfig {
+  /** `tcp://*:5557` binds; an address without a wildcard connects (vLLM's rule). */
+  readonly endpoint: string;
+  readonly topic: string;
+}
+
+const KV_EVENTS_SCHEMA = z
+  .object({
+    enable_kv_cache_events: z.boolean().default(false),
+    publisher: z.enum(["zmq", "null"]).default("zmq"),
+    endpoint: z.string().min(1).default("tcp://*:5557"),
+    topic: z.string().default(""),
+    replay_endpoint: z.string().nullable().optional(),
+    buffer_steps: z.number().int().optional(),
+    hwm: z.number().int().optional(),
+    max_queue_size: z.number().int().optional(),
+  })
+  .strict();
+
+/**
+ * vLLM's `--kv-events-config` JSON → the publisher's settings; false when it leaves events off
+ * (`enable_kv_cache_events` false or publisher "null"), undefined when malformed. herd has no replay socket.
+ */
+export function parseKvEventsConfig(raw: string): KvEventsConfig | false | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  const r = KV_EVENTS_SCHEMA.safeParse(json);
+  if (!r.success) return undefined;
+  if (!r.data.enable_kv_cache_events || r.data.publisher === "null") return false;
+  return Object.freeze({ endpoint: r.data.endpoint, topic: r.data.topic });
 }

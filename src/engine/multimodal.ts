@@ -16,6 +16,8 @@ export class MultiModalPrompt {
   readonly embeddingIndex: Int32Array;
   /** KV key of each prompt position. */
   readonly keys: Int32Array;
+  /** The image content hash behind each image position's key (what KV-cache events report as extra keys). */
+  readonly imageHashOfKey = new Map<number, string>();
   readonly #tiles: Uint8Array[] = [];
   readonly #encoded: (Float32Array | null)[] = [];
 
@@ -61,6 +63,7 @@ export class MultiModalPrompt {
       }
       this.embeddingIndex[pos] = row;
       this.keys[pos] = imageKey(images[image]!.hash, rowInImage);
+      this.imageHashOfKey.set(this.keys[pos]!, images[image]!.hash);
       row++;
       rowInImage++;
     }

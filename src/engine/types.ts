@@ -206,6 +206,13 @@ export interface EngineConfig {
    * pages; llama.cpp's choice (mmap) on a GPU. See `resolveLoadMode`.
    */
   loadMode: LoadMode;
+  /**
+   * Tokens per block in KV-cache events and `vllm:cache_config_info` (vLLM's `--block-size`). herd's
+   * KV is token cells; blocks exist only for hashing and reporting (kv/block-tracker.ts). Default 16.
+   */
+  blockSize?: number | undefined;
+  /** Publish KV-cache events (vLLM's `--kv-events-config`); none = off. */
+  kvEvents?: { endpoint: string; topic: string } | undefined;
 }
 
 /** llama.cpp's model load modes by llama-server's names, plus herd's "auto". */

@@ -128,6 +128,8 @@ describe("auth", () => {
     ["GET", "/v1/models"],
     ["POST", "/tokenize"],
     ["POST", "/detokenize"],
+    ["POST", "/v1/completions/render"],
+    ["POST", "/v1/chat/completions/render"],
     ["GET", "/version"],
     ["GET", "/metrics"],
   ];

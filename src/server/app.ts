@@ -17,6 +17,7 @@ import { errorResponse, toErrorResponse, toServeError } from "./errors.js";
 import { nodeBindings } from "./node-http.js";
 import { handleHealth, handleListModels, handleMetrics, handleReady, handleVersion } from "./ops.js";
 import { handleDetokenize, handleTokenize } from "./tokenize/handler.js";
+import { handleChatRender, handleCompletionsRender } from "./tokenize/render.js";
 import { mountChatPage } from "./web.js";
 
 export type App = Hono<{ Variables: RequestVars }>;
@@ -73,6 +74,8 @@ export function createApp(ctx: ServerContext): App {
   app.get("/v1/models", () => handleListModels(ctx));
   app.post("/tokenize", (c) => handleTokenize(ctx, exchange(c)));
   app.post("/detokenize", (c) => handleDetokenize(ctx, exchange(c)));
+  app.post("/v1/completions/render", (c) => handleCompletionsRender(ctx, exchange(c)));
+  app.post("/v1/chat/completions/render", (c) => handleChatRender(ctx, exchange(c)));
   app.get("/version", () => handleVersion());
   app.get("/health", () => handleHealth(ctx));
   app.get("/ready", () => handleReady(ctx));

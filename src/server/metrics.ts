@@ -9,6 +9,11 @@
  * Units follow vLLM: token counters count tokens (prefix-cache queries/hits too), latencies are
  * seconds. Histogram buckets are vLLM's, with finer buckets below 10 ms added where a small CPU
  * model lives (extra buckets do not break existing quantile queries).
+ *
+ * The Gateway API Inference Extension's endpoint picker (GIE's model-server protocol) reads
+ * `vllm:num_requests_waiting`, `vllm:num_requests_running`, `vllm:kv_cache_usage_perc`,
+ * `vllm:lora_requests_info` (herd serves no adapters: `max_lora="0"`) and `vllm:cache_config_info`
+ * (`block_size`, `num_gpu_blocks`: herd's KV cells over its `--block-size`, the blocks KV-cache events report).
  * @module
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
@@ -33,6 +38,9 @@ export class ServerMetrics {
   readonly #kvUsage: Gauge<L>;
   readonly #kvCached: Gauge<L>;
   readonly #engineReady: Gauge<L>;
+  readonly #cacheConfig: Gauge<string>;
+  readonly #blockSize: number;
+  readonly #enablePrefixCaching: boolean;
   readonly #prefixQueries: Counter<L>;
   readonly #prefixHits: Counter<L>;
   readonly #promptTokens: Counter<L>;
@@ -44,8 +52,11 @@ export class ServerMetrics {
   readonly e2e: Histogram<L>;
   readonly queueTime: Histogram<L>;
 
-  constructor(modelName: string) {
+  /** `blockSize` and `enablePrefixCaching` are reported in `vllm:cache_config_info` (vLLM's defaults 16, true). */
+  constructor(modelName: string, opts: { blockSize?: number; enablePrefixCaching?: boolean } = {}) {
     this.#labels = { model_name: modelName };
+    this.#blockSize = opts.blockSize ?? 16;
+    this.#enablePrefixCaching = opts.enablePrefixCaching ?? true;
     const registers = [this.registry];
     const labelNames = ["model_name"] as const;
     const gauge = (name: string, help: string) => new Gauge<L>({ name, help, labelNames, registers });
@@ -70,6 +81,19 @@ export class ServerMetrics {
       labelNames: ["model_name", "finished_reason"] as const,
       registers,
     });
+    // Info gauges (value 1, or vLLM's timestamp for LoRA) carry their data in labels, as vLLM's do.
+    this.#cacheConfig = new Gauge({
+      name: "vllm:cache_config_info",
+      help: "Information of the LLMEngine CacheConfig.",
+      labelNames: ["model_name", "block_size", "num_gpu_blocks", "enable_prefix_caching", "cache_dtype"],
+      registers,
+    });
+    new Gauge({
+      name: "vllm:lora_requests_info",
+      help: "Running stats on lora requests.",
+      labelNames: ["model_name", "max_lora", "running_lora_adapters", "waiting_lora_adapters"] as const,
+      registers,
+    }).set({ ...this.#labels, max_lora: "0", running_lora_adapters: "", waiting_lora_adapters: "" }, Date.now() / 1000);
     this.#engineRestarts = counter("herd:engine_restarts_total", "Times the engine process was restarted after it died.");
     this.ttft = histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", TTFT_BUCKETS);
     this.itl = histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", ITL_BUCKETS);
@@ -91,6 +115,21 @@ export class ServerMetrics {
     this.#kvUsage.set(this.#labels, stats?.kvCacheUsage ?? 0);
     this.#kvCached.set(this.#labels, stats && stats.kvCellsTotal > 0 ? stats.kvCellsCached / stats.kvCellsTotal : 0);
     this.#engineReady.set(this.#labels, ready ? 1 : 0);
+    if (stats) this.#setCacheConfig(Math.floor(stats.kvCellsTotal / this.#blockSize));
+  }
+
+  #setCacheConfig(numGpuBlocks: number): void {
+    this.#cacheConfig.reset();
+    this.#cacheConfig.set(
+      {
+        ...this.#labels,
+        block_size: String(this.#blockSize),
+        num_gpu_blocks: String(numGpuBlocks),
+        enable_prefix_caching: this.#enablePrefixCaching ? "True" : "False",
+        cache_dtype: "auto",
+      },
+      1,
+    );
   }
 
   recordEngineRestart(): void {

@@ -68,6 +68,8 @@ export function toEngineConfig(config: ServeConfig, modelOrPath: ResolvedModel |
     loadMode: config.loadMode,
     enablePrefixCaching: config.enablePrefixCaching,
     maxCachedTokens: config.maxCachedTokens ?? undefined,
+    blockSize: config.blockSize,
+    kvEvents: config.kvEventsConfig ?? undefined,
   };
 }
 
@@ -107,7 +109,7 @@ export async function startServer(config: ServeConfig, opts: StartServerOptions 
   const log = opts.log ?? createLogger(config.logLevel);
   log.info({ config: describeServeConfig(config) }, "resolved configuration");
   const names = servedModelNames(config);
-  const metrics = new ServerMetrics(names[0] as string);
+  const metrics = new ServerMetrics(names[0] as string, { blockSize: config.blockSize, enablePrefixCaching: config.enablePrefixCaching });
 
   const engineLog = log.child({ component: "engine" });
   const model = await resolveModelPath(config, log, opts.resolveModel);

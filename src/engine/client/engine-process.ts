@@ -10,6 +10,7 @@ import { getBindings } from "../../native/bindings.js";
 import { installLlamaLog, type GgmlLogLevel } from "../../native/log.js";
 import { EngineCore } from "../core/engine-core.js";
 import { toEngineError } from "../errors.js";
+import { createKvEventPublisher, type KvEventPublisher } from "../kv/kv-event-publisher.js";
 import { resolveLoadMode } from "../runner/llama-model.js";
 import { LlamaRunner } from "../runner/llama-runner.js";
 import { EngineLoop } from "./engine-loop.js";
@@ -49,7 +50,7 @@ function inputError(err: unknown): unknown {
   return isServeError(err) ? err : new InvalidRequestError(err instanceof Error ? err.message : String(err));
 }
 
-function handle(core: EngineCore, loop: EngineLoop, runner: LlamaRunner, msg: ToEngine): void {
+function handle(core: EngineCore, loop: EngineLoop, runner: LlamaRunner, publisher: KvEventPublisher | null, msg: ToEngine): void {
   switch (msg.type) {
     case "add":
       try {
@@ -80,10 +81,13 @@ function handle(core: EngineCore, loop: EngineLoop, runner: LlamaRunner, msg: To
       }
       return;
     case "shutdown":
-      void loop.stop().then(() => {
-        runner.close();
-        process.exit(0);
-      });
+      void loop
+        .stop()
+        .then(() => publisher?.close())
+        .then(() => {
+          runner.close();
+          process.exit(0);
+        });
       return;
     case "crash-for-test":
       if (getEnv("HERD_ENABLE_TEST_HOOKS")) runner.crashForTest();
@@ -103,12 +107,20 @@ async function start(init: EngineInit): Promise<void> {
     send({ type: "startup-error", message: err instanceof Error ? err.message : String(err) });
     process.exit(1);
   }
-  const core = new EngineCore(runner, (outputs) => send({ type: "outputs", outputs }));
+  const publisher = await createKvEventPublisher(runner.config, (err) =>
+    send({ type: "log", level: "error", message: `KV-cache events: ${err.message}` }),
+  );
+  const core = new EngineCore(
+    runner,
+    (outputs) => send({ type: "outputs", outputs }),
+    publisher && ((events) => publisher.publish(events)),
+  );
+  core.publishKvEvents();
   const loop = new EngineLoop(core, (err) => {
     send({ type: "log", level: "error", message: `engine loop failed: ${err.stack ?? err.message}` });
     process.exit(70);
   });
-  process.on("message", (m: ToEngine) => handle(core, loop, runner, m));
+  process.on("message", (m: ToEngine) => handle(core, loop, runner, publisher, m));
   send({ type: "log", level: "info", message: memoryLine(runner) });
   send({ type: "ready", modelInfo: runner.modelInfo, config: runner.config });
 }

@@ -6,6 +6,7 @@
 import { getBindings } from "../../native/bindings.js";
 import { installLlamaLog, type LogSink } from "../../native/log.js";
 import { EngineCore } from "../core/engine-core.js";
+import { createKvEventPublisher, type KvEventPublisher } from "../kv/kv-event-publisher.js";
 import { LlamaRunner } from "../runner/llama-runner.js";
 import type { ModelRunner } from "../runner/model-runner.js";
 import type { EngineConfig, EngineRequest, EngineStats, TokenId } from "../types.js";
@@ -17,9 +18,13 @@ export class InProcessClient extends BaseEngineClient {
   readonly core: EngineCore;
   readonly #loop: EngineLoop;
 
-  private constructor(readonly runner: ModelRunner) {
+  private constructor(
+    readonly runner: ModelRunner,
+    readonly kvEventPublisher: KvEventPublisher | null,
+  ) {
     super(runner.modelInfo, runner.config);
-    this.core = new EngineCore(runner, (outs) => this.deliver(outs));
+    this.core = new EngineCore(runner, (outs) => this.deliver(outs), kvEventPublisher && ((events) => kvEventPublisher.publish(events)));
+    this.core.publishKvEvents();
     this.#loop = new EngineLoop(this.core, (err) => this.markDead(err));
   }
 
@@ -27,12 +32,17 @@ export class InProcessClient extends BaseEngineClient {
   static async create(config: EngineConfig, log?: LogSink): Promise<InProcessClient> {
     const sink: LogSink = log ?? ((level, msg) => level === "error" && console.error(msg));
     installLlamaLog(getBindings(config.device), sink, 3);
-    return new InProcessClient(await LlamaRunner.create(config, (msg) => sink("warn", msg)));
+    const runner = await LlamaRunner.create(config, (msg) => sink("warn", msg));
+    return new InProcessClient(runner, await InProcessClient.#publisher(runner.config, sink));
   }
 
-  /** Wraps any runner (e.g. a fake one in scheduler tests). */
-  static fromRunner(runner: ModelRunner): InProcessClient {
-    return new InProcessClient(runner);
+  /** Wraps any runner (e.g. a fake one in scheduler tests); KV-cache events go to `kvEventPublisher` (closed with the client). */
+  static fromRunner(runner: ModelRunner, kvEventPublisher: KvEventPublisher | null = null): InProcessClient {
+    return new InProcessClient(runner, kvEventPublisher);
+  }
+
+  static #publisher(config: EngineConfig, sink: LogSink): Promise<KvEventPublisher | null> {
+    return createKvEventPublisher(config, (err) => sink("error", `KV-cache events: ${err.message}`));
   }
 
   protected submit(request: EngineRequest): void {
@@ -62,6 +72,7 @@ export class InProcessClient extends BaseEngineClient {
 
   protected async shutdown(): Promise<void> {
     await this.#loop.stop();
+    await this.kvEventPublisher?.close();
     this.runner.close();
   }
 }

@@ -7,7 +7,8 @@
 import { CapacityError, ContextLengthExceededError, InvalidRequestError } from "../../common/errors.js";
 import { CACHE_FLOOR_CELLS } from "../config.js";
 import { toEngineError } from "../errors.js";
-import { KvManager } from "../kv/kv-manager.js";
+import { BlockTracker, DEFAULT_BLOCK_SIZE, type KvEvent } from "../kv/block-tracker.js";
+import { KvManager, MAX_SEQ_LABELS } from "../kv/kv-manager.js";
 import { Request } from "../request.js";
 import type { BatchItem, ModelRunner } from "../runner/model-runner.js";
 import { MultiModalPrompt } from "../multimodal.js";
@@ -39,6 +40,8 @@ interface RequestGroup {
 }
 
 export type OutputSink = (outputs: RequestOutput[]) => void;
+/** Receives KV-cache events after each step (kv/kv-event-publisher.ts). */
+export type KvEventSink = (events: KvEvent[]) => void;
 
 /** Candidates a grammar checks before it masks the whole vocabulary (see `#sample`). */
 const GRAMMAR_CANDIDATES = 256;
@@ -59,10 +62,16 @@ export class EngineCore {
   constructor(
     readonly runner: ModelRunner,
     readonly emit: OutputSink,
+    /** With `config.kvEvents`: where the KV-cache events go (none = they stay in `kv.blockTracker`, for tests). */
+    readonly kvEventSink: KvEventSink | null = null,
   ) {
     const config = runner.config;
     this.config = config;
-    this.kv = new KvManager(runner.numKvCells, runner.modelInfo.slidingWindow);
+    const imageTokenId = runner.vision?.placeholderTokenId ?? runner.modelInfo.vision?.placeholderTokenId ?? 0;
+    const tracker = config.kvEvents
+      ? new BlockTracker(config.blockSize ?? DEFAULT_BLOCK_SIZE, imageTokenId, runner.modelInfo.slidingWindow)
+      : null;
+    this.kv = new KvManager(runner.numKvCells, runner.modelInfo.slidingWindow, MAX_SEQ_LABELS, tracker);
     this.scheduler = new Scheduler(
       {
         maxNumSeqs: config.maxNumSeqs,
@@ -147,7 +156,9 @@ export class EngineCore {
       throw new InvalidRequestError("this model has no vision projector (serve it with an mmproj) and cannot take images", {
         param: "images",
       });
-    return new MultiModalPrompt(er.promptTokenIds, images, vision);
+    const prompt = new MultiModalPrompt(er.promptTokenIds, images, vision);
+    this.kv.blockTracker?.nameImageKeys(prompt.imageHashOfKey);
+    return prompt;
   }
 
   #compileGrammar(gbnf: string, group: RequestGroup): GrammarConstraint {
@@ -186,13 +197,25 @@ export class EngineCore {
       rows = await this.runner.execute(batch, plan.memoryOps);
     } catch (err) {
       this.#failBatch(plan, err);
+      this.publishKvEvents();
       return true;
     }
-    if (plan.items.length === 0) return false;
+    if (plan.items.length === 0) {
+      this.publishKvEvents();
+      return false;
+    }
     this.#numSteps++;
     this.#update(plan, rows);
     this.#processAborts();
+    this.publishKvEvents();
     return true;
+  }
+
+  /** Hands the KV-cache events produced since the last call to the sink (after each step; at start for AllBlocksCleared). */
+  publishKvEvents(): void {
+    if (!this.kvEventSink) return;
+    const events = this.kv.blockTracker?.takeEvents();
+    if (events && events.length > 0) this.kvEventSink(events);
   }
 
   /** 1) commit the step's KV, 2) sample where logits were asked for, 3) check stops, 4) emit. */

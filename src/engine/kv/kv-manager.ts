@@ -13,8 +13,10 @@
  * The manager never calls llama.cpp: it returns `MemoryOp`s that the runner applies, in order,
  * before the step's decode. Running out of cells is a return value (`false`), never an exception:
  * the scheduler then evicts cached prefixes (LRU) or preempts.
+ * With a `BlockTracker` (KV-cache events on), every change of a sequence's tokens is reported to it.
  * @module
  */
+import type { BlockTracker } from "./block-tracker.js";
 
 export type SeqId = number & { readonly __seqId: never };
 
@@ -81,6 +83,8 @@ export class KvManager {
     totalCells: number,
     readonly slidingWindow = 0,
     numLabels = MAX_SEQ_LABELS,
+    /** KV-cache events (`--kv-events-config`); none = off. */
+    readonly blockTracker: BlockTracker | null = null,
   ) {
     this.totalCells = totalCells;
     for (let i = numLabels - 1; i >= 0; i--) this.#freeLabels.push(i as SeqId);
@@ -99,6 +103,11 @@ export class KvManager {
     let n = 0;
     for (const s of this.#live.values()) if (s.cached) n++;
     return n;
+  }
+
+  /** Every live sequence (running or cached), for checks and debugging. */
+  liveSeqs(): IterableIterator<SeqKv> {
+    return this.#live.values();
   }
 
   /** Takes the memory operations queued since the last call, in order. */
@@ -161,6 +170,7 @@ export class KvManager {
       remaining -= seg.numCells;
     }
     for (let i = 0; i < numTokens; i++) dst.tokens.push(source.tokens[i]!);
+    this.blockTracker?.onShare(dst, source, numTokens);
     source.lastUsed = ++this.#clock;
     if (numTokens >= PROVEN_HIT_TOKENS) source.numHits++;
     this.#pendingOps.push({ op: "copy", src: source.seqId, dst: dst.seqId, numTokens });
@@ -199,6 +209,7 @@ export class KvManager {
     if (last && last.numRefs === 1) last.numCells += tokens.length;
     else seq.segments.push({ numCells: tokens.length, numRefs: 1 });
     for (const t of tokens) seq.tokens.push(t);
+    this.blockTracker?.onCommit(seq);
     this.#usedCells += tokens.length;
     this.#reservedCells = Math.max(0, this.#reservedCells - tokens.length);
     seq.lastUsed = ++this.#clock;
@@ -299,6 +310,7 @@ export class KvManager {
   }
 
   #drop(seq: SeqKv): void {
+    this.blockTracker?.onDrop(seq);
     for (const seg of seq.segments) this.#unref(seg);
     seq.segments = [];
     seq.tokens.length = 0;

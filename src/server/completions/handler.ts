@@ -28,7 +28,7 @@ interface Prompt {
   tokenIds: TokenId[] | null;
 }
 
-function splitPrompts(prompt: CompletionRequest["prompt"]): Prompt[] {
+export function splitPrompts(prompt: CompletionRequest["prompt"]): Prompt[] {
   if (typeof prompt === "string") return [{ text: prompt, tokenIds: null }];
   if (prompt.length === 0) throw new InvalidRequestError("'prompt' must not be empty.", { param: "prompt", code: "invalid_parameter" });
   const first = prompt[0];
@@ -54,7 +54,12 @@ function refuseUnsupported(r: CompletionRequest): void {
   }
 }
 
-async function tokenizePrompts(model: ModelContext, client: EngineClient, prompts: Prompt[], addSpecial: boolean): Promise<TokenId[][]> {
+export async function tokenizePrompts(
+  model: ModelContext,
+  client: EngineClient,
+  prompts: Prompt[],
+  addSpecial: boolean,
+): Promise<TokenId[][]> {
   if (prompts.length > MAX_PROMPTS_PER_REQUEST) {
     throw new InvalidRequestError(`'prompt' may hold at most ${MAX_PROMPTS_PER_REQUEST} prompts (got ${prompts.length}).`, {
       param: "prompt",
