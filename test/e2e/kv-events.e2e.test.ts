@@ -3,23 +3,14 @@
  * (stories260K): `--kv-events-config` publishes the prompt's blocks from the engine process, the render
  * endpoint gives the token ids the scorer hashes, and /metrics has `vllm:cache_config_info`.
  */
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashBlock } from "../../src/engine/kv/block-tracker.js";
 import { fixturePath } from "../fixtures/paths.js";
-import { EventReplica, settle } from "../fixtures/kv-events.js";
+import { EventReplica, settle, freePort } from "../fixtures/kv-events.js";
 import { startHerd, type HerdServer } from "./helpers/herd-server.js";
 
 const modelPath = fixturePath("stories260K.gguf");
 const BLOCK = 8;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 describe.skipIf(!modelPath)("KV-cache events and render endpoints e2e (stories260K)", () => {
   let server: HerdServer;

@@ -3,7 +3,6 @@
  * full blocks the KV manager holds, through shared prefixes, evictions and engine restarts; and the
  * engine process (what `herd serve` runs) publishes them on the configured endpoint.
  */
-import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
 import { EngineDeadError } from "../../src/common/errors.js";
 import { InProcessClient } from "../../src/engine/client/in-process-client.js";
@@ -14,19 +13,11 @@ import { KvEventPublisher } from "../../src/engine/kv/kv-event-publisher.js";
 import { LlamaRunner } from "../../src/engine/runner/llama-runner.js";
 import type { EngineConfig } from "../../src/engine/types.js";
 import { collect, makeRequest } from "../fixtures/engine.js";
-import { EventReplica, expectedBlocks, settle } from "../fixtures/kv-events.js";
+import { EventReplica, expectedBlocks, settle, freePort } from "../fixtures/kv-events.js";
 import { sharedFixture } from "../fixtures/paths.js";
 
 const model = sharedFixture("stories260K.gguf");
 const BLOCK = 16;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 describe.skipIf(!model.present)("KV-cache events (stories260K)", () => {
   it("the published blocks equal the KV manager's held full blocks through shared prefixes, evictions and a restart", async () => {
