@@ -52,6 +52,7 @@ import { defaultSamplingParams } from "../src/engine/sample/sampling-params.js";
 import type { EngineConfig, EngineRequest } from "../src/engine/types.js";
 import { getBindings } from "../src/native/bindings.js";
 import { ensureEmbeddedModel } from "../src/model/embedded.js";
+import { llamaPeerFlags } from "./llama-peer.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -303,7 +304,7 @@ interface HerdProfile {
   lastExecuteEnd: number;
 }
 
-const profile: HerdProfile = {
+const emptyProfile = (): HerdProfile => ({
   steps: 0,
   batchTokens: 0,
   executeMs: 0,
@@ -312,18 +313,9 @@ const profile: HerdProfile = {
   samples: 0,
   firstExecute: 0,
   lastExecuteEnd: 0,
-};
-const resetProfile = () =>
-  Object.assign(profile, {
-    steps: 0,
-    batchTokens: 0,
-    executeMs: 0,
-    decodeMs: 0,
-    sampleMs: 0,
-    samples: 0,
-    firstExecute: 0,
-    lastExecuteEnd: 0,
-  });
+});
+const profile = emptyProfile();
+const resetProfile = () => Object.assign(profile, emptyProfile());
 
 /** Times llama_decode, runner.execute and Sampler.sample without touching src/engine (in-process only). */
 function instrument(client: InProcessClient): void {
@@ -457,24 +449,7 @@ function run(cmd: string, argv: string[]): Promise<{ code: number | null; stdout
   });
 }
 
-const commonPeerFlags = (model: string) => [
-  "-m",
-  model,
-  "-c",
-  String(KV),
-  "-b",
-  String(BATCH),
-  "-ub",
-  String(Math.min(512, BATCH)),
-  "-t",
-  String(THREADS),
-  "-tb",
-  String(THREADS),
-  "-kvu",
-  "--swa-full",
-  "-fa",
-  "auto",
-];
+const commonPeerFlags = (model: string) => llamaPeerFlags({ model, kvTokens: KV, batchTokens: BATCH, threads: THREADS });
 
 let peerBackend = "";
 function noteBackend(log: string): void {

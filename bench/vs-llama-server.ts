@@ -37,6 +37,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ensureEmbeddedModel } from "../src/model/embedded.js";
 import type { BenchResult } from "../src/bench/result.js";
 import { WORDS } from "../src/bench/datasets/words.js";
+import { llamaPeerFlags } from "./llama-peer.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const { values: args } = parseArgs({
@@ -204,22 +205,7 @@ async function startHerd(model: string, port: number): Promise<Server> {
 async function startLlamaServer(model: string, port: number): Promise<Server> {
   const bin = join(args["peer-bin"]!, "llama-server");
   const argv = [
-    "-m",
-    model,
-    "-c",
-    String(KV),
-    "-b",
-    String(BATCH),
-    "-ub",
-    String(Math.min(512, BATCH)),
-    "-t",
-    String(THREADS),
-    "-tb",
-    String(THREADS),
-    "-kvu",
-    "--swa-full",
-    "-fa",
-    "auto",
+    ...llamaPeerFlags({ model, kvTokens: KV, batchTokens: BATCH, threads: THREADS }),
     "-np",
     String(SEQS),
     "--host",
