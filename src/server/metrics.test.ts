@@ -1,24 +1,18 @@
 import { describe, expect, it } from "vitest";
 import type { EngineStats } from "../engine/types.js";
+import { idleEngineStats } from "../../test/fixtures/fake-engine.js";
 import { ServerMetrics } from "./metrics.js";
 
-const stats = (over: Partial<EngineStats> = {}): EngineStats => ({
-  numRunning: 1,
-  numWaiting: 2,
-  kvCacheUsage: 0.25,
-  kvCellsUsed: 256,
-  kvCellsTotal: 1024,
-  kvCellsCached: 0,
-  numCacheEvictions: 0,
-  prefixCacheQueries: 0,
-  prefixCacheHits: 0,
-  numPromptTokensComputed: 0,
-  numGenerationTokens: 0,
-  numPreemptions: 0,
-  numSteps: 0,
-  hasProducedToken: true,
-  ...over,
-});
+const stats = (over: Partial<EngineStats> = {}): EngineStats =>
+  idleEngineStats({
+    numRunning: 1,
+    numWaiting: 2,
+    kvCacheUsage: 0.25,
+    kvCellsUsed: 256,
+    kvCellsTotal: 1024,
+    hasProducedToken: true,
+    ...over,
+  });
 
 describe("ServerMetrics: what GIE's endpoint picker reads", () => {
   it("vllm:cache_config_info reports the block size and the KV cache in blocks", async () => {
