@@ -1,31 +1,15 @@
-/**
- * /v1/completions end to end on stories260K (a real model): the official `openai` client against a
- * real `herd serve` process.
- */
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type OpenAI from "openai";
 import { getMetric, startHerd, waitFor, type HerdServer } from "./helpers/herd-server.js";
-import { fixturePath } from "../fixtures/paths.js";
+import { fixturePath, readStoriesGoldens } from "../fixtures/paths.js";
 
 const modelPath = fixturePath("stories260K.gguf");
 const goldenPath = fixturePath("stories260K.golden.json");
 
-interface Golden {
-  cases: Array<{
-    prompt: string;
-    prompt_token_ids: number[];
-    completion_token_ids: number[];
-    completion_text: string;
-    max_tokens: number;
-    finish_reason: string;
-  }>;
-}
-
 describe.skipIf(!modelPath || !goldenPath)("completions e2e (stories260K)", () => {
   let server: HerdServer;
   let client: OpenAI;
-  const golden = goldenPath ? (JSON.parse(readFileSync(goldenPath, "utf8")) as Golden) : { cases: [] };
+  const golden = { cases: goldenPath ? readStoriesGoldens(goldenPath) : [] };
 
   beforeAll(async () => {
     server = await startHerd([modelPath as string, "--max-num-seqs", "16", "--threads", "1"]);

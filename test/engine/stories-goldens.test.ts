@@ -1,27 +1,13 @@
-/**
- * The engine on a real pretrained model (stories260K) must reproduce llama.cpp's own greedy goldens
- * token for token: alone, batched with 7 other requests arriving at different steps, and when its
- * prompt comes from the prefix cache.
- */
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InProcessClient } from "../../src/engine/client/in-process-client.js";
 import { defaultEngineConfig } from "../../src/engine/config.js";
 import { collect, makeRequest } from "../fixtures/engine.js";
-import { sharedFixture } from "../fixtures/paths.js";
+import { readStoriesGoldens, sharedFixture, type StoriesGoldenCase } from "../fixtures/paths.js";
 
-interface GoldenCase {
-  prompt: string;
-  prompt_token_ids: number[];
-  completion_token_ids: number[];
-  completion_text: string;
-  max_tokens: number;
-  finish_reason: string;
-}
 const model = sharedFixture("stories260K.gguf");
 const goldens = sharedFixture("stories260K.golden.json");
 const have = model.present && goldens.present;
-const cases = have ? (JSON.parse(readFileSync(goldens.path, "utf8")) as { cases: GoldenCase[] }).cases : [];
+const cases = have ? readStoriesGoldens(goldens.path) : [];
 
 let client: InProcessClient;
 
@@ -32,7 +18,8 @@ afterAll(async () => {
   await client?.close();
 });
 
-const run = (c: GoldenCase, on: InProcessClient = client) => collect(on, makeRequest(c.prompt_token_ids, { maxTokens: c.max_tokens }));
+const run = (c: StoriesGoldenCase, on: InProcessClient = client) =>
+  collect(on, makeRequest(c.prompt_token_ids, { maxTokens: c.max_tokens }));
 
 describe.skipIf(!have)("stories260K greedy goldens", () => {
   it("reproduces every golden with the weights memory-mapped (--load-mode mmap) as in process memory (the default)", async () => {
@@ -64,7 +51,7 @@ describe.skipIf(!have)("stories260K greedy goldens", () => {
 
   it("reproduces them batched with 7 other requests arriving at different steps", async () => {
     const pending: Array<Promise<unknown>> = [];
-    const results: Array<Promise<{ c: GoldenCase; tokens: number[] | undefined }>> = [];
+    const results: Array<Promise<{ c: StoriesGoldenCase; tokens: number[] | undefined }>> = [];
     const fillers = ["One day", "Tom and Sue", "The little dog", "Once there was", "A big"];
     // Start the 3 goldens and 5 fillers staggered: each starts after the previous produced 2 tokens.
     const all = [...cases.map((c) => ({ c })), ...fillers.map((f) => ({ f }))];
