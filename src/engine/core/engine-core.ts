@@ -68,9 +68,7 @@ export class EngineCore {
     const config = runner.config;
     this.config = config;
     const imageTokenId = runner.vision?.placeholderTokenId ?? runner.modelInfo.vision?.placeholderTokenId ?? 0;
-    const tracker = config.kvEvents
-      ? new BlockTracker(config.blockSize ?? DEFAULT_BLOCK_SIZE, imageTokenId, runner.modelInfo.slidingWindow)
-      : null;
+    const tracker = config.kvEvents ? new BlockTracker(config.blockSize ?? DEFAULT_BLOCK_SIZE, imageTokenId) : null;
     this.kv = new KvManager(runner.numKvCells, runner.modelInfo.slidingWindow, MAX_SEQ_LABELS, tracker);
     this.scheduler = new Scheduler(
       {

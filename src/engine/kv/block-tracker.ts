@@ -74,15 +74,9 @@ export class BlockTracker {
    * @param imageTokenId the model's image placeholder token (`<|patch|>`): what `token_ids` report at image
    *   positions, as the render endpoints do; the image keys themselves go in `extra_keys`
    */
-  /**
-   * @param slidingWindow the model's sliding-window / attention-chunk length (0 = none): a sequence that
-   *   reaches it lends no prefix (`KvManager.findPrefix`), so its blocks are withdrawn — a scorer must not
-   *   route to KV herd would not reuse
-   */
   constructor(
     readonly blockSize = DEFAULT_BLOCK_SIZE,
     readonly imageTokenId = 0,
-    readonly slidingWindow = 0,
   ) {
     if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`block size must be ≥ 1 (got ${blockSize})`);
   }
@@ -110,11 +104,6 @@ export class BlockTracker {
   /** `seq`'s keys grew: hashes its newly completed blocks and publishes those nobody held. */
   onCommit(seq: TrackedSeq): void {
     if (this.#retired.has(seq.seqId)) return;
-    if (this.slidingWindow > 0 && seq.tokens.length >= this.slidingWindow) {
-      this.onDrop(seq);
-      this.#retired.add(seq.seqId);
-      return;
-    }
     let blocks = this.#seqBlocks.get(seq.seqId);
     if (!blocks) this.#seqBlocks.set(seq.seqId, (blocks = []));
     const size = this.blockSize;
@@ -136,6 +125,16 @@ export class BlockTracker {
       }
       addBlock(stored, hash, keys, this.imageTokenId, this.#imageHashes);
     }
+  }
+
+  /**
+   * `seq` lends no prefix any more (it reached the sliding window, `KvManager.lendsPrefix`): its blocks
+   * are withdrawn, once — a scorer must not route to KV herd would not reuse.
+   */
+  onRetire(seq: TrackedSeq): void {
+    if (this.#retired.has(seq.seqId)) return;
+    this.onDrop(seq);
+    this.#retired.add(seq.seqId);
   }
 
   /** `seq` was dropped: unpublishes the blocks it was the last holder of. */

@@ -101,7 +101,7 @@ describe("KV-cache events of image prompts (fake vision projector)", () => {
 
 describe("BlockTracker with a sliding window", () => {
   it("withdraws a sequence's blocks once it reaches the window (it lends no prefix any more)", () => {
-    const tracker = new BlockTracker(BLOCK, 0, 10);
+    const tracker = new BlockTracker(BLOCK);
     const kv = new KvManager(1000, 10, MAX_SEQ_LABELS, tracker);
     const a = kv.allocateSeq()!;
     kv.commitTokens(a, range(1, 8));

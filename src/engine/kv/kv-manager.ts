@@ -131,9 +131,8 @@ export class KvManager {
    */
   findPrefix(tokens: readonly number[], maxTokens: number): PrefixMatch | null {
     let best: PrefixMatch | null = null;
-    const window = this.slidingWindow;
     for (const seq of this.#live.values()) {
-      if (window > 0 && seq.tokens.length >= window) continue;
+      if (!this.lendsPrefix(seq)) continue;
       const limit = Math.min(maxTokens, seq.tokens.length, tokens.length);
       if (best && limit <= best.numTokens) continue;
       let n = 0;
@@ -141,6 +140,11 @@ export class KvManager {
       if (n > 0 && (!best || n > best.numTokens)) best = { source: seq, numTokens: n };
     }
     return best;
+  }
+
+  /** Whether `seq` may lend its prefix: shorter than the sliding window, when the model has one. */
+  lendsPrefix(seq: SeqKv): boolean {
+    return this.slidingWindow === 0 || seq.tokens.length < this.slidingWindow;
   }
 
   /** Whether `seq` is still held (not evicted or released). */
@@ -209,7 +213,10 @@ export class KvManager {
     if (last && last.numRefs === 1) last.numCells += tokens.length;
     else seq.segments.push({ numCells: tokens.length, numRefs: 1 });
     for (const t of tokens) seq.tokens.push(t);
-    this.blockTracker?.onCommit(seq);
+    if (this.blockTracker) {
+      if (this.lendsPrefix(seq)) this.blockTracker.onCommit(seq);
+      else this.blockTracker.onRetire(seq);
+    }
     this.#usedCells += tokens.length;
     this.#reservedCells = Math.max(0, this.#reservedCells - tokens.length);
     seq.lastUsed = ++this.#clock;
