@@ -19,7 +19,8 @@
  */
 import { createServer, Agent, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
+import { createJsonLogger } from "../common/json-logger.js";
 import { RouterMetrics } from "./metrics.js";
 import { createPolicy, type CacheAwareOptions, type Policy, type PolicyName } from "./policy.js";
 import { routingText } from "./request-text.js";
@@ -235,15 +236,7 @@ export class Router {
 }
 
 export function createRouterLogger(level = "info"): Logger {
-  return pino(
-    {
-      level,
-      base: { service: "herd-router" },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    pino.destination({ dest: 1, sync: false }),
-  );
+  return createJsonLogger(level, "herd-router");
 }
 
 /** Checks the workers once, then listens; logs `listening on HOST:PORT` with the port. */
