@@ -77,6 +77,19 @@ check_settings() {
   [ -n "$got_tp" ] && [ -n "$got_len" ] || say "note: $2 does not record its TP degree and sequence length; they were not checked"
 }
 
+# verify_sums DIR: `sha256sum -c` of DIR/SHA256SUMS; on failure prints what differs and deletes the files
+# that failed, so that a retry downloads them again rather than keeping them.
+verify_sums() {
+  if (cd "$1" && sha256sum -c --strict --quiet "$SUMS") >"$1/.check" 2>&1; then
+    rm -f "$1/.check"
+    return 0
+  fi
+  cat "$1/.check" >&2
+  sed -n 's/: FAILED.*$//p' "$1/.check" | while IFS= read -r bad; do rm -f "$1/$bad"; done
+  rm -f "$1/.check"
+  return 1
+}
+
 stage() {
   [ $# -eq 2 ] || die "usage: stage s3://bucket/prefix DEST"
   src=${1%/}
@@ -99,12 +112,7 @@ stage() {
   say "syncing $src into $tmp (resumable: complete files are skipped)"
   s3 sync --only-show-errors --no-progress --exclude "$MANIFEST" "$src" "$tmp"
   [ -f "$tmp/$SUMS" ] || die "no $SUMS at $src: not a Neuron artifact described by herd"
-  if ! (cd "$tmp" && sha256sum -c --strict --quiet "$SUMS") >"$tmp/.check" 2>&1; then
-    cat "$tmp/.check" >&2
-    # The files that failed go, so that a retry downloads them again rather than keeping them.
-    sed -n 's/: FAILED.*$//p' "$tmp/.check" | while IFS= read -r bad; do rm -f "$tmp/$bad"; done
-    die "$src does not match its $SUMS (the files above differ or are missing): corrupted or half-published; nothing was staged"
-  fi
+  verify_sums "$tmp" || die "$src does not match its $SUMS (the files above differ or are missing): corrupted or half-published; nothing was staged"
   s3 cp --only-show-errors "$src/$MANIFEST" "$tmp/$MANIFEST.now" || die "$src lost its $MANIFEST while it was staged"
   [ "$(sha256sum "$tmp/$MANIFEST.now" | cut -d ' ' -f 1)" = "$want" ] ||
     die "$src was republished while it was staged; the next try stages the new one"
@@ -137,12 +145,9 @@ checkpoint() {
   say "syncing $src into $tmp (resumable: complete files are skipped)"
   s3 sync --only-show-errors --no-progress "$src" "$tmp"
   [ -f "$tmp/config.json" ] || die "$src has no config.json: not a Hugging Face checkpoint folder; nothing was staged"
-  if [ -f "$tmp/$SUMS" ] && ! (cd "$tmp" && sha256sum -c --strict --quiet "$SUMS") >"$tmp/.check" 2>&1; then
-    cat "$tmp/.check" >&2
-    sed -n 's/: FAILED.*$//p' "$tmp/.check" | while IFS= read -r bad; do rm -f "$tmp/$bad"; done
+  if [ -f "$tmp/$SUMS" ] && ! verify_sums "$tmp"; then
     die "$src does not match its $SUMS (the files above differ or are missing); nothing was staged"
   fi
-  rm -f "$tmp/.check"
   n=$(cd "$tmp" && find . -type f | wc -l | tr -d ' ')
   (cd "$tmp" && find . -type f | sed 's|^\./||') | while IFS= read -r path; do
     mkdir -p "$(dirname "$dest/$path")"
